@@ -1,0 +1,20 @@
+// The subcommands of `vlascope`. Each lives in its own apps/cmd_<name>.cpp, takes the arguments after
+// its name (argv[0] is the subcommand) and returns the process exit code. Errors are thrown as
+// vlascope::Error and reported by main().
+#pragma once
+
+namespace vlascope {
+
+struct Command {
+  const char* name;
+  const char* summary;
+  int (*run)(int argc, char** argv);
+};
+
+int run_info(int argc, char** argv);
+
+inline constexpr Command kCommands[] = {
+    {"info", "print versions, threads and build options", run_info},
+};
+
+}  // namespace vlascope

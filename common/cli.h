@@ -1,0 +1,57 @@
+// Command-line options for the `vlascope` subcommands.
+//
+//   ArgParser args("vlascope collect", "Record scripted demonstrations into an HDF5 dataset.");
+//   args.option("episodes", "100", "number of episodes");
+//   args.required("out", "output .h5 file");
+//   args.flag("resume", "append to an existing file");
+//   if (!args.parse(argc, argv)) return 0;   // --help was printed
+//   int n = args.get_int("episodes");
+//
+// Options are written --name value or --name=value. Unknown options, missing values and unparsable
+// numbers are errors that name the option.
+#pragma once
+
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace vlascope {
+
+class ArgParser {
+ public:
+  ArgParser(std::string program, std::string summary);
+
+  void option(const std::string& name, const std::string& default_value, const std::string& help);
+  void required(const std::string& name, const std::string& help);
+  void flag(const std::string& name, const std::string& help);
+  void positional(const std::string& name, const std::string& help);  // required, in declaration order
+
+  // Returns false when --help was asked for (help is printed to stdout). Throws Error on bad input.
+  bool parse(int argc, char** argv, int first = 1);
+
+  std::string get(const std::string& name) const;
+  int get_int(const std::string& name) const;
+  int64_t get_int64(const std::string& name) const;
+  double get_double(const std::string& name) const;
+  bool get_flag(const std::string& name) const;
+  std::vector<std::string> get_list(const std::string& name) const;  // comma-separated; empty string → {}
+  std::vector<double> get_doubles(const std::string& name) const;    // comma-separated numbers
+  bool given(const std::string& name) const;                          // set on the command line
+
+  std::string help() const;
+
+ private:
+  struct Spec {
+    std::string name, help;
+    std::optional<std::string> default_value;
+    bool is_flag = false, is_positional = false;
+  };
+  const Spec& spec(const std::string& name) const;
+
+  std::string program_, summary_;
+  std::vector<Spec> specs_;
+  std::map<std::string, std::string> values_;
+};
+
+}  // namespace vlascope
