@@ -1,0 +1,93 @@
+// vlascope datasets: recorded episodes (scripted demonstrations, policy rollouts, real teleoperation) in
+// HDF5, the format of robomimic and LIBERO.
+//
+// A dataset is a directory with one HDF5 file per episode (episode_000000.h5, …). An episode is written to
+// a temporary file, flushed, and renamed into place, so it is either complete or absent: a collection that
+// is interrupted never touches earlier episodes, and resuming simply continues after the last complete one.
+// Inside an episode file the layout follows robomimic (`data/demo_0/obs/<camera>_image`, `…/actions`,
+// attributes for the metadata); dataset/README.md documents every field.
+//
+// Units: states and actions are LeRobot units (degrees for the arm joints, 0–100 gripper; hardware/units.h
+// converts), positions are metres in the world frame, times are seconds.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "common/image.h"
+
+namespace vlascope {
+
+// Task phase of a frame, as the scripted expert labels it (unknown for policy rollouts and real data;
+// interp/ finds the lift segment from the end-effector trajectory instead).
+enum class Phase : int8_t { kUnknown = 0, kReach = 1, kGrasp = 2, kLift = 3, kHold = 4 };
+const char* phase_name(Phase phase);
+
+struct EpisodeInfo {
+  std::string instruction;   // the task text given to the policy
+  std::string variant;       // "high", "low", "fast", "slow", or "" when unlabelled
+  std::string robot;         // "sim" or "so100"
+  std::string source;        // "expert", "policy:<checkpoint>", "teleop"
+  uint64_t seed = 0;
+  bool success = false;
+  double fps = 30;
+  std::vector<std::string> cameras;               // names, in the order the policy sees them
+  std::map<std::string, double> scalars;          // free-form numbers, e.g. "target_lift_height_m"
+};
+
+struct Frame {
+  double timestamp = 0;                  // seconds since the episode started
+  std::array<float, 6> state{};          // observation.state, LeRobot units
+  std::array<float, 6> action{};         // action, LeRobot units (the joint targets sent at this frame)
+  std::array<float, 3> ee_position{};    // metres
+  std::array<float, 4> ee_quaternion{1, 0, 0, 0};
+  std::array<float, 3> object_position{};  // the cube; NaN when unknown (real arm)
+  Phase phase = Phase::kUnknown;
+  std::map<std::string, Image> images;        // camera → RGB, same size for every frame of a camera
+  std::map<std::string, Image> segmentation;  // camera → 1-channel class ids (sim/segmentation.h); may be empty
+};
+
+// Appends complete episodes to a dataset directory (created if missing).
+class DatasetWriter {
+ public:
+  explicit DatasetWriter(const std::string& directory);
+  // Writes one episode atomically and returns its index. Throws Error (naming the file) on failure;
+  // then nothing of this episode is left behind.
+  int write(const EpisodeInfo& info, const std::vector<Frame>& frames);
+  int num_episodes() const;  // complete episodes already in the directory (resume continues from here)
+
+ private:
+  std::string directory_;
+  int next_index_ = 0;
+};
+
+// Random access to episodes and frames. Opening validates every episode file; a damaged or truncated file
+// is an Error naming it. Images are decoded on demand, so a reader of a large dataset stays small.
+class DatasetReader {
+ public:
+  explicit DatasetReader(const std::string& directory);
+  ~DatasetReader();
+  DatasetReader(DatasetReader&&) noexcept;
+  DatasetReader& operator=(DatasetReader&&) noexcept;
+
+  int num_episodes() const;
+  int num_frames(int episode) const;
+  int64_t total_frames() const;
+  const EpisodeInfo& info(int episode) const;
+  std::string path(int episode) const;
+
+  // One frame. with_images / with_segmentation = false skip the pixel data (fast access to the numbers).
+  Frame frame(int episode, int index, bool with_images = true, bool with_segmentation = false) const;
+  // All frames' numbers (no pixels) of an episode: states, actions, poses, phases.
+  std::vector<Frame> trajectory(int episode) const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace vlascope
