@@ -71,61 +71,53 @@ void FeetechBus::update_parser_stats() {
   stats_.discarded_bytes = parser_.discarded_bytes();
 }
 
-std::vector<StatusReply> FeetechBus::transact(const std::vector<uint8_t>& packet, const std::vector<int>& ids,
-                                              int data_length, int retries, const std::string& what) {
-  ++stats_.transactions;
-  const double timeout = reply_timeout(packet.size(), ids.size() * status_packet_size(data_length));
-  std::vector<StatusReply> replies(ids.size());
-  std::vector<bool> received(ids.size(), false);
-  size_t missing = ids.size();
-  const uint64_t garbled_before = parser_.checksum_errors() + parser_.header_errors();
+size_t FeetechBus::collect(const std::vector<uint8_t>& packet, const std::vector<int>& ids, int data_length,
+                           double timeout, std::vector<StatusReply>& replies, std::vector<bool>& received) {
+  ++stats_.attempts;
+  size_t missing = static_cast<size_t>(std::count(received.begin(), received.end(), false));
+  try {
+    transport_->flush_input();  // stale replies of earlier requests must not be taken for this one's
+  } catch (const Error& e) {
+    throw BusError(std::string("Feetech bus: ") + e.what(), BusError::Kind::io, -1);
+  }
+  parser_.clear();
+  send(packet);
+  const double deadline = now_seconds() + timeout;
   uint8_t buffer[512];
-
-  for (int attempt = 0; attempt <= retries; ++attempt) {
-    ++stats_.attempts;
-    if (attempt > 0) ++stats_.retries;
-    std::fill(received.begin(), received.end(), false);
-    missing = ids.size();
+  Packet p;
+  while (missing > 0) {
+    while (missing > 0 && parser_.next(p)) {
+      size_t i = 0;
+      while (i < ids.size() && !(ids[i] == p.id && !received[i])) ++i;
+      if (i == ids.size() || p.params.size() != static_cast<size_t>(data_length)) {
+        ++stats_.unexpected_packets;  // a late reply to an earlier request, or another servo's
+        continue;
+      }
+      replies[i].error = p.code;
+      replies[i].data = std::move(p.params);
+      received[i] = true;
+      --missing;
+    }
+    if (missing == 0) break;
+    const double left = deadline - now_seconds();
+    if (left <= 0) break;
+    size_t n;
     try {
-      transport_->flush_input();
+      n = transport_->read(buffer, sizeof buffer, left);
     } catch (const Error& e) {
+      update_parser_stats();
       throw BusError(std::string("Feetech bus: ") + e.what(), BusError::Kind::io, -1);
     }
-    parser_.clear();
-    send(packet);
-    const double deadline = now_seconds() + timeout;
-    Packet p;
-    while (missing > 0) {
-      while (missing > 0 && parser_.next(p)) {
-        size_t i = 0;
-        while (i < ids.size() && !(ids[i] == p.id && !received[i])) ++i;
-        if (i == ids.size() || p.params.size() != static_cast<size_t>(data_length)) {
-          ++stats_.unexpected_packets;  // a late reply to an earlier request, or another servo's
-          continue;
-        }
-        replies[i].error = p.code;
-        replies[i].data = std::move(p.params);
-        received[i] = true;
-        --missing;
-      }
-      if (missing == 0) break;
-      const double left = deadline - now_seconds();
-      if (left <= 0) break;
-      size_t n;
-      try {
-        n = transport_->read(buffer, sizeof buffer, left);
-      } catch (const Error& e) {
-        update_parser_stats();
-        throw BusError(std::string("Feetech bus: ") + e.what(), BusError::Kind::io, -1);
-      }
-      stats_.bytes_read += n;
-      parser_.feed(buffer, n);
-    }
-    update_parser_stats();
-    if (missing == 0) return replies;
-    ++stats_.timeouts;
+    stats_.bytes_read += n;
+    parser_.feed(buffer, n);
   }
+  update_parser_stats();
+  if (missing > 0) ++stats_.timeouts;
+  return missing;
+}
 
+void FeetechBus::fail_no_reply(const std::vector<int>& ids, const std::vector<bool>& received, double timeout,
+                               int attempts, uint64_t garbled_before, const std::string& what) {
   ++stats_.failures;
   std::string absent;
   int first_absent = -1;
@@ -140,10 +132,27 @@ std::vector<StatusReply> FeetechBus::transact(const std::vector<uint8_t>& packet
     message = servo_label(ids[0]) + ": " + what + ": no reply within " + milliseconds(timeout);
   else
     message = what + ": no reply from " + absent + " within " + milliseconds(timeout);
-  message += " (" + std::to_string(retries + 1) + (retries ? " attempts" : " attempt");
+  message += " (" + std::to_string(attempts) + (attempts > 1 ? " attempts" : " attempt");
   if (garbled) message += "; " + std::to_string(garbled) + " garbled packet(s) discarded";
   message += ")";
   fail(message, BusError::Kind::no_reply, first_absent);
+}
+
+std::vector<StatusReply> FeetechBus::transact(const std::vector<uint8_t>& packet, const std::vector<int>& ids,
+                                              int data_length, int retries, const std::string& what) {
+  ++stats_.transactions;
+  const double timeout = reply_timeout(packet.size(), ids.size() * status_packet_size(data_length));
+  const uint64_t garbled_before = parser_.checksum_errors() + parser_.header_errors();
+  std::vector<StatusReply> replies(ids.size());
+  std::vector<bool> received(ids.size(), false);
+  for (int attempt = 0; attempt <= retries; ++attempt) {
+    if (attempt > 0) {
+      ++stats_.retries;
+      std::fill(received.begin(), received.end(), false);
+    }
+    if (collect(packet, ids, data_length, timeout, replies, received) == 0) return replies;
+  }
+  fail_no_reply(ids, received, timeout, retries + 1, garbled_before, what);
 }
 
 // ---- instructions --------------------------------------------------------------------------------
@@ -244,13 +253,41 @@ uint8_t FeetechBus::calibrate_offset(int id, int value) {
 std::vector<StatusReply> FeetechBus::sync_read(int address, int length, const std::vector<int>& ids) {
   require(!ids.empty(), "Feetech bus " + port() + ": SYNC READ without servos");
   require(length > 0 && length <= kMaxParams, "Feetech bus " + port() + ": SYNC READ length " + std::to_string(length));
-  std::vector<uint8_t> id_bytes;
-  for (int id : ids) {
-    check_id(id, false);
-    id_bytes.push_back(static_cast<uint8_t>(id));
+  for (int id : ids) check_id(id, false);
+  ++stats_.transactions;
+  const std::string what = describe("SYNC READ", address, length);
+  const uint64_t garbled_before = parser_.checksum_errors() + parser_.header_errors();
+  std::vector<StatusReply> replies(ids.size());
+  std::vector<bool> received(ids.size(), false);
+  double timeout = 0;
+  for (int attempt = 0; attempt <= options_.read_retries; ++attempt) {
+    // Ask only the servos still missing; the others' replies from earlier attempts stand.
+    std::vector<int> ask;
+    std::vector<size_t> where;
+    for (size_t i = 0; i < ids.size(); ++i)
+      if (!received[i]) {
+        ask.push_back(ids[i]);
+        where.push_back(i);
+      }
+    std::vector<uint8_t> id_bytes(ask.begin(), ask.end());
+    const auto packet = sync_read_packet(static_cast<uint8_t>(address), static_cast<uint8_t>(length), id_bytes);
+    timeout = reply_timeout(packet.size(), ask.size() * status_packet_size(length));
+    std::vector<StatusReply> got(ask.size());
+    std::vector<bool> got_received(ask.size(), false);
+    if (attempt > 0) ++stats_.retries;
+    collect(packet, ask, length, timeout, got, got_received);
+    size_t missing = 0;
+    for (size_t k = 0; k < ask.size(); ++k) {
+      if (got_received[k]) {
+        replies[where[k]] = std::move(got[k]);
+        received[where[k]] = true;
+      } else {
+        ++missing;
+      }
+    }
+    if (missing == 0) return replies;
   }
-  return transact(sync_read_packet(static_cast<uint8_t>(address), static_cast<uint8_t>(length), id_bytes), ids, length,
-                  options_.read_retries, describe("SYNC READ", address, length));
+  fail_no_reply(ids, received, timeout, options_.read_retries + 1, garbled_before, what);
 }
 
 void FeetechBus::sync_write(int address, int length, const std::vector<int>& ids,

@@ -93,8 +93,8 @@ class FeetechBus {
   uint8_t restore_factory(int id);
   void reboot(int id);
   uint8_t calibrate_offset(int id, int value = -1);
-  // One status per id, in the order given. A servo that does not answer makes the whole sync read retry
-  // (LeRobot does the same); after the retries, BusError(no_reply) names the missing servos.
+  // One status per id, in the order given. A retry asks again only the servos whose replies were missing or
+  // garbled (LeRobot repeats the whole sync read); after the retries, BusError(no_reply) names them.
   std::vector<StatusReply> sync_read(int address, int length, const std::vector<int>& ids);
   // SYNC WRITE; no replies. data[i] goes to ids[i] and must be `length` bytes.
   void sync_write(int address, int length, const std::vector<int>& ids, const std::vector<std::vector<uint8_t>>& data);
@@ -119,6 +119,12 @@ class FeetechBus {
   // exchange up to `retries` times. Returns the replies in the order of `ids`.
   std::vector<StatusReply> transact(const std::vector<uint8_t>& packet, const std::vector<int>& ids,
                                     int data_length, int retries, const std::string& what);
+  // One attempt: sends `packet`, collects replies of `ids` into replies/received until all arrived or the
+  // timeout. Returns how many are still missing.
+  size_t collect(const std::vector<uint8_t>& packet, const std::vector<int>& ids, int data_length, double timeout,
+                 std::vector<StatusReply>& replies, std::vector<bool>& received);
+  [[noreturn]] void fail_no_reply(const std::vector<int>& ids, const std::vector<bool>& received, double timeout,
+                                  int attempts, uint64_t garbled_before, const std::string& what);
   void send(const std::vector<uint8_t>& packet);
   double reply_timeout(size_t bytes_out, size_t bytes_back) const;
   std::string describe(const std::string& instruction, int address, int length) const;

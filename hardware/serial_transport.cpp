@@ -215,6 +215,10 @@ size_t PosixSerialTransport::read(uint8_t* data, size_t capacity, double timeout
 
 void PosixSerialTransport::flush_input() { tcflush(fd_, TCIFLUSH); }
 
+double steady_seconds() {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+}
+
 // ---- choosing ------------------------------------------------------------------------------------
 
 bool is_pseudo_terminal(const std::string& path) {

@@ -87,4 +87,7 @@ std::unique_ptr<Transport> open_serial_transport(const std::string& port, int ba
 // True when `path` (after following symlinks) is a pseudo-terminal.
 bool is_pseudo_terminal(const std::string& path);
 
+// Seconds on the steady clock: the time base of transports, the bus, the twin and the follower's watchdog.
+double steady_seconds();
+
 }  // namespace vlascope

@@ -19,10 +19,6 @@ namespace vlascope {
 
 using namespace feetech;
 
-double steady_seconds() {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
-}
-
 namespace {
 constexpr double kTicksPerRad = kTicksPerTurn / (2 * M_PI);
 
@@ -334,8 +330,10 @@ std::vector<uint8_t> ServoBusTwin::corrupt(std::vector<uint8_t> bytes) {
   return out;
 }
 
-void ServoBusTwin::reply(const Servo& s, const std::vector<uint8_t>& data, double now, std::vector<Outgoing>& out) {
-  std::vector<uint8_t> bytes = status_packet(static_cast<uint8_t>(id_of(s)), error_byte(s), data);
+void ServoBusTwin::reply(const Servo& s, const std::vector<uint8_t>& data, double now, std::vector<Outgoing>& out,
+                         int as_id) {
+  const int id = as_id >= 0 ? as_id : id_of(s);
+  std::vector<uint8_t> bytes = status_packet(static_cast<uint8_t>(id), error_byte(s), data);
   const double byte_time = options_.wire_baud > 0 ? 10.0 / options_.wire_baud : 0;
   const double start = std::max(now + faults_.reply_delay_s, line_free_);
   const double done = start + bytes.size() * byte_time;
@@ -374,8 +372,9 @@ void ServoBusTwin::handle(const Packet& p, double now, std::vector<Outgoing>& ou
       ++stats_.writes;
       if (a.empty()) return;
       for (Servo* s : targets) {
+        const int id = id_of(*s);  // a write to the ID register is acknowledged by the old ID
         apply_write(*s, a[0], a.data() + 1, a.size() - 1, now);
-        if (acknowledges(*s)) reply(*s, {}, now, out);
+        if (acknowledges(*s)) reply(*s, {}, now, out, id);
       }
       return;
     case Instruction::reg_write:
@@ -468,6 +467,13 @@ std::vector<ServoBusTwin::Outgoing> ServoBusTwin::receive(const uint8_t* data, s
   std::vector<Outgoing> out;
   advance_locked(now);
   std::vector<uint8_t> incoming = corrupt(std::vector<uint8_t>(data, data + size));
+  // Like servo firmware, give up on a packet whose remaining bytes do not follow promptly: otherwise one
+  // corrupted LEN byte would make the servos swallow the next several requests.
+  if (parser_.buffered() > 0 && now - last_byte_time_ > kPacketTimeout) {
+    ++stats_.timed_out_packets;
+    parser_.clear();
+  }
+  last_byte_time_ = now;
   parser_.feed(incoming.data(), incoming.size());
   const double byte_time = options_.wire_baud > 0 ? 10.0 / options_.wire_baud : 0;
   Packet p;

@@ -142,7 +142,7 @@ struct GoalRecord {
 };
 
 struct TwinStats {
-  uint64_t packets = 0, bad_packets = 0, replies = 0;
+  uint64_t packets = 0, bad_packets = 0, timed_out_packets = 0, replies = 0;
   uint64_t pings = 0, reads = 0, writes = 0, sync_reads = 0, sync_writes = 0, other = 0;
   uint64_t dropped_bytes = 0, corrupted_bytes = 0;
 };
@@ -207,7 +207,7 @@ class ServoBusTwin {
   void push_targets_to_backend();
   uint8_t error_byte(const Servo& s) const;
   void handle(const feetech::Packet& p, double now, std::vector<Outgoing>& out);
-  void reply(const Servo& s, const std::vector<uint8_t>& data, double now, std::vector<Outgoing>& out);
+  void reply(const Servo& s, const std::vector<uint8_t>& data, double now, std::vector<Outgoing>& out, int as_id = -1);
   std::vector<uint8_t> corrupt(std::vector<uint8_t> bytes);
 
   TwinOptions options_;
@@ -218,6 +218,8 @@ class ServoBusTwin {
   std::mt19937_64 rng_;
   double clock_ = -1;      // last advance time
   double line_free_ = 0;   // when the twin's last reply finishes (replies do not overlap on the wire)
+  double last_byte_time_ = 0;
+  static constexpr double kPacketTimeout = 0.002;  // an incomplete packet is dropped after this silence
   std::vector<GoalRecord> goals_;
   TwinStats stats_;
   mutable std::mutex mutex_;
@@ -264,7 +266,5 @@ class LoopbackTransport : public Transport {
   int baud_ = 1000000;
   std::deque<ServoBusTwin::Outgoing> pending_;
 };
-
-double steady_seconds();  // the clock the twin and its transports use
 
 }  // namespace vlascope
