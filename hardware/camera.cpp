@@ -5,6 +5,7 @@
 
 #include <chrono>
 #include <cstring>
+#include <filesystem>
 #include <regex>
 
 #include "common/error.h"
@@ -62,6 +63,8 @@ Camera::Camera(CameraConfig config) : config_(std::move(config)), capture_(std::
   const std::string& dev = config_.device;
   require(!config_.name.empty(), "camera with device '" + dev + "': no name");
   is_device_ = all_digits(dev) || dev.rfind("/dev/", 0) == 0;
+  if (!is_device_ && dev.find("://") == std::string::npos && !std::filesystem::exists(dev))
+    fail("no such file or device");
   bool opened = false;
   try {
     if (all_digits(dev)) opened = capture_->cap.open(std::stoi(dev), cv::CAP_V4L2);
