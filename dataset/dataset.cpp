@@ -396,6 +396,20 @@ void fsync_path(const std::string& path, bool directory) {
   if (status != 0) throw Error(path + ": fsync failed: " + std::strerror(saved));
 }
 
+// Moves the temporary into place atomically and never over an existing file, even one that appeared while
+// the episode was being written.
+void rename_no_replace(const std::string& from, const std::string& to) {
+  if (::renameat2(AT_FDCWD, from.c_str(), AT_FDCWD, to.c_str(), RENAME_NOREPLACE) == 0) return;
+  int saved = errno;
+  if (saved == EEXIST) throw Error(to + ": already exists; refusing to overwrite an episode");
+  if (saved != EINVAL && saved != ENOSYS)  // else: a file system without RENAME_NOREPLACE; rename under the lock
+    throw Error(to + ": cannot rename the temporary into place: " + std::strerror(saved));
+  std::error_code ec;
+  if (fs::exists(to, ec)) throw Error(to + ": already exists; refusing to overwrite an episode");
+  if (std::rename(from.c_str(), to.c_str()) != 0)
+    throw Error(to + ": cannot rename the temporary into place: " + std::strerror(errno));
+}
+
 void write_episode_file(const std::string& path, const EpisodeInfo& info, const std::vector<Frame>& frames) {
   const Where where{path};
   const hsize_t T = frames.size();
@@ -496,22 +510,22 @@ struct DatasetInfo {
   H5T_sign_t sign = H5T_SGN_ERROR;
 };
 
-// Whether a link "a/b/c" exists below parent; false (not an error) when an intermediate group is missing.
-bool link_exists(hid_t parent, const std::string& path) {
-  for (size_t slash = path.find('/'); ; slash = path.find('/', slash + 1)) {
-    std::string prefix = path.substr(0, slash);
-    if (H5Lexists(parent, prefix.c_str(), H5P_DEFAULT) <= 0) {
-      H5Eclear2(H5E_DEFAULT);
-      return false;
-    }
+// Whether a link "a/b/c" exists below parent, component by component so that a missing group is "missing"
+// and not an HDF5 error. A damaged file (HDF5 cannot tell) is an Error naming field.
+bool link_exists(hid_t parent, const std::string& path, const Where& where, const std::string& field) {
+  for (size_t slash = path.find('/');; slash = path.find('/', slash + 1)) {
+    htri_t exists = H5Lexists(parent, path.substr(0, slash).c_str(), H5P_DEFAULT);
+    if (exists < 0) where.fail(field, "cannot read (damaged file?)");
+    if (exists == 0) return false;
     if (slash == std::string::npos) return true;
   }
 }
 
 Handle open_dataset(hid_t parent, const std::string& path, const Where& where) {
-  if (!link_exists(parent, path)) where.fail(std::string(kDemo) + "/" + path, "missing");
+  const std::string field = std::string(kDemo) + "/" + path;
+  if (!link_exists(parent, path, where, field)) where.fail(field, "missing");
   Handle dataset = dataset_handle(H5Dopen2(parent, path.c_str(), H5P_DEFAULT));
-  if (dataset.get() < 0) where.fail(std::string(kDemo) + "/" + path, "cannot open dataset");
+  if (dataset.get() < 0) where.fail(field, "cannot open dataset");
   return dataset;
 }
 
@@ -548,7 +562,9 @@ std::vector<T> read_whole(hid_t parent, const std::string& name, const std::vect
 }
 
 Handle open_attr(hid_t object, const std::string& name, const Where& where, const std::string& field) {
-  if (H5Aexists(object, name.c_str()) <= 0) where.fail(field, "missing");
+  htri_t exists = H5Aexists(object, name.c_str());
+  if (exists < 0) where.fail(field, "cannot read (damaged file?)");
+  if (exists == 0) where.fail(field, "missing");
   return attr_handle(where.check(H5Aopen(object, name.c_str(), H5P_DEFAULT), field, "cannot open attribute"));
 }
 
@@ -647,7 +663,7 @@ EpisodeEntry load_episode(const std::string& path) {
   if (version != kFormatVersion)
     where.fail("/@format_version", "version " + std::to_string(version) + " is not supported (this build reads " +
                                        std::to_string(kFormatVersion) + ")");
-  if (!link_exists(file.get(), kDemo)) where.fail(kDemo, "missing");
+  if (!link_exists(file.get(), kDemo, where, kDemo)) where.fail(kDemo, "missing");
   Handle demo = group_handle(where.check(H5Gopen2(file.get(), kDemo, H5P_DEFAULT), kDemo, "cannot open group"));
 
   EpisodeInfo& info = entry.info;
@@ -664,7 +680,7 @@ EpisodeEntry load_episode(const std::string& path) {
   info.cameras = read_strings_attr(demo.get(), "cameras", where, kDemo, false);
   {
     const std::string field = std::string(kDemo) + "/scalars";
-    if (!link_exists(demo.get(), "scalars")) where.fail(field, "missing");
+    if (!link_exists(demo.get(), "scalars", where, field)) where.fail(field, "missing");
     Handle scalars = group_handle(where.check(H5Gopen2(demo.get(), "scalars", H5P_DEFAULT), field, "cannot open group"));
     std::vector<std::string> names;
     hsize_t position = 0;
@@ -724,7 +740,7 @@ EpisodeEntry load_episode(const std::string& path) {
     CameraShape& shape = entry.cameras[camera];
     image_shape(camera + "_image", 3, &shape.width, &shape.height);
     std::string segmentation = "obs/" + camera + "_segmentation";
-    if (link_exists(demo.get(), segmentation)) {
+    if (link_exists(demo.get(), segmentation, where, std::string(kDemo) + "/" + segmentation)) {
       shape.has_segmentation = true;
       image_shape(camera + "_segmentation", 1, &shape.segmentation_width, &shape.segmentation_height);
     }
@@ -833,8 +849,7 @@ int DatasetWriter::write(const EpisodeInfo& info, const std::vector<Frame>& fram
       write_episode_file(temp_path, info, frames);
     }
     fsync_path(temp_path, false);
-    if (std::rename(temp_path.c_str(), final_path.c_str()) != 0)
-      throw Error(final_path + ": cannot rename the temporary into place: " + std::strerror(errno));
+    rename_no_replace(temp_path, final_path);
     fsync_path(directory_, true);
   } catch (...) {
     fs::remove(temp_path, ec);
@@ -939,17 +954,24 @@ std::vector<std::string> list_episode_files(const std::string& directory) {
   return paths;
 }
 
-int validate_episode_file(const std::string& path, bool every_pixel) {
+EpisodeSummary validate_episode_file(const std::string& path, bool every_pixel) {
   Hdf5Lock lock;
   EpisodeEntry entry = load_episode(path);
-  const int frames = static_cast<int>(entry.numbers.size());
+  EpisodeSummary summary;
+  summary.num_frames = static_cast<int>(entry.numbers.size());
+  for (const auto& [camera, shape] : entry.cameras) {
+    summary.image_sizes[camera] = {shape.width, shape.height};
+    if (shape.has_segmentation)
+      summary.segmentation_sizes[camera] = {shape.segmentation_width, shape.segmentation_height};
+  }
   if (every_pixel && !entry.info.cameras.empty()) {
     OpenEpisode open;
     open.file = open_episode_file(path, Where{path});
     Frame scratch;
-    for (int t = 0; t < frames; ++t) read_frame_pixels(open, entry, t, true, true, &scratch);
+    for (int t = 0; t < summary.num_frames; ++t) read_frame_pixels(open, entry, t, true, true, &scratch);
   }
-  return frames;
+  summary.info = std::move(entry.info);
+  return summary;
 }
 
 }  // namespace vlascope

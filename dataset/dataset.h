@@ -110,9 +110,21 @@ class DatasetReader {
 // and other files are skipped. Throws Error if the directory does not exist.
 std::vector<std::string> list_episode_files(const std::string& directory);
 
+struct ImageSize {
+  int width = 0, height = 0;
+};
+
+// What validating an episode file tells about it.
+struct EpisodeSummary {
+  EpisodeInfo info;
+  int num_frames = 0;
+  std::map<std::string, ImageSize> image_sizes;         // camera → RGB image size
+  std::map<std::string, ImageSize> segmentation_sizes;  // the cameras that have a segmentation
+};
+
 // Checks one episode file: format version, metadata, every field's presence, type and shape; with
 // every_pixel = true also reads every image and segmentation frame, which verifies the per-chunk checksums.
-// Returns the number of frames; throws Error naming the file and the field.
-int validate_episode_file(const std::string& path, bool every_pixel);
+// Throws Error naming the file and the field. (`vlascope dataset-info` reports on every file with it.)
+EpisodeSummary validate_episode_file(const std::string& path, bool every_pixel);
 
 }  // namespace vlascope
