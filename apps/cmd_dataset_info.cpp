@@ -72,7 +72,7 @@ int run_dataset_info(int argc, char** argv) {
   double seconds = 0;
   int min_frames = 0, max_frames = 0, successes = 0;
   std::map<std::string, int> robots, sources, instructions, fps;
-  std::map<std::string, std::pair<int, int>> variants;  // variant → (episodes, successes)
+  std::map<std::string, std::pair<int, int>> variants;             // variant → (episodes, successes)
   std::map<std::string, std::map<std::string, int>> camera_sizes;  // camera → "WxH[ + segmentation WxH]" → n
   std::set<uint64_t> seeds;
   for (const EpisodeSummary& e : episodes) {
@@ -124,8 +124,8 @@ int run_dataset_info(int argc, char** argv) {
       std::printf("camera        %s: %s\n", camera.c_str(), counts_text(sizes).c_str());
   }
   if (!temporaries.empty())
-    std::printf("temporaries   %zu stale (%s%s): interrupted writes, removed by the next writer\n",
-                temporaries.size(), temporaries.front().c_str(), temporaries.size() > 1 ? ", ..." : "");
+    std::printf("temporaries   %zu stale (%s%s): interrupted writes, removed by the next writer\n", temporaries.size(),
+                temporaries.front().c_str(), temporaries.size() > 1 ? ", ..." : "");
   for (const auto& [file, error] : damaged) std::printf("DAMAGED       %s\n", error.c_str());
   if (!damaged.empty()) {
     std::fprintf(stderr, "vlascope dataset-info: %zu of %zu episode files are damaged\n", damaged.size(), files.size());

@@ -34,8 +34,8 @@ Image synthetic_render(int size, int t, int noise, std::mt19937& rng) {
   const int arm_x = size / 3 + t % (size / 3);
   for (int y = 0; y < size; ++y)
     for (int x = 0; x < size; ++x) {
-      int r = 90 + y * 80 / size, g = 70 + y * 60 / size, b = 50 + x * 30 / size;  // lit table
-      if (std::abs(x - arm_x) < size / 16 && y < size / 2 + t % 20) r = g = b = 200;  // arm
+      int r = 90 + y * 80 / size, g = 70 + y * 60 / size, b = 50 + x * 30 / size;                         // lit table
+      if (std::abs(x - arm_x) < size / 16 && y < size / 2 + t % 20) r = g = b = 200;                      // arm
       if (std::abs(x - cube_x) < size / 20 && std::abs(y - cube_y) < size / 20) r = 220, g = 30, b = 30;  // cube
       uint8_t* p = image.at(x, y);
       p[0] = static_cast<uint8_t>(std::clamp(r + (noise ? jitter(rng) : 0), 0, 255));

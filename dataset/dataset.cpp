@@ -30,11 +30,16 @@ namespace fs = std::filesystem;
 
 const char* phase_name(Phase phase) {
   switch (phase) {
-    case Phase::kUnknown: return "unknown";
-    case Phase::kReach: return "reach";
-    case Phase::kGrasp: return "grasp";
-    case Phase::kLift: return "lift";
-    case Phase::kHold: return "hold";
+    case Phase::kUnknown:
+      return "unknown";
+    case Phase::kReach:
+      return "reach";
+    case Phase::kGrasp:
+      return "grasp";
+    case Phase::kLift:
+      return "lift";
+    case Phase::kHold:
+      return "hold";
   }
   return "invalid";
 }
@@ -223,9 +228,9 @@ void write_string_attr(hid_t object, const std::string& name, const std::string&
   const std::string field = owner + "@" + name;
   Handle type = string_type(value.size(), where, field);
   Handle space = space_handle(where.check(H5Screate(H5S_SCALAR), field, "cannot make dataspace"));
-  Handle attr = attr_handle(
-      where.check(H5Acreate2(object, name.c_str(), type.get(), space.get(), H5P_DEFAULT, H5P_DEFAULT), field,
-                  "cannot create attribute"));
+  Handle attr =
+      attr_handle(where.check(H5Acreate2(object, name.c_str(), type.get(), space.get(), H5P_DEFAULT, H5P_DEFAULT),
+                              field, "cannot create attribute"));
   std::vector<char> buffer(std::max<size_t>(value.size(), 1), '\0');
   std::copy(value.begin(), value.end(), buffer.begin());
   where.check_status(H5Awrite(attr.get(), type.get(), buffer.data()), field, "cannot write attribute");
@@ -238,11 +243,11 @@ void write_strings_attr(hid_t object, const std::string& name, const std::vector
   for (const std::string& v : values) length = std::max(length, v.size());
   Handle type = string_type(length, where, field);
   hsize_t n = values.size();
-  Handle space = space_handle(where.check(n ? H5Screate_simple(1, &n, nullptr) : H5Screate(H5S_NULL), field,
-                                          "cannot make dataspace"));
-  Handle attr = attr_handle(
-      where.check(H5Acreate2(object, name.c_str(), type.get(), space.get(), H5P_DEFAULT, H5P_DEFAULT), field,
-                  "cannot create attribute"));
+  Handle space = space_handle(
+      where.check(n ? H5Screate_simple(1, &n, nullptr) : H5Screate(H5S_NULL), field, "cannot make dataspace"));
+  Handle attr =
+      attr_handle(where.check(H5Acreate2(object, name.c_str(), type.get(), space.get(), H5P_DEFAULT, H5P_DEFAULT),
+                              field, "cannot create attribute"));
   if (n == 0) return;
   std::vector<char> buffer(n * length, '\0');
   for (size_t i = 0; i < n; ++i) std::copy(values[i].begin(), values[i].end(), buffer.begin() + i * length);
@@ -254,16 +259,15 @@ void write_scalar_attr(hid_t object, const std::string& name, hid_t file_type, h
                        const Where& where, const std::string& owner) {
   const std::string field = owner + "@" + name;
   Handle space = space_handle(where.check(H5Screate(H5S_SCALAR), field, "cannot make dataspace"));
-  Handle attr = attr_handle(
-      where.check(H5Acreate2(object, name.c_str(), file_type, space.get(), H5P_DEFAULT, H5P_DEFAULT), field,
-                  "cannot create attribute"));
+  Handle attr =
+      attr_handle(where.check(H5Acreate2(object, name.c_str(), file_type, space.get(), H5P_DEFAULT, H5P_DEFAULT), field,
+                              "cannot create attribute"));
   where.check_status(H5Awrite(attr.get(), memory_type, &value), field, "cannot write attribute");
 }
 
 // A chunked dataset with Fletcher-32 checksums (and deflate when level > 0). chunk = dims when not given.
 Handle create_dataset(hid_t parent, const std::string& name, hid_t file_type, const std::vector<hsize_t>& dims,
-                      std::vector<hsize_t> chunk, int deflate_level, const Where& where,
-                      const std::string& field) {
+                      std::vector<hsize_t> chunk, int deflate_level, const Where& where, const std::string& field) {
   if (chunk.empty()) chunk = dims;
   Handle space = space_handle(
       where.check(H5Screate_simple(static_cast<int>(dims.size()), dims.data(), nullptr), field, "bad shape"));
@@ -274,9 +278,9 @@ Handle create_dataset(hid_t parent, const std::string& name, hid_t file_type, co
     where.check_status(H5Pset_deflate(dcpl.get(), deflate_level), field, "cannot set deflate filter");
   where.check_status(H5Pset_fletcher32(dcpl.get()), field, "cannot set Fletcher-32 filter");
   where.check_status(H5Pset_fill_time(dcpl.get(), H5D_FILL_TIME_NEVER), field, "cannot set fill time");
-  return dataset_handle(where.check(
-      H5Dcreate2(parent, name.c_str(), file_type, space.get(), H5P_DEFAULT, dcpl.get(), H5P_DEFAULT), field,
-      "cannot create dataset"));
+  return dataset_handle(
+      where.check(H5Dcreate2(parent, name.c_str(), file_type, space.get(), H5P_DEFAULT, dcpl.get(), H5P_DEFAULT), field,
+                  "cannot create dataset"));
 }
 
 template <typename T>
@@ -306,11 +310,11 @@ void write_images(hid_t obs, const std::string& name, const std::vector<const Im
   std::vector<hsize_t> start(dims.size(), 0);
   for (size_t t = 0; t < images.size(); ++t) {
     start[0] = t;
-    where.check_status(H5Sselect_hyperslab(file_space.get(), H5S_SELECT_SET, start.data(), nullptr,
-                                           chunk.data(), nullptr),
-                       field, "cannot select frame " + std::to_string(t));
-    where.check_status(H5Dwrite(dataset.get(), H5T_NATIVE_UINT8, memory_space.get(), file_space.get(),
-                                H5P_DEFAULT, images[t]->pixels.data()),
+    where.check_status(
+        H5Sselect_hyperslab(file_space.get(), H5S_SELECT_SET, start.data(), nullptr, chunk.data(), nullptr), field,
+        "cannot select frame " + std::to_string(t));
+    where.check_status(H5Dwrite(dataset.get(), H5T_NATIVE_UINT8, memory_space.get(), file_space.get(), H5P_DEFAULT,
+                                images[t]->pixels.data()),
                        field, "cannot write frame " + std::to_string(t));
   }
   write_string_attr(dataset.get(), "units", units, where, field);
@@ -344,8 +348,8 @@ void validate_for_write(const EpisodeInfo& info, const std::vector<Frame>& frame
     if (!cameras.insert(camera).second) fail("camera '" + camera + "' is listed twice in info.cameras");
   }
   for (const auto& [name, value] : info.scalars)
-    if (name.empty() || name.find('/') != std::string::npos || name.find('\0') != std::string::npos ||
-        name == "." || name.size() > 256)
+    if (name.empty() || name.find('/') != std::string::npos || name.find('\0') != std::string::npos || name == "." ||
+        name.size() > 256)
       fail("scalar name '" + name + "' must be 1-256 characters without '/' or NUL");
 
   std::set<std::string> segmented;
@@ -359,7 +363,8 @@ void validate_for_write(const EpisodeInfo& info, const std::vector<Frame>& frame
     int phase = static_cast<int>(frame.phase);
     if (phase < 0 || phase > static_cast<int>(Phase::kHold)) fail(at + ": invalid phase " + std::to_string(phase));
     if (frame.images.size() != cameras.size() ||
-        !std::all_of(frame.images.begin(), frame.images.end(), [&](const auto& kv) { return cameras.count(kv.first); })) {
+        !std::all_of(frame.images.begin(), frame.images.end(),
+                     [&](const auto& kv) { return cameras.count(kv.first); })) {
       std::string have, want;
       for (const auto& kv : frame.images) have += (have.empty() ? "" : ",") + kv.first;
       for (const std::string& c : info.cameras) want += (want.empty() ? "" : ",") + c;
@@ -427,25 +432,24 @@ void write_episode_file(const std::string& path, const EpisodeInfo& info, const 
   write_string_attr(file.get(), "format", kFormatName, where, "/");
   write_scalar_attr(file.get(), "format_version", H5T_STD_I32LE, H5T_NATIVE_INT, kFormatVersion, where, "/");
 
-  Handle data = group_handle(
-      where.check(H5Gcreate2(file.get(), "data", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT), "data", "cannot create group"));
+  Handle data = group_handle(where.check(H5Gcreate2(file.get(), "data", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT), "data",
+                                         "cannot create group"));
   write_scalar_attr(data.get(), "total", H5T_STD_I64LE, H5T_NATIVE_INT64, int64_t(T), where, "data");
-  Handle demo = group_handle(
-      where.check(H5Gcreate2(data.get(), "demo_0", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT), kDemo, "cannot create group"));
+  Handle demo = group_handle(where.check(H5Gcreate2(data.get(), "demo_0", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT), kDemo,
+                                         "cannot create group"));
   write_scalar_attr(demo.get(), "num_samples", H5T_STD_I64LE, H5T_NATIVE_INT64, int64_t(T), where, kDemo);
   write_string_attr(demo.get(), "instruction", info.instruction, where, kDemo);
   write_string_attr(demo.get(), "variant", info.variant, where, kDemo);
   write_string_attr(demo.get(), "robot", info.robot, where, kDemo);
   write_string_attr(demo.get(), "source", info.source, where, kDemo);
   write_scalar_attr(demo.get(), "seed", H5T_STD_U64LE, H5T_NATIVE_UINT64, uint64_t(info.seed), where, kDemo);
-  write_scalar_attr(demo.get(), "success", H5T_STD_U8LE, H5T_NATIVE_UINT8, uint8_t(info.success ? 1 : 0), where,
-                    kDemo);
+  write_scalar_attr(demo.get(), "success", H5T_STD_U8LE, H5T_NATIVE_UINT8, uint8_t(info.success ? 1 : 0), where, kDemo);
   write_scalar_attr(demo.get(), "fps", H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, info.fps, where, kDemo);
   write_strings_attr(demo.get(), "cameras", info.cameras, where, kDemo);
   {
     const std::string field = std::string(kDemo) + "/scalars";
-    Handle scalars = group_handle(
-        where.check(H5Gcreate2(demo.get(), "scalars", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT), field, "cannot create group"));
+    Handle scalars = group_handle(where.check(H5Gcreate2(demo.get(), "scalars", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT),
+                                              field, "cannot create group"));
     for (const auto& [name, value] : info.scalars)
       write_scalar_attr(scalars.get(), name, H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, value, where, field);
   }
@@ -473,8 +477,8 @@ void write_episode_file(const std::string& path, const EpisodeInfo& info, const 
               {"unknown", "reach", "grasp", "lift", "hold"}, where);
 
   const std::string obs_path = std::string(kDemo) + "/obs";
-  Handle obs = group_handle(
-      where.check(H5Gcreate2(demo.get(), "obs", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT), obs_path, "cannot create group"));
+  Handle obs = group_handle(where.check(H5Gcreate2(demo.get(), "obs", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT), obs_path,
+                                        "cannot create group"));
   write_whole(obs.get(), obs_path, "state", H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, {T, 6}, state, kJointUnits, joints,
               where);
   write_whole(obs.get(), obs_path, "ee_position", H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, {T, 3}, ee_position,
@@ -487,8 +491,7 @@ void write_episode_file(const std::string& path, const EpisodeInfo& info, const 
   for (const std::string& camera : info.cameras) {
     std::vector<const Image*> images;
     for (const Frame& f : frames) images.push_back(&f.images.at(camera));
-    write_images(obs.get(), camera + "_image", images, 3, kImageDeflateLevel, "RGB, 0-255", where,
-                 image_field(camera));
+    write_images(obs.get(), camera + "_image", images, 3, kImageDeflateLevel, "RGB, 0-255", where, image_field(camera));
   }
   for (const auto& [camera, first] : frames.front().segmentation) {
     std::vector<const Image*> images;
@@ -614,8 +617,8 @@ std::string read_string_attr(hid_t object, const std::string& name, const Where&
 }
 
 template <typename T>
-T read_scalar_attr(hid_t object, const std::string& name, hid_t memory_type, H5T_class_t want_class,
-                   const Where& where, const std::string& owner) {
+T read_scalar_attr(hid_t object, const std::string& name, hid_t memory_type, H5T_class_t want_class, const Where& where,
+                   const std::string& owner) {
   const std::string field = owner + "@" + name;
   Handle attr = open_attr(object, name, where, field);
   Handle type = type_handle(where.check(H5Aget_type(attr.get()), field, "no datatype"));
@@ -651,8 +654,8 @@ Handle open_episode_file(const std::string& path, const Where& where) {
   where.check_status(H5Pset_fclose_degree(fapl.get(), H5F_CLOSE_STRONG), "", "cannot set close degree");
   // HDF5's own file locks are kept, but a file system without flock support (some NFS mounts) is not an error.
   where.check_status(H5Pset_file_locking(fapl.get(), true, true), "", "cannot set file locking");
-  return file_handle(where.check(H5Fopen(path.c_str(), H5F_ACC_RDONLY, fapl.get()), "",
-                                 "cannot open (damaged or truncated?)"));
+  return file_handle(
+      where.check(H5Fopen(path.c_str(), H5F_ACC_RDONLY, fapl.get()), "", "cannot open (damaged or truncated?)"));
 }
 
 // Opens, validates and loads everything but the pixels. Throws Error naming the file and the field.
@@ -672,7 +675,8 @@ EpisodeEntry load_episode(const std::string& path) {
 
   EpisodeInfo& info = entry.info;
   int64_t T = read_scalar_attr<int64_t>(demo.get(), "num_samples", H5T_NATIVE_INT64, H5T_INTEGER, where, kDemo);
-  if (T <= 0 || hsize_t(T) > kMaxFrames) where.fail(std::string(kDemo) + "@num_samples", "bad frame count " + std::to_string(T));
+  if (T <= 0 || hsize_t(T) > kMaxFrames)
+    where.fail(std::string(kDemo) + "@num_samples", "bad frame count " + std::to_string(T));
   info.instruction = read_string_attr(demo.get(), "instruction", where, kDemo);
   info.variant = read_string_attr(demo.get(), "variant", where, kDemo);
   info.robot = read_string_attr(demo.get(), "robot", where, kDemo);
@@ -685,7 +689,8 @@ EpisodeEntry load_episode(const std::string& path) {
   {
     const std::string field = std::string(kDemo) + "/scalars";
     if (!link_exists(demo.get(), "scalars", where, field)) where.fail(field, "missing");
-    Handle scalars = group_handle(where.check(H5Gopen2(demo.get(), "scalars", H5P_DEFAULT), field, "cannot open group"));
+    Handle scalars =
+        group_handle(where.check(H5Gopen2(demo.get(), "scalars", H5P_DEFAULT), field, "cannot open group"));
     std::vector<std::string> names;
     hsize_t position = 0;
     herr_t status = H5Aiterate2(
@@ -719,8 +724,8 @@ EpisodeEntry load_episode(const std::string& path) {
     std::copy_n(ee_quaternion.begin() + t * 4, 4, f.ee_quaternion.begin());
     std::copy_n(object_position.begin() + t * 3, 3, f.object_position.begin());
     if (phase[t] < 0 || phase[t] > static_cast<int8_t>(Phase::kHold))
-      where.fail(std::string(kDemo) + "/phase", "invalid phase " + std::to_string(phase[t]) + " at frame " +
-                                                   std::to_string(t));
+      where.fail(std::string(kDemo) + "/phase",
+                 "invalid phase " + std::to_string(phase[t]) + " at frame " + std::to_string(t));
     f.phase = static_cast<Phase>(phase[t]);
   }
 
@@ -733,11 +738,11 @@ EpisodeEntry load_episode(const std::string& path) {
       Handle dataset = open_dataset(demo.get(), "obs/" + name, where);
       DatasetInfo d = describe(dataset.get(), where, field);
       std::string want = channels > 1 ? "[T,H,W," + std::to_string(channels) + "]" : "[T,H,W]";
-      if (d.dims.size() != (channels > 1 ? 4u : 3u) || d.dims[0] != n || (channels > 1 && d.dims[3] != hsize_t(channels)) ||
-          d.dims[1] == 0 || d.dims[2] == 0 || d.dims[1] > kMaxImageSide || d.dims[2] > kMaxImageSide)
+      if (d.dims.size() != (channels > 1 ? 4u : 3u) || d.dims[0] != n ||
+          (channels > 1 && d.dims[3] != hsize_t(channels)) || d.dims[1] == 0 || d.dims[2] == 0 ||
+          d.dims[1] > kMaxImageSide || d.dims[2] > kMaxImageSide)
         where.fail(field, "shape " + shape_text(d.dims) + ", expected " + want + " with T = " + std::to_string(n));
-      if (d.type_class != H5T_INTEGER || d.type_size != 1 || d.sign != H5T_SGN_NONE)
-        where.fail(field, "not uint8");
+      if (d.type_class != H5T_INTEGER || d.type_size != 1 || d.sign != H5T_SGN_NONE) where.fail(field, "not uint8");
       *height = static_cast<int>(d.dims[1]);
       *width = static_cast<int>(d.dims[2]);
     };
@@ -797,7 +802,8 @@ void read_frame_pixels(OpenEpisode& open, const EpisodeEntry& entry, int t, bool
   for (const std::string& camera : entry.info.cameras) {
     const CameraShape& shape = entry.cameras.at(camera);
     if (with_images)
-      frame->images[camera] = read_frame_image(open, "obs/" + camera + "_image", t, shape.width, shape.height, 3, where);
+      frame->images[camera] =
+          read_frame_image(open, "obs/" + camera + "_image", t, shape.width, shape.height, 3, where);
     if (with_segmentation && shape.has_segmentation)
       frame->segmentation[camera] = read_frame_image(open, "obs/" + camera + "_segmentation", t,
                                                      shape.segmentation_width, shape.segmentation_height, 1, where);
@@ -882,7 +888,8 @@ struct DatasetReader::Impl {
   }
 
   OpenEpisode& open(int index) const {  // caller holds the HDF5 lock
-    auto it = std::find_if(open_files.begin(), open_files.end(), [&](const OpenEpisode& o) { return o.episode == index; });
+    auto it =
+        std::find_if(open_files.begin(), open_files.end(), [&](const OpenEpisode& o) { return o.episode == index; });
     if (it != open_files.end()) {
       open_files.splice(open_files.begin(), open_files, it);
       return open_files.front();
@@ -927,9 +934,7 @@ DatasetReader& DatasetReader::operator=(DatasetReader&& other) noexcept {
 }
 
 int DatasetReader::num_episodes() const { return static_cast<int>(impl_->episodes.size()); }
-int DatasetReader::num_frames(int episode) const {
-  return static_cast<int>(impl_->episode(episode).numbers.size());
-}
+int DatasetReader::num_frames(int episode) const { return static_cast<int>(impl_->episode(episode).numbers.size()); }
 int64_t DatasetReader::total_frames() const { return impl_->first_frame.back(); }
 const EpisodeInfo& DatasetReader::info(int episode) const { return impl_->episode(episode).info; }
 std::string DatasetReader::path(int episode) const { return impl_->episode(episode).path; }

@@ -31,13 +31,24 @@ namespace {
 
 namespace fs = std::filesystem;
 
-// A fresh directory per test, below one per-process root.
+fs::path process_root() { return fs::temp_directory_path() / ("vlascope_test_dataset_" + std::to_string(::getpid())); }
+
+// A fresh directory per test, below one per-process root that is removed when the tests end.
 fs::path fresh_dir(const std::string& name) {
-  fs::path dir = fs::temp_directory_path() / ("vlascope_test_dataset_" + std::to_string(::getpid())) / name;
+  fs::path dir = process_root() / name;
   fs::remove_all(dir);
   fs::create_directories(dir);
   return dir;
 }
+
+class RemoveTestFiles : public ::testing::Environment {
+ public:
+  void TearDown() override {
+    std::error_code ec;
+    fs::remove_all(process_root(), ec);
+  }
+};
+const auto* const kRemoveTestFiles = ::testing::AddGlobalTestEnvironment(new RemoveTestFiles);
 
 Image random_image(std::mt19937& rng, int width, int height, int channels, int max_value = 255) {
   Image image(width, height, channels);
@@ -107,7 +118,8 @@ void expect_same_frame(const Frame& want, const Frame& got, bool images, bool se
   EXPECT_EQ(want.phase, got.phase) << what;
   if (images) {
     ASSERT_EQ(want.images.size(), got.images.size()) << what;
-    for (const auto& [camera, image] : want.images) expect_same_image(image, got.images.at(camera), what + " " + camera);
+    for (const auto& [camera, image] : want.images)
+      expect_same_image(image, got.images.at(camera), what + " " + camera);
   } else {
     EXPECT_TRUE(got.images.empty()) << what;
   }
@@ -169,8 +181,10 @@ void write_bytes(const fs::path& path, const std::string& bytes) {
 // has no public count of dataspace, datatype or property-list ids; the RAII handles in dataset.cpp cover those.
 std::map<std::string, int64_t> open_resources() {
   std::map<std::string, int64_t> open;
-  for (auto [kind, name] : {std::pair{H5F_OBJ_FILE, "hdf5 files"}, {H5F_OBJ_GROUP, "hdf5 groups"},
-                            {H5F_OBJ_DATASET, "hdf5 datasets"}, {H5F_OBJ_DATATYPE, "hdf5 named types"},
+  for (auto [kind, name] : {std::pair{H5F_OBJ_FILE, "hdf5 files"},
+                            {H5F_OBJ_GROUP, "hdf5 groups"},
+                            {H5F_OBJ_DATASET, "hdf5 datasets"},
+                            {H5F_OBJ_DATATYPE, "hdf5 named types"},
                             {H5F_OBJ_ATTR, "hdf5 attributes"}})
     open[name] = H5Fget_obj_count(H5F_OBJ_ALL, kind);
   open["file descriptors"] = std::distance(fs::directory_iterator("/proc/self/fd"), fs::directory_iterator());
@@ -204,7 +218,8 @@ class Dataset : public ::testing::Test {
 
 TEST_F(Dataset, RoundTripIsExact) {
   fs::path dir = fresh_dir("round_trip");
-  std::vector<Episode> episodes{make_episode(1, 12), make_episode(2, 1), make_episode(3, 7, {"top", "wrist", "side"}, 40, 30)};
+  std::vector<Episode> episodes{make_episode(1, 12), make_episode(2, 1),
+                                make_episode(3, 7, {"top", "wrist", "side"}, 40, 30)};
   // Metadata edge cases: UTF-8, empty strings, the full uint64 range, NaN where the format allows it.
   episodes[0].info.instruction = "heb den Würfel hoch — 20 cm";
   episodes[1].info.variant = "";
@@ -221,8 +236,8 @@ TEST_F(Dataset, RoundTripIsExact) {
     for (size_t i = 0; i < episodes.size(); ++i) EXPECT_EQ(writer.write(episodes[i].info, episodes[i].frames), int(i));
     EXPECT_EQ(writer.num_episodes(), 3);
   }
-  EXPECT_EQ(files_in(dir), (std::vector<std::string>{".vlascope_writer.lock", "episode_000000.h5",
-                                                     "episode_000001.h5", "episode_000002.h5"}));
+  EXPECT_EQ(files_in(dir), (std::vector<std::string>{".vlascope_writer.lock", "episode_000000.h5", "episode_000001.h5",
+                                                     "episode_000002.h5"}));
 
   DatasetReader reader(dir.string());
   ASSERT_EQ(reader.num_episodes(), 3);
@@ -531,20 +546,40 @@ TEST_F(Dataset, MissingFieldsAndInconsistentShapesAreNamed) {
   expect_field_error([](hid_t f) { H5Adelete_by_name(f, "data/demo_0", "instruction", H5P_DEFAULT); },
                      {"data/demo_0@instruction", "missing"});
   expect_field_error([](hid_t f) { H5Adelete(f, "format_version"); }, {"format_version", "missing"});
-  expect_field_error([](hid_t f) { replace_dataset(f, "data/demo_0/actions", {4, 6}, H5T_IEEE_F32LE); },
-                     {"data/demo_0/actions", "shape [4,6], expected [5,6]"});
-  expect_field_error([](hid_t f) { replace_dataset(f, "data/demo_0/obs/state", {5, 7}, H5T_IEEE_F32LE); },
-                     {"data/demo_0/obs/state", "shape [5,7]"});
-  expect_field_error([](hid_t f) { replace_dataset(f, "data/demo_0/obs/state", {5, 6}, H5T_STD_I32LE); },
-                     {"data/demo_0/obs/state", "not floating point"});
-  expect_field_error([](hid_t f) { replace_dataset(f, "data/demo_0/obs/wrist_image", {5, 24, 40, 4}, H5T_STD_U8LE); },
-                     {"data/demo_0/obs/wrist_image", "shape [5,24,40,4]"});
-  expect_field_error([](hid_t f) { replace_dataset(f, "data/demo_0/obs/wrist_image", {6, 24, 40, 3}, H5T_STD_U8LE); },
-                     {"data/demo_0/obs/wrist_image", "T = 5"});
-  expect_field_error([](hid_t f) { replace_dataset(f, "data/demo_0/obs/scene_image", {5, 24, 32, 3}, H5T_IEEE_F32LE); },
-                     {"data/demo_0/obs/scene_image", "not uint8"});
   expect_field_error(
-      [](hid_t f) { replace_dataset(f, "data/demo_0/obs/scene_segmentation", {5, 24, 32, 1}, H5T_STD_U8LE); },
+      [](hid_t f) {
+        replace_dataset(f, "data/demo_0/actions", {4, 6}, H5T_IEEE_F32LE);
+      },
+      {"data/demo_0/actions", "shape [4,6], expected [5,6]"});
+  expect_field_error(
+      [](hid_t f) {
+        replace_dataset(f, "data/demo_0/obs/state", {5, 7}, H5T_IEEE_F32LE);
+      },
+      {"data/demo_0/obs/state", "shape [5,7]"});
+  expect_field_error(
+      [](hid_t f) {
+        replace_dataset(f, "data/demo_0/obs/state", {5, 6}, H5T_STD_I32LE);
+      },
+      {"data/demo_0/obs/state", "not floating point"});
+  expect_field_error(
+      [](hid_t f) {
+        replace_dataset(f, "data/demo_0/obs/wrist_image", {5, 24, 40, 4}, H5T_STD_U8LE);
+      },
+      {"data/demo_0/obs/wrist_image", "shape [5,24,40,4]"});
+  expect_field_error(
+      [](hid_t f) {
+        replace_dataset(f, "data/demo_0/obs/wrist_image", {6, 24, 40, 3}, H5T_STD_U8LE);
+      },
+      {"data/demo_0/obs/wrist_image", "T = 5"});
+  expect_field_error(
+      [](hid_t f) {
+        replace_dataset(f, "data/demo_0/obs/scene_image", {5, 24, 32, 3}, H5T_IEEE_F32LE);
+      },
+      {"data/demo_0/obs/scene_image", "not uint8"});
+  expect_field_error(
+      [](hid_t f) {
+        replace_dataset(f, "data/demo_0/obs/scene_segmentation", {5, 24, 32, 1}, H5T_STD_U8LE);
+      },
       {"data/demo_0/obs/scene_segmentation", "shape"});
   expect_field_error(
       [](hid_t f) {
