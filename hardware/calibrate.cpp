@@ -63,7 +63,8 @@ ArmCalibration calibrate_arm(So100Arm& arm, CalibrationUi& ui, const Calibration
   const auto& ids = arm.ids();
   arm.disable_torque();
 
-  ui.message("Calibrating the SO-100 on " + arm.port() + " (LeRobot's procedure). Torque is off: the arm moves freely.");
+  ui.message("Calibrating the SO-100 on " + arm.port() +
+             " (LeRobot's procedure). Torque is off: the arm moves freely.");
   ui.wait_for_enter("Move the arm to the MIDDLE of its range of motion (every joint half-way), then press ENTER...");
 
   for (int id : ids) {
@@ -76,7 +77,8 @@ ArmCalibration calibrate_arm(So100Arm& arm, CalibrationUi& ui, const Calibration
   for (int j = 0; j < kNumJoints; ++j) {
     const int offset = mid[j] - kMaxTick / 2;
     require(std::abs(offset) <= 2047, "calibration on " + arm.port() + ": " + arm.label(j) + " reads " +
-                                          std::to_string(mid[j]) + " at mid-range, too close to the end of the "
+                                          std::to_string(mid[j]) +
+                                          " at mid-range, too close to the end of the "
                                           "encoder turn (the horn is mounted a half-turn off)");
     bus.write_register(ids[j], reg::Homing_Offset, offset);
     cal[j].id = ids[j];
@@ -84,8 +86,9 @@ ArmCalibration calibrate_arm(So100Arm& arm, CalibrationUi& ui, const Calibration
     cal[j].homing_offset = offset;
   }
 
-  ui.message("Move every joint except wrist_roll through its ENTIRE range of motion. Recording positions; press "
-             "ENTER when done.");
+  ui.message(
+      "Move every joint except wrist_roll through its ENTIRE range of motion. Recording positions; press "
+      "ENTER when done.");
   TickVector mins = arm.read_positions(), maxes = mins, now = mins;
   const auto start = std::chrono::steady_clock::now();
   bool done = false;

@@ -58,8 +58,8 @@ ArmCalibration calibration_from_json(const nlohmann::json& json, const std::stri
                                            " must be below range_max " + std::to_string(c.range_max));
   }
   for (auto it = json.begin(); it != json.end(); ++it) {
-    bool known = std::find_if(kJointNames.begin(), kJointNames.end(),
-                              [&](const char* n) { return it.key() == n; }) != kJointNames.end();
+    bool known = std::find_if(kJointNames.begin(), kJointNames.end(), [&](const char* n) { return it.key() == n; }) !=
+                 kJointNames.end();
     require(known, source + ": unknown motor '" + it.key() + "' (expected the six SO-100 motors)");
   }
   return out;
@@ -150,7 +150,8 @@ double ticks_to_lerobot(int ticks, const MotorCalibration& c, NormMode mode) {
   const double lo = c.range_min, hi = c.range_max;
   const double bounded = std::clamp(static_cast<double>(ticks), lo, hi);
   switch (mode) {
-    case NormMode::degrees: return (ticks - (lo + hi) / 2) * 360.0 / 4095.0;
+    case NormMode::degrees:
+      return (ticks - (lo + hi) / 2) * 360.0 / 4095.0;
     case NormMode::range_m100_100: {
       const double norm = (bounded - lo) / (hi - lo) * 200.0 - 100.0;
       return c.drive_mode ? -norm : norm;

@@ -17,10 +17,9 @@
 
 #include <array>
 #include <filesystem>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
-
-#include <nlohmann/json.hpp>
 
 #include "hardware/robot.h"
 
@@ -33,8 +32,8 @@ struct MotorCalibration {
   int range_min = 0;      // ticks, written to Min_Position_Limit
   int range_max = 4095;   // ticks, written to Max_Position_Limit
   bool operator==(const MotorCalibration& o) const {
-    return id == o.id && drive_mode == o.drive_mode && homing_offset == o.homing_offset &&
-           range_min == o.range_min && range_max == o.range_max;
+    return id == o.id && drive_mode == o.drive_mode && homing_offset == o.homing_offset && range_min == o.range_min &&
+           range_max == o.range_max;
   }
   bool operator!=(const MotorCalibration& o) const { return !(*this == o); }
 };

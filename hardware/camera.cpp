@@ -1,11 +1,10 @@
 #include "hardware/camera.h"
 
-#include <opencv2/imgproc.hpp>
-#include <opencv2/videoio.hpp>
-
 #include <chrono>
 #include <cstring>
 #include <filesystem>
+#include <opencv2/imgproc.hpp>
+#include <opencv2/videoio.hpp>
 #include <regex>
 
 #include "common/error.h"
@@ -15,9 +14,7 @@ namespace vlascope {
 namespace {
 double now_s() { return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count(); }
 
-bool all_digits(const std::string& s) {
-  return !s.empty() && s.find_first_not_of("0123456789") == std::string::npos;
-}
+bool all_digits(const std::string& s) { return !s.empty() && s.find_first_not_of("0123456789") == std::string::npos; }
 }  // namespace
 
 std::vector<CameraConfig> parse_camera_specs(const std::string& spec, const CameraConfig& defaults) {
@@ -34,15 +31,17 @@ std::vector<CameraConfig> parse_camera_specs(const std::string& spec, const Came
     start = comma + 1;
     if (item.empty()) continue;
     std::smatch m;
-    require(std::regex_match(item, m, entry),
-            "--cameras: cannot parse '" + item + "' (expected name=device[:WxH][@fps], e.g. wrist=/dev/video2:640x480@30)");
+    require(
+        std::regex_match(item, m, entry),
+        "--cameras: cannot parse '" + item + "' (expected name=device[:WxH][@fps], e.g. wrist=/dev/video2:640x480@30)");
     CameraConfig c = defaults;
     c.name = m[1];
     c.device = m[2];
     if (m[3].matched) {
       c.width = std::stoi(m[3]);
       c.height = std::stoi(m[4]);
-      require(c.width > 0 && c.height > 0 && c.width <= 8192 && c.height <= 8192, "--cameras: bad size in '" + item + "'");
+      require(c.width > 0 && c.height > 0 && c.width <= 8192 && c.height <= 8192,
+              "--cameras: bad size in '" + item + "'");
     }
     if (m[5].matched) {
       c.fps = std::stod(m[5]);
@@ -67,9 +66,12 @@ Camera::Camera(CameraConfig config) : config_(std::move(config)), capture_(std::
     fail("no such file or device");
   bool opened = false;
   try {
-    if (all_digits(dev)) opened = capture_->cap.open(std::stoi(dev), cv::CAP_V4L2);
-    else if (dev.rfind("/dev/", 0) == 0) opened = capture_->cap.open(dev, cv::CAP_V4L2);
-    else opened = capture_->cap.open(dev, cv::CAP_ANY);
+    if (all_digits(dev))
+      opened = capture_->cap.open(std::stoi(dev), cv::CAP_V4L2);
+    else if (dev.rfind("/dev/", 0) == 0)
+      opened = capture_->cap.open(dev, cv::CAP_V4L2);
+    else
+      opened = capture_->cap.open(dev, cv::CAP_ANY);
   } catch (const cv::Exception& e) {
     fail(std::string("cannot open: ") + e.what());
   }
@@ -133,20 +135,24 @@ void Camera::run() {
       arrived_.notify_all();
       return;
     }
-    if (bgr.channels() == 1) cv::cvtColor(bgr, rgb, cv::COLOR_GRAY2RGB);
-    else if (bgr.channels() == 4) cv::cvtColor(bgr, rgb, cv::COLOR_BGRA2RGB);
-    else cv::cvtColor(bgr, rgb, cv::COLOR_BGR2RGB);
+    if (bgr.channels() == 1)
+      cv::cvtColor(bgr, rgb, cv::COLOR_GRAY2RGB);
+    else if (bgr.channels() == 4)
+      cv::cvtColor(bgr, rgb, cv::COLOR_BGRA2RGB);
+    else
+      cv::cvtColor(bgr, rgb, cv::COLOR_BGR2RGB);
     if (rgb.cols != config_.width || rgb.rows != config_.height)
       cv::resize(rgb, sized, cv::Size(config_.width, config_.height), 0, 0, cv::INTER_AREA);
     else
       sized = rgb;
     Image image(config_.width, config_.height, 3);
-    for (int y = 0; y < sized.rows; ++y)
-      std::memcpy(image.at(0, y), sized.ptr(y), static_cast<size_t>(sized.cols) * 3);
+    for (int y = 0; y < sized.rows; ++y) std::memcpy(image.at(0, y), sized.ptr(y), static_cast<size_t>(sized.cols) * 3);
     {
       std::lock_guard<std::mutex> lock(mutex_);
-      if (frame_.index > 0 && frame_.image.pixels == image.pixels) ++identical_run_;
-      else identical_run_ = 0;
+      if (frame_.index > 0 && frame_.image.pixels == image.pixels)
+        ++identical_run_;
+      else
+        identical_run_ = 0;
       frame_.image = std::move(image);
       frame_.timestamp = now_s();
       ++frame_.index;
@@ -155,8 +161,10 @@ void Camera::run() {
     if (!is_device_) {  // a file plays back at the camera's rate, not as fast as it decodes
       next += period;
       const double wait = next - now_s();
-      if (wait > 0) std::this_thread::sleep_for(std::chrono::duration<double>(wait));
-      else next = now_s();
+      if (wait > 0)
+        std::this_thread::sleep_for(std::chrono::duration<double>(wait));
+      else
+        next = now_s();
     }
   }
 }

@@ -23,8 +23,8 @@
 namespace vlascope {
 
 struct CameraConfig {
-  std::string name;    // "scene", "wrist": the key in Observation::images
-  std::string device;  // "0" (index) or a path
+  std::string name;               // "scene", "wrist": the key in Observation::images
+  std::string device;             // "0" (index) or a path
   int width = 640, height = 480;  // frames are delivered at this size (resized if the device differs)
   double fps = 30;
   double timeout_s = 1.0;         // no new frame for this long → frozen

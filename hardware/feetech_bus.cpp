@@ -45,8 +45,10 @@ void FeetechBus::check_id(int id, bool allow_broadcast) const {
 std::string FeetechBus::describe(const std::string& instruction, int address, int length) const {
   const Register* r = register_at(address);
   std::string s = instruction + " ";
-  if (r && (length == r->size || length < 0)) s += std::string(r->name) + " (addr " + std::to_string(address);
-  else s += "(addr " + std::to_string(address);
+  if (r && (length == r->size || length < 0))
+    s += std::string(r->name) + " (addr " + std::to_string(address);
+  else
+    s += "(addr " + std::to_string(address);
   if (length >= 0) s += ", " + std::to_string(length) + (length == 1 ? " byte" : " bytes");
   return s + ")";
 }
@@ -202,7 +204,8 @@ uint8_t FeetechBus::write(int id, int address, const std::vector<uint8_t>& data)
     ++stats_.transactions;
     return 0;
   }
-  return transact(packet, {id}, 0, options_.write_retries, describe("WRITE", address, static_cast<int>(data.size())))[0].error;
+  return transact(packet, {id}, 0, options_.write_retries, describe("WRITE", address, static_cast<int>(data.size())))[0]
+      .error;
 }
 
 uint8_t FeetechBus::reg_write(int id, int address, const std::vector<uint8_t>& data) {
@@ -215,7 +218,8 @@ uint8_t FeetechBus::reg_write(int id, int address, const std::vector<uint8_t>& d
   }
   // A repeated REG WRITE only replaces the buffered value, so retrying is safe.
   return transact(packet, {id}, 0, options_.write_retries,
-                  describe("REG WRITE", address, static_cast<int>(data.size())))[0].error;
+                  describe("REG WRITE", address, static_cast<int>(data.size())))[0]
+      .error;
 }
 
 void FeetechBus::action(int id) {
@@ -308,7 +312,8 @@ void FeetechBus::sync_write(int address, int length, const std::vector<int>& ids
 
 int FeetechBus::read_register(int id, const Register& r, uint8_t* error_bits) {
   StatusReply reply = read(id, r.address, r.size);
-  if (error_bits) *error_bits = reply.error;
+  if (error_bits)
+    *error_bits = reply.error;
   else if (reply.error)
     fail(servo_label(id) + ": READ " + r.name + ": servo reports " + describe_error_bits(reply.error),
          BusError::Kind::servo_error, id, reply.error);
@@ -324,7 +329,8 @@ void FeetechBus::write_register(int id, const Register& r, int value, uint8_t* e
     fail(servo_label(id) + ": WRITE " + r.name + ": " + e.what(), BusError::Kind::io, id);
   }
   uint8_t error = write(id, r.address, bytes);
-  if (error_bits) *error_bits = error;
+  if (error_bits)
+    *error_bits = error;
   else if (error)
     fail(servo_label(id) + ": WRITE " + r.name + " = " + std::to_string(value) + ": servo reports " +
              describe_error_bits(error),
@@ -338,7 +344,8 @@ std::vector<int> FeetechBus::sync_read_register(const Register& r, const std::ve
   if (error_bits) error_bits->assign(ids.size(), 0);
   for (size_t i = 0; i < ids.size(); ++i) {
     values[i] = decode_value(r, replies[i].data.data());
-    if (error_bits) (*error_bits)[i] = replies[i].error;
+    if (error_bits)
+      (*error_bits)[i] = replies[i].error;
     else if (replies[i].error)
       fail(servo_label(ids[i]) + ": SYNC READ " + r.name + ": servo reports " + describe_error_bits(replies[i].error),
            BusError::Kind::servo_error, ids[i], replies[i].error);

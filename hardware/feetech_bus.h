@@ -31,8 +31,8 @@ struct BusOptions {
   // Waiting for a reply: the bytes on the wire at the transport's baud rate, plus this allowance for USB
   // latency and the servo's response delay (the Feetech SDK allows 50 ms; a CH343/ACM adapter needs ~1 ms).
   double latency_allowance_s = 0.020;
-  int read_retries = 2;   // extra attempts after a failed read or sync read (LeRobot's num_read_retries)
-  int write_retries = 2;  // extra attempts of a WRITE whose status did not arrive (writes are idempotent)
+  int read_retries = 2;      // extra attempts after a failed read or sync read (LeRobot's num_read_retries)
+  int write_retries = 2;     // extra attempts of a WRITE whose status did not arrive (writes are idempotent)
   bool writes_reply = true;  // servos at Response_Status_Level 1 acknowledge WRITE/REG WRITE/RESET…
 };
 
@@ -54,10 +54,10 @@ struct StatusReply {
 
 struct BusStats {
   uint64_t transactions = 0;
-  uint64_t attempts = 0;         // transactions + retries
+  uint64_t attempts = 0;  // transactions + retries
   uint64_t retries = 0;
-  uint64_t timeouts = 0;         // attempts that ended without the expected replies
-  uint64_t failures = 0;         // transactions that threw after all attempts
+  uint64_t timeouts = 0;            // attempts that ended without the expected replies
+  uint64_t failures = 0;            // transactions that threw after all attempts
   uint64_t unexpected_packets = 0;  // valid status packets from the wrong servo or of the wrong size
   uint64_t bytes_written = 0, bytes_read = 0;
   uint64_t checksum_errors = 0, header_errors = 0, discarded_bytes = 0;  // from the parser
@@ -117,8 +117,8 @@ class FeetechBus {
  private:
   // Sends `packet` and waits for one status from each of `ids` with `data_length` bytes; retries the whole
   // exchange up to `retries` times. Returns the replies in the order of `ids`.
-  std::vector<StatusReply> transact(const std::vector<uint8_t>& packet, const std::vector<int>& ids,
-                                    int data_length, int retries, const std::string& what);
+  std::vector<StatusReply> transact(const std::vector<uint8_t>& packet, const std::vector<int>& ids, int data_length,
+                                    int retries, const std::string& what);
   // One attempt: sends `packet`, collects replies of `ids` into replies/received until all arrived or the
   // timeout. Returns how many are still missing.
   size_t collect(const std::vector<uint8_t>& packet, const std::vector<int>& ids, int data_length, double timeout,

@@ -11,28 +11,41 @@ namespace vlascope::feetech {
 
 const char* instruction_name(uint8_t code) {
   switch (static_cast<Instruction>(code)) {
-    case Instruction::ping: return "PING";
-    case Instruction::read: return "READ";
-    case Instruction::write: return "WRITE";
-    case Instruction::reg_write: return "REG WRITE";
-    case Instruction::action: return "ACTION";
-    case Instruction::restore: return "RESTORE";
-    case Instruction::reboot: return "REBOOT";
-    case Instruction::backup: return "BACKUP";
-    case Instruction::reset: return "RESET";
-    case Instruction::calibrate_offset: return "CALIBRATE OFFSET";
-    case Instruction::sync_read: return "SYNC READ";
-    case Instruction::sync_write: return "SYNC WRITE";
+    case Instruction::ping:
+      return "PING";
+    case Instruction::read:
+      return "READ";
+    case Instruction::write:
+      return "WRITE";
+    case Instruction::reg_write:
+      return "REG WRITE";
+    case Instruction::action:
+      return "ACTION";
+    case Instruction::restore:
+      return "RESTORE";
+    case Instruction::reboot:
+      return "REBOOT";
+    case Instruction::backup:
+      return "BACKUP";
+    case Instruction::reset:
+      return "RESET";
+    case Instruction::calibrate_offset:
+      return "CALIBRATE OFFSET";
+    case Instruction::sync_read:
+      return "SYNC READ";
+    case Instruction::sync_write:
+      return "SYNC WRITE";
   }
   return "unknown instruction";
 }
 
 std::string describe_error_bits(uint8_t error) {
   if (error == 0) return "none";
-  static const std::pair<uint8_t, const char*> kNames[] = {
-      {kErrorVoltage, "input voltage error"}, {kErrorAngleSensor, "angle sensor error"},
-      {kErrorOverheat, "overheat"},           {kErrorOverCurrent, "over-current"},
-      {kErrorOverload, "overload"}};
+  static const std::pair<uint8_t, const char*> kNames[] = {{kErrorVoltage, "input voltage error"},
+                                                           {kErrorAngleSensor, "angle sensor error"},
+                                                           {kErrorOverheat, "overheat"},
+                                                           {kErrorOverCurrent, "over-current"},
+                                                           {kErrorOverload, "overload"}};
   std::string out;
   uint8_t known = 0;
   for (const auto& [bit, name] : kNames) {
@@ -52,8 +65,8 @@ std::string describe_error_bits(uint8_t error) {
 uint16_t encode_sign_magnitude(int value, int sign_bit) {
   require(sign_bit > 0 && sign_bit <= 15, "sign-magnitude: sign bit " + std::to_string(sign_bit) + " out of range");
   const int magnitude = std::abs(value);
-  require(magnitude < (1 << sign_bit), "sign-magnitude: |" + std::to_string(value) + "| does not fit in " +
-                                           std::to_string(sign_bit) + " bits");
+  require(magnitude < (1 << sign_bit),
+          "sign-magnitude: |" + std::to_string(value) + "| does not fit in " + std::to_string(sign_bit) + " bits");
   return static_cast<uint16_t>(magnitude | (value < 0 ? (1 << sign_bit) : 0));
 }
 
@@ -66,20 +79,60 @@ int decode_sign_magnitude(uint16_t raw, int sign_bit) {
 
 const std::vector<Register>& sts3215_control_table() {
   static const std::vector<Register> table = {
-      reg::Firmware_Major_Version, reg::Firmware_Minor_Version, reg::Model_Number,
-      reg::ID, reg::Baud_Rate, reg::Return_Delay_Time, reg::Response_Status_Level,
-      reg::Min_Position_Limit, reg::Max_Position_Limit, reg::Max_Temperature_Limit,
-      reg::Max_Voltage_Limit, reg::Min_Voltage_Limit, reg::Max_Torque_Limit, reg::Phase,
-      reg::Unloading_Condition, reg::LED_Alarm_Condition, reg::P_Coefficient, reg::D_Coefficient,
-      reg::I_Coefficient, reg::Minimum_Startup_Force, reg::CW_Dead_Zone, reg::CCW_Dead_Zone,
-      reg::Protection_Current, reg::Angular_Resolution, reg::Homing_Offset, reg::Operating_Mode,
-      reg::Protective_Torque, reg::Protection_Time, reg::Overload_Torque, reg::Velocity_P,
-      reg::Over_Current_Protection_Time, reg::Velocity_I, reg::Torque_Enable, reg::Acceleration,
-      reg::Goal_Position, reg::Goal_Time, reg::Goal_Velocity, reg::Torque_Limit, reg::Lock,
-      reg::Present_Position, reg::Present_Velocity, reg::Present_Load, reg::Present_Voltage,
-      reg::Present_Temperature, reg::Status, reg::Moving, reg::Present_Current,
-      reg::Moving_Velocity_Threshold, reg::DTs, reg::Velocity_Unit_factor, reg::Hts,
-      reg::Maximum_Velocity_Limit, reg::Maximum_Acceleration, reg::Acceleration_Multiplier,
+      reg::Firmware_Major_Version,
+      reg::Firmware_Minor_Version,
+      reg::Model_Number,
+      reg::ID,
+      reg::Baud_Rate,
+      reg::Return_Delay_Time,
+      reg::Response_Status_Level,
+      reg::Min_Position_Limit,
+      reg::Max_Position_Limit,
+      reg::Max_Temperature_Limit,
+      reg::Max_Voltage_Limit,
+      reg::Min_Voltage_Limit,
+      reg::Max_Torque_Limit,
+      reg::Phase,
+      reg::Unloading_Condition,
+      reg::LED_Alarm_Condition,
+      reg::P_Coefficient,
+      reg::D_Coefficient,
+      reg::I_Coefficient,
+      reg::Minimum_Startup_Force,
+      reg::CW_Dead_Zone,
+      reg::CCW_Dead_Zone,
+      reg::Protection_Current,
+      reg::Angular_Resolution,
+      reg::Homing_Offset,
+      reg::Operating_Mode,
+      reg::Protective_Torque,
+      reg::Protection_Time,
+      reg::Overload_Torque,
+      reg::Velocity_P,
+      reg::Over_Current_Protection_Time,
+      reg::Velocity_I,
+      reg::Torque_Enable,
+      reg::Acceleration,
+      reg::Goal_Position,
+      reg::Goal_Time,
+      reg::Goal_Velocity,
+      reg::Torque_Limit,
+      reg::Lock,
+      reg::Present_Position,
+      reg::Present_Velocity,
+      reg::Present_Load,
+      reg::Present_Voltage,
+      reg::Present_Temperature,
+      reg::Status,
+      reg::Moving,
+      reg::Present_Current,
+      reg::Moving_Velocity_Threshold,
+      reg::DTs,
+      reg::Velocity_Unit_factor,
+      reg::Hts,
+      reg::Maximum_Velocity_Limit,
+      reg::Maximum_Acceleration,
+      reg::Acceleration_Multiplier,
   };
   return table;
 }

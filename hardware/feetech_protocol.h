@@ -20,11 +20,11 @@
 namespace vlascope::feetech {
 
 constexpr uint8_t kBroadcastId = 0xFE;
-constexpr uint8_t kMaxServoId = 0xFD;        // 253; status packets with a larger ID are garbage
-constexpr int kMaxPacketLength = 250;        // largest LEN field the Feetech SDK accepts
+constexpr uint8_t kMaxServoId = 0xFD;  // 253; status packets with a larger ID are garbage
+constexpr int kMaxPacketLength = 250;  // largest LEN field the Feetech SDK accepts
 constexpr int kMaxParams = kMaxPacketLength - 2;
-constexpr int kHeaderSize = 4;               // FF FF ID LEN
-constexpr int kStatusOverhead = 6;           // FF FF ID LEN ERR CHK: bytes of a status packet besides its data
+constexpr int kHeaderSize = 4;      // FF FF ID LEN
+constexpr int kStatusOverhead = 6;  // FF FF ID LEN ERR CHK: bytes of a status packet besides its data
 constexpr int kModelSts3215 = 777;
 constexpr int kTicksPerTurn = 4096;          // 12-bit absolute encoder
 constexpr int kMaxTick = kTicksPerTurn - 1;  // LeRobot's "max_res" (the 4095 of its degree conversion)
@@ -35,8 +35,8 @@ enum class Instruction : uint8_t {
   write = 0x03,
   reg_write = 0x04,
   action = 0x05,
-  restore = 0x06,           // factory parameters except the ID
-  reboot = 0x08,            // no reply; the servo restarts (~800 ms on hardware)
+  restore = 0x06,  // factory parameters except the ID
+  reboot = 0x08,   // no reply; the servo restarts (~800 ms on hardware)
   backup = 0x09,
   reset = 0x0A,             // clears the status / multi-turn count
   calibrate_offset = 0x0B,  // OFSCAL: present position becomes 2048 (or the 2-byte value given)
@@ -67,8 +67,8 @@ enum class Memory : uint8_t { eeprom, ram, factory };
 struct Register {
   const char* name;  // LeRobot's name (motors/feetech/tables.py)
   uint8_t address;
-  uint8_t size;      // 1 or 2 bytes
-  int8_t sign_bit;   // −1: unsigned; else the sign-magnitude bit (15, 11 or 10)
+  uint8_t size;     // 1 or 2 bytes
+  int8_t sign_bit;  // −1: unsigned; else the sign-magnitude bit (15, 11 or 10)
   Memory memory;
   bool writable;
 };

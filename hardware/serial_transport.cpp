@@ -30,10 +30,14 @@ std::string sp_error_text(int code) {
     return text;
   }
   switch (code) {
-    case SP_ERR_ARG: return "invalid argument";
-    case SP_ERR_MEM: return "out of memory";
-    case SP_ERR_SUPP: return "not supported by this device";
-    default: return "error " + std::to_string(code);
+    case SP_ERR_ARG:
+      return "invalid argument";
+    case SP_ERR_MEM:
+      return "out of memory";
+    case SP_ERR_SUPP:
+      return "not supported by this device";
+    default:
+      return "error " + std::to_string(code);
   }
 }
 
@@ -49,22 +53,39 @@ unsigned to_milliseconds(double seconds) {
 speed_t termios_speed(int baud, bool* known) {
   *known = true;
   switch (baud) {
-    case 4800: return B4800;
-    case 9600: return B9600;
-    case 19200: return B19200;
-    case 38400: return B38400;
-    case 57600: return B57600;
-    case 115200: return B115200;
-    case 230400: return B230400;
-    case 460800: return B460800;
-    case 500000: return B500000;
-    case 576000: return B576000;
-    case 921600: return B921600;
-    case 1000000: return B1000000;
-    case 1152000: return B1152000;
-    case 1500000: return B1500000;
-    case 2000000: return B2000000;
-    default: *known = false; return B1000000;
+    case 4800:
+      return B4800;
+    case 9600:
+      return B9600;
+    case 19200:
+      return B19200;
+    case 38400:
+      return B38400;
+    case 57600:
+      return B57600;
+    case 115200:
+      return B115200;
+    case 230400:
+      return B230400;
+    case 460800:
+      return B460800;
+    case 500000:
+      return B500000;
+    case 576000:
+      return B576000;
+    case 921600:
+      return B921600;
+    case 1000000:
+      return B1000000;
+    case 1152000:
+      return B1152000;
+    case 1500000:
+      return B1500000;
+    case 2000000:
+      return B2000000;
+    default:
+      *known = false;
+      return B1000000;
   }
 }
 
@@ -75,15 +96,17 @@ speed_t termios_speed(int baud, bool* known) {
 LibSerialPortTransport::LibSerialPortTransport(const std::string& port, int baud) : name_(port), baud_(baud) {
   if (int rc = sp_get_port_by_name(port.c_str(), &port_); rc != SP_OK) {
     port_ = nullptr;
-    port_error(port, "not found", sp_error_text(rc) +
-                                      " (is the arm plugged in and powered? list ports with `ls /dev/ttyACM* "
-                                      "/dev/ttyUSB*`; a pseudo-terminal needs --transport posix)");
+    port_error(port, "not found",
+               sp_error_text(rc) +
+                   " (is the arm plugged in and powered? list ports with `ls /dev/ttyACM* "
+                   "/dev/ttyUSB*`; a pseudo-terminal needs --transport posix)");
   }
   if (int rc = sp_open(port_, SP_MODE_READ_WRITE); rc != SP_OK) {
     std::string why = sp_error_text(rc);
     sp_free_port(port_);
     port_ = nullptr;
-    port_error(port, "cannot open", why + " (permission? add yourself to the dialout group; busy? close other programs)");
+    port_error(port, "cannot open",
+               why + " (permission? add yourself to the dialout group; busy? close other programs)");
   }
   auto check = [&](int rc, const char* what) {
     if (rc == SP_OK) return;
@@ -108,7 +131,8 @@ LibSerialPortTransport::~LibSerialPortTransport() {
 }
 
 void LibSerialPortTransport::write(const uint8_t* data, size_t size) {
-  const unsigned timeout_ms = 100 + static_cast<unsigned>(size * 10000ull / static_cast<unsigned>(baud_ > 0 ? baud_ : 1));
+  const unsigned timeout_ms =
+      100 + static_cast<unsigned>(size * 10000ull / static_cast<unsigned>(baud_ > 0 ? baud_ : 1));
   int n = sp_blocking_write(port_, data, size, timeout_ms);
   if (n < 0) port_error(name_, "write failed", sp_error_text(n) + " (device unplugged?)");
   if (static_cast<size_t>(n) != size)
@@ -184,8 +208,7 @@ void PosixSerialTransport::write(const uint8_t* data, size_t size) {
       continue;
     }
     if (n < 0 && errno == EINTR) continue;
-    if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK)
-      port_error(name_, "write failed", std::strerror(errno));
+    if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK) port_error(name_, "write failed", std::strerror(errno));
     if (std::chrono::steady_clock::now() > deadline)
       port_error(name_, "write timed out", std::to_string(done) + " of " + std::to_string(size) + " bytes sent");
     pollfd p{fd_, POLLOUT, 0};

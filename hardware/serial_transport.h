@@ -74,7 +74,7 @@ class PosixSerialTransport : public Transport {
 };
 
 enum class TransportKind {
-  automatic,     // termios for pseudo-terminals (/dev/pts/*, /dev/ptmx children, symlinks to them), else libserialport
+  automatic,  // termios for pseudo-terminals (/dev/pts/*, /dev/ptmx children, symlinks to them), else libserialport
   libserialport,
   posix,
 };

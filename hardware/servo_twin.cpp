@@ -172,7 +172,8 @@ ServoBusTwin::ServoBusTwin(TwinOptions options, std::unique_ptr<JointBackend> ba
 }
 
 std::shared_ptr<ServoBusTwin> ServoBusTwin::first_order(TwinOptions options, FirstOrderOptions model) {
-  auto backend = std::make_unique<FirstOrderJointBackend>(options.mounting.reference_rad, options.mounting.stops, model);
+  auto backend =
+      std::make_unique<FirstOrderJointBackend>(options.mounting.reference_rad, options.mounting.stops, model);
   return std::make_shared<ServoBusTwin>(std::move(options), std::move(backend));
 }
 
@@ -245,9 +246,7 @@ void ServoBusTwin::put(Servo& s, const Register& r, int value) {
   std::copy(bytes.begin(), bytes.end(), s.table.begin() + r.address);
 }
 
-uint8_t ServoBusTwin::error_byte(const Servo& s) const {
-  return faults_.overload.count(id_of(s)) ? kErrorOverload : 0;
-}
+uint8_t ServoBusTwin::error_byte(const Servo& s) const { return faults_.overload.count(id_of(s)) ? kErrorOverload : 0; }
 
 void ServoBusTwin::sync_registers_from_backend() {
   const JointVector q = backend_->positions(), v = backend_->velocities(), e = backend_->efforts();
@@ -651,8 +650,10 @@ void PtyServoTwin::run() {
       const double give_up = now + 0.1;
       while (done < bytes.size() && steady_seconds() < give_up) {
         ssize_t n = ::write(master_, bytes.data() + done, bytes.size() - done);
-        if (n > 0) done += static_cast<size_t>(n);
-        else if (n < 0 && errno != EAGAIN && errno != EINTR) break;
+        if (n > 0)
+          done += static_cast<size_t>(n);
+        else if (n < 0 && errno != EAGAIN && errno != EINTR)
+          break;
         else {
           pollfd p{master_, POLLOUT, 0};
           ::poll(&p, 1, 1);
@@ -687,8 +688,9 @@ LoopbackTransport::LoopbackTransport(std::shared_ptr<ServoBusTwin> twin, std::st
 
 void LoopbackTransport::write(const uint8_t* data, size_t size) {
   for (auto& o : twin_->receive(data, size, steady_seconds())) pending_.push_back(std::move(o));
-  std::stable_sort(pending_.begin(), pending_.end(),
-                   [](const ServoBusTwin::Outgoing& a, const ServoBusTwin::Outgoing& b) { return a.send_time < b.send_time; });
+  std::stable_sort(
+      pending_.begin(), pending_.end(),
+      [](const ServoBusTwin::Outgoing& a, const ServoBusTwin::Outgoing& b) { return a.send_time < b.send_time; });
 }
 
 size_t LoopbackTransport::read(uint8_t* data, size_t capacity, double timeout_s) {
@@ -699,8 +701,10 @@ size_t LoopbackTransport::read(uint8_t* data, size_t capacity, double timeout_s)
       std::vector<uint8_t>& bytes = pending_.front().bytes;
       const size_t n = std::min(capacity, bytes.size());
       std::memcpy(data, bytes.data(), n);
-      if (n == bytes.size()) pending_.pop_front();
-      else bytes.erase(bytes.begin(), bytes.begin() + static_cast<std::ptrdiff_t>(n));
+      if (n == bytes.size())
+        pending_.pop_front();
+      else
+        bytes.erase(bytes.begin(), bytes.begin() + static_cast<std::ptrdiff_t>(n));
       return n;
     }
     if (now >= deadline) return 0;

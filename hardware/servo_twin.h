@@ -45,8 +45,8 @@ class JointBackend {
   // Unpowered joints move only under outside forces (gravity in MuJoCo, the "hand" of the first-order model).
   virtual void set_targets(const JointVector& target_rad, const std::array<bool, kNumJoints>& powered) = 0;
   virtual void step(double dt) = 0;
-  virtual JointVector positions() const = 0;   // radians
-  virtual JointVector velocities() const = 0;  // radians per second
+  virtual JointVector positions() const = 0;          // radians
+  virtual JointVector velocities() const = 0;         // radians per second
   virtual JointVector efforts() const { return {}; }  // motor effort as a fraction of its maximum, −1…1
   // The largest step the twin should take when catching up with wall-clock time.
   virtual double max_step() const { return 0.001; }
@@ -90,10 +90,10 @@ class FirstOrderJointBackend : public JointBackend {
 
 // actual encoder ticks = tick_at_reference + direction · (q − reference) · 4096 / 2π
 struct ServoMounting {
-  JointVector reference_rad{};                  // the pose a user holds for "middle of the range"
+  JointVector reference_rad{};  // the pose a user holds for "middle of the range"
   std::array<int, kNumJoints> tick_at_reference{};
-  JointVector direction{};                      // ±1
-  JointLimits stops;                            // mechanical hard stops, radians
+  JointVector direction{};  // ±1
+  JointLimits stops;        // mechanical hard stops, radians
   double ticks(int joint, double q) const;
   double radians(int joint, double ticks) const;
 };
@@ -112,11 +112,11 @@ ArmCalibration lerobot_calibration_of(const ServoMounting& mounting, const std::
 // ---- the servos ---------------------------------------------------------------------------------
 
 struct TwinFaults {
-  double drop_rate = 0;       // probability that any byte (either direction) is lost
-  double corrupt_rate = 0;    // probability that any byte (either direction) has random bits flipped
-  std::set<int> silent;       // servos that stop answering and obeying (a cut cable)
-  double reply_delay_s = 0;   // every reply leaves this late (slow servo / adapter)
-  std::set<int> overload;     // servos that report the overload error bit (status ERR and register 65)
+  double drop_rate = 0;      // probability that any byte (either direction) is lost
+  double corrupt_rate = 0;   // probability that any byte (either direction) has random bits flipped
+  std::set<int> silent;      // servos that stop answering and obeying (a cut cable)
+  double reply_delay_s = 0;  // every reply leaves this late (slow servo / adapter)
+  std::set<int> overload;    // servos that report the overload error bit (status ERR and register 65)
   bool operator==(const TwinFaults& o) const {
     return drop_rate == o.drop_rate && corrupt_rate == o.corrupt_rate && silent == o.silent &&
            reply_delay_s == o.reply_delay_s && overload == o.overload;
@@ -138,7 +138,7 @@ struct TwinOptions {
 struct GoalRecord {
   double time;  // twin clock, seconds
   int id;
-  int goal;     // Goal_Position as written (before the servo clamps it to its limits)
+  int goal;  // Goal_Position as written (before the servo clamps it to its limits)
 };
 
 struct TwinStats {
@@ -165,9 +165,9 @@ class ServoBusTwin {
   // ---- inspection and control (thread-safe) ----
   TwinFaults faults() const;
   void set_faults(const TwinFaults& faults);
-  JointVector joint_positions() const;  // backend radians: the truth the driver should read
+  JointVector joint_positions() const;                           // backend radians: the truth the driver should read
   int register_value(int id, const feetech::Register& r) const;  // current (effective) value
-  int saved_register_value(int id, const feetech::Register& r) const;  // what survives a power cycle
+  int saved_register_value(int id, const feetech::Register& r) const;      // what survives a power cycle
   void set_register_value(int id, const feetech::Register& r, int value);  // as if by a host; persists
   bool torque_enabled(int id) const;
   std::vector<GoalRecord> goal_log() const;
@@ -216,8 +216,8 @@ class ServoBusTwin {
   feetech::PacketParser parser_{feetech::PacketKind::instruction};
   TwinFaults faults_;
   std::mt19937_64 rng_;
-  double clock_ = -1;      // last advance time
-  double line_free_ = 0;   // when the twin's last reply finishes (replies do not overlap on the wire)
+  double clock_ = -1;     // last advance time
+  double line_free_ = 0;  // when the twin's last reply finishes (replies do not overlap on the wire)
   double last_byte_time_ = 0;
   static constexpr double kPacketTimeout = 0.002;  // an incomplete packet is dropped after this silence
   std::vector<GoalRecord> goals_;

@@ -32,16 +32,20 @@ void So100Arm::handshake() {
       bus_->ping(ids_[j]);
     } catch (const BusError& e) {
       if (e.kind != BusError::Kind::no_reply) throw;
-      throw BusError("SO-100 on " + port() + ": " + label(j) + " does not answer a PING. Check the power supply, the "
-                     "cable to this servo and its ID (`vlascope servo scan --port " + port() + "` lists the IDs "
-                     "that answer). [" + e.what() + "]",
+      throw BusError("SO-100 on " + port() + ": " + label(j) +
+                         " does not answer a PING. Check the power supply, the "
+                         "cable to this servo and its ID (`vlascope servo scan --port " +
+                         port() +
+                         "` lists the IDs "
+                         "that answer). [" +
+                         e.what() + "]",
                      BusError::Kind::no_reply, ids_[j]);
     }
     uint8_t error = 0;
     const int model = bus_->read_register(ids_[j], reg::Model_Number, &error);
     if (model != kModelSts3215)
-      throw BusError("SO-100 on " + port() + ": " + label(j) + " is model " + std::to_string(model) +
-                         ", expected " + std::to_string(kModelSts3215) + " (STS3215)",
+      throw BusError("SO-100 on " + port() + ": " + label(j) + " is model " + std::to_string(model) + ", expected " +
+                         std::to_string(kModelSts3215) + " (STS3215)",
                      BusError::Kind::bad_reply, ids_[j]);
   }
   std::vector<int> ids(ids_.begin(), ids_.end());
@@ -52,7 +56,8 @@ void So100Arm::handshake() {
     if (major[j] == major[0] && minor[j] == minor[0]) continue;
     std::string all;
     for (int k = 0; k < kNumJoints; ++k)
-      all += (k ? ", " : "") + std::string(kJointNames[k]) + " " + std::to_string(major[k]) + "." + std::to_string(minor[k]);
+      all += (k ? ", " : "") + std::string(kJointNames[k]) + " " + std::to_string(major[k]) + "." +
+             std::to_string(minor[k]);
     throw BusError("SO-100 on " + port() + ": servos run different firmware versions (" + all +
                        "); LeRobot requires them to match. Update them with Feetech's tool.",
                    BusError::Kind::bad_reply, ids_[j]);

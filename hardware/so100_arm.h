@@ -20,7 +20,7 @@ namespace vlascope {
 using TickVector = std::array<int, kNumJoints>;
 
 struct So100BusConfig {
-  std::string port;                  // /dev/ttyACM0, a twin's /dev/pts/N, …
+  std::string port;  // /dev/ttyACM0, a twin's /dev/pts/N, …
   int baud_rate = 1000000;
   TransportKind transport = TransportKind::automatic;
   BusOptions bus;
@@ -42,8 +42,8 @@ class So100Arm {
   void handshake();
   const FirmwareVersion& firmware() const { return firmware_; }
 
-  TickVector read_positions();                 // Present_Position, one SYNC READ
-  void write_goals(const TickVector& goals);   // Goal_Position, one SYNC WRITE
+  TickVector read_positions();                // Present_Position, one SYNC READ
+  void write_goals(const TickVector& goals);  // Goal_Position, one SYNC WRITE
   // Like read_positions, but the status error bits come back instead of throwing.
   TickVector read_positions(std::array<uint8_t, kNumJoints>& error_bits);
 
@@ -55,7 +55,7 @@ class So100Arm {
   // still listens even when one of them (or the line) has failed. Never throws.
   void broadcast_torque_off(int repeats = 3) noexcept;
 
-  ArmCalibration read_calibration();                      // Homing_Offset and limits from EEPROM
+  ArmCalibration read_calibration();                          // Homing_Offset and limits from EEPROM
   void write_calibration(const ArmCalibration& calibration);  // needs torque off (Lock 0)
   // The servos' calibration equals `calibration` (homing offset and limits; drive_mode is not on the servo).
   bool calibration_matches(const ArmCalibration& calibration);

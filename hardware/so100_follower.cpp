@@ -76,14 +76,15 @@ void So100Follower::connect() {
   if (config_.calibration) {
     calibration_ = *config_.calibration;
     for (int j = 0; j < kNumJoints; ++j)
-      require(calibration_[j].id == config_.bus.ids[j],
-              "SO-100 on " + port_ + ": the calibration's " + kJointNames[j] + " is servo " +
-                  std::to_string(calibration_[j].id) + ", but the arm is configured with ID " +
-                  std::to_string(config_.bus.ids[j]));
+      require(calibration_[j].id == config_.bus.ids[j], "SO-100 on " + port_ + ": the calibration's " + kJointNames[j] +
+                                                            " is servo " + std::to_string(calibration_[j].id) +
+                                                            ", but the arm is configured with ID " +
+                                                            std::to_string(config_.bus.ids[j]));
     if (!arm_->calibration_matches(calibration_)) {
       require(config_.write_calibration_on_mismatch,
-              "SO-100 on " + port_ + ": the servos' homing offsets/limits differ from the calibration file; "
-              "recalibrate (vlascope calibrate) or allow writing the file's values");
+              "SO-100 on " + port_ +
+                  ": the servos' homing offsets/limits differ from the calibration file; "
+                  "recalibrate (vlascope calibrate) or allow writing the file's values");
       std::fprintf(stderr, "SO-100 on %s: servos disagree with the calibration file; writing the file's values\n",
                    port_.c_str());
       arm_->write_calibration(calibration_);
@@ -97,8 +98,10 @@ void So100Follower::connect() {
                                              std::to_string(c.range_max) + "; run vlascope calibrate");
       factory = factory && c.homing_offset == 0 && c.range_min == 0 && c.range_max == kMaxTick;
     }
-    require(!factory, "SO-100 on " + port_ + ": the servos hold factory settings (no homing offset, limits 0…4095): "
-                      "the arm is not calibrated; run `vlascope calibrate --port " + port_ + "`");
+    require(!factory, "SO-100 on " + port_ +
+                          ": the servos hold factory settings (no homing offset, limits 0…4095): "
+                          "the arm is not calibrated; run `vlascope calibrate --port " +
+                          port_ + "`");
   }
 
   if (config_.configure) configure_servos();
@@ -127,7 +130,7 @@ void So100Follower::configure_servos() {
     bus.write_register(id, reg::Acceleration, 254);
     const int phase = bus.read_register(id, reg::Phase);
     if (phase & 0x10) bus.write_register(id, reg::Phase, phase & ~0x10);  // single-turn feedback: 0…4095
-    bus.write_register(id, reg::Operating_Mode, 0);                          // position mode
+    bus.write_register(id, reg::Operating_Mode, 0);                       // position mode
     bus.write_register(id, reg::P_Coefficient, config_.p_coefficient);
     bus.write_register(id, reg::I_Coefficient, config_.i_coefficient);
     bus.write_register(id, reg::D_Coefficient, config_.d_coefficient);
@@ -268,8 +271,7 @@ JointVector So100Follower::read_locked() {
 
 JointVector So100Follower::write_locked(const JointVector& targets) {
   for (int j = 0; j < kNumJoints; ++j)
-    if (!std::isfinite(targets[j]))
-      throw Error("SO-100 on " + port_ + ": non-finite target for " + kJointNames[j]);
+    if (!std::isfinite(targets[j])) throw Error("SO-100 on " + port_ + ": non-finite target for " + kJointNames[j]);
   JointVector goal = targets;
   for (int j = 0; j < kNumJoints; ++j) {
     const double clamped = std::clamp(goal[j], config_.joint_limits.lower[j], config_.joint_limits.upper[j]);
@@ -298,7 +300,8 @@ JointVector So100Follower::write_locked(const JointVector& targets) {
 }
 
 void So100Follower::sleep_until_tick() {
-  const auto period = std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(1.0 / config_.control_hz));
+  const auto period =
+      std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(1.0 / config_.control_hz));
   const auto now = Clock::now();
   if (!tick_started_) {
     next_tick_ = now;
@@ -329,9 +332,7 @@ JointVector So100Follower::write_joint_targets(const JointVector& targets) {
   });
 }
 
-JointVector So100Follower::read_lerobot() {
-  return to_lerobot(read_joint_positions(), config_.units);
-}
+JointVector So100Follower::read_lerobot() { return to_lerobot(read_joint_positions(), config_.units); }
 
 void So100Follower::act_lerobot(const JointVector& values) { act(from_lerobot(values, config_.units)); }
 

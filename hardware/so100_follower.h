@@ -57,7 +57,7 @@ struct So100Config {
   JointLimits joint_limits = so100_joint_limits();
   double control_hz = 30;
   JointVector max_step_rad{0.1, 0.1, 0.1, 0.15, 0.15, 0.2};  // per tick (3 rad/s at 30 Hz); ≤ 0: no limit
-  double watchdog_timeout_s = 1.0;                             // ≤ 0: no watchdog
+  double watchdog_timeout_s = 1.0;                           // ≤ 0: no watchdog
   WatchdogAction watchdog_action = WatchdogAction::hold;
   bool torque_off_on_close = true;  // LeRobot's disable_torque_on_disconnect
   bool handle_ctrl_c = true;        // install the SIGINT/SIGTERM handler
@@ -75,11 +75,11 @@ struct So100Config {
 };
 
 struct SafetyCounters {
-  uint64_t limit_clamps = 0;      // joint targets clamped to the joint limits or the calibrated range
-  uint64_t step_clamps = 0;       // joint targets shortened by the per-tick step limit
+  uint64_t limit_clamps = 0;  // joint targets clamped to the joint limits or the calibrated range
+  uint64_t step_clamps = 0;   // joint targets shortened by the per-tick step limit
   uint64_t watchdog_trips = 0;
-  uint64_t safe_stops = 0;        // torque-off stops (errors, watchdog, Ctrl-C, stop())
-  uint64_t overruns = 0;          // act() called after its tick had already passed
+  uint64_t safe_stops = 0;  // torque-off stops (errors, watchdog, Ctrl-C, stop())
+  uint64_t overruns = 0;    // act() called after its tick had already passed
 };
 
 class So100Follower : public Robot {
@@ -102,11 +102,11 @@ class So100Follower : public Robot {
   void stop() override;  // torque off (idempotent)
 
   // ---- beyond Robot ----
-  JointVector read_joint_positions();                  // one SYNC READ → radians; no cameras, no waiting
+  JointVector read_joint_positions();                           // one SYNC READ → radians; no cameras, no waiting
   JointVector write_joint_targets(const JointVector& targets);  // the safety chain + one SYNC WRITE; no
-                                                                 // waiting. Returns the targets as sent (radians).
-  JointVector read_lerobot();                          // LeRobot units
-  void act_lerobot(const JointVector& values);         // act() with LeRobot units (teleoperation)
+                                                                // waiting. Returns the targets as sent (radians).
+  JointVector read_lerobot();                                   // LeRobot units
+  void act_lerobot(const JointVector& values);                  // act() with LeRobot units (teleoperation)
   void enable_torque();
   void disable_torque();
   bool torque_enabled() const { return torque_on_; }
@@ -144,11 +144,11 @@ class So100Follower : public Robot {
 
   mutable std::mutex bus_mutex_;  // the bus and the state below; shared with the safety thread
   std::atomic<bool> torque_on_{false};
-  std::atomic<bool> running_{false};      // false after a torque-off stop until reset()/enable_torque()
-  std::atomic<bool> held_{false};         // the watchdog holds the arm (hold mode)
-  std::atomic<double> last_reading_{0};   // steady clock, seconds
+  std::atomic<bool> running_{false};     // false after a torque-off stop until reset()/enable_torque()
+  std::atomic<bool> held_{false};        // the watchdog holds the arm (hold mode)
+  std::atomic<double> last_reading_{0};  // steady clock, seconds
   std::string stop_reason_;
-  JointVector last_positions_{};          // radians, at last_reading_
+  JointVector last_positions_{};  // radians, at last_reading_
   bool have_positions_ = false;
   JointVector previous_positions_{};
   double previous_time_ = -1;

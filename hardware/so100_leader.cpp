@@ -23,7 +23,8 @@ void So100Leader::connect() {
   if (config_.calibration) {
     calibration_ = *config_.calibration;
     if (!arm_->calibration_matches(calibration_)) {
-      std::fprintf(stderr, "SO-100 leader on %s: servos disagree with the calibration file; writing the file's values\n",
+      std::fprintf(stderr,
+                   "SO-100 leader on %s: servos disagree with the calibration file; writing the file's values\n",
                    port.c_str());
       arm_->write_calibration(calibration_);
     }
@@ -35,8 +36,8 @@ void So100Leader::connect() {
                                              " has no valid limits; run vlascope calibrate --leader");
       factory = factory && c.homing_offset == 0 && c.range_min == 0 && c.range_max == kMaxTick;
     }
-    require(!factory, "SO-100 leader on " + port + ": not calibrated; run `vlascope calibrate --port " + port +
-                          " --leader`");
+    require(!factory,
+            "SO-100 leader on " + port + ": not calibrated; run `vlascope calibrate --port " + port + " --leader`");
   }
   for (int id : config_.bus.ids) arm_->bus().write_register(id, reg::Operating_Mode, 0);
 }

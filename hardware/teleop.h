@@ -11,13 +11,13 @@ namespace vlascope {
 
 struct TeleopTick {
   int index = 0;
-  double time = 0;           // seconds since teleoperation started
-  JointVector leader{};      // LeRobot units
-  JointVector follower{};    // LeRobot units, the follower's reading this tick
+  double time = 0;         // seconds since teleoperation started
+  JointVector leader{};    // LeRobot units
+  JointVector follower{};  // LeRobot units, the follower's reading this tick
 };
 
 struct TeleopOptions {
-  double duration_s = 0;  // 0: until Ctrl-C (stop_requested()) or on_tick returns false
+  double duration_s = 0;                           // 0: until Ctrl-C (stop_requested()) or on_tick returns false
   std::function<bool(const TeleopTick&)> on_tick;  // e.g. recording, printing; false stops
 };
 

@@ -15,7 +15,8 @@ namespace {
 namespace fs = std::filesystem;
 
 TEST(CameraSpecs, ParsesNamesDevicesSizesAndRates) {
-  auto cams = parse_camera_specs("scene=0,wrist=/dev/video2:320x240@15,top=/dev/v4l/by-path/pci-0000:00:14.0-usb-0:1:1.0-video-index0@60");
+  auto cams = parse_camera_specs(
+      "scene=0,wrist=/dev/video2:320x240@15,top=/dev/v4l/by-path/pci-0000:00:14.0-usb-0:1:1.0-video-index0@60");
   ASSERT_EQ(cams.size(), 3u);
   EXPECT_EQ(cams[0].name, "scene");
   EXPECT_EQ(cams[0].device, "0");

@@ -119,7 +119,8 @@ TEST(LeRobotUnits, RangeModesClampAndHonourDriveMode) {
   EXPECT_DOUBLE_EQ(ticks_to_lerobot(2200, g, NormMode::range_0_100), 80.0);
   EXPECT_DOUBLE_EQ(ticks_to_lerobot(2750, g, NormMode::range_m100_100), -50.0);
   EXPECT_EQ(lerobot_to_ticks(80, g, NormMode::range_0_100), 2200);
-  EXPECT_DOUBLE_EQ(ticks_to_lerobot(2750, g, NormMode::degrees), ticks_to_lerobot(2750, MotorCalibration{6, 0, 0, 2000, 3000}, NormMode::degrees));
+  EXPECT_DOUBLE_EQ(ticks_to_lerobot(2750, g, NormMode::degrees),
+                   ticks_to_lerobot(2750, MotorCalibration{6, 0, 0, 2000, 3000}, NormMode::degrees));
 }
 
 // ---- calibration files ---------------------------------------------------------------------------------
@@ -229,8 +230,10 @@ TEST(CalibrationFile, MalformedFilesNameTheFileAndField) {
 
 TEST(CalibrationFile, LeRobotDirectoryConventions) {
   auto restore = [](const char* name, const char* old) {
-    if (old) ::setenv(name, old, 1);
-    else ::unsetenv(name);
+    if (old)
+      ::setenv(name, old, 1);
+    else
+      ::unsetenv(name);
   };
   const char* names[] = {"HF_LEROBOT_CALIBRATION", "HF_LEROBOT_HOME", "HF_HOME", "XDG_CACHE_HOME", "HOME"};
   std::vector<std::string> saved;
@@ -252,7 +255,8 @@ TEST(CalibrationFile, LeRobotDirectoryConventions) {
   const fs::path root = temp_path("calib_root");
   ::setenv("HF_LEROBOT_CALIBRATION", root.c_str(), 1);
   EXPECT_EQ(lerobot_calibration_path(DeviceRole::robot, "so_follower", "arm1"), root / "robots/so_follower/arm1.json");
-  EXPECT_EQ(lerobot_calibration_path(DeviceRole::teleoperator, "so_leader", "l"), root / "teleoperators/so_leader/l.json");
+  EXPECT_EQ(lerobot_calibration_path(DeviceRole::teleoperator, "so_leader", "l"),
+            root / "teleoperators/so_leader/l.json");
   // A file written by LeRobot ≤ v0.4.2 under so100_follower is found too.
   EXPECT_FALSE(find_lerobot_calibration(DeviceRole::robot, "old_arm").has_value());
   write_calibration(root / "robots/so100_follower/old_arm.json", read_calibration([&] {

@@ -39,8 +39,8 @@ TEST(FeetechPacket, SyncReadLayout) {
 TEST(FeetechPacket, SyncWriteLayoutWithSignMagnitude) {
   // Goal 2048 to ID 1 and −100 (bit 15: 0x8064) to ID 2. LEN = (L+1)·n + 4 = 10.
   // sum = 254+10+131+42+2 + 1+0x00+0x08 + 2+0x64+0x80 = 678 → 0xA6, ~ = 0x59
-  Bytes p = sync_write_packet(42, 2, {{1, encode_value(reg::Goal_Position, 2048)},
-                                      {2, encode_value(reg::Goal_Position, -100)}});
+  Bytes p = sync_write_packet(
+      42, 2, {{1, encode_value(reg::Goal_Position, 2048)}, {2, encode_value(reg::Goal_Position, -100)}});
   EXPECT_EQ(p, (Bytes{0xFF, 0xFF, 0xFE, 0x0A, 0x83, 0x2A, 0x02, 0x01, 0x00, 0x08, 0x02, 0x64, 0x80, 0x59}));
   // Six goals: 26 bytes, as in §2.5.
   std::vector<std::pair<uint8_t, Bytes>> six;
@@ -50,8 +50,8 @@ TEST(FeetechPacket, SyncWriteLayoutWithSignMagnitude) {
 }
 
 TEST(FeetechPacket, OtherInstructions) {
-  EXPECT_EQ(action_packet(), (Bytes{0xFF, 0xFF, 0xFE, 0x02, 0x05, 0xFA}));       // ~(254+2+5)=~0x105 → FA
-  EXPECT_EQ(reset_packet(3), (Bytes{0xFF, 0xFF, 0x03, 0x02, 0x0A, 0xF0}));       // ~(3+2+10)=~15 → F0
+  EXPECT_EQ(action_packet(), (Bytes{0xFF, 0xFF, 0xFE, 0x02, 0x05, 0xFA}));  // ~(254+2+5)=~0x105 → FA
+  EXPECT_EQ(reset_packet(3), (Bytes{0xFF, 0xFF, 0x03, 0x02, 0x0A, 0xF0}));  // ~(3+2+10)=~15 → F0
   EXPECT_EQ(reboot_packet(1), (Bytes{0xFF, 0xFF, 0x01, 0x02, 0x08, 0xF4}));
   EXPECT_EQ(restore_packet(1), (Bytes{0xFF, 0xFF, 0x01, 0x02, 0x06, 0xF6}));
   EXPECT_EQ(calibrate_offset_packet(1), (Bytes{0xFF, 0xFF, 0x01, 0x02, 0x0B, 0xF1}));
@@ -164,10 +164,10 @@ TEST(PacketParser, FindsPacketAfterGarbageAndAcrossSplits) {
 TEST(PacketParser, ResynchronisesAfterBadChecksumAndBadHeader) {
   PacketParser parser(PacketKind::status);
   Bytes bad = status_packet(1, 0, {0x00, 0x08});
-  bad.back() ^= 0x55;                                     // checksum wrong
-  Bytes bad_id{0xFF, 0xFF, 0xFE, 0x02, 0x00, 0xFF};       // broadcast ID: never a status
-  Bytes bad_len{0xFF, 0xFF, 0x01, 0xFB, 0x00};            // LEN 251 > 250
-  Bytes bad_err{0xFF, 0xFF, 0x01, 0x02, 0x80, 0x7C};      // ERR > 0x7F
+  bad.back() ^= 0x55;                                 // checksum wrong
+  Bytes bad_id{0xFF, 0xFF, 0xFE, 0x02, 0x00, 0xFF};   // broadcast ID: never a status
+  Bytes bad_len{0xFF, 0xFF, 0x01, 0xFB, 0x00};        // LEN 251 > 250
+  Bytes bad_err{0xFF, 0xFF, 0x01, 0x02, 0x80, 0x7C};  // ERR > 0x7F
   Bytes good = status_packet(2, 0, {0x01});
   Bytes stream;
   for (const Bytes* b : {&bad, &bad_id, &bad_len, &bad_err, &good}) stream.insert(stream.end(), b->begin(), b->end());

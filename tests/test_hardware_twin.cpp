@@ -18,10 +18,13 @@ struct LoopbackRig {
   std::shared_ptr<ServoBusTwin> twin;
   FeetechBus bus;
   explicit LoopbackRig(TwinOptions options = {}, BusOptions bus_options = fast_bus())
-      : twin(ServoBusTwin::first_order(options)),
-        bus(std::make_unique<LoopbackTransport>(twin, "loop0"), bus_options) {
-    bus.set_servo_names({{1, "shoulder_pan"}, {2, "shoulder_lift"}, {3, "elbow_flex"},
-                         {4, "wrist_flex"}, {5, "wrist_roll"}, {6, "gripper"}});
+      : twin(ServoBusTwin::first_order(options)), bus(std::make_unique<LoopbackTransport>(twin, "loop0"), bus_options) {
+    bus.set_servo_names({{1, "shoulder_pan"},
+                         {2, "shoulder_lift"},
+                         {3, "elbow_flex"},
+                         {4, "wrist_flex"},
+                         {5, "wrist_roll"},
+                         {6, "gripper"}});
   }
   static BusOptions fast_bus() {
     BusOptions o;
@@ -174,7 +177,7 @@ TEST(ServoTwin, EepromWritesPersistOnlyWhenUnlocked) {
   rig.bus.write_register(1, reg::Max_Position_Limit, 3000);
   rig.twin->power_cycle();
   EXPECT_EQ(rig.bus.read_register(1, reg::Max_Position_Limit), 3000);
-  EXPECT_EQ(rig.bus.read_register(1, reg::Lock), 1);          // RAM comes back at power-up values
+  EXPECT_EQ(rig.bus.read_register(1, reg::Lock), 1);  // RAM comes back at power-up values
   EXPECT_EQ(rig.bus.read_register(1, reg::Torque_Enable), 0);
   // Read-only registers ignore writes.
   rig.bus.write(1, reg::Model_Number.address, {0x01, 0x02});
