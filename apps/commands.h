@@ -13,10 +13,18 @@ struct Command {
 
 int run_info(int argc, char** argv);
 int run_dataset_info(int argc, char** argv);
+int run_twin(int argc, char** argv);
+int run_calibrate(int argc, char** argv);
+int run_teleop(int argc, char** argv);
+int run_servo(int argc, char** argv);
 
 inline constexpr Command kCommands[] = {
     {"info", "print versions, threads and build options", run_info},
     {"dataset-info", "summarise an episode dataset and validate every file", run_dataset_info},
+    {"twin", "emulate the SO-100's six servos on a pseudo-terminal (no arm needed)", run_twin},
+    {"calibrate", "calibrate an SO-100 arm the LeRobot way; saves LeRobot's calibration file", run_calibrate},
+    {"teleop", "teleoperate an SO-100 follower with a leader arm", run_teleop},
+    {"servo", "Feetech servo setup: scan, dump, read/write registers, set IDs", run_servo},
 };
 
 }  // namespace vlascope

@@ -89,15 +89,25 @@ ArmCalibration calibrate_arm(So100Arm& arm, CalibrationUi& ui, const Calibration
   ui.message(
       "Move every joint except wrist_roll through its ENTIRE range of motion. Recording positions; press "
       "ENTER when done.");
-  TickVector mins = arm.read_positions(), maxes = mins, now = mins;
+  TickVector mins = arm.read_positions(), maxes = mins, now = mins, before = mins;
   const auto start = std::chrono::steady_clock::now();
   bool done = false;
   while (!done) {
     now = arm.read_positions();
     for (int j = 0; j < kNumJoints; ++j) {
+      // Mid-range reads 2047, so a joint posed half-way can move ±2047 ticks without leaving the encoder's
+      // turn. Leaving it (a reading outside 0…4095, or a jump across the wrap) means the pose was not
+      // mid-range: the limits would be garbage, so stop here.
+      const bool outside = now[j] < 0 || now[j] > kMaxTick;
+      const bool wrapped = std::abs(now[j] - before[j]) > kTicksPerTurn / 2;
+      if (!options.full_turn[j] && (outside || wrapped))
+        throw Error("calibration on " + arm.port() + ": " + arm.label(j) + " left the encoder's turn during the sweep " +
+                    "(read " + std::to_string(now[j]) + " after " + std::to_string(before[j]) +
+                    "): it was not at mid-range when ENTER was pressed. Run again and pose every joint half-way.");
       mins[j] = std::min(mins[j], now[j]);
       maxes[j] = std::max(maxes[j], now[j]);
     }
+    before = now;
     const bool confirmed = ui.sweep_done(mins, now, maxes);
     const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     done = confirmed && elapsed >= options.min_sweep_s;

@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <fstream>
+#include <nlohmann/json.hpp>
 
 #include "common/error.h"
 #include "hardware/stop_signal.h"
@@ -20,6 +22,58 @@ JointLimits so100_joint_limits() {
 }
 
 JointVector so100_home_pose() { return {0, -1.57, 1.57, 1.57, -1.57, 0}; }
+
+UnitMapping read_unit_mapping(const std::string& path) {
+  std::ifstream in(path);
+  require(in.good(), "unit mapping " + path + ": cannot open");
+  nlohmann::json j;
+  try {
+    in >> j;
+  } catch (const nlohmann::json::exception& e) {
+    throw Error("unit mapping " + path + ": not valid JSON: " + e.what());
+  }
+  require(j.is_object(), "unit mapping " + path + ": expected a JSON object");
+  UnitMapping m;
+  auto vector = [&](const char* key, JointVector& out, bool signs) {
+    if (!j.contains(key)) return;
+    const auto& a = j[key];
+    require(a.is_array() && (a.size() == 5 || a.size() == 6),
+            "unit mapping " + path + ": " + key + " must be an array of 5 or 6 numbers");
+    for (size_t i = 0; i < a.size(); ++i) {
+      require(a[i].is_number(), "unit mapping " + path + ": " + key + "[" + std::to_string(i) + "] is not a number");
+      out[i] = a[i].get<double>();
+      if (signs && i < kGripper)
+        require(out[i] == 1 || out[i] == -1,
+                "unit mapping " + path + ": " + key + "[" + std::to_string(i) + "] must be 1 or -1");
+    }
+  };
+  vector("sign", m.sign, true);
+  vector("offset_rad", m.offset_rad, false);
+  auto number = [&](const char* key, double& out) {
+    if (!j.contains(key)) return;
+    require(j[key].is_number(), "unit mapping " + path + ": " + key + " is not a number");
+    out = j[key].get<double>();
+  };
+  number("gripper_closed_rad", m.gripper_closed_rad);
+  number("gripper_open_rad", m.gripper_open_rad);
+  require(m.gripper_open_rad != m.gripper_closed_rad, "unit mapping " + path + ": gripper open == closed");
+  for (const auto& item : j.items())
+    require(item.key() == "sign" || item.key() == "offset_rad" || item.key() == "gripper_closed_rad" ||
+                item.key() == "gripper_open_rad",
+            "unit mapping " + path + ": unknown key '" + item.key() + "'");
+  return m;
+}
+
+void write_unit_mapping(const std::string& path, const UnitMapping& m) {
+  nlohmann::ordered_json j;
+  j["sign"] = std::vector<double>(m.sign.begin(), m.sign.begin() + kGripper);
+  j["offset_rad"] = std::vector<double>(m.offset_rad.begin(), m.offset_rad.begin() + kGripper);
+  j["gripper_closed_rad"] = m.gripper_closed_rad;
+  j["gripper_open_rad"] = m.gripper_open_rad;
+  std::ofstream out(path);
+  require(out.good(), "unit mapping " + path + ": cannot write");
+  out << j.dump(4) << "\n";
+}
 
 WatchdogAction parse_watchdog_action(const std::string& text) {
   if (text == "hold") return WatchdogAction::hold;

@@ -41,6 +41,13 @@ JointLimits so100_joint_limits();
 // The menagerie `home` keyframe: upper arm vertical, forearm horizontal, gripper down.
 JointVector so100_home_pose();
 
+// A unit-mapping override for one real arm (units.h), as JSON:
+//   {"sign": [-1, 1, 1, 1, 1], "offset_rad": [0, -1.5708, 1.5708, 0, 0],
+//    "gripper_closed_rad": -0.174, "gripper_open_rad": 1.75}
+// Every key is optional (missing keys keep the defaults); arrays have 5 (arm joints) or 6 entries.
+UnitMapping read_unit_mapping(const std::string& path);
+void write_unit_mapping(const std::string& path, const UnitMapping& mapping);
+
 enum class WatchdogAction { hold, torque_off };
 WatchdogAction parse_watchdog_action(const std::string& text);  // "hold", "torque-off"
 

@@ -383,6 +383,35 @@ TEST(So100Calibration, JointThatDoesNotMoveIsAnError) {
   }
 }
 
+TEST(So100Calibration, PoseFarFromMidRangeIsCaught) {
+  ArmRig rig(false);
+  So100BusConfig bus;
+  bus.port = rig.pty->device_path();
+  So100Arm arm(bus);
+  struct OffCentreUi : CalibrationUi {
+    explicit OffCentreUi(ServoBusTwin& t) : twin(t) {}
+    void message(const std::string&) override {}
+    void wait_for_enter(const std::string&) override {  // the user leaves the arm near its lower stops
+      JointVector q = twin.options().mounting.stops.lower;
+      for (int j = 0; j < kNumJoints; ++j) q[j] += 0.05;
+      twin.with<FirstOrderJointBackend>([&](FirstOrderJointBackend& b) { b.teleport(q); });
+    }
+    bool sweep_done(const TickVector&, const TickVector&, const TickVector&) override {
+      twin.with<FirstOrderJointBackend>(
+          [&](FirstOrderJointBackend& b) { b.set_hand(twin.options().mounting.stops.upper); });
+      return ++n > 200;
+    }
+    ServoBusTwin& twin;
+    int n = 0;
+  } ui(*rig.twin);
+  try {
+    calibrate_arm(arm, ui, {});
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("not at mid-range"), std::string::npos) << e.what();
+  }
+}
+
 // ---- connecting and moving ---------------------------------------------------------------------------
 
 TEST(So100Follower, ConnectHandshakesAndConfiguresLikeLeRobot) {
