@@ -140,8 +140,9 @@ std::array<NormMode, kNumJoints> lerobot_norm_modes(NormMode arm_mode) {
 
 namespace {
 void check_range(const MotorCalibration& c) {
-  require(c.range_max != c.range_min, "calibration of servo " + std::to_string(c.id) + ": range_min == range_max (" +
-                                          std::to_string(c.range_min) + "); recalibrate");
+  if (!(c.range_max != c.range_min))
+    throw Error("calibration of servo " + std::to_string(c.id) + ": range_min == range_max (" +
+                std::to_string(c.range_min) + "); recalibrate");
 }
 }  // namespace
 
@@ -166,7 +167,8 @@ double ticks_to_lerobot(int ticks, const MotorCalibration& c, NormMode mode) {
 
 int lerobot_to_ticks(double value, const MotorCalibration& c, NormMode mode) {
   check_range(c);
-  require(std::isfinite(value), "servo " + std::to_string(c.id) + ": non-finite target " + std::to_string(value));
+  if (!(std::isfinite(value)))
+    throw Error("servo " + std::to_string(c.id) + ": non-finite target " + std::to_string(value));
   const double lo = c.range_min, hi = c.range_max;
   // std::trunc matches Python's int() (toward zero); every result here is positive anyway.
   switch (mode) {

@@ -191,7 +191,8 @@ std::vector<int> FeetechBus::scan(int first, int last, double timeout_s) {
 
 StatusReply FeetechBus::read(int id, int address, int length) {
   check_id(id, false);
-  require(length > 0 && length <= kMaxParams, "Feetech bus " + port() + ": READ length " + std::to_string(length));
+  if (!(length > 0 && length <= kMaxParams))
+    throw Error("Feetech bus " + port() + ": READ length " + std::to_string(length));
   return transact(read_packet(static_cast<uint8_t>(id), static_cast<uint8_t>(address), static_cast<uint8_t>(length)),
                   {id}, length, options_.read_retries, describe("READ", address, length))[0];
 }
@@ -255,8 +256,9 @@ uint8_t FeetechBus::calibrate_offset(int id, int value) {
 }
 
 std::vector<StatusReply> FeetechBus::sync_read(int address, int length, const std::vector<int>& ids) {
-  require(!ids.empty(), "Feetech bus " + port() + ": SYNC READ without servos");
-  require(length > 0 && length <= kMaxParams, "Feetech bus " + port() + ": SYNC READ length " + std::to_string(length));
+  if (!(!ids.empty())) throw Error("Feetech bus " + port() + ": SYNC READ without servos");
+  if (!(length > 0 && length <= kMaxParams))
+    throw Error("Feetech bus " + port() + ": SYNC READ length " + std::to_string(length));
   for (int id : ids) check_id(id, false);
   ++stats_.transactions;
   const std::string what = describe("SYNC READ", address, length);
@@ -296,8 +298,9 @@ std::vector<StatusReply> FeetechBus::sync_read(int address, int length, const st
 
 void FeetechBus::sync_write(int address, int length, const std::vector<int>& ids,
                             const std::vector<std::vector<uint8_t>>& data) {
-  require(ids.size() == data.size(), "Feetech bus " + port() + ": SYNC WRITE with " + std::to_string(ids.size()) +
-                                         " servos but " + std::to_string(data.size()) + " values");
+  if (!(ids.size() == data.size()))
+    throw Error("Feetech bus " + port() + ": SYNC WRITE with " + std::to_string(ids.size()) + " servos but " +
+                std::to_string(data.size()) + " values");
   std::vector<std::pair<uint8_t, std::vector<uint8_t>>> entries;
   entries.reserve(ids.size());
   for (size_t i = 0; i < ids.size(); ++i) {
@@ -321,7 +324,7 @@ int FeetechBus::read_register(int id, const Register& r, uint8_t* error_bits) {
 }
 
 void FeetechBus::write_register(int id, const Register& r, int value, uint8_t* error_bits) {
-  require(r.writable, std::string("Feetech bus ") + port() + ": register " + r.name + " is read-only");
+  if (!(r.writable)) throw Error(std::string("Feetech bus ") + port() + ": register " + r.name + " is read-only");
   std::vector<uint8_t> bytes;
   try {
     bytes = encode_value(r, value);
@@ -354,10 +357,10 @@ std::vector<int> FeetechBus::sync_read_register(const Register& r, const std::ve
 }
 
 void FeetechBus::sync_write_register(const Register& r, const std::vector<int>& ids, const std::vector<int>& values) {
-  require(r.writable, std::string("Feetech bus ") + port() + ": register " + r.name + " is read-only");
-  require(ids.size() == values.size(), "Feetech bus " + port() + ": SYNC WRITE " + r.name + ": " +
-                                           std::to_string(ids.size()) + " servos, " + std::to_string(values.size()) +
-                                           " values");
+  if (!(r.writable)) throw Error(std::string("Feetech bus ") + port() + ": register " + r.name + " is read-only");
+  if (!(ids.size() == values.size()))
+    throw Error("Feetech bus " + port() + ": SYNC WRITE " + r.name + ": " + std::to_string(ids.size()) + " servos, " +
+                std::to_string(values.size()) + " values");
   std::vector<std::vector<uint8_t>> data(ids.size());
   for (size_t i = 0; i < ids.size(); ++i) {
     try {
@@ -370,7 +373,7 @@ void FeetechBus::sync_write_register(const Register& r, const std::vector<int>& 
 }
 
 void FeetechBus::broadcast_write_register(const Register& r, int value) {
-  require(r.writable, std::string("Feetech bus ") + port() + ": register " + r.name + " is read-only");
+  if (!(r.writable)) throw Error(std::string("Feetech bus ") + port() + ": register " + r.name + " is read-only");
   send(write_packet(kBroadcastId, r.address, encode_value(r, value)));
   ++stats_.transactions;
 }

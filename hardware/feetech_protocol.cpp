@@ -63,10 +63,12 @@ std::string describe_error_bits(uint8_t error) {
 }
 
 uint16_t encode_sign_magnitude(int value, int sign_bit) {
-  require(sign_bit > 0 && sign_bit <= 15, "sign-magnitude: sign bit " + std::to_string(sign_bit) + " out of range");
+  if (!(sign_bit > 0 && sign_bit <= 15))
+    throw Error("sign-magnitude: sign bit " + std::to_string(sign_bit) + " out of range");
   const int magnitude = std::abs(value);
-  require(magnitude < (1 << sign_bit),
-          "sign-magnitude: |" + std::to_string(value) + "| does not fit in " + std::to_string(sign_bit) + " bits");
+  if (!(magnitude < (1 << sign_bit)))
+    throw Error("sign-magnitude: |" + std::to_string(value) + "| does not fit in " + std::to_string(sign_bit) +
+                " bits");
   return static_cast<uint16_t>(magnitude | (value < 0 ? (1 << sign_bit) : 0));
 }
 
@@ -162,14 +164,15 @@ std::vector<uint8_t> encode_value(const Register& r, int value) {
   uint32_t raw;
   if (r.sign_bit >= 0) {
     const int limit = (1 << r.sign_bit) - 1;
-    require(std::abs(value) <= limit, std::string("register ") + r.name + ": value " + std::to_string(value) +
-                                          " out of range ±" + std::to_string(limit) + " (sign bit " +
-                                          std::to_string(r.sign_bit) + ")");
+    if (!(std::abs(value) <= limit))
+      throw Error(std::string("register ") + r.name + ": value " + std::to_string(value) + " out of range ±" +
+                  std::to_string(limit) + " (sign bit " + std::to_string(r.sign_bit) + ")");
     raw = encode_sign_magnitude(value, r.sign_bit);
   } else {
     const int limit = r.size == 1 ? 0xFF : 0xFFFF;
-    require(value >= 0 && value <= limit, std::string("register ") + r.name + ": value " + std::to_string(value) +
-                                              " out of range 0…" + std::to_string(limit));
+    if (!(value >= 0 && value <= limit))
+      throw Error(std::string("register ") + r.name + ": value " + std::to_string(value) + " out of range 0…" +
+                  std::to_string(limit));
     raw = static_cast<uint32_t>(value);
   }
   if (r.size == 1) return {static_cast<uint8_t>(raw)};
@@ -190,9 +193,9 @@ uint8_t checksum(const uint8_t* body, size_t size) {
 }
 
 std::vector<uint8_t> encode_packet(uint8_t id, uint8_t code, const uint8_t* params, size_t count) {
-  require(count <= static_cast<size_t>(kMaxParams), "Feetech packet for ID " + std::to_string(id) + ": " +
-                                                        std::to_string(count) + " parameter bytes (at most " +
-                                                        std::to_string(kMaxParams) + ")");
+  if (!(count <= static_cast<size_t>(kMaxParams)))
+    throw Error("Feetech packet for ID " + std::to_string(id) + ": " + std::to_string(count) +
+                " parameter bytes (at most " + std::to_string(kMaxParams) + ")");
   std::vector<uint8_t> p;
   p.reserve(count + 6);
   p.push_back(0xFF);
@@ -257,9 +260,9 @@ std::vector<uint8_t> sync_write_packet(uint8_t address, uint8_t length,
   p.push_back(address);
   p.push_back(length);
   for (const auto& [id, bytes] : data) {
-    require(bytes.size() == length, "SYNC WRITE at address " + std::to_string(address) + ": servo " +
-                                        std::to_string(id) + " has " + std::to_string(bytes.size()) +
-                                        " bytes, expected " + std::to_string(length));
+    if (!(bytes.size() == length))
+      throw Error("SYNC WRITE at address " + std::to_string(address) + ": servo " + std::to_string(id) + " has " +
+                  std::to_string(bytes.size()) + " bytes, expected " + std::to_string(length));
     p.push_back(id);
     for (uint8_t b : bytes) p.push_back(b);
   }
