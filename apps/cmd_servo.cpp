@@ -21,7 +21,8 @@ const char* kUsage =
     "usage: vlascope servo <action> [arguments] --port PORT [--baud 1000000] [--transport auto]\n\n"
     "Setup and debugging for Feetech STS servos (SO-100: STS3215, IDs 1-6).\n\n"
     "actions:\n"
-    "  scan [--first 0 --last 253]    list the IDs that answer a PING, with model and firmware\n"
+    "  scan [--first 0 --last 253] [--broadcast]\n"
+    "                                 list the IDs that answer a PING, with model and firmware\n"
     "  dump ID                        every register of the control table\n"
     "  read ID REGISTER               one register by LeRobot name, e.g. Present_Position\n"
     "  write ID REGISTER VALUE        one register (EEPROM: unlocks, writes, locks again)\n"
@@ -83,13 +84,15 @@ int run_servo(int argc, char** argv) {
   args.option("transport", "auto", "auto, libserialport or posix");
   args.option("first", "0", "scan: first ID");
   args.option("last", "253", "scan: last ID");
+  args.flag("broadcast", "scan: one broadcast PING instead of one PING per ID (fast; replies may collide)");
   if (!args.parse(argc - 1, argv + 1)) return 0;
 
   FeetechBus bus(
       open_serial_transport(args.get("port"), args.get_int("baud"), parse_transport_kind(args.get("transport"))));
 
   if (action == "scan") {
-    const std::vector<int> ids = bus.scan(args.get_int("first"), args.get_int("last"));
+    const std::vector<int> ids = args.get_flag("broadcast") ? bus.broadcast_ping(0.1)
+                                                            : bus.scan(args.get_int("first"), args.get_int("last"));
     if (ids.empty()) std::printf("no servo answers on %s at %d baud\n", bus.port().c_str(), args.get_int("baud"));
     for (int id : ids) {
       uint8_t e = 0;

@@ -182,6 +182,39 @@ std::optional<uint8_t> FeetechBus::try_ping(int id, double timeout_s) {
   }
 }
 
+std::vector<int> FeetechBus::broadcast_ping(double timeout_s) {
+  ++stats_.transactions;
+  ++stats_.attempts;
+  try {
+    transport_->flush_input();
+  } catch (const Error& e) {
+    throw BusError(std::string("Feetech bus: ") + e.what(), BusError::Kind::io, -1);
+  }
+  parser_.clear();
+  send(ping_packet(kBroadcastId));
+  std::vector<int> ids;
+  const double deadline = now_seconds() + timeout_s;
+  uint8_t buffer[512];
+  Packet p;
+  for (;;) {
+    while (parser_.next(p))
+      if (p.params.empty() && std::find(ids.begin(), ids.end(), p.id) == ids.end()) ids.push_back(p.id);
+    const double left = deadline - now_seconds();
+    if (left <= 0) break;
+    size_t n;
+    try {
+      n = transport_->read(buffer, sizeof buffer, left);
+    } catch (const Error& e) {
+      throw BusError(std::string("Feetech bus: ") + e.what(), BusError::Kind::io, -1);
+    }
+    stats_.bytes_read += n;
+    parser_.feed(buffer, n);
+  }
+  update_parser_stats();
+  std::sort(ids.begin(), ids.end());
+  return ids;
+}
+
 std::vector<int> FeetechBus::scan(int first, int last, double timeout_s) {
   std::vector<int> found;
   for (int id = std::max(0, first); id <= std::min<int>(last, kMaxServoId); ++id)

@@ -80,6 +80,9 @@ class FeetechBus {
   uint8_t ping(int id);
   // PING with a single attempt and a short timeout; nullopt when nothing answers. For scans.
   std::optional<uint8_t> try_ping(int id, double timeout_s = 0.005);
+  // PING to the broadcast ID: every servo answers (in ID order on STS firmware); returns the IDs heard
+  // within `timeout_s`. On a crowded real bus replies can collide; scan() is slower but certain.
+  std::vector<int> broadcast_ping(double timeout_s = 0.05);
   // Every ID in [first, last] that answers a PING (one attempt each).
   std::vector<int> scan(int first = 0, int last = feetech::kMaxServoId, double timeout_s = 0.005);
 

@@ -44,6 +44,7 @@ TEST(FeetechBus, PingReadModelFirmwareAndScan) {
     EXPECT_EQ(rig.bus.read_register(id, reg::Firmware_Minor_Version), 10);
   }
   EXPECT_EQ(rig.bus.scan(0, 12, 0.002), kIds);
+  EXPECT_EQ(rig.bus.broadcast_ping(0.01), kIds);
   EXPECT_FALSE(rig.bus.try_ping(9, 0.002).has_value());
 }
 
