@@ -1,11 +1,12 @@
 #include "hardware/camera.h"
 
+#include <cctype>
 #include <chrono>
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <opencv2/imgproc.hpp>
 #include <opencv2/videoio.hpp>
-#include <regex>
 
 #include "common/error.h"
 
@@ -21,8 +22,7 @@ std::vector<CameraConfig> parse_camera_specs(const std::string& spec, const Came
   std::vector<CameraConfig> out;
   if (spec.empty()) return out;
   // Device paths may contain ':' (/dev/v4l/by-path/pci-0000:00:14.0-…), so the optional size and rate are
-  // matched at the end only.
-  static const std::regex entry(R"(^([A-Za-z0-9_]+)=(.+?)(?::(\d+)x(\d+))?(?:@(\d+(?:\.\d+)?))?$)");
+  // taken from the end only.
   size_t start = 0;
   while (start <= spec.size()) {
     size_t comma = spec.find(',', start);
@@ -30,23 +30,37 @@ std::vector<CameraConfig> parse_camera_specs(const std::string& spec, const Came
     const std::string item = spec.substr(start, comma - start);
     start = comma + 1;
     if (item.empty()) continue;
-    std::smatch m;
-    require(
-        std::regex_match(item, m, entry),
-        "--cameras: cannot parse '" + item + "' (expected name=device[:WxH][@fps], e.g. wrist=/dev/video2:640x480@30)");
+    const std::string bad =
+        "--cameras: cannot parse '" + item + "' (expected name=device[:WxH][@fps], e.g. wrist=/dev/video2:640x480@30)";
+    const size_t eq = item.find('=');
+    if (eq == std::string::npos || eq == 0) throw Error(bad);
     CameraConfig c = defaults;
-    c.name = m[1];
-    c.device = m[2];
-    if (m[3].matched) {
-      c.width = std::stoi(m[3]);
-      c.height = std::stoi(m[4]);
-      require(c.width > 0 && c.height > 0 && c.width <= 8192 && c.height <= 8192,
-              "--cameras: bad size in '" + item + "'");
+    c.name = item.substr(0, eq);
+    for (char ch : c.name)
+      if (!std::isalnum(static_cast<unsigned char>(ch)) && ch != '_') throw Error(bad);
+    std::string device = item.substr(eq + 1);
+    if (size_t at = device.rfind('@'); at != std::string::npos) {
+      const std::string rate = device.substr(at + 1);
+      char* end = nullptr;
+      const double fps = std::strtod(rate.c_str(), &end);
+      if (rate.empty() || *end != '\0' || !(fps > 0 && fps <= 1000))
+        throw Error("--cameras: bad frame rate in '" + item + "'");
+      c.fps = fps;
+      device.resize(at);
     }
-    if (m[5].matched) {
-      c.fps = std::stod(m[5]);
-      require(c.fps > 0 && c.fps <= 1000, "--cameras: bad frame rate in '" + item + "'");
+    if (size_t colon = device.rfind(':'); colon != std::string::npos) {
+      const std::string size = device.substr(colon + 1);
+      const size_t x = size.find('x');
+      if (x != std::string::npos && x > 0 && all_digits(size.substr(0, x)) && all_digits(size.substr(x + 1))) {
+        c.width = std::stoi(size.substr(0, x));
+        c.height = std::stoi(size.substr(x + 1));
+        if (!(c.width > 0 && c.height > 0 && c.width <= 8192 && c.height <= 8192))
+          throw Error("--cameras: bad size in '" + item + "'");
+        device.resize(colon);
+      }
     }
+    if (device.empty()) throw Error(bad);
+    c.device = device;
     for (const CameraConfig& other : out)
       require(other.name != c.name, "--cameras: camera name '" + c.name + "' given twice");
     out.push_back(c);
