@@ -29,6 +29,7 @@ int run_calibrate(int argc, char** argv) {
   args.option("min-sweep-seconds", "0", "record the range sweep for at least this long");
   args.option("transport", "auto", "auto, libserialport or posix");
   args.option("baud", "1000000", "bus baud rate");
+  args.option("bus-latency-ms", "20", "reply allowance beyond the wire time (USB adapter latency; FTDI needs ~20)");
   if (!args.parse(argc, argv)) return 0;
 
   const DeviceRole role = args.get_flag("leader") ? DeviceRole::teleoperator : DeviceRole::robot;
@@ -41,6 +42,7 @@ int run_calibrate(int argc, char** argv) {
   bus.port = args.get("port");
   bus.transport = parse_transport_kind(args.get("transport"));
   bus.baud_rate = args.get_int("baud");
+  bus.bus.latency_allowance_s = args.get_double("bus-latency-ms") / 1e3;
   So100Arm arm(bus);
   arm.handshake();
   std::printf("Found six STS3215 servos on %s (firmware %s).\n", arm.port().c_str(), arm.firmware().text().c_str());

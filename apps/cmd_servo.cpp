@@ -82,17 +82,23 @@ int run_servo(int argc, char** argv) {
   args.required("port", "serial port");
   args.option("baud", "1000000", "baud rate");
   args.option("transport", "auto", "auto, libserialport or posix");
+  args.option("bus-latency-ms", "20", "reply allowance beyond the wire time");
   args.option("first", "0", "scan: first ID");
   args.option("last", "253", "scan: last ID");
+  args.option("scan-timeout-ms", "5", "scan: how long to wait for each ID's reply");
   args.flag("broadcast", "scan: one broadcast PING instead of one PING per ID (fast; replies may collide)");
   if (!args.parse(argc - 1, argv + 1)) return 0;
 
+  BusOptions bus_options;
+  bus_options.latency_allowance_s = args.get_double("bus-latency-ms") / 1e3;
   FeetechBus bus(
-      open_serial_transport(args.get("port"), args.get_int("baud"), parse_transport_kind(args.get("transport"))));
+      open_serial_transport(args.get("port"), args.get_int("baud"), parse_transport_kind(args.get("transport"))),
+      bus_options);
 
   if (action == "scan") {
     const std::vector<int> ids = args.get_flag("broadcast") ? bus.broadcast_ping(0.1)
-                                                            : bus.scan(args.get_int("first"), args.get_int("last"));
+                                                            : bus.scan(args.get_int("first"), args.get_int("last"),
+                                                                       args.get_double("scan-timeout-ms") / 1e3);
     if (ids.empty()) std::printf("no servo answers on %s at %d baud\n", bus.port().c_str(), args.get_int("baud"));
     for (int id : ids) {
       uint8_t e = 0;

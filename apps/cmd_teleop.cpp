@@ -41,6 +41,7 @@ int run_teleop(int argc, char** argv) {
   args.option("duration", "0", "seconds (0: until Ctrl-C)");
   args.option("max-step-deg", "", "follower step limit per tick in degrees (one value or six)");
   args.option("transport", "auto", "auto, libserialport or posix");
+  args.option("bus-latency-ms", "20", "reply allowance beyond the wire time (USB adapter latency)");
   args.flag("quiet", "do not print the joint table");
   if (!args.parse(argc, argv)) return 0;
 
@@ -48,12 +49,14 @@ int run_teleop(int argc, char** argv) {
   So100LeaderConfig lc;
   lc.bus.port = args.get("leader");
   lc.bus.transport = parse_transport_kind(args.get("transport"));
+  lc.bus.bus.latency_allowance_s = args.get_double("bus-latency-ms") / 1e3;
   lc.calibration = find_calibration(args.get("leader-calibration"), args.get("leader-id"), DeviceRole::teleoperator);
   So100Leader leader(lc);
 
   So100Config fc;
   fc.bus.port = args.get("follower");
   fc.bus.transport = lc.bus.transport;
+  fc.bus.bus = lc.bus.bus;
   fc.calibration = find_calibration(args.get("follower-calibration"), args.get("follower-id"), DeviceRole::robot);
   fc.control_hz = args.get_double("hz");
   if (!args.get("max-step-deg").empty()) {

@@ -18,6 +18,7 @@ void add_robot_options(ArgParser& args) {
   args.option("units", "", "so100: JSON overriding the LeRobot↔radian sign/offset per joint");
   args.option("transport", "auto", "so100: auto, libserialport or posix (termios; needed for pseudo-terminals)");
   args.option("baud", "1000000", "so100: bus baud rate");
+  args.option("bus-latency-ms", "20", "so100: reply allowance beyond the wire time (USB adapter latency)");
   args.option("norm-mode", "degrees", "so100: LeRobot arm units: degrees (≥ v0.4.4) or range_m100_100 (older)");
   args.option("max-step-deg", "",
               "so100: per-tick step limit in degrees, one value or six (default 5.7/5.7/5.7/8.6/8.6/11.5)");
@@ -31,6 +32,7 @@ So100Config so100_config_from(const ArgParser& args) {
   require(!c.bus.port.empty(), "--robot so100 needs --port (the follower's serial port)");
   c.bus.transport = parse_transport_kind(args.get("transport"));
   c.bus.baud_rate = args.get_int("baud");
+  c.bus.bus.latency_allowance_s = args.get_double("bus-latency-ms") / 1e3;
   c.arm_norm_mode = parse_norm_mode(args.get("norm-mode"));
   if (!args.get("calibration").empty()) {
     c.calibration = read_calibration(args.get("calibration"));

@@ -95,7 +95,7 @@ TEST(Camera, DeliversFramesAtTheConfiguredSizeWithTimestampsThenReportsTheStall)
   for (int y = 0; y < 24; ++y)
     for (int x = 0; x < 32; ++x) red += f.image.at(x, y)[0] > 150 && f.image.at(x, y)[2] < 100;
   EXPECT_GT(red, 20);
-  EXPECT_GT(cam.measured_fps(), 15);
+  EXPECT_GT(cam.measured_fps(), 5);
   EXPECT_LT(cam.measured_fps(), 45);
   // The clip ends: no new frames → an error naming the camera, within the timeout.
   std::this_thread::sleep_for(std::chrono::milliseconds(700));

@@ -268,7 +268,9 @@ TEST(PtyTwin, TermiosTransportTalksToTheTwin) {
   auto twin = ServoBusTwin::first_order();
   PtyServoTwin pty(twin);
   ASSERT_TRUE(is_pseudo_terminal(pty.device_path())) << pty.device_path();
-  FeetechBus bus(open_serial_transport(pty.device_path()));  // automatic: termios for a pty
+  BusOptions generous;
+  generous.latency_allowance_s = 0.05;
+  FeetechBus bus(open_serial_transport(pty.device_path()), generous);  // automatic: termios for a pty
   EXPECT_EQ(bus.port(), pty.device_path());
   for (int id : kIds) EXPECT_EQ(bus.read_register(id, reg::Model_Number), kModelSts3215);
   auto present = bus.sync_read_register(reg::Present_Position, kIds);
@@ -285,7 +287,9 @@ TEST(PtyTwin, LinkNameAndLibserialportLimitation) {
     PtyServoTwin pty(twin, link);
     EXPECT_EQ(pty.device_path(), link);
     EXPECT_TRUE(is_pseudo_terminal(link));
-    FeetechBus bus(open_serial_transport(link));
+    BusOptions generous;
+    generous.latency_allowance_s = 0.05;
+    FeetechBus bus(open_serial_transport(link), generous);
     EXPECT_EQ(bus.ping(1), 0);
     // libserialport 0.1.1 refuses pseudo-terminals; the error names the port.
     try {
