@@ -373,6 +373,37 @@ PermutationResult permutation_test(const std::vector<double>& a, const std::vect
   return r;
 }
 
+ProportionInterval wilson_interval(int successes, int n, double level) {
+  require(n > 0 && successes >= 0 && successes <= n, "wilson_interval: needs 0 ≤ successes ≤ n and n > 0, got " +
+                                                         std::to_string(successes) + " of " + std::to_string(n));
+  require_level(level, "wilson_interval");
+  const double z = normal_quantile(0.5 + level / 2), z2 = z * z, dn = n;
+  const double p = successes / dn;
+  const double centre = (p + z2 / (2 * dn)) / (1 + z2 / dn);
+  const double half = z * std::sqrt(p * (1 - p) / dn + z2 / (4 * dn * dn)) / (1 + z2 / dn);
+  ProportionInterval r;
+  r.estimate = p;
+  r.lo = std::max(0.0, centre - half);
+  r.hi = std::min(1.0, centre + half);
+  return r;
+}
+
+double fisher_exact_p(int a, int b, int c, int d) {
+  require(a >= 0 && b >= 0 && c >= 0 && d >= 0, "fisher_exact_p: table counts must be ≥ 0");
+  const int row1 = a + b, row2 = c + d, col1 = a + c, n = a + b + c + d;
+  require(n > 0, "fisher_exact_p: the table is empty");
+  // log P(top-left = x) for the hypergeometric distribution with these margins.
+  auto log_choose = [](int m, int k) { return std::lgamma(m + 1.0) - std::lgamma(k + 1.0) - std::lgamma(m - k + 1.0); };
+  auto log_p = [&](int x) { return log_choose(row1, x) + log_choose(row2, col1 - x) - log_choose(n, col1); };
+  const double observed = log_p(a);
+  double p = 0;
+  for (int x = std::max(0, col1 - row2); x <= std::min(row1, col1); ++x) {
+    const double lp = log_p(x);
+    if (lp <= observed + 1e-7) p += std::exp(lp);  // relative tolerance for ties in probability
+  }
+  return std::min(1.0, p);
+}
+
 std::vector<double> holm_adjust(const std::vector<double>& p) {
   for (size_t i = 0; i < p.size(); ++i)
     require(p[i] >= 0 && p[i] <= 1, "holm_adjust: p-value " + std::to_string(i) + " is not in [0, 1]");

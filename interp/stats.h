@@ -95,6 +95,19 @@ struct PermutationResult {
 PermutationResult permutation_test(const std::vector<double>& a, const std::vector<double>& b,
                                    int max_permutations = 20000, uint64_t seed = 1);
 
+// ---- proportions (success rates) -----------------------------------------------------------------------
+
+struct ProportionInterval {
+  double estimate = 0;  // successes / n
+  double lo = 0, hi = 0;
+};
+// Wilson score interval: well-behaved at 0/n and n/n, unlike the normal (Wald) interval.
+ProportionInterval wilson_interval(int successes, int n, double level = 0.95);
+// Fisher's exact test of a 2×2 table [[a, b], [c, d]] (rows: conditions; columns: success, failure).
+// Two-sided: sums the probabilities of all tables with the same margins that are no more likely than the
+// observed one.
+double fisher_exact_p(int a, int b, int c, int d);
+
 // Holm–Bonferroni step-down adjusted p-values, in the input order (monotone, capped at 1).
 std::vector<double> holm_adjust(const std::vector<double>& p);
 

@@ -227,6 +227,29 @@ TEST(Stats, PermutationTestExactAndSampled) {
   EXPECT_LT(full.p, 0.05);
 }
 
+TEST(Stats, ProportionsByHand) {
+  // 7/10 at 95%: centre (0.7 + z²/20)/(1 + z²/10) = 0.64450, half-width z·√(0.021 + z²/400)/(1 + z²/10) = 0.24771
+  // with z = 1.959964 → [0.39677, 0.89220] (the commonly quoted Wilson interval for 7/10 is [0.397, 0.892]).
+  const ProportionInterval w = wilson_interval(7, 10);
+  EXPECT_DOUBLE_EQ(w.estimate, 0.7);
+  EXPECT_NEAR(w.lo, 0.39677, 1e-4);
+  EXPECT_NEAR(w.hi, 0.89220, 1e-4);
+  // 0/10: the interval starts at 0 and reaches z²/(n + z²) = 3.8415/13.8415 = 0.27753.
+  const ProportionInterval none = wilson_interval(0, 10);
+  EXPECT_EQ(none.lo, 0);
+  EXPECT_NEAR(none.hi, 0.27753, 1e-4);
+  EXPECT_THROW(wilson_interval(11, 10), Error);
+  // Fisher's tea-tasting table [[3, 1], [1, 3]]: P(x) = C(4,x)C(4,4−x)/C(8,4) = 1, 16, 36, 16, 1 (/70);
+  // tables no likelier than x = 3 are x = 0, 1, 3, 4 → p = 34/70.
+  EXPECT_NEAR(fisher_exact_p(3, 1, 1, 3), 34.0 / 70, 1e-12);
+  EXPECT_NEAR(fisher_exact_p(4, 0, 0, 4), 2.0 / 70, 1e-12);
+  EXPECT_NEAR(fisher_exact_p(2, 2, 2, 2), 1, 1e-12);
+  // 10/10 vs 3/10 succeeded: P(x = 10 | margins 10, 10, 13) = C(10,10)C(10,3)/C(20,13) = 120/77520, and the
+  // mirror table x = 3 is as unlikely: p = 240/77520.
+  EXPECT_NEAR(fisher_exact_p(10, 0, 3, 7), 240.0 / 77520, 1e-12);
+  EXPECT_THROW(fisher_exact_p(-1, 0, 0, 0), Error);
+}
+
 TEST(Stats, HolmAdjustmentByHand) {
   // Sorted 0.005, 0.01, 0.03, 0.04 → ×4, ×3, ×2, ×1 = 0.02, 0.03, 0.06, 0.04 → monotone 0.02, 0.03, 0.06, 0.06.
   const std::vector<double> adjusted = holm_adjust({0.01, 0.04, 0.03, 0.005});
