@@ -77,7 +77,7 @@ void Renderer::ensure_size(int width, int height) {
   if (!scene_.maxgeom) mjv_makeScene(model_, &scene_, 2000);
   scene_.flags[mjRND_SHADOW] = quality_ == RenderQuality::kNice;
   scene_.flags[mjRND_REFLECTION] = quality_ == RenderQuality::kNice;
-  scene_.flags[mjRND_SKYBOX] = 1;
+  scene_.flags[mjRND_SKYBOX] = 1;  // cheap (~0.3 ms at 128²) and keeps the background from being black
 }
 
 void Renderer::update_scene(const mjData* data, int camera_id) {
