@@ -12,9 +12,11 @@ struct Command {
 };
 
 int run_info(int argc, char** argv);
+int run_dataset_info(int argc, char** argv);
 
 inline constexpr Command kCommands[] = {
     {"info", "print versions, threads and build options", run_info},
+    {"dataset-info", "summarise an episode dataset and validate every file", run_dataset_info},
 };
 
 }  // namespace vlascope

@@ -52,21 +52,37 @@ struct Frame {
 };
 
 // Appends complete episodes to a dataset directory (created if missing).
+// A writer holds an exclusive lock on the directory (`.vlascope_writer.lock`, flock) for its lifetime, so
+// two collections cannot interleave; a second writer on the same directory is an Error. Opening removes
+// stale temporaries (`episode_*.h5.tmp`) that an interrupted writer left behind.
 class DatasetWriter {
  public:
   explicit DatasetWriter(const std::string& directory);
-  // Writes one episode atomically and returns its index. Throws Error (naming the file) on failure;
-  // then nothing of this episode is left behind.
+  ~DatasetWriter();
+  DatasetWriter(const DatasetWriter&) = delete;
+  DatasetWriter& operator=(const DatasetWriter&) = delete;
+
+  // Writes one episode atomically and returns its index. Throws Error (naming the file and the field) on
+  // failure; then nothing of this episode is left behind. Refused before anything touches the disk: zero
+  // frames, a frame whose cameras differ from info.cameras, an image whose size differs from the camera's
+  // first image, segmentation present in some frames of a camera but not others.
   int write(const EpisodeInfo& info, const std::vector<Frame>& frames);
-  int num_episodes() const;  // complete episodes already in the directory (resume continues from here)
+  // Complete episodes in the directory. The next episode gets index (largest existing index + 1), so a gap
+  // left by a deleted file is never refilled.
+  int num_episodes() const;
 
  private:
   std::string directory_;
   int next_index_ = 0;
+  int num_episodes_ = 0;
+  int lock_fd_ = -1;
 };
 
-// Random access to episodes and frames. Opening validates every episode file; a damaged or truncated file
-// is an Error naming it. Images are decoded on demand, so a reader of a large dataset stays small.
+// Random access to episodes and frames. Opening validates every episode file (structure, shapes, metadata)
+// and keeps the per-frame numbers in memory (~100 bytes a frame); a damaged or truncated file is an Error
+// naming it. Images are read and decoded one frame at a time on demand, from a small set of open files, so
+// a reader of a large dataset stays small. All methods may be called from several threads (HDF5 calls are
+// serialised by one process-wide lock).
 class DatasetReader {
  public:
   explicit DatasetReader(const std::string& directory);
@@ -89,5 +105,26 @@ class DatasetReader {
   struct Impl;
   std::unique_ptr<Impl> impl_;
 };
+
+// The complete episode files of a dataset directory (`episode_NNNNNN.h5`), in index order. Temporaries
+// and other files are skipped. Throws Error if the directory does not exist.
+std::vector<std::string> list_episode_files(const std::string& directory);
+
+struct ImageSize {
+  int width = 0, height = 0;
+};
+
+// What validating an episode file tells about it.
+struct EpisodeSummary {
+  EpisodeInfo info;
+  int num_frames = 0;
+  std::map<std::string, ImageSize> image_sizes;         // camera → RGB image size
+  std::map<std::string, ImageSize> segmentation_sizes;  // the cameras that have a segmentation
+};
+
+// Checks one episode file: format version, metadata, every field's presence, type and shape; with
+// every_pixel = true also reads every image and segmentation frame, which verifies the per-chunk checksums.
+// Throws Error naming the file and the field. (`vlascope dataset-info` reports on every file with it.)
+EpisodeSummary validate_episode_file(const std::string& path, bool every_pixel);
 
 }  // namespace vlascope
