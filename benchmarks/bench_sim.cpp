@@ -141,8 +141,9 @@ void BM_ExpertEpisode(benchmark::State& state) {
   uint64_t seed = 0;
   int64_t frames = 0;
   for (auto _ : state) {
-    ExpertEpisode e = run_expert_episode(sim, params, seed++, [](int, const Observation& obs, const JointVector&,
-                                                                 ExpertPhase) { benchmark::DoNotOptimize(obs); });
+    ExpertEpisode e = run_expert_episode(
+        sim, params, seed++,
+        [](int, const Observation& obs, const JointVector&, ExpertPhase) { benchmark::DoNotOptimize(obs); });
     frames += e.frames;
   }
   state.counters["episodes/min"] = benchmark::Counter(60.0 * state.iterations(), benchmark::Counter::kIsRate);

@@ -55,10 +55,14 @@ double lift_tilt(double height) { return 1.0 * min_jerk(height / 0.22); }
 
 const char* expert_phase_name(ExpertPhase phase) {
   switch (phase) {
-    case ExpertPhase::kReach: return "reach";
-    case ExpertPhase::kGrasp: return "grasp";
-    case ExpertPhase::kLift: return "lift";
-    case ExpertPhase::kHold: return "hold";
+    case ExpertPhase::kReach:
+      return "reach";
+    case ExpertPhase::kGrasp:
+      return "grasp";
+    case ExpertPhase::kLift:
+      return "lift";
+    case ExpertPhase::kHold:
+      return "hold";
   }
   return "unknown";
 }
@@ -71,11 +75,16 @@ const std::vector<std::string>& expert_variant_names() {
 ExpertParams expert_variant(const std::string& name) {
   ExpertParams p;
   p.variant = name;
-  if (name == "high") p.lift_height = 0.20;
-  else if (name == "low") p.lift_height = 0.08;
-  else if (name == "fast") p.speed = 1.5;
-  else if (name == "slow") p.speed = 0.65;
-  else throw Error("unknown expert variant '" + name + "' (known: high, low, fast, slow)");
+  if (name == "high")
+    p.lift_height = 0.20;
+  else if (name == "low")
+    p.lift_height = 0.08;
+  else if (name == "fast")
+    p.speed = 1.5;
+  else if (name == "slow")
+    p.speed = 0.65;
+  else
+    throw Error("unknown expert variant '" + name + "' (known: high, low, fast, slow)");
   return p;
 }
 

@@ -32,14 +32,14 @@ enum class ExpertPhase : int8_t { kReach = 1, kGrasp = 2, kLift = 3, kHold = 4 }
 const char* expert_phase_name(ExpertPhase phase);
 
 struct ExpertParams {
-  std::string variant;           // label stored with the episode ("" for custom parameters)
-  double lift_height = 0.14;     // m: how far the cube rises above its resting position
-  double speed = 1.0;            // 1 = nominal; every segment's duration is divided by it
-  double pregrasp_height = 0.07; // m above the grasp point before the vertical descent
-  double hold_time = 1.0;        // s at speed 1
-  double gripper_open = 0.8;     // rad (tip gap ≈ 75 mm)
-  double gripper_closed = -0.15; // rad: below the contact angle, so the servo keeps squeezing
-  double noise = 1.0;            // scale of the per-episode variation; 0 = the nominal plan
+  std::string variant;            // label stored with the episode ("" for custom parameters)
+  double lift_height = 0.14;      // m: how far the cube rises above its resting position
+  double speed = 1.0;             // 1 = nominal; every segment's duration is divided by it
+  double pregrasp_height = 0.07;  // m above the grasp point before the vertical descent
+  double hold_time = 1.0;         // s at speed 1
+  double gripper_open = 0.8;      // rad (tip gap ≈ 75 mm)
+  double gripper_closed = -0.15;  // rad: below the contact angle, so the servo keeps squeezing
+  double noise = 1.0;             // scale of the per-episode variation; 0 = the nominal plan
 };
 
 // The named variants (high, low, fast, slow); throws Error listing them for an unknown name.
@@ -49,11 +49,11 @@ const std::vector<std::string>& expert_variant_names();
 struct ExpertPlan {
   std::vector<JointVector> targets;  // one per control tick
   std::vector<ExpertPhase> phases;
-  double lift_height = 0;            // after noise (m)
+  double lift_height = 0;                                          // after noise (m)
   double duration() const { return targets.size() / control_hz; }  // seconds
   double control_hz = 30;
-  double max_ik_error = 0;           // m, largest position residual of the IK along the plan
-  int ik_iterations = 0;             // summed over the plan (cost diagnostics)
+  double max_ik_error = 0;  // m, largest position residual of the IK along the plan
+  int ik_iterations = 0;    // summed over the plan (cost diagnostics)
 };
 
 class ScriptedExpert {
@@ -77,16 +77,16 @@ class ScriptedExpert {
 struct ExpertEpisode {
   bool success = false;
   int frames = 0;
-  double duration = 0;            // s
-  double lift_height = 0;         // planned (m)
-  double max_cube_lift = 0;       // highest cube rise above its resting height (m)
-  double max_ik_error = 0;        // m
+  double duration = 0;       // s
+  double lift_height = 0;    // planned (m)
+  double max_cube_lift = 0;  // highest cube rise above its resting height (m)
+  double max_ik_error = 0;   // m
   // Tracking: target sent at tick k vs joint position one control period later, radians (the gripper only while
   // reaching: holding the cube it squeezes below its target by design).
   JointVector tracking_rms{}, tracking_max{};
 };
-using FrameCallback = std::function<void(int tick, const Observation& observation, const JointVector& action,
-                                         ExpertPhase phase)>;
+using FrameCallback =
+    std::function<void(int tick, const Observation& observation, const JointVector& action, ExpertPhase phase)>;
 ExpertEpisode run_expert_episode(Simulator& sim, const ExpertParams& params, uint64_t seed,
                                  const FrameCallback& on_frame = {});
 

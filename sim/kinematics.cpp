@@ -67,7 +67,8 @@ Vec3 ArmKinematics::point(const JointVector& joint_positions, const Vec3& offset
   const double* p = data_->site_xpos + 3 * ee_site_;
   const double* r = data_->site_xmat + 9 * ee_site_;
   Vec3 out;
-  for (int i = 0; i < 3; ++i) out[i] = p[i] + r[3 * i] * offset[0] + r[3 * i + 1] * offset[1] + r[3 * i + 2] * offset[2];
+  for (int i = 0; i < 3; ++i)
+    out[i] = p[i] + r[3 * i] * offset[0] + r[3 * i + 1] * offset[1] + r[3 * i + 2] * offset[2];
   return out;
 }
 

@@ -26,8 +26,8 @@ struct IkTarget {
 
 struct IkOptions {
   int max_iterations = 200;
-  double damping = 0.02;            // λ of the damped least squares (m); larger = smoother, slower near targets
-  double orientation_weight = 0.1;  // metres of position error that one radian of orientation error counts as
+  double damping = 0.02;                // λ of the damped least squares (m); larger = smoother, slower near targets
+  double orientation_weight = 0.1;      // metres of position error that one radian of orientation error counts as
   double position_tolerance = 1e-4;     // m
   double orientation_tolerance = 1e-3;  // rad
   double max_step = 0.2;                // rad per iteration, per joint
@@ -35,7 +35,7 @@ struct IkOptions {
 };
 
 struct IkResult {
-  JointVector joints{};  // the gripper entry is copied from the seed
+  JointVector joints{};          // the gripper entry is copied from the seed
   double position_error = 0;     // m, at the end
   double orientation_error = 0;  // rad, at the end (0 when no orientation was asked)
   int iterations = 0;
@@ -44,10 +44,10 @@ struct IkResult {
 
 class ArmKinematics : public KinematicModel {
  public:
-  explicit ArmKinematics(ModelPtr model);                       // shares a loaded scene (needs site `ee`)
-  static ArmKinematics load(const std::string& scene_path);     // loads the scene itself
+  explicit ArmKinematics(ModelPtr model);                    // shares a loaded scene (needs site `ee`)
+  static ArmKinematics load(const std::string& scene_path);  // loads the scene itself
 
-  Pose forward(const JointVector& joint_positions) override;   // the `ee` site
+  Pose forward(const JointVector& joint_positions) override;  // the `ee` site
   // Position of a point given in the ee frame, and the ee rotation matrix (row-major), at joint_positions.
   Vec3 point(const JointVector& joint_positions, const Vec3& offset_in_ee);
 

@@ -25,15 +25,15 @@ ModelPtr load_model(const std::string& path) {
 int require_id(const mjModel* m, mjtObj type, const std::string& name) {
   int id = mj_name2id(m, type, name.c_str());
   if (id < 0) {
-    const char* kind = type == mjOBJ_BODY     ? "body"
-                       : type == mjOBJ_JOINT  ? "joint"
-                       : type == mjOBJ_GEOM   ? "geom"
-                       : type == mjOBJ_SITE   ? "site"
-                       : type == mjOBJ_CAMERA ? "camera"
-                       : type == mjOBJ_LIGHT  ? "light"
+    const char* kind = type == mjOBJ_BODY       ? "body"
+                       : type == mjOBJ_JOINT    ? "joint"
+                       : type == mjOBJ_GEOM     ? "geom"
+                       : type == mjOBJ_SITE     ? "site"
+                       : type == mjOBJ_CAMERA   ? "camera"
+                       : type == mjOBJ_LIGHT    ? "light"
                        : type == mjOBJ_ACTUATOR ? "actuator"
-                       : type == mjOBJ_KEY    ? "keyframe"
-                                              : "object";
+                       : type == mjOBJ_KEY      ? "keyframe"
+                                                : "object";
     throw Error(std::string("the scene has no ") + kind + " named '" + name + "'");
   }
   return id;

@@ -107,10 +107,9 @@ void flip_rows(const T* src, T* dst, int width, int height, int channels) {
 
 }  // namespace
 
-void Renderer::render(const mjData* data, int camera_id, int width, int height, Image* rgb,
-                      std::vector<float>* depth) {
-  require(width > 0 && height > 0, "Renderer: image size must be positive, got " + std::to_string(width) + "x" +
-                                       std::to_string(height));
+void Renderer::render(const mjData* data, int camera_id, int width, int height, Image* rgb, std::vector<float>* depth) {
+  require(width > 0 && height > 0,
+          "Renderer: image size must be positive, got " + std::to_string(width) + "x" + std::to_string(height));
   make_current();
   ensure_size(width, height);
   update_scene(data, camera_id);
@@ -119,8 +118,7 @@ void Renderer::render(const mjData* data, int camera_id, int width, int height, 
   const size_t n = static_cast<size_t>(width) * height;
   readback_rgb_.resize(n * 3);
   readback_depth_.resize(n);
-  mjr_readPixels(rgb ? readback_rgb_.data() : nullptr, depth ? readback_depth_.data() : nullptr, viewport,
-                 &context_);
+  mjr_readPixels(rgb ? readback_rgb_.data() : nullptr, depth ? readback_depth_.data() : nullptr, viewport, &context_);
   if (rgb) {
     *rgb = Image(width, height, 3);
     flip_rows(readback_rgb_.data(), rgb->pixels.data(), width, height, 3);
@@ -169,7 +167,8 @@ void Renderer::render_geom_ids(const mjData* data, int camera_id, int width, int
       // IDCOLOR encodes (segid + 1) in the colour's 24 bits; segid indexes the scene's geom list.
       int32_t segid = (src[3 * x] | src[3 * x + 1] << 8 | src[3 * x + 2] << 16) - 1;
       int32_t id = -1;
-      if (segid >= 0 && segid < scene_.ngeom && scene_.geoms[segid].objtype == mjOBJ_GEOM) id = scene_.geoms[segid].objid;
+      if (segid >= 0 && segid < scene_.ngeom && scene_.geoms[segid].objtype == mjOBJ_GEOM)
+        id = scene_.geoms[segid].objid;
       dst[x] = id;
     }
   }

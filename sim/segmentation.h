@@ -25,8 +25,8 @@ inline constexpr std::array<const char*, kNumSegmentClasses> kSegmentClassNames 
                                                                                    "gripper", "arm"};
 
 // A colour per class, for figures (the background stays black).
-inline constexpr std::array<std::array<uint8_t, 3>, kNumSegmentClasses> kSegmentColours = {{
-    {0, 0, 0}, {140, 110, 80}, {230, 60, 40}, {70, 160, 230}, {200, 200, 200}}};
+inline constexpr std::array<std::array<uint8_t, 3>, kNumSegmentClasses> kSegmentColours = {
+    {{0, 0, 0}, {140, 110, 80}, {230, 60, 40}, {70, 160, 230}, {200, 200, 200}}};
 
 // A 1-channel class-id image as RGB, with kSegmentColours (unknown ids in magenta).
 inline Image colorize_segmentation(const Image& classes) {

@@ -33,12 +33,24 @@ std::array<float, 3> hsv_to_rgb(double h, double s, double v) {
   double i = std::floor(h * 6), f = h * 6 - i, p = v * (1 - s), q = v * (1 - f * s), t = v * (1 - (1 - f) * s);
   double r, g, b;
   switch (static_cast<int>(i) % 6) {
-    case 0: r = v, g = t, b = p; break;
-    case 1: r = q, g = v, b = p; break;
-    case 2: r = p, g = v, b = t; break;
-    case 3: r = p, g = q, b = v; break;
-    case 4: r = t, g = p, b = v; break;
-    default: r = v, g = p, b = q; break;
+    case 0:
+      r = v, g = t, b = p;
+      break;
+    case 1:
+      r = q, g = v, b = p;
+      break;
+    case 2:
+      r = p, g = v, b = t;
+      break;
+    case 3:
+      r = p, g = q, b = v;
+      break;
+    case 4:
+      r = t, g = p, b = v;
+      break;
+    default:
+      r = v, g = p, b = q;
+      break;
   }
   return {static_cast<float>(r), static_cast<float>(g), static_cast<float>(b)};
 }
@@ -53,7 +65,8 @@ Simulator::Simulator(SimOptions options) : options_(std::move(options)) {
   mjModel* m = model_.get();
   try {
     const double period = 1.0 / options_.control_hz;
-    substeps_ = options_.substeps > 0 ? options_.substeps : std::max(1, static_cast<int>(std::lround(period / m->opt.timestep)));
+    substeps_ = options_.substeps > 0 ? options_.substeps
+                                      : std::max(1, static_cast<int>(std::lround(period / m->opt.timestep)));
     m->opt.timestep = period / substeps_;
     data_ = std::shared_ptr<mjData>(mj_makeData(m), mj_deleteData);
     kinematics_ = std::make_unique<ArmKinematics>(model_);
@@ -90,10 +103,14 @@ Simulator::Simulator(SimOptions options) : options_(std::move(options)) {
     geom_class_.assign(m->ngeom, kSegBackground);
     for (int g = 0; g < m->ngeom; ++g) {
       const int body = m->geom_bodyid[g];
-      if (body_in_subtree(m, body, fixed_jaw_body_)) geom_class_[g] = kSegGripper;
-      else if (body_in_subtree(m, body, base_body)) geom_class_[g] = kSegArm;
-      else if (body_in_subtree(m, body, cube_body_)) geom_class_[g] = kSegCube;
-      else if (body_in_subtree(m, body, table_body_)) geom_class_[g] = kSegTable;
+      if (body_in_subtree(m, body, fixed_jaw_body_))
+        geom_class_[g] = kSegGripper;
+      else if (body_in_subtree(m, body, base_body))
+        geom_class_[g] = kSegArm;
+      else if (body_in_subtree(m, body, cube_body_))
+        geom_class_[g] = kSegCube;
+      else if (body_in_subtree(m, body, table_body_))
+        geom_class_[g] = kSegTable;
     }
 
     cam_pos0_.assign(m->cam_pos, m->cam_pos + 3 * m->ncam);
@@ -186,8 +203,10 @@ void Simulator::reset(uint64_t seed) {
   mjData* d = data_.get();
   seed_ = seed;
   const int home_key = mj_name2id(m, mjOBJ_KEY, "home");
-  if (home_key >= 0) mj_resetDataKeyframe(m, d, home_key);
-  else mj_resetData(m, d);
+  if (home_key >= 0)
+    mj_resetDataKeyframe(m, d, home_key);
+  else
+    mj_resetData(m, d);
   mj_kinematics(m, d);  // randomize() places the cube relative to the pan axis
   randomize(seed);
   mj_forward(m, d);
@@ -335,15 +354,17 @@ RenderOutput Simulator::render(const std::string& camera, int width, int height,
   const RenderQuality quality = request.quality.value_or(options_.quality);
   RenderOutput out;
   // Depth and segmentation come from the fast renderer (no multisampling blends ids or depths).
-  const bool depth_with_rgb = request.depth && quality == RenderQuality::kFast;
-  if (request.rgb) renderer(quality).render(data_.get(), id, width, height, &out.rgb, depth_with_rgb ? &out.depth : nullptr);
+  const bool depth_with_rgb = request.rgb && request.depth && quality == RenderQuality::kFast;
+  if (request.rgb)
+    renderer(quality).render(data_.get(), id, width, height, &out.rgb, depth_with_rgb ? &out.depth : nullptr);
   if (request.depth && !depth_with_rgb)
     renderer(RenderQuality::kFast).render(data_.get(), id, width, height, nullptr, &out.depth);
   if (request.segmentation) {
     std::vector<int32_t> ids;
     renderer(RenderQuality::kFast).render_geom_ids(data_.get(), id, width, height, &ids);
     out.segmentation = Image(width, height, 1);
-    for (size_t i = 0; i < ids.size(); ++i) out.segmentation.pixels[i] = ids[i] >= 0 ? geom_class_[ids[i]] : uint8_t{kSegBackground};
+    for (size_t i = 0; i < ids.size(); ++i)
+      out.segmentation.pixels[i] = ids[i] >= 0 ? geom_class_[ids[i]] : uint8_t{kSegBackground};
   }
   return out;
 }

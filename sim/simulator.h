@@ -28,10 +28,10 @@ namespace vlascope {
 // What reset(seed) randomises. Each draw comes from its own stream derived from the seed, so switching one option
 // off leaves the others unchanged.
 struct Randomization {
-  bool cube_pose = true;      // position on an annulus in front of the arm and yaw
-  bool cube_colour = true;    // random hue, saturated
-  bool lighting = true;       // light positions and intensities
-  bool camera = true;         // scene camera position/orientation jitter
+  bool cube_pose = true;           // position on an annulus in front of the arm and yaw
+  bool cube_colour = true;         // random hue, saturated
+  bool lighting = true;            // light positions and intensities
+  bool camera = true;              // scene camera position/orientation jitter
   double start_pose_noise = 0.03;  // rad, uniform ± on the arm joints of the home pose (0 = exact home)
 
   // Cube placement: distance from the pan axis and azimuth relative to straight ahead (−Y).
@@ -50,9 +50,9 @@ struct SuccessCriteria {
 };
 
 struct SimOptions {
-  std::string scene;                                 // "" = scene_path("pick_cube.xml")
+  std::string scene;  // "" = scene_path("pick_cube.xml")
   double control_hz = 30;
-  int substeps = 0;                                  // physics steps per control period; 0 = from the timestep
+  int substeps = 0;                                       // physics steps per control period; 0 = from the timestep
   std::vector<std::string> cameras = {"scene", "wrist"};  // rendered by observe(); empty = no images
   int image_width = 128, image_height = 128;
   RenderQuality quality = RenderQuality::kFast;
@@ -106,7 +106,7 @@ class Simulator : public Robot {
   Pose end_effector() const;          // the ee site, from the simulation state
   Pose cube_pose() const;
   double cube_resting_height() const { return cube_rest_z_; }
-  bool cube_grasped() const;          // both jaws touch the cube and it does not touch the table
+  bool cube_grasped() const;                       // both jaws touch the cube and it does not touch the table
   JointVector home_pose() const { return home_; }  // keyframe "home" of the scene (before start-pose noise)
 
   // Teleports the arm (velocities zeroed, targets = positions) and recomputes the kinematics. For tests and tools.

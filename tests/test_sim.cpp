@@ -52,9 +52,9 @@ TEST(Kinematics, ZeroPoseAxesMatchMenagerie) {
       std::array<double, 3> anchor, axis;
     };
     const Expected expected[] = {
-        {"shoulder_pan", {0, -0.0452, 0.0165}, {0, 0, 1}},   {"shoulder_lift", {0, -0.0758, 0.1190}, {1, 0, 0}},
-        {"elbow_flex", {0, -0.1884, 0.0910}, {1, 0, 0}},     {"wrist_flex", {0, -0.3233, 0.0962}, {1, 0, 0}},
-        {"wrist_roll", {0, -0.3834, 0.0962}, {0, 1, 0}},     {"gripper", {0, -0.4078, 0.1164}, {-1, 0, 0}},
+        {"shoulder_pan", {0, -0.0452, 0.0165}, {0, 0, 1}}, {"shoulder_lift", {0, -0.0758, 0.1190}, {1, 0, 0}},
+        {"elbow_flex", {0, -0.1884, 0.0910}, {1, 0, 0}},   {"wrist_flex", {0, -0.3233, 0.0962}, {1, 0, 0}},
+        {"wrist_roll", {0, -0.3834, 0.0962}, {0, 1, 0}},   {"gripper", {0, -0.4078, 0.1164}, {-1, 0, 0}},
     };
     for (const Expected& e : expected) {
       const int j = require_id(m, mjOBJ_JOINT, e.joint);
@@ -318,12 +318,13 @@ TEST(Expert, SucceedsOnHundredSeedsPerVariantAndVariantsDiffer) {
   auto mean = [](const std::vector<double>& x) { return std::accumulate(x.begin(), x.end(), 0.0) / x.size(); };
   for (size_t v = 0; v < names.size(); ++v) {
     const VariantStats& s = stats[v];
-    std::printf("[expert] %-5s success %3d/%d  lift %.3f m (%.3f..%.3f)  duration %.2f s (%.2f..%.2f)  max IK error "
-                "%.1f mm\n",
-                names[v].c_str(), s.success, s.episodes, mean(s.lifts), *std::min_element(s.lifts.begin(), s.lifts.end()),
-                *std::max_element(s.lifts.begin(), s.lifts.end()), mean(s.durations),
-                *std::min_element(s.durations.begin(), s.durations.end()),
-                *std::max_element(s.durations.begin(), s.durations.end()), s.max_ik_error * 1e3);
+    std::printf(
+        "[expert] %-5s success %3d/%d  lift %.3f m (%.3f..%.3f)  duration %.2f s (%.2f..%.2f)  max IK error "
+        "%.1f mm\n",
+        names[v].c_str(), s.success, s.episodes, mean(s.lifts), *std::min_element(s.lifts.begin(), s.lifts.end()),
+        *std::max_element(s.lifts.begin(), s.lifts.end()), mean(s.durations),
+        *std::min_element(s.durations.begin(), s.durations.end()),
+        *std::max_element(s.durations.begin(), s.durations.end()), s.max_ik_error * 1e3);
     std::printf("[expert] %-5s tracking rms/max (deg):", names[v].c_str());
     for (int j = 0; j < kNumJoints; ++j)
       std::printf(" %s %.2f/%.2f", kJointNames[j], s.tracking_rms[j] * 180 / M_PI, s.tracking_max[j] * 180 / M_PI);
@@ -331,14 +332,16 @@ TEST(Expert, SucceedsOnHundredSeedsPerVariantAndVariantsDiffer) {
     EXPECT_EQ(s.episodes, episodes);
     EXPECT_GE(s.success, 95) << names[v];
     // Arm joints follow the 30 Hz targets to within a degree or so.
-    for (int j = 0; j < kGripper; ++j) EXPECT_LT(s.tracking_rms[j], 1.0 * M_PI / 180) << names[v] << " " << kJointNames[j];
+    for (int j = 0; j < kGripper; ++j)
+      EXPECT_LT(s.tracking_rms[j], 1.0 * M_PI / 180) << names[v] << " " << kJointNames[j];
   }
   auto index = [&](const std::string& n) { return std::find(names.begin(), names.end(), n) - names.begin(); };
   const VariantStats &high = stats[index("high")], &low = stats[index("low")], &fast = stats[index("fast")],
                      &slow = stats[index("slow")];
   // Lift heights: every high episode is at least 8 cm above every low one.
-  EXPECT_GE(*std::min_element(high.lifts.begin(), high.lifts.end()) - *std::max_element(low.lifts.begin(), low.lifts.end()),
-            0.08);
+  EXPECT_GE(
+      *std::min_element(high.lifts.begin(), high.lifts.end()) - *std::max_element(low.lifts.begin(), low.lifts.end()),
+      0.08);
   // Durations: every fast episode is at least 1.5× shorter than every slow one.
   EXPECT_GE(*std::min_element(slow.durations.begin(), slow.durations.end()) /
                 *std::max_element(fast.durations.begin(), fast.durations.end()),
@@ -387,12 +390,15 @@ TEST(Expert, PlansAreSmoothPhasedAndSeedSpecific) {
 TEST(Expert, GraspIsDetectedOnlyWhileHolding) {
   Simulator sim(headless());
   bool grasped_during_reach = false, grasped_in_hold = true, success_before_lift = false;
-  ExpertEpisode e = run_expert_episode(sim, expert_variant("low"), 4, [&](int, const Observation&, const JointVector&, ExpertPhase phase) {
-    auto state = sim.task_state();
-    if (phase == ExpertPhase::kReach) grasped_during_reach |= state->object_grasped;
-    if (phase == ExpertPhase::kHold) grasped_in_hold &= state->object_grasped;
-    if (phase != ExpertPhase::kLift && phase != ExpertPhase::kHold) success_before_lift |= state->success;
-  });
+  ExpertEpisode e = run_expert_episode(sim, expert_variant("low"), 4,
+                                       [&](int, const Observation&, const JointVector&, ExpertPhase phase) {
+                                         auto state = sim.task_state();
+                                         if (phase == ExpertPhase::kReach)
+                                           grasped_during_reach |= state->object_grasped;
+                                         if (phase == ExpertPhase::kHold) grasped_in_hold &= state->object_grasped;
+                                         if (phase != ExpertPhase::kLift && phase != ExpertPhase::kHold)
+                                           success_before_lift |= state->success;
+                                       });
   EXPECT_TRUE(e.success);
   EXPECT_FALSE(grasped_during_reach);
   EXPECT_TRUE(grasped_in_hold);
@@ -466,7 +472,8 @@ TEST(Render, CubeIsVisibleInSceneSegmentationAndDepthIsMetric) {
     const int cam = sim.camera_id("scene");
     const Pose cube = sim.cube_pose();
     double along = 0;
-    for (int i = 0; i < 3; ++i) along -= (cube.position[i] - d->cam_xpos[3 * cam + i]) * d->cam_xmat[9 * cam + 3 * i + 2];
+    for (int i = 0; i < 3; ++i)
+      along -= (cube.position[i] - d->cam_xpos[3 * cam + i]) * d->cam_xmat[9 * cam + 3 * i + 2];
     EXPECT_NEAR(depth_at_cube / std::max(1, count[kSegCube]), along, 0.02) << "seed " << seed;
     EXPECT_GT(*std::min_element(out.depth.begin(), out.depth.end()), extent_near * 0.99);
   }
@@ -501,11 +508,11 @@ TEST(Render, WristCameraMovesWithTheGripper) {
                                                   sim.data()->cam_xpos[3 * cam + 2]};
   const Image after = sim.observe().images.at("wrist");
 
-  EXPECT_GT(distance(before_camera, after_camera), 0.03);                // it moved in the world
-  EXPECT_LT(distance(before_local, camera_in_ee_frame()), 1e-9);         // rigidly attached to the gripper
+  EXPECT_GT(distance(before_camera, after_camera), 0.03);         // it moved in the world
+  EXPECT_LT(distance(before_local, camera_in_ee_frame()), 1e-9);  // rigidly attached to the gripper
   double diff = 0;
   for (size_t i = 0; i < before.pixels.size(); ++i) diff += std::abs(int(before.pixels[i]) - int(after.pixels[i]));
-  EXPECT_GT(diff / before.pixels.size(), 5.0);                           // and sees something else
+  EXPECT_GT(diff / before.pixels.size(), 5.0);  // and sees something else
 }
 
 TEST(Render, SegmentationClassesComeFromNames) {
