@@ -4,27 +4,12 @@
 #include <cmath>
 
 #include "common/error.h"
+#include "sim/random.h"
 #include "sim/simulator.h"
 
 namespace vlascope {
 
 namespace {
-
-// Same generator as the simulator's reset streams (cross-platform reproducible), on its own stream.
-class Random {
- public:
-  explicit Random(uint64_t seed) : state_(mix(seed ^ 0xE1B5A7C3D2F40917ull)) {}
-  double uniform(double lo, double hi) { return lo + (hi - lo) * static_cast<double>(mix(state_++) >> 11) * 0x1.0p-53; }
-
- private:
-  static uint64_t mix(uint64_t z) {
-    z += 0x9E3779B97F4A7C15ull;
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
-  }
-  uint64_t state_;
-};
 
 // Minimum-jerk progress 0 → 1 (zero velocity and acceleration at both ends).
 double min_jerk(double tau) {
@@ -94,7 +79,7 @@ ScriptedExpert::ScriptedExpert(ArmKinematics& kinematics, double control_hz)
 ExpertPlan ScriptedExpert::plan(const JointVector& start, const Pose& cube, const ExpertParams& params, uint64_t seed) {
   require(params.speed > 0, "expert speed must be positive");
   require(params.lift_height > 0, "expert lift height must be positive");
-  Random rng(seed);
+  SeededRandom rng(seed, kStreamExpert);
   const double n = params.noise;
   auto jitter = [&](double amplitude) { return n > 0 ? rng.uniform(-amplitude * n, amplitude * n) : 0.0; };
 

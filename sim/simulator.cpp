@@ -4,30 +4,11 @@
 #include <cmath>
 
 #include "common/error.h"
+#include "sim/random.h"
 
 namespace vlascope {
 
 namespace {
-
-// Seeded random numbers that are the same on every platform (std::uniform_real_distribution is not): SplitMix64
-// mixes (seed, stream) into a state, then each draw is one SplitMix64 step.
-class Random {
- public:
-  Random(uint64_t seed, uint64_t stream) : state_(mix(seed ^ mix(stream + 0x9E3779B97F4A7C15ull))) {}
-  double uniform(double lo, double hi) { return lo + (hi - lo) * static_cast<double>(next() >> 11) * 0x1.0p-53; }
-
- private:
-  static uint64_t mix(uint64_t z) {
-    z += 0x9E3779B97F4A7C15ull;
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
-  }
-  uint64_t next() { return mix(state_++); }
-  uint64_t state_;
-};
-
-enum Stream : uint64_t { kCubePose = 1, kCubeColour, kLights, kCamera, kStartPose };
 
 std::array<float, 3> hsv_to_rgb(double h, double s, double v) {
   double i = std::floor(h * 6), f = h * 6 - i, p = v * (1 - s), q = v * (1 - f * s), t = v * (1 - (1 - f) * s);
@@ -136,7 +117,7 @@ void Simulator::randomize(uint64_t seed) {
   const Randomization& r = options_.randomization;
 
   // The arm: home plus a little noise, targets at the same place.
-  Random start(seed, kStartPose);
+  SeededRandom start(seed, kStreamStartPose);
   for (int j = 0; j < kNumJoints; ++j) {
     double noise = j < kGripper && r.start_pose_noise > 0 ? start.uniform(-r.start_pose_noise, r.start_pose_noise) : 0;
     const JointLimits lim = kinematics_->limits();
@@ -146,7 +127,7 @@ void Simulator::randomize(uint64_t seed) {
 
   // The cube: on an annulus around the pan axis, any yaw (it is a cube: ±45° covers every case).
   if (r.cube_pose) {
-    Random rng(seed, kCubePose);
+    SeededRandom rng(seed, kStreamCubePose);
     const double radius = rng.uniform(r.cube_min_radius, r.cube_max_radius);
     const double azimuth = rng.uniform(-r.cube_max_azimuth, r.cube_max_azimuth);
     const double yaw = rng.uniform(-M_PI / 4, M_PI / 4);
@@ -159,14 +140,14 @@ void Simulator::randomize(uint64_t seed) {
   }
 
   if (r.cube_colour) {
-    Random rng(seed, kCubeColour);
+    SeededRandom rng(seed, kStreamCubeColour);
     auto rgb = hsv_to_rgb(rng.uniform(0, 1), rng.uniform(0.55, 0.9), rng.uniform(0.55, 0.9));
     for (int i = 0; i < 3; ++i) cube_rgba_[i] = rgb[i];
   } else {
     for (int i = 0; i < 4; ++i) cube_rgba_[i] = cube_rgba0_[i];
   }
 
-  Random lights(seed, kLights);
+  SeededRandom lights(seed, kStreamLights);
   for (int l = 0; l < m->nlight; ++l) {
     double gain = r.lighting ? 1 + lights.uniform(-r.light_intensity_jitter, r.light_intensity_jitter) : 1;
     for (int i = 0; i < 3; ++i) {
@@ -178,7 +159,7 @@ void Simulator::randomize(uint64_t seed) {
   }
 
   if (scene_camera_ >= 0) {
-    Random rng(seed, kCamera);
+    SeededRandom rng(seed, kStreamCamera);
     const int c = scene_camera_;
     double rot[3] = {}, dq[4], q[4];
     for (int i = 0; i < 3; ++i) {
