@@ -28,7 +28,9 @@ Renderer::Renderer(const mjModel* model, RenderQuality quality, int width, int h
   mjr_defaultContext(&context_);
   mjv_defaultOption(&options_);
   mjv_defaultCamera(&camera_);
-  ensure_size(std::max(width, model->vis.global.offwidth), std::max(height, model->vis.global.offheight));
+  // Exactly the size asked for (not the model's offwidth/offheight): MuJoCo clears the whole offscreen buffer every
+  // frame, and in software GL a 640×480 clear costs more than drawing a 128² frame.
+  ensure_size(width > 0 ? width : model->vis.global.offwidth, height > 0 ? height : model->vis.global.offheight);
 }
 
 Renderer::~Renderer() {
