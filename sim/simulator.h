@@ -1,6 +1,7 @@
 // The MuJoCo digital twin of the SO-100 pick-and-lift setup, behind the robot interface (hardware/robot.h).
 //
-//   Simulator sim({.cameras = {"scene", "wrist"}, .image_width = 128, .image_height = 128});
+//   SimOptions options;                    // scene + wrist cameras at 128², fast rendering, 30 Hz
+//   Simulator sim(options);
 //   sim.reset(seed);                       // cube pose/colour, lights, camera jitter, start pose: all from seed
 //   Observation obs = sim.observe();       // joints, ee pose, one RGB frame per camera
 //   sim.act(targets);                      // one control period (1/30 s) of physics
@@ -13,7 +14,6 @@
 
 #include <memory>
 #include <optional>
-#include <random>
 #include <string>
 #include <vector>
 
