@@ -2,6 +2,7 @@
 
 #include <cstdlib>
 #include <filesystem>
+#include <mutex>
 
 #include "common/error.h"
 
@@ -17,6 +18,9 @@ std::string scene_path(const std::string& name) { return (std::filesystem::path(
 ModelPtr load_model(const std::string& path) {
   require(std::filesystem::is_regular_file(path), "scene file not found: " + path);
   char error[1024] = "";
+  // MuJoCo's XML loader keeps the last parsed model in a global (for mj_saveLastXML); load one file at a time.
+  static std::mutex loader;
+  std::lock_guard<std::mutex> lock(loader);
   mjModel* m = mj_loadXML(path.c_str(), nullptr, error, sizeof(error));
   if (!m) throw Error("cannot load scene " + path + ": " + (error[0] ? error : "unknown MuJoCo error"));
   return ModelPtr(m, mj_deleteModel);
