@@ -72,7 +72,11 @@ Simulator::Simulator(SimOptions options) : options_(std::move(options)) {
     cube_qpos_ = m->jnt_qposadr[cube_joint];
     cube_dof_ = m->jnt_dofadr[cube_joint];
     scene_camera_ = mj_name2id(m, mjOBJ_CAMERA, "scene");
-    for (const std::string& name : options_.cameras) observe_cameras_.push_back(require_id(m, mjOBJ_CAMERA, name));
+    for (const std::string& name : options_.cameras) {
+      require(std::count(options_.cameras.begin(), options_.cameras.end(), name) == 1,
+              "camera '" + name + "' is listed twice");
+      observe_cameras_.push_back(require_id(m, mjOBJ_CAMERA, name));
+    }
 
     // Home: the keyframe "home" if the scene has one, else q = 0 (clamped into the limits).
     const int home_key = mj_name2id(m, mjOBJ_KEY, "home");
