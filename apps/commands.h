@@ -16,6 +16,7 @@ int run_dataset_info(int argc, char** argv);
 int run_collect(int argc, char** argv);
 int run_render(int argc, char** argv);
 int run_replay(int argc, char** argv);
+int run_sim_check(int argc, char** argv);
 
 inline constexpr Command kCommands[] = {
     {"info", "print versions, threads and build options", run_info},
@@ -23,6 +24,7 @@ inline constexpr Command kCommands[] = {
     {"collect", "record scripted pick-and-lift demonstrations in simulation", run_collect},
     {"render", "PNG frames and an MP4 of an episode, with its segmentation", run_render},
     {"replay", "re-run recorded actions in simulation and report the deviation", run_replay},
+    {"sim-check", "expert success, lift, duration and servo tracking per variant", run_sim_check},
 };
 
 }  // namespace vlascope

@@ -7,6 +7,8 @@
 #   replay_deviation.png    replaying the recorded actions in simulation: end-effector deviation per frame
 #   render/episode_N/       PNG frames + MP4 of demos 0–3 (RGB beside segmentation)
 #   render/nice_high/       a fresh "high" demonstration rendered in the nice mode (shadows, reflections)
+#   tracking.png            joint targets vs joints of one expert episode (sim-check also prints success, lift,
+#                           duration and servo tracking per variant over 20 headless episodes each)
 # Running it again keeps the existing demos (collect --resume) and re-renders.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -16,6 +18,7 @@ out=${OUT:-out}
 mkdir -p "$out"
 vlascope=./build/apps/vlascope
 $vlascope info
+$vlascope sim-check --episodes 20 --threads 2 --plot "$out/tracking.png"
 $vlascope collect --out "$out/demos" --episodes 8 --variants high,low,fast,slow --seed 0 --size 128 \
   --segmentation --threads 2 --resume --plot "$out/cube_height.png"
 $vlascope dataset-info "$out/demos"

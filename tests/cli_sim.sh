@@ -13,7 +13,7 @@ expect_error() {
   grep -q -- "$text" "$dir/err" || { cat "$dir/err" >&2; fail "error of '$*' does not mention '$text'"; }
 }
 
-for command in collect render replay; do
+for command in collect render replay sim-check; do
   "$vlascope" $command --help | grep -q "usage: vlascope $command" || fail "$command --help"
 done
 
@@ -40,9 +40,15 @@ test -s "$dir/r/frames/frame_000000.png" || fail "no png"
 "$vlascope" render --variant fast --seed 3 --size 64 --quality fast --out "$dir/fresh" --no-png 2>/dev/null
 test -s "$dir/fresh/episode.mp4" || fail "no fresh mp4"
 
+# The health check runs every variant and plots.
+"$vlascope" sim-check --episodes 2 --threads 2 --plot "$dir/tracking.png" 2>/dev/null >"$dir/check.txt"
+grep -Eq "^high +2/2" "$dir/check.txt" || { cat "$dir/check.txt" >&2; fail "sim-check: high did not succeed"; }
+test -s "$dir/tracking.png" || fail "no tracking plot"
+
 # Bad input is an error that names the culprit.
 expect_error "episode 9" "$vlascope" render --dataset "$dir/d" --episode 9 --out "$dir/r2"
 expect_error "medium" "$vlascope" collect --out "$dir/x" --variants medium
+expect_error "medium" "$vlascope" sim-check --variants medium
 expect_error "top" "$vlascope" collect --out "$dir/x" --cameras top
 expect_error "--size" "$vlascope" collect --out "$dir/x" --size 0
 expect_error "broken.xml" bash -c "echo '<mujoco><worldbody>' > '$dir/broken.xml' && '$vlascope' collect --out '$dir/x' --scene '$dir/broken.xml'"
