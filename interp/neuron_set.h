@@ -1,0 +1,125 @@
+// Named neuron sets and intervention records, as small human-editable JSON files, so a set found once
+// (by the logit lens or by contrast) is reused by every command, and a steering run is data.
+//
+// A neuron is an FFN unit: one channel of `<stream>.layers.<layer>.mlp.post` (the input of down_proj).
+// Layer numbers are the hook indices: for the expert, the index of the VLM layer it is paired with.
+//
+// neuron_sets.json:
+//   {
+//     "format": "vlascope.neuron_sets", "version": 1,
+//     "sets": [
+//       { "name": "high", "description": "value vectors whose top tokens mean up/high",
+//         "provenance": { "method": "logit-lens, top-10 tokens, hand-picked", "model": "models/small_unfrozen",
+//                         "date": "2026-05-01" },
+//         "neurons": [ { "stream": "vlm", "layer": 15, "index": 1234, "note": "up, high, above" }, … ] }
+//     ]
+//   }
+// interventions.json (pyvene-style records):
+//   { "format": "vlascope.interventions", "version": 1,
+//     "interventions": [ { "set": "high", "op": "set", "alpha": 4.0, "passes": ["prefix", "denoise"],
+//                          "steps": [0, 1, 2] } ] }        // "steps" omitted = every denoising step
+//
+// Keys starting with '_' (e.g. "_comment") are ignored; any other unknown key is an error, so a typo does not
+// silently drop a field. Every parse or validation error names the file, the set and the entry.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+namespace vlascope {
+
+enum class Stream { kVlm, kExpert };
+const char* stream_name(Stream stream);        // "vlm" | "expert"
+Stream parse_stream(const std::string& name);  // throws Error otherwise
+// The hook point a neuron lives on, e.g. "vlm.layers.15.mlp.post".
+std::string mlp_post_hook(Stream stream, int layer);
+
+struct NeuronRef {
+  Stream stream = Stream::kVlm;
+  int layer = 0;
+  int index = 0;     // channel of mlp.post, 0 … ffn_width − 1
+  std::string note;  // optional: why it is in the set (its top tokens, its effect size)
+
+  bool operator==(const NeuronRef& o) const { return stream == o.stream && layer == o.layer && index == o.index; }
+  bool operator<(const NeuronRef& o) const;
+};
+
+struct Provenance {
+  std::string method;  // how the set was found
+  std::string model;   // the checkpoint it was found on
+  std::string date;    // ISO date
+};
+
+struct NeuronSet {
+  std::string name;  // letters, digits, '_', '-', '.'
+  std::string description;
+  Provenance provenance;
+  std::vector<NeuronRef> neurons;
+};
+
+// Sizes of one stream's FFNs as plain numbers: which layer indices exist, and the FFN width.
+struct StreamShape {
+  std::vector<int> layers;
+  int ffn_width = 0;
+  static StreamShape contiguous(int count, int ffn_width);  // layers 0 … count − 1
+};
+struct ModelShape {
+  StreamShape vlm, expert;
+};
+
+// Throws Error naming the set, each bad entry and what is wrong: a layer the stream does not have, an index
+// outside the FFN width, a neuron listed twice. All problems are listed, not just the first.
+void validate_neuron_set(const NeuronSet& set, const ModelShape& shape);
+
+std::string neuron_sets_to_json(const std::vector<NeuronSet>& sets);
+// `source` names the text in errors (usually the file path). Checks syntax, types, names and duplicates;
+// not the model shape (see validate_neuron_set).
+std::vector<NeuronSet> parse_neuron_sets(const std::string& text, const std::string& source);
+std::vector<NeuronSet> read_neuron_sets(const std::string& path);
+void write_neuron_sets(const std::string& path, const std::vector<NeuronSet>& sets);  // atomic replace
+const NeuronSet& find_neuron_set(const std::vector<NeuronSet>& sets, const std::string& name);
+
+// The set's channels per layer of one stream, sorted: what a steering hook on mlp.post needs.
+std::map<int, std::vector<int>> indices_by_layer(const NeuronSet& set, Stream stream);
+
+// A control set: for each neuron of `reference`, a random neuron in the same stream and layer that is not
+// in `reference` (and not drawn twice). Same size and layer profile; seeded and reproducible.
+NeuronSet random_like(const NeuronSet& reference, const ModelShape& shape, uint64_t seed, const std::string& name);
+
+struct SetOverlap {
+  int a = 0, b = 0, shared = 0;
+  double jaccard = 0;  // shared / |a ∪ b|
+};
+SetOverlap overlap(const NeuronSet& a, const NeuronSet& b);
+
+// ---- interventions -------------------------------------------------------------------------------------
+
+// What a steering hook does to the chosen channels x_i of mlp.post: kSet x_i ← α (Häon et al.), kAdd
+// x_i ← x_i + α, kScale x_i ← α·x_i. At every token position.
+enum class InterventionOp { kSet, kAdd, kScale };
+const char* intervention_op_name(InterventionOp op);  // "set" | "add" | "scale"
+InterventionOp parse_intervention_op(const std::string& name);
+
+struct Intervention {
+  std::string set;  // neuron set name
+  InterventionOp op = InterventionOp::kSet;
+  double alpha = 0;
+  bool prefix_pass = true;     // the VLM prefix pass (once per chunk)
+  bool denoise_passes = true;  // the expert's denoising passes
+  std::vector<int> steps;      // denoising steps it applies to; empty = all
+
+  // True when the intervention acts in this pass; step is the denoising step (ignored for the prefix).
+  bool applies(bool prefix, int step) const;
+  std::string describe() const;  // one line, e.g. "set high := 4 in prefix+denoise (all steps)"
+};
+
+std::string interventions_to_json(const std::vector<Intervention>& interventions);
+std::vector<Intervention> parse_interventions(const std::string& text, const std::string& source);
+std::vector<Intervention> read_interventions(const std::string& path);
+void write_interventions(const std::string& path, const std::vector<Intervention>& interventions);
+// Throws Error if the named set is not among `sets` or a step is outside 0 … num_steps − 1.
+void validate_intervention(const Intervention& intervention, const std::vector<NeuronSet>& sets, int num_steps);
+
+}  // namespace vlascope
