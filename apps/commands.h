@@ -13,10 +13,18 @@ struct Command {
 
 int run_info(int argc, char** argv);
 int run_dataset_info(int argc, char** argv);
+int run_collect(int argc, char** argv);
+int run_render(int argc, char** argv);
+int run_replay(int argc, char** argv);
+int run_sim_check(int argc, char** argv);
 
 inline constexpr Command kCommands[] = {
     {"info", "print versions, threads and build options", run_info},
     {"dataset-info", "summarise an episode dataset and validate every file", run_dataset_info},
+    {"collect", "record scripted pick-and-lift demonstrations in simulation", run_collect},
+    {"render", "PNG frames and an MP4 of an episode, with its segmentation", run_render},
+    {"replay", "re-run recorded actions in simulation and report the deviation", run_replay},
+    {"sim-check", "expert success, lift, duration and servo tracking per variant", run_sim_check},
 };
 
 }  // namespace vlascope
