@@ -13,6 +13,10 @@ struct Command {
 
 int run_info(int argc, char** argv);
 int run_dataset_info(int argc, char** argv);
+int run_collect(int argc, char** argv);
+int run_render(int argc, char** argv);
+int run_replay(int argc, char** argv);
+int run_sim_check(int argc, char** argv);
 int run_twin(int argc, char** argv);
 int run_calibrate(int argc, char** argv);
 int run_teleop(int argc, char** argv);
@@ -21,6 +25,10 @@ int run_servo(int argc, char** argv);
 inline constexpr Command kCommands[] = {
     {"info", "print versions, threads and build options", run_info},
     {"dataset-info", "summarise an episode dataset and validate every file", run_dataset_info},
+    {"collect", "record scripted pick-and-lift demonstrations in simulation", run_collect},
+    {"render", "PNG frames and an MP4 of an episode, with its segmentation", run_render},
+    {"replay", "re-run recorded actions in simulation and report the deviation", run_replay},
+    {"sim-check", "expert success, lift, duration and servo tracking per variant", run_sim_check},
     {"twin", "emulate the SO-100's six servos on a pseudo-terminal (no arm needed)", run_twin},
     {"calibrate", "calibrate an SO-100 arm the LeRobot way; saves LeRobot's calibration file", run_calibrate},
     {"teleop", "teleoperate an SO-100 follower with a leader arm", run_teleop},
