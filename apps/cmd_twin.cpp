@@ -10,6 +10,7 @@
 #include <thread>
 
 #include "apps/commands.h"
+#include "apps/mujoco_joint_backend.h"
 #include "common/cli.h"
 #include "common/error.h"
 #include "hardware/calibration.h"
@@ -120,7 +121,8 @@ int run_twin(int argc, char** argv) {
                  "device path; connect to it like to /dev/ttyACM0 (vlascope picks the termios transport for it).\n"
                  "While running, stdin takes commands that change the faults: drop 0.01, corrupt 0.01, slow 20, "
                  "silent 3, overload 2, clear, power-cycle, status, quit.");
-  args.option("backend", "first-order", "joint physics: first-order (servo model)");
+  args.option("backend", "first-order", "joint physics: first-order (servo model) or mujoco (the simulator)");
+  args.option("scene", "", "mujoco: MJCF scene (default: scenes/pick_cube.xml)");
   args.flag("calibrated", "start as an arm LeRobot has calibrated (homing offsets and limits in EEPROM)");
   args.option("write-calibration", "", "write the twin's true LeRobot calibration JSON to this file");
   args.option("link", "", "also create this symlink to the device (a stable path for scripts)");
@@ -137,8 +139,6 @@ int run_twin(int argc, char** argv) {
   args.option("seed", "1", "fault-injection random seed");
   if (!args.parse(argc, argv)) return 0;
 
-  require(args.get("backend") == "first-order",
-          "--backend " + args.get("backend") + ": only first-order is available in this build");
   const std::string hand = args.get("hand");
   require(hand == "none" || hand == "wave" || hand == "sweep", "--hand: none, wave or sweep");
   require(args.get_double("hand-period") > 0, "--hand-period must be positive");
@@ -147,7 +147,15 @@ int run_twin(int argc, char** argv) {
   options.calibrated = args.get_flag("calibrated");
   options.wire_baud = args.get_double("wire-baud");
   options.seed = static_cast<uint64_t>(args.get_int64("seed"));
-  auto twin = ServoBusTwin::first_order(options);
+  std::unique_ptr<JointBackend> backend;
+  if (args.get("backend") == "first-order") {
+    backend = std::make_unique<FirstOrderJointBackend>(options.mounting.reference_rad, options.mounting.stops);
+  } else if (args.get("backend") == "mujoco") {
+    backend = std::make_unique<MujocoJointBackend>(twin_sim_options(args.get("scene")));
+  } else {
+    throw Error("--backend: unknown backend '" + args.get("backend") + "' (first-order, mujoco)");
+  }
+  auto twin = std::make_shared<ServoBusTwin>(options, std::move(backend));
   TwinFaults faults;
   faults.drop_rate = args.get_double("drop-rate");
   faults.corrupt_rate = args.get_double("corrupt-rate");
@@ -182,7 +190,7 @@ int run_twin(int argc, char** argv) {
     if (hand != "none") {
       const double moving = std::max(0.0, t - args.get_double("hand-delay"));
       const JointVector pose = hand_pose(hand, twin->options().mounting, moving, args.get_double("hand-period"));
-      twin->with<FirstOrderJointBackend>([&](FirstOrderJointBackend& b) { b.set_hand(pose); });
+      twin->with_backend([&](JointBackend& b) { b.set_hand(pose); });
     }
     if (read_stdin) {
       pollfd p{STDIN_FILENO, POLLIN, 0};

@@ -50,6 +50,10 @@ class JointBackend {
   virtual JointVector efforts() const { return {}; }  // motor effort as a fraction of its maximum, −1…1
   // The largest step the twin should take when catching up with wall-clock time.
   virtual double max_step() const { return 0.001; }
+  // A person's hand moving the unpowered joints toward `pose` (posing the arm for calibration, moving a
+  // leader); powered joints resist it. release_hand(): unpowered joints are left alone again.
+  virtual void set_hand(const JointVector& pose) = 0;
+  virtual void release_hand() = 0;
 };
 
 // Each powered joint approaches its target as a first-order lag with a speed limit, like a position servo
@@ -72,9 +76,8 @@ class FirstOrderJointBackend : public JointBackend {
   JointVector velocities() const override { return v_; }
   JointVector efforts() const override;
 
-  // The hand moves unpowered joints toward `pose` (powered joints resist it, as real servos do).
-  void set_hand(const JointVector& pose);
-  void release_hand();
+  void set_hand(const JointVector& pose) override;
+  void release_hand() override;
   bool hand_arrived(double tolerance = 1e-3) const;  // every unpowered joint is at the hand pose
   void teleport(const JointVector& q);
 

@@ -13,7 +13,7 @@ cleanup() {
 trap cleanup EXIT
 
 wait_for() {  # wait_for <path>: a twin's link appears
-  for _ in $(seq 100); do [ -e "$1" ] && return 0; sleep 0.05; done
+  for _ in $(seq 200); do [ -e "$1" ] && return 0; sleep 0.05; done
   echo "FAIL: $1 never appeared" >&2
   exit 1
 }
@@ -41,15 +41,17 @@ for key in '"shoulder_pan": {' '"id": 1,' '"drive_mode": 0,' '"homing_offset":' 
   grep -qF "$key" "$file" || fail "calibration file lacks $key"
 done
 
-# Teleoperation between two calibrated twins: the leader is waved by hand, the follower copies it.
+# Teleoperation between two calibrated twins: the leader (first-order model) is waved by hand, the follower
+# is the MuJoCo simulation behind the servo protocol and copies it.
 "$vlascope" twin --calibrated --hand wave --hand-period 2 --link "$dir/leader" --duration 60 \
   --write-calibration "$dir/leader.json" </dev/null >/dev/null 2>"$dir/leader.log" &
 pids+=($!)
-"$vlascope" twin --calibrated --link "$dir/follower" --duration 60 --write-calibration "$dir/follower.json" \
+"$vlascope" twin --backend mujoco --calibrated --link "$dir/follower" --duration 60 --write-calibration "$dir/follower.json" \
   </dev/null >/dev/null 2>"$dir/follower.log" &
 pids+=($!)
 wait_for "$dir/leader"
 wait_for "$dir/follower"
+"$vlascope" servo read 3 Present_Position --port "$dir/follower" --bus-latency-ms 50 >/dev/null
 "$vlascope" teleop --leader "$dir/leader" --follower "$dir/follower" --leader-calibration "$dir/leader.json" \
   --follower-calibration "$dir/follower.json" --duration 2 --quiet --bus-latency-ms 50 2>"$dir/teleop.log"
 ticks=$(sed -n 's/^teleop: \([0-9]*\) ticks.*/\1/p' "$dir/teleop.log")
