@@ -6,6 +6,8 @@
 #include "common/error.h"
 #include "hardware/calibration.h"
 #include "hardware/camera.h"
+#include "sim/kinematics.h"
+#include "sim/model.h"
 
 namespace vlascope {
 
@@ -62,6 +64,8 @@ std::unique_ptr<Robot> make_robot(const ArgParser& args, std::shared_ptr<Kinemat
   const std::string robot = args.get("robot");
   if (robot == "so100") {
     So100Config c = so100_config_from(args);
+    // The real arm's end effector comes from the simulator's kinematic model, so heights agree in both worlds.
+    if (!kinematics) kinematics = std::make_shared<ArmKinematics>(ArmKinematics::load(scene_path("pick_cube.xml")));
     c.kinematics = std::move(kinematics);
     return std::make_unique<So100Follower>(std::move(c));
   }
