@@ -9,10 +9,9 @@
 namespace {
 
 void print_usage() {
-  std::printf(
-      "usage: vlascope <command> [options]\n\n"
-      "vlascope opens up vision-language-action robot policies (SmolVLA on an SO-100 arm),\n"
-      "in a MuJoCo digital twin and on the real arm.\n\ncommands:\n");
+  std::printf("usage: vlascope <command> [options]\n\n"
+              "vlascope opens up vision-language-action robot policies (SmolVLA on an SO-100 arm),\n"
+              "in a MuJoCo digital twin and on the real arm.\n\ncommands:\n");
   for (const vlascope::Command& c : vlascope::kCommands) std::printf("  %-18s %s\n", c.name, c.summary);
   std::printf("\nRun `vlascope <command> --help` for a command's options.\n");
 }
