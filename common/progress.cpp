@@ -61,10 +61,12 @@ void ProgressBar::draw(bool force) {
   if (tty_) {
     if (!force && now - last_draw_ < std::chrono::milliseconds(100)) return;
   } else {
+    // Logs get one line per tenth of the work, and the final line only if it says something new.
     int decile = static_cast<int>(fraction * 10);
-    if (!force && decile == last_decile_) return;
+    if (decile == last_decile_ && (!force || done_ == last_drawn_done_)) return;
     last_decile_ = decile;
   }
+  last_drawn_done_ = done_;
   last_draw_ = now;
 
   double elapsed = elapsed_seconds();

@@ -35,7 +35,7 @@ class ProgressBar {
   void draw(bool force);
 
   std::string label_, unit_, status_;
-  int64_t total_ = 0, done_ = 0;
+  int64_t total_ = 0, done_ = 0, last_drawn_done_ = -1;
   std::chrono::steady_clock::time_point start_, last_draw_;
   int last_decile_ = -1;
   bool tty_ = false, finished_ = false;
