@@ -17,6 +17,10 @@ int run_collect(int argc, char** argv);
 int run_render(int argc, char** argv);
 int run_replay(int argc, char** argv);
 int run_sim_check(int argc, char** argv);
+int run_twin(int argc, char** argv);
+int run_calibrate(int argc, char** argv);
+int run_teleop(int argc, char** argv);
+int run_servo(int argc, char** argv);
 
 inline constexpr Command kCommands[] = {
     {"info", "print versions, threads and build options", run_info},
@@ -25,6 +29,10 @@ inline constexpr Command kCommands[] = {
     {"render", "PNG frames and an MP4 of an episode, with its segmentation", run_render},
     {"replay", "re-run recorded actions in simulation and report the deviation", run_replay},
     {"sim-check", "expert success, lift, duration and servo tracking per variant", run_sim_check},
+    {"twin", "emulate the SO-100's six servos on a pseudo-terminal (no arm needed)", run_twin},
+    {"calibrate", "calibrate an SO-100 arm the LeRobot way; saves LeRobot's calibration file", run_calibrate},
+    {"teleop", "teleoperate an SO-100 follower with a leader arm", run_teleop},
+    {"servo", "Feetech servo setup: scan, dump, read/write registers, set IDs", run_servo},
 };
 
 }  // namespace vlascope

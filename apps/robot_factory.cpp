@@ -1,0 +1,76 @@
+#include "apps/robot_factory.h"
+
+#include <cmath>
+#include <cstdio>
+
+#include "common/error.h"
+#include "hardware/calibration.h"
+#include "hardware/camera.h"
+#include "sim/kinematics.h"
+#include "sim/model.h"
+
+namespace vlascope {
+
+void add_robot_options(ArgParser& args) {
+  args.option("robot", "sim", "which robot: sim (MuJoCo twin) or so100 (the real arm)");
+  args.option("port", "", "so100: serial port of the follower (/dev/ttyACM0, or a `vlascope twin` device)");
+  args.option("robot-id", "", "so100: calibration name in LeRobot's directory (robots/so_follower/<id>.json)");
+  args.option("calibration", "", "so100: calibration JSON file (LeRobot's format); default: --robot-id, else EEPROM");
+  args.option("cameras", "", "so100: cameras, name=device[:WxH][@fps],… e.g. scene=0,wrist=/dev/video2");
+  args.option("units", "", "so100: JSON overriding the LeRobot↔radian sign/offset per joint");
+  args.option("transport", "auto", "so100: auto, libserialport or posix (termios; needed for pseudo-terminals)");
+  args.option("baud", "1000000", "so100: bus baud rate");
+  args.option("bus-latency-ms", "20", "so100: reply allowance beyond the wire time (USB adapter latency)");
+  args.option("norm-mode", "degrees", "so100: LeRobot arm units: degrees (≥ v0.4.4) or range_m100_100 (older)");
+  args.option("max-step-deg", "",
+              "so100: per-tick step limit in degrees, one value or six (default 5.7/5.7/5.7/8.6/8.6/11.5)");
+  args.option("watchdog", "1.0", "so100: stop the arm when no reading arrives for this many seconds (0: off)");
+  args.option("watchdog-action", "hold", "so100: hold or torque-off");
+}
+
+So100Config so100_config_from(const ArgParser& args) {
+  So100Config c;
+  c.bus.port = args.get("port");
+  require(!c.bus.port.empty(), "--robot so100 needs --port (the follower's serial port)");
+  c.bus.transport = parse_transport_kind(args.get("transport"));
+  c.bus.baud_rate = args.get_int("baud");
+  c.bus.bus.latency_allowance_s = args.get_double("bus-latency-ms") / 1e3;
+  c.arm_norm_mode = parse_norm_mode(args.get("norm-mode"));
+  if (!args.get("calibration").empty()) {
+    c.calibration = read_calibration(args.get("calibration"));
+  } else if (!args.get("robot-id").empty()) {
+    auto path = find_lerobot_calibration(DeviceRole::robot, args.get("robot-id"));
+    require(
+        path.has_value(),
+        "--robot-id " + args.get("robot-id") + ": no calibration in " +
+            lerobot_calibration_path(DeviceRole::robot, "so_follower", args.get("robot-id")).parent_path().string() +
+            " (run `vlascope calibrate --port " + c.bus.port + " --id " + args.get("robot-id") + "`)");
+    std::fprintf(stderr, "so100: calibration %s\n", path->c_str());
+    c.calibration = read_calibration(*path);
+  }
+  if (!args.get("units").empty()) c.units = read_unit_mapping(args.get("units"));
+  c.cameras = parse_camera_specs(args.get("cameras"));
+  if (!args.get("max-step-deg").empty()) {
+    std::vector<double> deg = args.get_doubles("max-step-deg");
+    require(deg.size() == 1 || deg.size() == kNumJoints, "--max-step-deg: one value or six");
+    for (int j = 0; j < kNumJoints; ++j) c.max_step_rad[j] = (deg.size() == 1 ? deg[0] : deg[j]) * M_PI / 180.0;
+  }
+  c.watchdog_timeout_s = args.get_double("watchdog");
+  c.watchdog_action = parse_watchdog_action(args.get("watchdog-action"));
+  return c;
+}
+
+std::unique_ptr<Robot> make_robot(const ArgParser& args, std::shared_ptr<KinematicModel> kinematics) {
+  const std::string robot = args.get("robot");
+  if (robot == "so100") {
+    So100Config c = so100_config_from(args);
+    // The real arm's end effector comes from the simulator's kinematic model, so heights agree in both worlds.
+    if (!kinematics) kinematics = std::make_shared<ArmKinematics>(ArmKinematics::load(scene_path("pick_cube.xml")));
+    c.kinematics = std::move(kinematics);
+    return std::make_unique<So100Follower>(std::move(c));
+  }
+  if (robot == "sim") throw Error("--robot sim: the simulator is wired into make_robot() in phase 2 of issue 7");
+  throw Error("--robot: unknown robot '" + robot + "' (sim, so100)");
+}
+
+}  // namespace vlascope
