@@ -3,6 +3,7 @@
 #include <GL/osmesa.h>
 
 #include <algorithm>
+#include <cstdlib>
 #include <cstring>
 #include <string>
 
@@ -21,6 +22,10 @@ RenderQuality parse_quality(const std::string& name) {
 Renderer::Renderer(const mjModel* model, RenderQuality quality, int width, int height)
     : model_(model), quality_(quality) {
   require(model != nullptr, "Renderer: no model");
+  // llvmpipe hands every frame to its own rasteriser threads by default; for frames this small the hand-off costs
+  // more than the drawing (scene 128²: 4.0 ms wall vs 3.1 ms drawn in the calling thread), and collection already
+  // renders one simulator per thread. A user's own LP_NUM_THREADS wins.
+  setenv("LP_NUM_THREADS", "0", /*overwrite=*/0);
   // Depth 24, stencil 8 (MuJoCo's shadows and reflections use the stencil buffer).
   gl_context_ = OSMesaCreateContextExt(OSMESA_RGBA, 24, 8, 0, nullptr);
   require(gl_context_ != nullptr, "OSMesa: cannot create an offscreen OpenGL context (is libosmesa6 installed?)");
