@@ -8,8 +8,9 @@ packages=(
   build-essential cmake ninja-build pkg-config git
   # simulator: MuJoCo 2.2.2 (its CMake config needs qhull) and software OpenGL for headless rendering
   libmujoco-dev libqhull-dev libosmesa6-dev
-  # policy: libtorch 1.13 (CPU) with an optimised BLAS; without OpenBLAS torch runs reference BLAS (30x slower)
-  libtorch-dev libopenblas0-openmp libopenblas-dev
+  # policy: libtorch 1.13 (CPU) with OpenMP OpenBLAS; without it torch runs reference BLAS (30x slower), and the
+  # pthread build fights libtorch's OpenMP threads (10 instead of 120 GFLOP/s on one 1024² matmul)
+  libtorch-dev libopenblas0-openmp
   # images, video (OpenCV writes MP4 through FFmpeg), cameras
   libopencv-dev ffmpeg
   # datasets, config files, serial bus
@@ -23,15 +24,26 @@ for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
 
-if [ ${#missing[@]} -eq 0 ]; then
-  echo "setup: all ${#packages[@]} packages already installed"
-  exit 0
-fi
-
 SUDO=""
 if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
-echo "setup: installing ${missing[*]}"
-export DEBIAN_FRONTEND=noninteractive
-$SUDO apt-get update -qq
-$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+if [ ${#missing[@]} -eq 0 ]; then
+  echo "setup: all ${#packages[@]} packages already installed"
+else
+  echo "setup: installing ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  $SUDO apt-get update -qq
+  $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+
+# libblas.so.3 / liblapack.so.3 must be OpenMP OpenBLAS even when another package pulled in the pthread build
+# (which Debian ranks higher).
+arch=$(dpkg-architecture -qDEB_HOST_MULTIARCH 2>/dev/null || echo x86_64-linux-gnu)
+for lib in libblas.so.3 liblapack.so.3; do
+  want=/usr/lib/$arch/openblas-openmp/$lib
+  name=$lib-$arch
+  if [ -e "$want" ] && [ "$(readlink -f /usr/lib/$arch/$lib)" != "$(readlink -f "$want")" ]; then
+    echo "setup: $lib -> OpenMP OpenBLAS"
+    $SUDO update-alternatives --quiet --set "$name" "$want"
+  fi
+done
 echo "setup: done"
