@@ -21,6 +21,8 @@ int run_twin(int argc, char** argv);
 int run_calibrate(int argc, char** argv);
 int run_teleop(int argc, char** argv);
 int run_servo(int argc, char** argv);
+int run_parity_command(int argc, char** argv);
+int run_inspect(int argc, char** argv);
 
 inline constexpr Command kCommands[] = {
     {"info", "print versions, threads and build options", run_info},
@@ -33,6 +35,8 @@ inline constexpr Command kCommands[] = {
     {"calibrate", "calibrate an SO-100 arm the LeRobot way; saves LeRobot's calibration file", run_calibrate},
     {"teleop", "teleoperate an SO-100 follower with a leader arm", run_teleop},
     {"servo", "Feetech servo setup: scan, dump, read/write registers, set IDs", run_servo},
+    {"parity", "compare vlascope's SmolVLA with a recorded LeRobot run, tensor by tensor", run_parity_command},
+    {"inspect", "keys, dtypes, shapes and parameter count of a checkpoint or a preset", run_inspect},
 };
 
 }  // namespace vlascope

@@ -1,0 +1,102 @@
+// A SmolVLA checkpoint as a robot policy: LeRobot's pre- and post-processing around the model.
+//
+//   observation (camera frames, state in LeRobot units, task text)
+//     → images: uint8 → [0, 1] → resize_with_pad (bilinear, pad left/top with 0) → ×2 − 1
+//     → state: (x − mean) / (std + 1e-8), zero-padded to max_state_dim
+//     → task: "\n" appended, tokenised, padded/truncated (smolvla.md §4.3)
+//   → sample_actions (fresh seeded noise per chunk) → crop to the action size → x·std + mean
+//   → a queue of n_action_steps actions; the model runs again when it is empty.
+//
+// The header is torch-free: control loops, experiments and apps include it without paying for libtorch. Code that
+// needs tensors (capture, steering, training) reaches the model through model() and policy/smolvla.h.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "common/image.h"
+#include "policy/config.h"
+#include "policy/hooks.h"
+#include "policy/layout.h"
+
+namespace vlascope {
+
+class SmolVLA;
+class Tokenizer;
+struct NormalizationStats;
+
+struct PolicyOptions {
+  std::string precision = "fp32";  // "fp32" or "bf16"
+  std::string device = "cpu";
+  int threads = 0;                 // intra-op threads; 0 = all cores
+  std::string tokenizer;           // tokenizer.json; default: the checkpoint's own tokenizer.json
+  std::string vlm_config;          // backbone config.json when the checkpoint does not say
+  std::string stats_group;         // smolvla_base's per-dataset statistics (checkpoint.h)
+  // Camera feature → robot camera, e.g. {"observation.images.camera1": "scene"}. A feature not listed maps to the
+  // robot camera named by its last component ("observation.images.wrist" → "wrist").
+  std::map<std::string, std::string> camera_map;
+  uint64_t seed = 0;  // noise of chunk k comes from (seed, k)
+};
+
+// Parses "camera1=scene,camera2=wrist" (feature keys may omit "observation.images.").
+std::map<std::string, std::string> parse_camera_map(const std::string& text);
+
+struct PolicyInput {
+  std::map<std::string, Image> images;  // robot camera name → RGB frame
+  std::vector<float> state;             // observation.state in LeRobot units (degrees, gripper 0–100)
+  std::string task;
+};
+
+class Policy {
+ public:
+  // Loads a LeRobot checkpoint directory (policy/checkpoint.h).
+  static std::unique_ptr<Policy> load(const std::string& directory, const PolicyOptions& options = {});
+  // Wraps a model in memory (training, tests). `tokenizer_json_path` may be empty only if nobody calls the policy
+  // with text.
+  Policy(std::shared_ptr<SmolVLA> model, const NormalizationStats& stats, const std::string& tokenizer_json_path,
+         const PolicyOptions& options = {});
+  ~Policy();
+  Policy(const Policy&) = delete;
+  Policy& operator=(const Policy&) = delete;
+
+  const SmolVLAConfig& config() const;
+  SmolVLA& model();
+  const Tokenizer& tokenizer() const;
+  Hooks& hooks();
+  // Robot camera names in the order the model sees them.
+  const std::vector<std::string>& cameras() const { return cameras_; }
+  int action_dim() const;
+
+  // One chunk: chunk_size actions of action_dim values in LeRobot units.
+  std::vector<std::vector<float>> predict_chunk(const PolicyInput& input);
+  // The next action from the queue, computing a new chunk when it is empty.
+  std::vector<float> select_action(const PolicyInput& input);
+  // Empties the queue and restarts the noise sequence (call at the start of every episode).
+  void reset(uint64_t seed);
+
+  // The token table of the last prefix (camera names are the robot's).
+  const PrefixLayout& layout() const { return layout_; }
+  int chunks_computed() const { return chunks_; }
+  double last_chunk_seconds() const { return last_chunk_seconds_; }
+  bool ran_model_last_call() const { return ran_model_; }  // select_action computed a chunk this call
+  // True when actions are unnormalised with dataset statistics (false: the checkpoint had none; outputs are in
+  // normalised units).
+  bool has_action_stats() const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+  std::vector<std::string> cameras_;
+  PrefixLayout layout_;
+  int chunks_ = 0;
+  double last_chunk_seconds_ = 0;
+  bool ran_model_ = false;
+};
+
+// LeRobot's resize_with_pad + [-1, 1] on one frame, as floats [3, height, width] (row-major), for tests and figures.
+std::vector<float> preprocess_image(const Image& image, int width, int height);
+
+}  // namespace vlascope
