@@ -9,6 +9,9 @@ struct Command {
   const char* name;
   const char* summary;
   int (*run)(int argc, char** argv);
+  // Runs the policy: main() first makes sure OpenBLAS uses its fast kernels (common/runtime.h), which may cost a
+  // re-execution; commands that talk to devices in real time (twin, servo, calibrate, teleop) start without it.
+  bool tensors = false;
 };
 
 int run_info(int argc, char** argv);
@@ -35,8 +38,8 @@ inline constexpr Command kCommands[] = {
     {"calibrate", "calibrate an SO-100 arm the LeRobot way; saves LeRobot's calibration file", run_calibrate},
     {"teleop", "teleoperate an SO-100 follower with a leader arm", run_teleop},
     {"servo", "Feetech servo setup: scan, dump, read/write registers, set IDs", run_servo},
-    {"parity", "compare vlascope's SmolVLA with a recorded LeRobot run, tensor by tensor", run_parity_command},
-    {"inspect", "keys, dtypes, shapes and parameter count of a checkpoint or a preset", run_inspect},
+    {"parity", "compare vlascope's SmolVLA with a recorded LeRobot run, tensor by tensor", run_parity_command, true},
+    {"inspect", "keys, dtypes, shapes and parameter count of a checkpoint or a preset", run_inspect, true},
 };
 
 }  // namespace vlascope

@@ -4,6 +4,7 @@
 #include <exception>
 
 #include "apps/commands.h"
+#include "common/runtime.h"
 #include "common/error.h"
 
 namespace {
@@ -25,6 +26,7 @@ int main(int argc, char** argv) {
   }
   for (const vlascope::Command& c : vlascope::kCommands) {
     if (std::strcmp(argv[1], c.name) != 0) continue;
+    if (c.tensors) vlascope::prepare_runtime(argv);
     try {
       return c.run(argc - 1, argv + 1);
     } catch (const vlascope::Error& e) {

@@ -1,0 +1,27 @@
+// Process-wide settings every vlascope program makes first thing in main(), before any tensor exists.
+//
+//   int main(int argc, char** argv) { vlascope::prepare_runtime(argv); … }
+//
+// 1. OpenBLAS picks its kernels from the CPU model when it loads, and Debian 12's OpenBLAS 0.3.21 does not know the
+//    Sapphire Rapids models of these machines: it falls back to its generic "Prescott" kernels, 15 instead of 95
+//    GFLOP/s per core on fp32 matmuls (libtorch's fp32 linear layers go through it). The choice can only be made
+//    before the library loads, through OPENBLAS_CORETYPE, so a program that finds the fallback re-executes itself
+//    once with the core type its CPU flags support.
+// 2. glibc serves large allocations with fresh mmap pages and returns them on free, so every big activation tensor
+//    page-faults its way into memory again (a 38 MB fc1 output: 100 ms instead of 67 ms). Keeping them on the heap
+//    makes the second forward pass reuse the first one's memory.
+#pragma once
+
+#include <string>
+
+namespace vlascope {
+
+void prepare_runtime(char** argv);
+
+// Re-executes the program (same arguments) with OPENBLAS_CORETYPE set when OpenBLAS runs its generic kernels on a
+// CPU that has AVX2 or AVX-512 and OPENBLAS_CORETYPE is not set already; returns normally otherwise.
+void ensure_fast_blas(char** argv);
+// OpenBLAS's current core name ("Cooperlake", "Prescott", …), or "" when OpenBLAS is not loaded.
+std::string blas_core_name();
+
+}  // namespace vlascope
