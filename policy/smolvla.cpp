@@ -1,6 +1,7 @@
 #include "policy/smolvla.h"
 
 #include <cmath>
+#include <functional>
 #include <limits>
 
 #include "common/error.h"
@@ -179,8 +180,14 @@ void SmolVLA::to(Precision precision, torch::Device device) {
 // ---------------------------------------------------------------------------------------------------------------
 
 torch::Tensor linear(const torch::Tensor& x, const Linear& l) {
+  // One (add)mm on the flattened rows: the fewest dispatches for the many small matmuls of the denoising loop.
   const torch::Tensor in = x.scalar_type() == l.weight.scalar_type() ? x : x.to(l.weight.scalar_type());
-  return torch::nn::functional::linear(in, l.weight, l.bias.defined() ? l.bias : torch::Tensor());
+  const torch::Tensor rows = in.dim() == 2 ? in : in.reshape({-1, in.size(-1)});
+  const torch::Tensor out = l.bias.defined() ? torch::addmm(l.bias, rows, l.weight.t()) : torch::mm(rows, l.weight.t());
+  if (in.dim() == 2) return out;
+  std::vector<int64_t> sizes = in.sizes().vec();
+  sizes.back() = l.weight.size(0);
+  return out.view(sizes);
 }
 
 torch::Tensor rms_norm(const torch::Tensor& x, const Norm& n, double eps) {
@@ -196,8 +203,9 @@ torch::Tensor layer_norm(const torch::Tensor& x, const Norm& n, double eps) {
   return torch::layer_norm(x, {x.size(-1)}, n.weight, n.bias, eps);
 }
 
-// RoPE tables for positions [B, L]: cos, sin [B, L, 1, hd/2] in fp32 (computed once per forward, used by every
-// layer; apply_rope below computes the same thing inline).
+// RoPE tables for positions [B, L], computed once per forward and used by every layer: [cos | cos] and
+// [−sin | sin], [B, L, 1, hd] fp32, so that rope(x) = x·C + roll(x, hd/2)·S — bit for bit LeRobot's
+// first half x1·cos − x2·sin, second half x2·cos + x1·sin.
 struct Rope {
   torch::Tensor cos, sin;
 };
@@ -209,33 +217,53 @@ Rope rope_tables(const torch::Tensor& positions, int head_dim) {
   const torch::Tensor timescale = torch::pow(10000.0, exponents);  // base 10000, not the config's rope_theta
   const torch::Tensor radians = positions.unsqueeze(-1).to(torch::kFloat32) / timescale.view({1, 1, half});
   const torch::Tensor r = radians.unsqueeze(2);  // [B, L, 1, half]
-  return {torch::cos(r), torch::sin(r)};
+  const torch::Tensor c = torch::cos(r), sn = torch::sin(r);
+  return {torch::cat({c, c}, -1), torch::cat({-sn, sn}, -1)};
 }
 
 torch::Tensor rope(const torch::Tensor& x, const Rope& table) {
-  const int64_t half = x.size(-1) / 2;
   const torch::Tensor xf = x.to(torch::kFloat32);
-  const torch::Tensor x1 = xf.narrow(-1, 0, half), x2 = xf.narrow(-1, half, half);
-  return torch::cat({x1 * table.cos - x2 * table.sin, x2 * table.cos + x1 * table.sin}, -1).to(x.scalar_type());
+  return (xf * table.cos + torch::roll(xf, {x.size(-1) / 2}, {-1}) * table.sin).to(x.scalar_type());
+}
+
+bool is_power_of_two(double x) {
+  int exponent = 0;
+  return std::frexp(x, &exponent) == 0.5;
+}
+
+// True when autograd needs the functional (out-of-place) ops.
+bool needs_grad(std::initializer_list<const torch::Tensor*> tensors) {
+  if (!torch::GradMode::is_enabled()) return false;
+  for (const torch::Tensor* t : tensors)
+    if (t->requires_grad()) return true;
+  return false;
 }
 
 // SmolVLA's eager attention (smolvla.md §3.3), split so hooks can see the probabilities.
 // q [B, Lq, H, hd], k [B, Lk, Hkv, hd] → probs [B, H, Lq, Lk] fp32. `blocked` [B, 1, Lq, Lk] true where the mask
 // forbids; those logits become float32's lowest finite value (a fully masked row turns uniform, as in LeRobot).
+// A power-of-two scale is applied to q instead of the logits: the same numbers, one pass over fewer elements.
 torch::Tensor attention_probs(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& blocked,
                               bool fp32_logits, double scale) {
   const int64_t b = q.size(0), lq = q.size(1), h = q.size(2), hd = q.size(3);
   const int64_t lk = k.size(1), hkv = k.size(2), groups = h / hkv;
   const torch::ScalarType dt = fp32_logits ? torch::kFloat32 : q.scalar_type();
+  const bool grad = needs_grad({&q, &k});
+  const bool fold = is_power_of_two(scale);
+  torch::Tensor qd = q.to(dt);
+  if (fold) qd = qd * scale;
   // Query head h reads KV head h / groups: group the query heads by KV head instead of repeating K.
-  const torch::Tensor qg = q.to(dt).view({b, lq, hkv, groups, hd}).permute({0, 2, 3, 1, 4}).reshape(
+  const torch::Tensor qg = qd.view({b, lq, hkv, groups, hd}).permute({0, 2, 3, 1, 4}).reshape(
       {b, hkv, groups * lq, hd});                                  // [B, Hkv, G·Lq, hd]
   const torch::Tensor kt = k.to(dt).permute({0, 2, 3, 1});         // [B, Hkv, hd, Lk]
   torch::Tensor logits = torch::matmul(qg, kt).view({b, h, lq, lk});  // [B, H, Lq, Lk]
-  logits.mul_(scale);
+  if (!fold) logits = grad ? logits * scale : logits.mul_(scale);
   if (logits.scalar_type() != torch::kFloat32) logits = logits.to(torch::kFloat32);
-  if (blocked.defined()) logits.masked_fill_(blocked, std::numeric_limits<float>::lowest());
-  return torch::softmax(logits, -1);
+  if (blocked.defined())
+    logits = grad ? logits.masked_fill(blocked, std::numeric_limits<float>::lowest())
+                  : logits.masked_fill_(blocked, std::numeric_limits<float>::lowest());
+  if (grad) return torch::softmax(logits, -1);
+  return torch::softmax_out(logits, logits, -1);  // in place: the softmax kernel works row by row
 }
 
 // probs [B, H, Lq, Lk], v [B, Lk, Hkv, hd] → [B, Lq, H·hd] (probabilities cast to V's dtype first).
@@ -245,6 +273,52 @@ torch::Tensor attention_apply(const torch::Tensor& probs, const torch::Tensor& v
   const torch::Tensor p = probs.to(v.scalar_type()).reshape({b, hkv, groups * lq, lk});
   const torch::Tensor out = torch::matmul(p, v.permute({0, 2, 1, 3}));  // [B, Hkv, G·Lq, hd]
   return out.view({b, h, lq, hd}).permute({0, 2, 1, 3}).reshape({b, lq, h * hd});
+}
+
+// The same attention one (batch, KV head) block at a time, for big maps nobody hooks (the vision tower at 512²:
+// 12 × 1024² logits per image). Each block's logits stay in one reused buffer that fits the cache, instead of
+// streaming a 150 MB tensor through memory four times; the numbers are the same as attention_probs + apply.
+torch::Tensor attention_blocked(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v,
+                                const torch::Tensor& blocked, bool fp32_logits, double scale) {
+  const int64_t b = q.size(0), lq = q.size(1), h = q.size(2), hd = q.size(3);
+  const int64_t lk = k.size(1), hkv = k.size(2), groups = h / hkv;
+  const torch::ScalarType dt = fp32_logits ? torch::kFloat32 : q.scalar_type();
+  const bool fold = is_power_of_two(scale);
+  torch::Tensor qd = q.to(dt);
+  if (fold) qd = qd * scale;
+  const torch::Tensor kd = k.to(dt);
+  torch::Tensor out = torch::empty({b, lq, h, hd}, v.options());
+  torch::Tensor logits = torch::empty({groups * lq, lk}, q.options().dtype(torch::kFloat32));
+  torch::Tensor scores = dt == torch::kFloat32 ? logits : torch::empty({groups * lq, lk}, q.options().dtype(dt));
+  for (int64_t i = 0; i < b; ++i) {
+    for (int64_t g = 0; g < hkv; ++g) {
+      // Rows of the G query heads that share KV head g: [G·Lq, hd].
+      const torch::Tensor qb = qd.select(0, i).narrow(1, g * groups, groups).permute({1, 0, 2}).reshape(
+          {groups * lq, hd});
+      torch::mm_out(scores, qb, kd.select(0, i).select(1, g).t());
+      if (!fold) scores.mul_(scale);
+      if (scores.data_ptr() != logits.data_ptr()) logits.copy_(scores);
+      if (blocked.defined())
+        logits.view({groups, lq, lk}).masked_fill_(blocked.select(0, i), std::numeric_limits<float>::lowest());
+      torch::softmax_out(logits, logits, -1);
+      const torch::Tensor ob = torch::mm(logits.to(v.scalar_type()), v.select(0, i).select(1, g));  // [G·Lq, hd]
+      out.select(0, i).narrow(1, g * groups, groups).copy_(ob.view({groups, lq, hd}).permute({1, 0, 2}));
+    }
+  }
+  return out.view({b, lq, h * hd});
+}
+
+// Attention with whatever hooks are active on its probabilities: `on_probs` (may be empty) sees [B, H, Lq, Lk]
+// and may change it. Large unhooked maps take the blocked path.
+torch::Tensor attention(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v,
+                        const torch::Tensor& blocked, bool fp32_logits, double scale,
+                        const std::function<void(torch::Tensor&)>& on_probs) {
+  const int64_t elements = q.size(2) * q.size(1) * k.size(1);
+  if (!on_probs && elements >= (int64_t{1} << 21) && !needs_grad({&q, &k, &v}))
+    return attention_blocked(q, k, v, blocked, fp32_logits, scale);
+  torch::Tensor probs = attention_probs(q, k, blocked, fp32_logits, scale);
+  if (on_probs) on_probs(probs);
+  return attention_apply(probs, v);
 }
 
 // Runs a hook on rows [begin, begin + len) of a [B, H, Lq, Lk] pattern; a replaced tensor is written back.
@@ -318,11 +392,15 @@ torch::Tensor SmolVLA::vision_tower(const torch::Tensor& images) const {
   const SmolVLAWeights& w = weights_;
   const HookContext context{ForwardPass::kPrefix};
   const torch::Tensor pixels = images.to(device_, w.patch_embedding_w.scalar_type());
-  // Patch embedding: [N, 3, H, W] → [N, Dv, gh, gw] → [N, P, Dv].
-  torch::Tensor x = torch::conv2d(pixels, w.patch_embedding_w, w.patch_embedding_b, vc.patch_size);
-  const int gh = static_cast<int>(x.size(2)), gw = static_cast<int>(x.size(3));
-  x = x.flatten(2).transpose(1, 2);
-  const torch::Tensor ids = vision_position_ids(gh, gw, vc.patches_per_side()).to(device_);
+  // Patch embedding, a stride-p p×p convolution written as a matmul over the patches (row-major order):
+  // [N, 3, H, W] → [N·P, 3·p·p] × [3·p·p, Dv] → [N, P, Dv].
+  const int64_t ps = vc.patch_size, gh = pixels.size(2) / ps, gw = pixels.size(3) / ps;
+  const torch::Tensor patches = pixels.view({pixels.size(0), 3, gh, ps, gw, ps}).permute({0, 2, 4, 1, 3, 5}).reshape(
+      {pixels.size(0) * gh * gw, 3 * ps * ps});
+  torch::Tensor x = torch::addmm(w.patch_embedding_b, patches, w.patch_embedding_w.view({vc.hidden, -1}).t())
+                        .view({pixels.size(0), gh * gw, vc.hidden});
+  const torch::Tensor ids =
+      vision_position_ids(static_cast<int>(gh), static_cast<int>(gw), vc.patches_per_side()).to(device_);
   x = x + w.position_embedding.index_select(0, ids).unsqueeze(0);
 
   const int64_t n = x.size(0), p = x.size(1), heads = vc.heads, hd = vc.head_dim();
@@ -334,9 +412,10 @@ torch::Tensor SmolVLA::vision_tower(const torch::Tensor& images) const {
     const torch::Tensor q = linear(h, l.q).view({n, p, heads, hd});
     const torch::Tensor k = linear(h, l.k).view({n, p, heads, hd});
     const torch::Tensor v = linear(h, l.v).view({n, p, heads, hd});
-    torch::Tensor probs = attention_probs(q, k, torch::Tensor(), /*fp32_logits=*/false, scale);  // [N, H, P, P]
-    hook(hooks_, HookStream::kVision, i, HookSite::kAttnPattern, context, probs);
-    x = x + linear(attention_apply(probs, v), l.o);
+    std::function<void(torch::Tensor&)> on_probs;
+    if (hooks_.active(HookStream::kVision, i, HookSite::kAttnPattern))
+      on_probs = [&](torch::Tensor& probs) { hooks_.run(HookStream::kVision, i, HookSite::kAttnPattern, context, probs); };
+    x = x + linear(attention(q, k, v, torch::Tensor(), /*fp32_logits=*/false, scale, on_probs), l.o);
     // x = x + fc2(gelu_tanh(fc1(LN2(x))))
     torch::Tensor act = torch::gelu(linear(layer_norm(x, l.ln2, vc.layer_norm_eps), l.fc1), "tanh");
     hook(hooks_, HookStream::kVision, i, HookSite::kMlpPost, context, act);
@@ -534,14 +613,15 @@ void SmolVLA::run_layers(Stream* prefix, Stream* suffix, const torch::Tensor& ma
         const torch::Tensor vcat = vs.size() == 1 ? vs[0] : torch::cat(vs, 1);
         const int64_t row0 = prefix_rows_needed ? 0 : (prefix ? lp : 0);  // first mask row of the queries
         const torch::Tensor blk = blocked.narrow(2, row0, qcat.size(1));
-        torch::Tensor probs = attention_probs(qcat, kcat, blk, /*fp32_logits=*/true, scale);
-        int64_t r = 0;
-        if (prefix_rows_needed) {
-          hook_rows(hooks_, HookStream::kVlm, i, context, probs, 0, lp, 0);
-          r = lp;
-        }
-        if (expert) hook_rows(hooks_, HookStream::kExpert, j, context, probs, r, ls, expert->seq_begin);
-        const torch::Tensor attn = attention_apply(probs, vcat);
+        const int64_t r = prefix_rows_needed ? lp : 0;  // first expert row
+        std::function<void(torch::Tensor&)> on_probs;
+        if ((prefix_rows_needed && hooks_.active(HookStream::kVlm, i, HookSite::kAttnPattern)) ||
+            (expert && hooks_.active(HookStream::kExpert, j, HookSite::kAttnPattern)))
+          on_probs = [&](torch::Tensor& probs) {
+            if (prefix_rows_needed) hook_rows(hooks_, HookStream::kVlm, i, context, probs, 0, lp, 0);
+            if (expert) hook_rows(hooks_, HookStream::kExpert, j, context, probs, r, ls, expert->seq_begin);
+          };
+        const torch::Tensor attn = attention(qcat, kcat, vcat, blk, /*fp32_logits=*/true, scale, on_probs);
         if (prefix_rows_needed) prefix_attn = attn.narrow(1, 0, lp);
         if (expert) suffix_attn = attn.narrow(1, r, ls);
       }
@@ -555,10 +635,11 @@ void SmolVLA::run_layers(Stream* prefix, Stream* suffix, const torch::Tensor& ma
         k_prefix = rope(k, prefix->rope);
         v_prefix = v;
         if (prefix_rows_needed) {
-          torch::Tensor probs = attention_probs(rope(q, prefix->rope), k_prefix, blocked.narrow(2, 0, lp).narrow(3, 0, lp),
-                                                true, scale);
-          hook_rows(hooks_, HookStream::kVlm, i, context, probs, 0, lp, 0);
-          prefix_attn = attention_apply(probs, v_prefix);
+          std::function<void(torch::Tensor&)> on_probs;
+          if (hooks_.active(HookStream::kVlm, i, HookSite::kAttnPattern))
+            on_probs = [&](torch::Tensor& probs) { hook_rows(hooks_, HookStream::kVlm, i, context, probs, 0, lp, 0); };
+          prefix_attn = attention(rope(q, prefix->rope), k_prefix, v_prefix, blocked.narrow(2, 0, lp).narrow(3, 0, lp),
+                                  true, scale, on_probs);
         }
       }
       if (expert) {
@@ -577,9 +658,12 @@ void SmolVLA::run_layers(Stream* prefix, Stream* suffix, const torch::Tensor& ma
         const torch::Tensor q =
             rope(linear(h, expert_layer->q).view({h.size(0), h.size(1), tc.heads, hd}), expert->cross_rope);
         const torch::Tensor blk = blocked.narrow(2, rows - ls, ls).narrow(3, 0, ek.size(1));
-        torch::Tensor probs = attention_probs(q, ek, blk, true, scale);
-        hook_rows(hooks_, HookStream::kExpert, j, context, probs, 0, ls, expert->seq_begin);
-        suffix_attn = attention_apply(probs, ev);
+        std::function<void(torch::Tensor&)> on_probs;
+        if (hooks_.active(HookStream::kExpert, j, HookSite::kAttnPattern))
+          on_probs = [&](torch::Tensor& probs) {
+            hook_rows(hooks_, HookStream::kExpert, j, context, probs, 0, ls, expert->seq_begin);
+          };
+        suffix_attn = attention(q, ek, ev, blk, true, scale, on_probs);
       }
     }
     if (prefix && prefix_rows_needed) finish_layer(*prefix, *vlm_layer, i, prefix_attn, context);
@@ -590,6 +674,22 @@ void SmolVLA::run_layers(Stream* prefix, Stream* suffix, const torch::Tensor& ma
 // ---------------------------------------------------------------------------------------------------------------
 // Inference
 // ---------------------------------------------------------------------------------------------------------------
+
+namespace {
+// Sets libtorch's intra-op threads for a scope (0: leave them) and restores them after.
+class ThreadCount {
+ public:
+  explicit ThreadCount(int threads) : saved_(at::get_num_threads()) {
+    if (threads > 0 && threads != saved_) at::set_num_threads(threads);
+  }
+  ~ThreadCount() {
+    if (at::get_num_threads() != saved_) at::set_num_threads(saved_);
+  }
+
+ private:
+  int saved_;
+};
+}  // namespace
 
 PrefixCache SmolVLA::run_prefix(const Prefix& prefix) const {
   const int n = config_.num_vlm_layers;
@@ -675,9 +775,11 @@ torch::Tensor SmolVLA::sample_actions(const ModelInputs& inputs, const torch::Te
   require(noise.dim() == 3 && noise.size(0) == b && noise.size(1) == config_.chunk_size &&
               noise.size(2) == config_.max_action_dim,
           "sample_actions: noise must be [B, chunk_size, max_action_dim]");
+  ThreadCount prefix_threads(threads_.prefix);
   const Prefix prefix = embed_prefix(inputs);
   PrefixCache cache;
   if (use_cache) cache = run_prefix(prefix);
+  ThreadCount denoise_threads(use_cache ? threads_.denoise : threads_.prefix);
   // Euler from t = 1 to 0; t accumulates dt in fp32 exactly like the reference loop.
   const torch::Tensor dt = torch::tensor(-1.0f / static_cast<float>(config_.num_steps),
                                          torch::dtype(torch::kFloat32).device(device_));

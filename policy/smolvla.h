@@ -128,6 +128,16 @@ class SmolVLA {
   // The dtype a tensor of this entry has in this model.
   torch::ScalarType dtype_of(const WeightEntry& entry) const;
 
+  // Intra-op threads of sample_actions' two phases (0: whatever libtorch has). The denoising loop is hundreds of
+  // small matmuls and elementwise ops; on the 2-core machines vlascope was measured on it runs 3× faster on one
+  // thread than on two (OpenMP fork/join dominates), while the prefix's large matmuls want every core.
+  struct Threads {
+    int prefix = 0;
+    int denoise = 1;
+  };
+  void set_threads(Threads threads) { threads_ = threads; }
+  Threads threads() const { return threads_; }
+
   // Fills every tensor: Llama/SigLIP-style N(0, 0.02) for the backbone and expert, ones/zeros for norms and
   // biases, PyTorch's Linear default for the projections and re-created cross k/v (as LeRobot builds them).
   void init_random(uint64_t seed);
@@ -176,6 +186,7 @@ class SmolVLA {
   torch::Device device_;
   SmolVLAWeights weights_;
   Hooks hooks_;
+  Threads threads_;
 };
 
 // ---- Building blocks (exposed for tests) ----
