@@ -1,0 +1,196 @@
+// SmolVLA inference: one action chunk (prefix + all denoising steps) at smolvla_base size with random weights and
+// at the parity-tiny size; the prefix vs denoising split; cached vs uncached; fp32 vs bf16. Each case reports the
+// FLOP rate it achieved as a fraction of the machine's matmul peak measured in the same run.
+//
+//   ./build/benchmarks/bench_policy                               # everything (~3 min on 2 cores)
+//   ./build/benchmarks/bench_policy --benchmark_filter=Base --threads=2
+// LeRobot's own SmolVLA on these machines (PyTorch eager, fp32, 2 threads): 6.2 s per chunk at base size,
+// 17.4 ms at tiny size (the timing recorded in shared/parity/smolvla_tiny_io.safetensors).
+#include <benchmark/benchmark.h>
+
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <map>
+#include <memory>
+
+#include "common/runtime.h"
+#include "policy/config.h"
+#include "policy/smolvla.h"
+
+namespace vlascope {
+namespace {
+
+struct Size {
+  const char* name;
+  SmolVLAConfig config;
+  int cameras, image, words;
+};
+
+const Size& size(int index) {
+  static const Size sizes[] = {{"tiny", smolvla_tiny_config(), 2, 64, 12}, {"base", smolvla_base_config(), 3, 512, 48}};
+  return sizes[index];
+}
+
+// Multiply-adds ×2 of one chunk: prefix (vision, connector, VLM layers; the last layer only projects K/V) and the
+// denoising loop (suffix MLP, expert layers, output projection, per step).
+struct Flops {
+  double prefix = 0, denoise = 0;
+};
+Flops chunk_flops(const SmolVLAConfig& c, int cameras, int image, int words) {
+  Flops f;
+  const double p = std::pow(image / c.vision.patch_size, 2), dv = c.vision.hidden, iv = c.vision.intermediate;
+  const double vis = 2 * p * 3 * c.vision.patch_size * c.vision.patch_size * dv +
+                     c.vision.layers * (2 * 4 * p * dv * dv + 2 * 2 * p * p * dv + 2 * 2 * p * dv * iv);
+  const double tokens = p / (c.scale_factor * c.scale_factor);
+  const double d = c.text.hidden, qw = c.attention_width(), kvw = c.kv_width(), it = c.text.intermediate;
+  const double lp = cameras * tokens + words + 1;
+  f.prefix = cameras * (vis + 2 * tokens * dv * c.scale_factor * c.scale_factor * d);
+  for (int i = 0; i < c.num_vlm_layers; ++i) {
+    f.prefix += 2 * 2 * lp * d * kvw;
+    if (i + 1 < c.num_vlm_layers) f.prefix += 2 * lp * (d * qw + 2 * lp * qw + qw * d + 3 * d * it);
+    if (!c.vlm_layer_is_self_attention(i)) f.prefix += 2 * 2 * lp * kvw * kvw;  // expert re-projection, once
+  }
+  const double t = c.chunk_size, de = c.expert_hidden(), ie = c.expert_intermediate(), a = c.max_action_dim;
+  double step = 2 * t * (a * de + 2 * de * de + de * de) + 2 * t * de * a;
+  for (int i = 0; i < c.num_vlm_layers; ++i) {
+    const bool joint = c.vlm_layer_is_self_attention(i);
+    step += 2 * t * (de * qw + qw * de + 3 * de * ie);
+    step += joint ? 2 * (2 * t * de * kvw + 2 * t * (lp + t) * qw) : 2 * 2 * t * lp * qw;
+  }
+  f.denoise = c.num_steps * step;
+  return f;
+}
+
+double g_peak_fp32 = 0, g_peak_bf16 = 0;  // GFLOP/s of a 1024² matmul, measured once per run
+
+double measure_matmul(torch::ScalarType dtype) {
+  torch::NoGradGuard no_grad;
+  const torch::Tensor a = torch::randn({1024, 1024}).to(dtype), b = torch::randn({1024, 1024}).to(dtype);
+  for (int i = 0; i < 3; ++i) (void)torch::matmul(a, b);
+  const int reps = 20;
+  const auto t0 = std::chrono::steady_clock::now();
+  for (int i = 0; i < reps; ++i) (void)torch::matmul(a, b);
+  const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  return reps * 2.0 * 1024 * 1024 * 1024 / s / 1e9;
+}
+
+struct Fixture {
+  std::unique_ptr<SmolVLA> model;
+  ModelInputs inputs;
+  torch::Tensor noise;
+};
+
+// One model per (size, precision), built on first use and kept for the run (base fp32 is 1.8 GB).
+Fixture& fixture(int size_index, Precision precision) {
+  static std::map<std::pair<int, int>, Fixture> cache;
+  auto key = std::make_pair(size_index, static_cast<int>(precision));
+  auto it = cache.find(key);
+  if (it != cache.end()) return it->second;
+  const Size& s = size(size_index);
+  Fixture f;
+  f.model = std::make_unique<SmolVLA>(s.config, Precision::kFloat32);
+  f.model->init_random(0);
+  f.model->to(precision, torch::kCPU);
+  torch::manual_seed(1);
+  for (int c = 0; c < s.cameras; ++c) {
+    f.inputs.images.push_back(torch::rand({1, 3, s.image, s.image}) * 2 - 1);
+    f.inputs.image_masks.push_back(torch::ones({1}, torch::kBool));
+  }
+  f.inputs.lang_tokens = torch::randint(0, s.config.text.vocab_size, {1, s.words}, torch::kInt64);
+  f.inputs.lang_masks = torch::ones({1, s.words}, torch::kBool);
+  f.inputs.state = torch::randn({1, s.config.max_state_dim});
+  f.noise = torch::randn({1, s.config.chunk_size, s.config.max_action_dim});
+  return cache.emplace(key, std::move(f)).first->second;
+}
+
+void report(benchmark::State& state, double flops, Precision precision) {
+  // Rate counters divide by the measured wall time.
+  state.counters["GFLOP/s"] = benchmark::Counter(flops / 1e9 * state.iterations(), benchmark::Counter::kIsRate);
+  const double peak = precision == Precision::kFloat32 ? g_peak_fp32 : g_peak_bf16;
+  state.counters["peak_fraction"] =
+      benchmark::Counter(flops / (peak * 1e9) * state.iterations(), benchmark::Counter::kIsRate);
+  state.counters["peak_GFLOP/s"] = peak;
+}
+
+// args: size (0 tiny, 1 base), precision (0 fp32, 1 bf16)
+void BM_Chunk(benchmark::State& state) {
+  const Precision precision = state.range(1) ? Precision::kBFloat16 : Precision::kFloat32;
+  Fixture& f = fixture(static_cast<int>(state.range(0)), precision);
+  c10::InferenceMode inference;
+  for (auto _ : state) benchmark::DoNotOptimize(f.model->sample_actions(f.inputs, f.noise, true));
+  const Size& s = size(static_cast<int>(state.range(0)));
+  const Flops fl = chunk_flops(s.config, s.cameras, s.image, s.words);
+  report(state, fl.prefix + fl.denoise, precision);
+  state.SetLabel(std::string(s.name) + " " + precision_name(precision));
+}
+
+void BM_ChunkUncached(benchmark::State& state) {
+  const Precision precision = state.range(1) ? Precision::kBFloat16 : Precision::kFloat32;
+  Fixture& f = fixture(static_cast<int>(state.range(0)), precision);
+  c10::InferenceMode inference;
+  for (auto _ : state) benchmark::DoNotOptimize(f.model->sample_actions(f.inputs, f.noise, false));
+  const Size& s = size(static_cast<int>(state.range(0)));
+  state.SetLabel(std::string(s.name) + " " + precision_name(precision) + " (prefix recomputed every step)");
+}
+
+void BM_Prefix(benchmark::State& state) {
+  const Precision precision = state.range(1) ? Precision::kBFloat16 : Precision::kFloat32;
+  Fixture& f = fixture(static_cast<int>(state.range(0)), precision);
+  c10::InferenceMode inference;
+  for (auto _ : state) benchmark::DoNotOptimize(f.model->run_prefix(f.model->embed_prefix(f.inputs)));
+  const Size& s = size(static_cast<int>(state.range(0)));
+  report(state, chunk_flops(s.config, s.cameras, s.image, s.words).prefix, precision);
+  state.SetLabel(std::string(s.name) + " " + precision_name(precision));
+}
+
+void BM_Denoise(benchmark::State& state) {
+  const Precision precision = state.range(1) ? Precision::kBFloat16 : Precision::kFloat32;
+  Fixture& f = fixture(static_cast<int>(state.range(0)), precision);
+  c10::InferenceMode inference;
+  const PrefixCache cache = f.model->run_prefix(f.model->embed_prefix(f.inputs));
+  const int steps = f.model->config().num_steps;
+  const torch::Tensor t = torch::full({1}, 0.5f);
+  for (auto _ : state)
+    for (int s = 0; s < steps; ++s) benchmark::DoNotOptimize(f.model->denoise_step(cache, f.noise, t, s));
+  const Size& s = size(static_cast<int>(state.range(0)));
+  report(state, chunk_flops(s.config, s.cameras, s.image, s.words).denoise, precision);
+  state.SetLabel(std::string(s.name) + " " + precision_name(precision) + ", all " + std::to_string(steps) +
+                 " steps");
+}
+
+BENCHMARK(BM_Chunk)->ArgsProduct({{0}, {0, 1}})->Unit(benchmark::kMillisecond)->UseRealTime()->MinTime(2);
+BENCHMARK(BM_Prefix)->ArgsProduct({{0}, {0, 1}})->Unit(benchmark::kMillisecond)->UseRealTime()->MinTime(1);
+BENCHMARK(BM_Denoise)->ArgsProduct({{0}, {0, 1}})->Unit(benchmark::kMillisecond)->UseRealTime()->MinTime(1);
+BENCHMARK(BM_ChunkUncached)->ArgsProduct({{0}, {0}})->Unit(benchmark::kMillisecond)->UseRealTime()->MinTime(1);
+BENCHMARK(BM_Chunk)->ArgsProduct({{1}, {0, 1}})->Unit(benchmark::kMillisecond)->UseRealTime()->Iterations(5);
+BENCHMARK(BM_Prefix)->ArgsProduct({{1}, {0, 1}})->Unit(benchmark::kMillisecond)->UseRealTime()->Iterations(3);
+BENCHMARK(BM_Denoise)->ArgsProduct({{1}, {0, 1}})->Unit(benchmark::kMillisecond)->UseRealTime()->Iterations(3);
+BENCHMARK(BM_ChunkUncached)->ArgsProduct({{1}, {1}})->Unit(benchmark::kMillisecond)->UseRealTime()->Iterations(1);
+
+}  // namespace
+}  // namespace vlascope
+
+int main(int argc, char** argv) {
+  vlascope::prepare_runtime(argv);
+  int threads = 2;
+  std::vector<char*> rest;
+  for (int i = 0; i < argc; ++i) {
+    if (std::strncmp(argv[i], "--threads=", 10) == 0)
+      threads = std::atoi(argv[i] + 10);
+    else
+      rest.push_back(argv[i]);
+  }
+  at::set_num_threads(threads);
+  vlascope::g_peak_fp32 = vlascope::measure_matmul(torch::kFloat32);
+  vlascope::g_peak_bf16 = vlascope::measure_matmul(torch::kBFloat16);
+  std::printf("OpenBLAS core %s; ", vlascope::blas_core_name().c_str());
+  std::printf("threads %d; 1024² matmul peak: fp32 %.0f GFLOP/s, bf16 %.0f GFLOP/s\n", threads,
+              vlascope::g_peak_fp32, vlascope::g_peak_bf16);
+  int n = static_cast<int>(rest.size());
+  benchmark::Initialize(&n, rest.data());
+  benchmark::RunSpecifiedBenchmarks();
+  benchmark::Shutdown();
+  return 0;
+}
