@@ -33,36 +33,6 @@ const Size& size(int index) {
   return sizes[index];
 }
 
-// Multiply-adds ×2 of one chunk: prefix (vision, connector, VLM layers; the last layer only projects K/V) and the
-// denoising loop (suffix MLP, expert layers, output projection, per step).
-struct Flops {
-  double prefix = 0, denoise = 0;
-};
-Flops chunk_flops(const SmolVLAConfig& c, int cameras, int image, int words) {
-  Flops f;
-  const double p = std::pow(image / c.vision.patch_size, 2), dv = c.vision.hidden, iv = c.vision.intermediate;
-  const double vis = 2 * p * 3 * c.vision.patch_size * c.vision.patch_size * dv +
-                     c.vision.layers * (2 * 4 * p * dv * dv + 2 * 2 * p * p * dv + 2 * 2 * p * dv * iv);
-  const double tokens = p / (c.scale_factor * c.scale_factor);
-  const double d = c.text.hidden, qw = c.attention_width(), kvw = c.kv_width(), it = c.text.intermediate;
-  const double lp = cameras * tokens + words + 1;
-  f.prefix = cameras * (vis + 2 * tokens * dv * c.scale_factor * c.scale_factor * d);
-  for (int i = 0; i < c.num_vlm_layers; ++i) {
-    f.prefix += 2 * 2 * lp * d * kvw;
-    if (i + 1 < c.num_vlm_layers) f.prefix += 2 * lp * (d * qw + 2 * lp * qw + qw * d + 3 * d * it);
-    if (!c.vlm_layer_is_self_attention(i)) f.prefix += 2 * 2 * lp * kvw * kvw;  // expert re-projection, once
-  }
-  const double t = c.chunk_size, de = c.expert_hidden(), ie = c.expert_intermediate(), a = c.max_action_dim;
-  double step = 2 * t * (a * de + 2 * de * de + de * de) + 2 * t * de * a;
-  for (int i = 0; i < c.num_vlm_layers; ++i) {
-    const bool joint = c.vlm_layer_is_self_attention(i);
-    step += 2 * t * (de * qw + qw * de + 3 * de * ie);
-    step += joint ? 2 * (2 * t * de * kvw + 2 * t * (lp + t) * qw) : 2 * 2 * t * lp * qw;
-  }
-  f.denoise = c.num_steps * step;
-  return f;
-}
-
 double g_peak_fp32 = 0, g_peak_bf16 = 0;  // GFLOP/s of a 1024² matmul, measured once per run
 
 double measure_matmul(torch::ScalarType dtype) {
@@ -121,7 +91,7 @@ void BM_Chunk(benchmark::State& state) {
   c10::InferenceMode inference;
   for (auto _ : state) benchmark::DoNotOptimize(f.model->sample_actions(f.inputs, f.noise, true));
   const Size& s = size(static_cast<int>(state.range(0)));
-  const Flops fl = chunk_flops(s.config, s.cameras, s.image, s.words);
+  const ChunkFlops fl = chunk_flops(s.config, s.cameras, s.image, s.words);
   report(state, fl.prefix + fl.denoise, precision);
   state.SetLabel(std::string(s.name) + " " + precision_name(precision));
 }
@@ -139,9 +109,13 @@ void BM_Prefix(benchmark::State& state) {
   const Precision precision = state.range(1) ? Precision::kBFloat16 : Precision::kFloat32;
   Fixture& f = fixture(static_cast<int>(state.range(0)), precision);
   c10::InferenceMode inference;
-  for (auto _ : state) benchmark::DoNotOptimize(f.model->run_prefix(f.model->embed_prefix(f.inputs)));
   const Size& s = size(static_cast<int>(state.range(0)));
-  report(state, chunk_flops(s.config, s.cameras, s.image, s.words).prefix, precision);
+  const double flops = chunk_flops(s.config, s.cameras, s.image, s.words).prefix;
+  const int saved = at::get_num_threads();
+  at::set_num_threads(std::max(1, phase_threads(f.model->threads().prefix, flops)));  // as sample_actions does
+  for (auto _ : state) benchmark::DoNotOptimize(f.model->run_prefix(f.model->embed_prefix(f.inputs)));
+  at::set_num_threads(saved);
+  report(state, flops, precision);
   state.SetLabel(std::string(s.name) + " " + precision_name(precision));
 }
 
@@ -152,10 +126,14 @@ void BM_Denoise(benchmark::State& state) {
   const PrefixCache cache = f.model->run_prefix(f.model->embed_prefix(f.inputs));
   const int steps = f.model->config().num_steps;
   const torch::Tensor t = torch::full({1}, 0.5f);
-  for (auto _ : state)
-    for (int s = 0; s < steps; ++s) benchmark::DoNotOptimize(f.model->denoise_step(cache, f.noise, t, s));
   const Size& s = size(static_cast<int>(state.range(0)));
-  report(state, chunk_flops(s.config, s.cameras, s.image, s.words).denoise, precision);
+  const double flops = chunk_flops(s.config, s.cameras, s.image, s.words).denoise;
+  const int saved = at::get_num_threads();
+  at::set_num_threads(std::max(1, phase_threads(f.model->threads().denoise, flops)));
+  for (auto _ : state)
+    for (int k = 0; k < steps; ++k) benchmark::DoNotOptimize(f.model->denoise_step(cache, f.noise, t, k));
+  at::set_num_threads(saved);
+  report(state, flops, precision);
   state.SetLabel(std::string(s.name) + " " + precision_name(precision) + ", all " + std::to_string(steps) +
                  " steps");
 }

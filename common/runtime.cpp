@@ -46,15 +46,25 @@ std::string blas_core_name() {
 }
 
 void ensure_fast_blas(char** argv) {
-  if (std::getenv("OPENBLAS_CORETYPE") != nullptr) return;
-  const std::string current = blas_core_name();
-  if (current != "Prescott" && current != "Nehalem" && current != "Core2") return;
-  const std::string wanted = core_type_for_cpu();
-  if (wanted.empty()) return;
-  setenv("OPENBLAS_CORETYPE", wanted.c_str(), 1);
+  // Both settings are read when the libraries load, so a process that lacks either re-executes itself once.
+  if (std::getenv("VLASCOPE_RUNTIME_READY") != nullptr) return;
+  bool changed = false;
+  if (std::getenv("OPENBLAS_CORETYPE") == nullptr) {
+    const std::string current = blas_core_name();
+    const std::string wanted = core_type_for_cpu();
+    if ((current == "Prescott" || current == "Nehalem" || current == "Core2") && !wanted.empty()) {
+      setenv("OPENBLAS_CORETYPE", wanted.c_str(), 1);
+      changed = true;
+    }
+  }
+  if (std::getenv("OMP_WAIT_POLICY") == nullptr) {
+    setenv("OMP_WAIT_POLICY", "PASSIVE", 1);
+    changed = true;
+  }
+  if (!changed) return;
+  setenv("VLASCOPE_RUNTIME_READY", "1", 1);
   execv("/proc/self/exe", argv);
-  std::fprintf(stderr, "vlascope: could not re-execute with OPENBLAS_CORETYPE=%s; fp32 matmuls stay slow\n",
-               wanted.c_str());
+  std::fprintf(stderr, "vlascope: could not re-execute with the runtime settings of common/runtime.h\n");
 }
 
 void prepare_runtime(char** argv) {

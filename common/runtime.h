@@ -7,7 +7,11 @@
 //    GFLOP/s per core on fp32 matmuls (libtorch's fp32 linear layers go through it). The choice can only be made
 //    before the library loads, through OPENBLAS_CORETYPE, so a program that finds the fallback re-executes itself
 //    once with the core type its CPU flags support.
-// 2. glibc serves large allocations with fresh mmap pages and returns them on free, so every big activation tensor
+// 2. libgomp's worker threads spin between parallel regions by default. libtorch and OpenBLAS open thousands of
+//    short regions per forward pass, and on these 2-core machines the spinning thread starves the working one:
+//    OMP_WAIT_POLICY=PASSIVE (unless the user set it) makes two threads 1.5–3× faster than the default, where
+//    they were slower than one (smolvla_base's denoising loop: 1.4 s vs 5.2 s; a training step 1.0 s vs 2.0 s).
+// 3. glibc serves large allocations with fresh mmap pages and returns them on free, so every big activation tensor
 //    page-faults its way into memory again (a 38 MB fc1 output: 100 ms instead of 67 ms). Keeping them on the heap
 //    makes the second forward pass reuse the first one's memory.
 #pragma once
@@ -18,8 +22,9 @@ namespace vlascope {
 
 void prepare_runtime(char** argv);
 
-// Re-executes the program (same arguments) with OPENBLAS_CORETYPE set when OpenBLAS runs its generic kernels on a
-// CPU that has AVX2 or AVX-512 and OPENBLAS_CORETYPE is not set already; returns normally otherwise.
+// Re-executes the program once (same arguments) with OPENBLAS_CORETYPE set when OpenBLAS runs its generic kernels on
+// a CPU that has AVX2 or AVX-512, and OMP_WAIT_POLICY=PASSIVE, unless the user set them; returns normally when
+// nothing needs changing.
 void ensure_fast_blas(char** argv);
 // OpenBLAS's current core name ("Cooperlake", "Prescott", …), or "" when OpenBLAS is not loaded.
 std::string blas_core_name();

@@ -3,6 +3,7 @@
 #include <cmath>
 #include <functional>
 #include <limits>
+#include <thread>
 
 #include "common/error.h"
 
@@ -675,7 +676,38 @@ void SmolVLA::run_layers(Stream* prefix, Stream* suffix, const torch::Tensor& ma
 // Inference
 // ---------------------------------------------------------------------------------------------------------------
 
+ChunkFlops chunk_flops(const SmolVLAConfig& c, int cameras, int image, int words) {
+  ChunkFlops f;
+  const double p = std::pow(image / c.vision.patch_size, 2), dv = c.vision.hidden, iv = c.vision.intermediate;
+  const double vis = 2 * p * 3 * c.vision.patch_size * c.vision.patch_size * dv +
+                     c.vision.layers * (2 * 4 * p * dv * dv + 2 * 2 * p * p * dv + 2 * 2 * p * dv * iv);
+  const double tokens = p / (c.scale_factor * c.scale_factor);
+  const double d = c.text.hidden, qw = c.attention_width(), kvw = c.kv_width(), it = c.text.intermediate;
+  const double lp = cameras * tokens + words + 1;
+  f.prefix = cameras * (vis + 2 * tokens * dv * c.scale_factor * c.scale_factor * d);
+  for (int i = 0; i < c.num_vlm_layers; ++i) {
+    f.prefix += 2 * 2 * lp * d * kvw;
+    if (i + 1 < c.num_vlm_layers) f.prefix += 2 * lp * (d * qw + 2 * lp * qw + qw * d + 3 * d * it);
+    if (!c.vlm_layer_is_self_attention(i)) f.prefix += 2 * 2 * lp * kvw * kvw;  // expert re-projection, once
+  }
+  const double t = c.chunk_size, de = c.expert_hidden(), ie = c.expert_intermediate(), a = c.max_action_dim;
+  double step = 2 * t * (a * de + 2 * de * de + de * de) + 2 * t * de * a;
+  for (int i = 0; i < c.num_vlm_layers; ++i) {
+    const bool joint = c.vlm_layer_is_self_attention(i);
+    step += 2 * t * (de * qw + qw * de + 3 * de * ie);
+    step += joint ? 2 * (2 * t * de * kvw + 2 * t * (lp + t) * qw) : 2 * 2 * t * lp * qw;
+  }
+  f.denoise = c.num_steps * step;
+  return f;
+}
+
+int phase_threads(int setting, double flops) {
+  if (setting >= 0) return setting;
+  return flops >= 1e9 ? static_cast<int>(std::max(1u, std::thread::hardware_concurrency())) : 1;
+}
+
 namespace {
+
 // Sets libtorch's intra-op threads for a scope (0: leave them) and restores them after.
 class ThreadCount {
  public:
@@ -775,11 +807,15 @@ torch::Tensor SmolVLA::sample_actions(const ModelInputs& inputs, const torch::Te
   require(noise.dim() == 3 && noise.size(0) == b && noise.size(1) == config_.chunk_size &&
               noise.size(2) == config_.max_action_dim,
           "sample_actions: noise must be [B, chunk_size, max_action_dim]");
-  ThreadCount prefix_threads(threads_.prefix);
+  const int64_t image = inputs.images.empty() ? 0 : inputs.images[0].size(-1);
+  const ChunkFlops flops = chunk_flops(config_, static_cast<int>(inputs.images.size()), static_cast<int>(image),
+                                       static_cast<int>(inputs.lang_tokens.size(1)));
+  ThreadCount prefix_threads(phase_threads(threads_.prefix, flops.prefix));
   const Prefix prefix = embed_prefix(inputs);
   PrefixCache cache;
   if (use_cache) cache = run_prefix(prefix);
-  ThreadCount denoise_threads(use_cache ? threads_.denoise : threads_.prefix);
+  ThreadCount denoise_threads(use_cache ? phase_threads(threads_.denoise, flops.denoise)
+                                        : phase_threads(threads_.prefix, flops.prefix));
   // Euler from t = 1 to 0; t accumulates dt in fp32 exactly like the reference loop.
   const torch::Tensor dt = torch::tensor(-1.0f / static_cast<float>(config_.num_steps),
                                          torch::dtype(torch::kFloat32).device(device_));

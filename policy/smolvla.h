@@ -128,12 +128,12 @@ class SmolVLA {
   // The dtype a tensor of this entry has in this model.
   torch::ScalarType dtype_of(const WeightEntry& entry) const;
 
-  // Intra-op threads of sample_actions' two phases (0: whatever libtorch has). The denoising loop is hundreds of
-  // small matmuls and elementwise ops; on the 2-core machines vlascope was measured on it runs 3× faster on one
-  // thread than on two (OpenMP fork/join dominates), while the prefix's large matmuls want every core.
+  // Intra-op threads of sample_actions' two phases: 0 = whatever libtorch has, −1 = by size (all cores for a phase
+  // of at least 1 GFLOP, else one: below that, OpenMP fork/join costs more than a second core gives; the tiny
+  // parity model's chunk takes 9 ms on one thread and 15 ms on two).
   struct Threads {
-    int prefix = 0;
-    int denoise = 1;
+    int prefix = -1;
+    int denoise = -1;
   };
   void set_threads(Threads threads) { threads_ = threads; }
   Threads threads() const { return threads_; }
@@ -188,6 +188,15 @@ class SmolVLA {
   Hooks hooks_;
   Threads threads_;
 };
+
+// Multiply-adds ×2 of one action chunk: the prefix pass (vision, connector, VLM; the last layer only projects K/V)
+// and the whole denoising loop, for `cameras` images of image_size² and `words` language tokens.
+struct ChunkFlops {
+  double prefix = 0, denoise = 0;
+};
+ChunkFlops chunk_flops(const SmolVLAConfig& config, int cameras, int image_size, int words);
+// The threads a phase of `flops` runs on under a SmolVLA::Threads setting (0 = libtorch's current count).
+int phase_threads(int setting, double flops);
 
 // ---- Building blocks (exposed for tests) ----
 torch::Tensor linear(const torch::Tensor& x, const Linear& l);  // casts x to the weight's dtype first
