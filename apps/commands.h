@@ -26,6 +26,8 @@ int run_teleop(int argc, char** argv);
 int run_servo(int argc, char** argv);
 int run_parity_command(int argc, char** argv);
 int run_inspect(int argc, char** argv);
+int run_pretrain_vlm(int argc, char** argv);
+int run_train(int argc, char** argv);
 
 inline constexpr Command kCommands[] = {
     {"info", "print versions, threads and build options", run_info},
@@ -40,6 +42,8 @@ inline constexpr Command kCommands[] = {
     {"servo", "Feetech servo setup: scan, dump, read/write registers, set IDs", run_servo},
     {"parity", "compare vlascope's SmolVLA with a recorded LeRobot run, tensor by tensor", run_parity_command, true},
     {"inspect", "keys, dtypes, shapes and parameter count of a checkpoint or a preset", run_inspect, true},
+    {"pretrain-vlm", "stage 1 of the small model: the VLM learns to caption rendered frames", run_pretrain_vlm, true},
+    {"train", "stage 2: flow-matching training on demonstrations (frozen or unfrozen VLM)", run_train, true},
 };
 
 }  // namespace vlascope

@@ -7,6 +7,7 @@
 
 #include "common/error.h"
 #include "policy/checkpoint.h"
+#include "policy/preprocess.h"
 #include "policy/tokenizer.h"
 
 namespace vlascope {
@@ -14,32 +15,6 @@ namespace {
 
 namespace fs = std::filesystem;
 const char* const kImagePrefix = "observation.images.";
-
-// uint8 HWC → float [1, 3, H, W] in [0, 1].
-torch::Tensor image_tensor(const Image& image) {
-  require(image.channels == 3 && image.width > 0 && image.height > 0 &&
-              image.pixels.size() == static_cast<size_t>(image.width) * image.height * 3,
-          "policy: camera frames must be non-empty RGB images");
-  const torch::Tensor hwc = torch::from_blob(const_cast<uint8_t*>(image.pixels.data()),
-                                             {image.height, image.width, 3}, torch::kUInt8);
-  return hwc.permute({2, 0, 1}).unsqueeze(0).to(torch::kFloat32).div_(255.0);
-}
-
-// LeRobot's resize_with_pad(img, width, height, pad_value=0): keep the aspect ratio, bilinear (align_corners
-// false, no antialias), pad on the left and top.
-torch::Tensor resize_with_pad(const torch::Tensor& img, int width, int height) {
-  const int64_t h = img.size(2), w = img.size(3);
-  if (h == height && w == width) return img;
-  const double ratio = std::max(static_cast<double>(w) / width, static_cast<double>(h) / height);
-  const int64_t rh = static_cast<int64_t>(h / ratio), rw = static_cast<int64_t>(w / ratio);
-  const torch::Tensor resized = torch::nn::functional::interpolate(
-      img, torch::nn::functional::InterpolateFuncOptions()
-               .size(std::vector<int64_t>{rh, rw})
-               .mode(torch::kBilinear)
-               .align_corners(false));
-  const int64_t pad_h = std::max<int64_t>(0, height - rh), pad_w = std::max<int64_t>(0, width - rw);
-  return torch::constant_pad_nd(resized, {pad_w, 0, pad_h, 0}, 0.0);
-}
 
 std::vector<float> stat_or(const std::vector<float>& v, size_t n, float fill) {
   return v.size() == n ? v : std::vector<float>(n, fill);
@@ -163,8 +138,7 @@ std::vector<std::vector<float>> Policy::predict_chunk(const PolicyInput& input) 
   c10::InferenceMode inference;
 
   ModelInputs in;
-  const int width = c.resize_imgs_with_padding[0] > 0 ? c.resize_imgs_with_padding[0] : c.vision.image_size;
-  const int height = c.resize_imgs_with_padding[1] > 0 ? c.resize_imgs_with_padding[1] : c.vision.image_size;
+  const auto [width, height] = model_image_size(c);
   for (size_t k = 0; k < impl_->camera_keys.size(); ++k) {
     auto it = input.images.find(cameras_[k]);
     if (it == input.images.end()) {
@@ -173,7 +147,7 @@ std::vector<std::vector<float>> Policy::predict_chunk(const PolicyInput& input) 
       throw Error("policy: the model needs camera '" + cameras_[k] + "' (feature " + impl_->camera_keys[k] +
                   ") but the robot gave [" + have + "]; map cameras with --camera-map");
     }
-    in.images.push_back(resize_with_pad(image_tensor(it->second), width, height).mul(2.0).sub(1.0));
+    in.images.push_back(model_image(it->second, c));
     in.image_masks.push_back(torch::ones({1}, torch::kBool));
   }
   for (int e = 0; e < c.empty_cameras; ++e) {
