@@ -28,6 +28,11 @@ int run_parity_command(int argc, char** argv);
 int run_inspect(int argc, char** argv);
 int run_pretrain_vlm(int argc, char** argv);
 int run_train(int argc, char** argv);
+int run_eval(int argc, char** argv);
+int run_rollout_command(int argc, char** argv);
+int run_export(int argc, char** argv);
+int run_attention(int argc, char** argv);
+int run_compare_attention(int argc, char** argv);
 
 inline constexpr Command kCommands[] = {
     {"info", "print versions, threads and build options", run_info},
@@ -44,6 +49,13 @@ inline constexpr Command kCommands[] = {
     {"inspect", "keys, dtypes, shapes and parameter count of a checkpoint or a preset", run_inspect, true},
     {"pretrain-vlm", "stage 1 of the small model: the VLM learns to caption rendered frames", run_pretrain_vlm, true},
     {"train", "stage 2: flow-matching training on demonstrations (frozen or unfrozen VLM)", run_train, true},
+    {"eval", "seeded closed-loop rollouts of a checkpoint: success, lift, length, videos", run_eval, true},
+    {"rollout", "one closed-loop episode of a checkpoint, with video and trajectory", run_rollout_command, true},
+    {"export", "rewrite a checkpoint in LeRobot's bf16/fp32 layout (or all fp32)", run_export, true},
+    {"attention", "attention figures, overlay video and metrics of a policy (rollout or recorded episode)",
+     run_attention, true},
+    {"compare-attention", "where two checkpoints look, side by side, on the same seeds", run_compare_attention,
+     true},
 };
 
 }  // namespace vlascope

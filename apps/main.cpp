@@ -1,6 +1,8 @@
 // vlascope: one program, many subcommands. `vlascope --help` lists them; `vlascope <cmd> --help` explains one.
 #include <cstdio>
 #include <cstring>
+#include <c10/util/Exception.h>
+
 #include <exception>
 
 #include "apps/commands.h"
@@ -31,6 +33,9 @@ int main(int argc, char** argv) {
       return c.run(argc - 1, argv + 1);
     } catch (const vlascope::Error& e) {
       std::fprintf(stderr, "vlascope %s: error: %s\n", c.name, e.what());
+      return 1;
+    } catch (const c10::Error& e) {
+      std::fprintf(stderr, "vlascope %s: error in libtorch: %s\n", c.name, e.what_without_backtrace());
       return 1;
     } catch (const std::exception& e) {
       std::fprintf(stderr, "vlascope %s: unexpected error: %s\n", c.name, e.what());

@@ -6,13 +6,18 @@
 #include "common/error.h"
 #include "hardware/calibration.h"
 #include "hardware/camera.h"
+#include "apps/sim_episodes.h"
 #include "sim/kinematics.h"
+#include "sim/simulator.h"
 #include "sim/model.h"
 
 namespace vlascope {
 
 void add_robot_options(ArgParser& args) {
   args.option("robot", "sim", "which robot: sim (MuJoCo twin) or so100 (the real arm)");
+  args.option("sim-size", "128", "sim: camera image size, N or WxH");
+  args.option("sim-quality", "fast", "sim: render quality, fast or nice");
+  args.option("scene", "", "sim: MJCF scene (default scenes/pick_cube.xml)");
   args.option("port", "", "so100: serial port of the follower (/dev/ttyACM0, or a `vlascope twin` device)");
   args.option("robot-id", "", "so100: calibration name in LeRobot's directory (robots/so_follower/<id>.json)");
   args.option("calibration", "", "so100: calibration JSON file (LeRobot's format); default: --robot-id, else EEPROM");
@@ -69,7 +74,13 @@ std::unique_ptr<Robot> make_robot(const ArgParser& args, std::shared_ptr<Kinemat
     c.kinematics = std::move(kinematics);
     return std::make_unique<So100Follower>(std::move(c));
   }
-  if (robot == "sim") throw Error("--robot sim: the simulator is wired into make_robot() in phase 2 of issue 7");
+  if (robot == "sim") {
+    SimOptions o;
+    o.scene = args.get("scene");
+    parse_image_size(args.get("sim-size"), "--sim-size", &o.image_width, &o.image_height);
+    o.quality = parse_quality(args.get("sim-quality"));
+    return std::make_unique<Simulator>(o);
+  }
   throw Error("--robot: unknown robot '" + robot + "' (sim, so100)");
 }
 

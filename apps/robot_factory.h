@@ -22,7 +22,7 @@ void add_robot_options(ArgParser& args);
 // The SO-100 follower configuration the options describe (calibration found by --robot-id in LeRobot's
 // directory, or --calibration FILE; --units overrides the sign/offset mapping; cameras; safety settings).
 So100Config so100_config_from(const ArgParser& args);
-// "so100": a connected So100Follower. "sim": the simulator (wired in phase 2 of issue 7).
+// "so100": a connected So100Follower. "sim": the simulator (scene and wrist cameras at --sim-size).
 // `kinematics` gives the real arm its end-effector pose; by default the simulator's ArmKinematics of
 // scenes/pick_cube.xml, so end-effector heights come from the same model in both worlds.
 std::unique_ptr<Robot> make_robot(const ArgParser& args, std::shared_ptr<KinematicModel> kinematics = nullptr);

@@ -2,7 +2,7 @@
 // (by the logit lens or by contrast) is reused by every command, and a steering run is data.
 //
 // A neuron is an FFN unit: one channel of `<stream>.layers.<layer>.mlp.post` (the input of down_proj).
-// Layer numbers are the hook indices: for the expert, the index of the VLM layer it is paired with.
+// Layer numbers are the hook indices (policy/hooks.h): the layer's index within its own stack.
 //
 // neuron_sets.json:
 //   {

@@ -80,6 +80,7 @@ Policy::Policy(std::shared_ptr<SmolVLA> model, const NormalizationStats& stats, 
     at::set_num_threads(static_cast<int>(std::thread::hardware_concurrency()));  // torch starts at 1 here
   }
   impl_->model = std::move(model);
+  impl_->model->pack_for_inference();
   impl_->seed = options.seed;
   if (!tokenizer_path.empty()) impl_->tokenizer = std::make_unique<Tokenizer>(Tokenizer::load(tokenizer_path));
   const SmolVLAConfig& c = impl_->model->config();
@@ -132,6 +133,10 @@ void Policy::reset(uint64_t seed) {
 }
 
 std::vector<std::vector<float>> Policy::predict_chunk(const PolicyInput& input) {
+  return predict_chunk(input, impl_->seed, impl_->chunk_index++);
+}
+
+std::vector<std::vector<float>> Policy::predict_chunk(const PolicyInput& input, uint64_t seed, int64_t chunk) {
   const auto t0 = std::chrono::steady_clock::now();
   SmolVLA& model = *impl_->model;
   const SmolVLAConfig& c = model.config();
@@ -227,8 +232,7 @@ std::vector<std::vector<float>> Policy::predict_chunk(const PolicyInput& input) 
   L.tokens = {tokens};
 
   // Noise of chunk k: its own generator seeded from (seed, k), so a chunk does not depend on how many were drawn.
-  auto gen = at::make_generator<at::CPUGeneratorImpl>(impl_->seed * 1000003ULL + static_cast<uint64_t>(
-                                                                                       impl_->chunk_index++));
+  auto gen = at::make_generator<at::CPUGeneratorImpl>(seed * 1000003ULL + static_cast<uint64_t>(chunk));
   const torch::Tensor noise = at::normal(0.0, 1.0, {1, c.chunk_size, c.max_action_dim}, gen);
   const torch::Tensor actions = model.sample_actions(in, noise, c.use_cache).to(torch::kCPU, torch::kFloat32);
 

@@ -70,8 +70,12 @@ class Policy {
   const std::vector<std::string>& cameras() const { return cameras_; }
   int action_dim() const;
 
-  // One chunk: chunk_size actions of action_dim values in LeRobot units.
+  // One chunk: chunk_size actions of action_dim values in LeRobot units. The noise is the next of the episode's
+  // sequence (reset(seed) restarts it).
   std::vector<std::vector<float>> predict_chunk(const PolicyInput& input);
+  // The same with the noise of (seed, chunk) given explicitly; the episode's sequence is not advanced. Causal
+  // checks compare chunks of changed inputs under identical noise this way.
+  std::vector<std::vector<float>> predict_chunk(const PolicyInput& input, uint64_t seed, int64_t chunk);
   // The next action from the queue, computing a new chunk when it is empty.
   std::vector<float> select_action(const PolicyInput& input);
   // Empties the queue and restarts the noise sequence (call at the start of every episode).

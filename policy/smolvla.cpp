@@ -169,6 +169,27 @@ void SmolVLA::init_random(uint64_t seed) {
   }
 }
 
+void SmolVLA::pack_for_inference() {
+  torch::NoGradGuard no_grad;
+  auto pack = [](Linear& l) { l.weight_t = l.weight.detach().t().contiguous(); };
+  for (DecoderLayer& l : weights_.expert_layers)
+    for (Linear* x : {&l.q, &l.k, &l.v, &l.o, &l.gate, &l.up, &l.down}) pack(*x);
+  for (Linear* x : {&weights_.action_in_proj, &weights_.action_out_proj, &weights_.action_time_mlp_in,
+                    &weights_.action_time_mlp_out})
+    pack(*x);
+  packed_ = true;
+}
+
+void SmolVLA::unpack() {
+  if (!packed_) return;
+  for (DecoderLayer& l : weights_.expert_layers)
+    for (Linear* x : {&l.q, &l.k, &l.v, &l.o, &l.gate, &l.up, &l.down}) x->weight_t = torch::Tensor();
+  for (Linear* x : {&weights_.action_in_proj, &weights_.action_out_proj, &weights_.action_time_mlp_in,
+                    &weights_.action_time_mlp_out})
+    x->weight_t = torch::Tensor();
+  packed_ = false;
+}
+
 void SmolVLA::to(Precision precision, torch::Device device) {
   precision_ = precision;
   device_ = device;
@@ -184,7 +205,8 @@ torch::Tensor linear(const torch::Tensor& x, const Linear& l) {
   // One (add)mm on the flattened rows: the fewest dispatches for the many small matmuls of the denoising loop.
   const torch::Tensor in = x.scalar_type() == l.weight.scalar_type() ? x : x.to(l.weight.scalar_type());
   const torch::Tensor rows = in.dim() == 2 ? in : in.reshape({-1, in.size(-1)});
-  const torch::Tensor out = l.bias.defined() ? torch::addmm(l.bias, rows, l.weight.t()) : torch::mm(rows, l.weight.t());
+  const torch::Tensor w = l.weight_t.defined() ? l.weight_t : l.weight.t();
+  const torch::Tensor out = l.bias.defined() ? torch::addmm(l.bias, rows, w) : torch::mm(rows, w);
   if (in.dim() == 2) return out;
   std::vector<int64_t> sizes = in.sizes().vec();
   sizes.back() = l.weight.size(0);

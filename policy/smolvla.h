@@ -36,8 +36,9 @@ const char* precision_name(Precision precision);
 Precision parse_precision(const std::string& name);  // "fp32" / "float32", "bf16" / "bfloat16"
 
 struct Linear {
-  torch::Tensor weight;  // [out, in]
-  torch::Tensor bias;    // [out] or undefined
+  torch::Tensor weight;    // [out, in]
+  torch::Tensor bias;      // [out] or undefined
+  torch::Tensor weight_t;  // inference cache: weight.t().contiguous() [in, out], or undefined (see pack_for_inference)
 };
 struct Norm {
   torch::Tensor weight;  // [D]
@@ -120,9 +121,22 @@ class SmolVLA {
   const SmolVLAConfig& config() const { return config_; }
   Precision precision() const { return precision_; }
   torch::Device device() const { return device_; }
-  SmolVLAWeights& weights() { return weights_; }
   const SmolVLAWeights& weights() const { return weights_; }
-  std::vector<WeightEntry> weight_table() { return vlascope::weight_table(config_, weights_); }
+  // Mutable access drops the inference cache (pack_for_inference), which would otherwise go stale.
+  SmolVLAWeights& mutable_weights() {
+    unpack();
+    return weights_;
+  }
+  std::vector<WeightEntry> weight_table() {
+    unpack();
+    return vlascope::weight_table(config_, weights_);
+  }
+  // Keeps a [in, out] copy of the weights that multiply the T action tokens (the expert and the action/time
+  // projections): OpenBLAS multiplies a few rows by a pre-transposed matrix 1.5–2× faster than by weight.t().
+  // Policy does this after loading; mutable access to the weights undoes it.
+  void pack_for_inference();
+  void unpack();
+  bool packed() const { return packed_; }
   Hooks& hooks() { return hooks_; }
   const Hooks& hooks() const { return hooks_; }
   // The dtype a tensor of this entry has in this model.
@@ -187,6 +201,7 @@ class SmolVLA {
   SmolVLAWeights weights_;
   Hooks hooks_;
   Threads threads_;
+  bool packed_ = false;
 };
 
 // Multiply-adds ×2 of one action chunk: the prefix pass (vision, connector, VLM; the last layer only projects K/V)

@@ -1,0 +1,148 @@
+#include "apps/attention_figures.h"
+
+#include "common/image_io.h"
+#include "policy/config.h"
+#include "sim/simulator.h"
+
+namespace vlascope {
+
+std::pair<int, int> policy_input_size(const SmolVLAConfig& c) {
+  const int w = c.resize_imgs_with_padding[0] > 0 ? c.resize_imgs_with_padding[0] : c.vision.image_size;
+  const int h = c.resize_imgs_with_padding[1] > 0 ? c.resize_imgs_with_padding[1] : c.vision.image_size;
+  return {w, h};
+}
+
+SegmentationSource simulator_segmentation(Robot& robot) {
+  auto* sim = dynamic_cast<Simulator*>(&robot);
+  if (!sim) return {};
+  return [sim]() {
+    std::map<std::string, LabelImage> out;
+    for (const std::string& cam : sim->camera_names()) {
+      RenderRequest request;
+      request.rgb = false;
+      request.segmentation = true;
+      const RenderOutput r = sim->render(cam, sim->options().image_width, sim->options().image_height, request);
+      LabelImage labels(r.segmentation.width, r.segmentation.height);
+      for (size_t i = 0; i < labels.labels.size(); ++i) labels.labels[i] = r.segmentation.pixels[i];
+      out[cam] = std::move(labels);
+    }
+    return out;
+  };
+}
+
+MapRequest vlm_overview_request() {
+  MapRequest r;
+  r.stream = HookStream::kVlm;
+  r.query = QueryChoice::kLastWord;
+  return r;
+}
+
+MapRequest expert_overview_request(const CapturedChunk& chunk, const SmolVLAConfig& config) {
+  MapRequest r;
+  r.stream = HookStream::kExpert;
+  r.query = QueryChoice::kActions;
+  for (int j = config.num_expert_layers - 1; j >= 0; --j) {
+    if (config.expert_layer_is_cross(j) && chunk.find(HookStream::kExpert, j)) {
+      r.layers = {j};
+      break;
+    }
+  }
+  return r;
+}
+
+namespace {
+
+const Image* frame_of(const Observation& obs, const std::string& camera) {
+  auto it = obs.images.find(camera);
+  return it == obs.images.end() ? nullptr : &it->second;
+}
+
+// Frames are small (128²): show them at 192 px.
+Image big(const Image& img) { return resize(img, 192, 192 * img.height / img.width); }
+
+}  // namespace
+
+Image chunk_figure(const CapturedChunk& chunk, const Observation& obs, const SmolVLAConfig& config,
+                   const std::string& title) {
+  const auto [iw, ih] = policy_input_size(config);
+  const AttentionView vlm = attention_view(chunk, vlm_overview_request());
+  const MapRequest er = expert_overview_request(chunk, config);
+  const bool has_expert = !er.layers.empty();
+  const AttentionView expert = has_expert ? attention_view(chunk, er) : AttentionView{};
+  std::vector<Image> rows;
+  for (size_t cam = 0; cam < chunk.layout.camera_names.size(); ++cam) {
+    const Image* frame = frame_of(obs, chunk.layout.camera_names[cam]);
+    if (!frame) continue;
+    const Image f = big(*frame);
+    const PadGeometry g = resize_with_pad_geometry(f.width, f.height, iw, ih);
+    std::vector<Image> panels = {camera_figure(f, vlm.cameras[cam].map, g, &vlm.words, {},
+                                               chunk.layout.camera_names[cam] + ": " + vlm.label)};
+    if (has_expert)
+      panels.push_back(camera_figure(f, expert.cameras[cam].map, g, nullptr, {},
+                                     chunk.layout.camera_names[cam] + ": " + expert.label));
+    rows.push_back(panel_row(panels));
+  }
+  return with_caption(vstack(rows, 6), title);
+}
+
+Image layers_heads_figure(const CapturedChunk& chunk, const Observation& obs, const SmolVLAConfig& config,
+                          HookStream stream, int camera) {
+  const auto [iw, ih] = policy_input_size(config);
+  const Image* frame = frame_of(obs, chunk.layout.camera_names.at(static_cast<size_t>(camera)));
+  std::vector<std::vector<GridMap>> maps;
+  std::vector<std::string> labels;
+  const int layers = stream == HookStream::kVlm ? config.num_vlm_layers : config.num_expert_layers;
+  for (int l = 0; l < layers; ++l) {
+    if (!chunk.find(stream, l)) continue;
+    maps.push_back(head_maps(chunk, stream, l,
+                             stream == HookStream::kVlm ? QueryChoice::kLastWord : QueryChoice::kActions, camera));
+    std::string label = "L" + std::to_string(l);
+    if (stream == HookStream::kExpert) label += config.expert_layer_is_cross(l) ? " x" : " j";
+    labels.push_back(label);
+  }
+  if (maps.empty()) return Image(8, 8);
+  const PadGeometry g = frame ? resize_with_pad_geometry(frame->width, frame->height, iw, ih)
+                              : resize_with_pad_geometry(iw, ih, iw, ih);
+  HeatStyle style;
+  std::vector<GridMap> all;
+  for (const auto& row : maps) all.insert(all.end(), row.begin(), row.end());
+  style.range = shared_range(all, 99);
+  return with_caption(layer_head_grid(maps, frame, g, style, 96, labels),
+                      std::string(stream_name(stream)) + " attention, layers × heads, camera " +
+                          chunk.layout.camera_names[static_cast<size_t>(camera)] +
+                          (stream == HookStream::kExpert ? " (j joint, x cross)" : ""));
+}
+
+Image overlay_strip(const CapturedChunk* chunk, const Observation& obs, const SmolVLAConfig& config,
+                    const std::string& caption) {
+  const auto [iw, ih] = policy_input_size(config);
+  std::vector<Image> columns;
+  AttentionView vlm, expert;
+  bool has_expert = false;
+  if (chunk) {
+    vlm = attention_view(*chunk, vlm_overview_request());
+    const MapRequest er = expert_overview_request(*chunk, config);
+    has_expert = !er.layers.empty();
+    if (has_expert) expert = attention_view(*chunk, er);
+  }
+  const std::vector<std::string> cameras =
+      chunk ? chunk->layout.camera_names : std::vector<std::string>{};
+  for (const auto& [name, image] : obs.images) {
+    const Image f = big(image);
+    const PadGeometry g = resize_with_pad_geometry(f.width, f.height, iw, ih);
+    auto it = std::find(cameras.begin(), cameras.end(), name);
+    if (!chunk || it == cameras.end()) {
+      columns.push_back(vstack({f, f}, 2));
+      continue;
+    }
+    const size_t cam = static_cast<size_t>(it - cameras.begin());
+    Image top = heat_overlay(f, vlm.cameras[cam].map, g);
+    put_text(top, "VLM", 4, 12);
+    Image bottom = has_expert ? heat_overlay(f, expert.cameras[cam].map, g) : f;
+    put_text(bottom, "expert", 4, 12);
+    columns.push_back(vstack({top, bottom}, 2));
+  }
+  return with_caption(hstack(columns, 4), caption);
+}
+
+}  // namespace vlascope

@@ -1,0 +1,355 @@
+// vlascope attention: where a policy looks, over a fresh rollout (sim or the real arm) or a recorded episode.
+// Writes per-chunk figures (VLM self-attention of the last word over each camera and the words; the expert's last
+// cross-attention block), layers × heads grids, an MP4 with the live overlay, and — where a segmentation exists —
+// the numbers: attention mass on cube / gripper / arm / background, entropy, pointing game per layer and phase, plus
+// the causal check (blank the most-attended cells vs random ones).
+//
+// vlascope compare-attention: the same numbers for two checkpoints (frozen vs unfrozen VLM) on the same seeds,
+// side by side, with plots.
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+
+#include "apps/attention_figures.h"
+#include "apps/commands.h"
+#include "apps/robot_factory.h"
+#include "common/cli.h"
+#include "common/error.h"
+#include "common/image_io.h"
+#include "common/plot.h"
+#include "common/progress.h"
+#include "dataset/dataset.h"
+#include "interp/attention_study.h"
+#include "interp/stats.h"
+#include "policy/policy.h"
+
+namespace vlascope {
+namespace {
+
+namespace fs = std::filesystem;
+
+std::unique_ptr<Policy> policy_from(const ArgParser& args, const std::string& checkpoint) {
+  PolicyOptions o;
+  o.precision = args.get("precision");
+  o.threads = args.get_int("threads");
+  if (!args.get("camera-map").empty()) o.camera_map = parse_camera_map(args.get("camera-map"));
+  return Policy::load(checkpoint, o);
+}
+
+void study_options(ArgParser& args) {
+  args.option("precision", "fp32", "fp32 or bf16");
+  args.option("threads", "0", "intra-op threads (0 = all cores)");
+  args.option("camera-map", "", "checkpoint camera → robot camera, e.g. camera1=scene,camera2=wrist");
+  args.option("task", "pick up the cube and lift it", "instruction");
+  args.option("max-seconds", "15", "episode length limit");
+  args.option("causal-cells", "4", "causal check: blank this many most-attended cells per camera vs as many random "
+                                   "ones (0 = off)");
+  args.option("causal-every", "1", "causal check on every n-th chunk");
+}
+
+StudyOptions read_study(const ArgParser& args) {
+  StudyOptions o;
+  o.rollout.task = args.get("task");
+  o.rollout.max_seconds = args.get_double("max-seconds");
+  o.causal_cells = args.get_int("causal-cells");
+  o.causal_every = args.get_int("causal-every");
+  return o;
+}
+
+const char* const kPhases[] = {"all", "reach", "grasp", "lift", "hold"};
+
+struct Metric {
+  const char* name;
+  double (*get)(const AttentionScores&);
+};
+const Metric kMetrics[] = {
+    {"cube_mass", [](const AttentionScores& s) { return s.cube.mass; }},
+    {"cube_chance", [](const AttentionScores& s) { return s.cube.chance; }},
+    {"gripper_mass", [](const AttentionScores& s) { return s.gripper.mass; }},
+    {"arm_mass", [](const AttentionScores& s) { return s.arm.mass; }},
+    {"background_mass", [](const AttentionScores& s) { return s.background.mass; }},
+    {"entropy", [](const AttentionScores& s) { return s.entropy; }},
+    {"pointing_hit", [](const AttentionScores& s) { return s.pointing.hit ? 1.0 : 0.0; }},
+    {"image_ratio", [](const AttentionScores& s) { return s.image_ratio; }},
+};
+
+// Per camera, stream, layer and phase: mean of every metric over chunks and episodes.
+nlohmann::json metric_summary(const std::vector<EpisodeStudy>& episodes, const std::vector<std::string>& cameras,
+                              const SmolVLAConfig& config) {
+  nlohmann::json out = nlohmann::json::object();
+  for (size_t cam = 0; cam < cameras.size(); ++cam) {
+    for (const Metric& m : kMetrics) {
+      ScoreTable t;
+      t.add(episodes, static_cast<int>(cam), m.get);
+      for (HookStream s : {HookStream::kVlm, HookStream::kExpert}) {
+        const int layers = s == HookStream::kVlm ? config.num_vlm_layers : config.num_expert_layers;
+        for (int l = 0; l < layers; ++l)
+          for (const char* phase : kPhases) {
+            auto it = t.values.find(ScoreTable::key(s, l, phase));
+            if (it == t.values.end() || it->second.empty()) continue;
+            out[cameras[cam]][stream_name(s)][std::to_string(l)][phase][m.name] = mean(it->second);
+          }
+      }
+    }
+  }
+  return out;
+}
+
+nlohmann::json causal_summary(const std::vector<EpisodeStudy>& episodes) {
+  std::vector<double> top, random, diff;
+  for (const EpisodeStudy& e : episodes)
+    for (const ChunkStudy& c : e.chunks)
+      if (c.causal_top >= 0) top.push_back(c.causal_top), random.push_back(c.causal_random),
+                             diff.push_back(c.causal_top - c.causal_random);
+  if (top.size() < 2) return nullptr;
+  const Summary d = summarize(diff);
+  // Paired: the same chunk, the same noise, two kinds of blanking.
+  const double p = d.se > 0 ? student_t_two_sided_p(d.mean / d.se, d.n - 1) : 1.0;
+  return {{"chunks", top.size()},
+          {"top_mean_abs_daction", mean(top)},
+          {"random_mean_abs_daction", mean(random)},
+          {"paired_difference_mean", d.mean},
+          {"paired_difference_ci95", {d.ci_lo, d.ci_hi}},
+          {"paired_p", p},
+          {"top_over_random", mean(random) > 0 ? mean(top) / mean(random) : 0.0}};
+}
+
+// One line per (camera, stream, layer) of the "all" phase, for the terminal.
+void print_summary(const nlohmann::json& s, const char* label) {
+  for (const auto& [cam, streams] : s.items())
+    for (const auto& [stream, layers] : streams.items())
+      for (const auto& [layer, phases] : layers.items()) {
+        const auto& a = phases["all"];
+        std::printf("%-10s %-7s %-6s L%-2s cube %.3f (chance %.3f)  gripper %.3f  arm %.3f  background %.3f  "
+                    "entropy %.3f  pointing %.2f\n",
+                    label, cam.c_str(), stream.c_str(), layer.c_str(), a.value("cube_mass", 0.0),
+                    a.value("cube_chance", 0.0), a.value("gripper_mass", 0.0), a.value("arm_mass", 0.0),
+                    a.value("background_mass", 0.0), a.value("entropy", 0.0), a.value("pointing_hit", 0.0));
+      }
+}
+
+// Bars per layer of one metric (phase "all"), one group per model or camera.
+void plot_by_layer(const std::vector<std::pair<std::string, nlohmann::json>>& summaries, const std::string& camera,
+                   const std::string& stream, const std::string& metric, int layers, const std::string& path) {
+  BarChart chart{stream + " attention: " + metric + " per layer (" + camera + " camera)", metric};
+  for (int l = 0; l < layers; ++l) chart.categories.push_back("L" + std::to_string(l));
+  for (const auto& [name, s] : summaries) {
+    BarChart::Group g{name, {}, {}};
+    for (int l = 0; l < layers; ++l) {
+      const auto& node = s.contains(camera) && s[camera].contains(stream) && s[camera][stream].contains(std::to_string(l))
+                             ? s[camera][stream][std::to_string(l)]["all"]
+                             : nlohmann::json();
+      g.values.push_back(node.is_object() ? node.value(metric, 0.0) : 0.0);
+    }
+    chart.groups.push_back(g);
+  }
+  chart.save(path);
+}
+
+void write_chunk_csv(const fs::path& path, const std::vector<EpisodeStudy>& episodes,
+                     const std::vector<std::string>& cameras) {
+  std::ofstream csv(path);
+  csv << "seed,chunk,time,phase,camera,stream,layer,cube_mass,cube_chance,gripper_mass,arm_mass,background_mass,"
+         "entropy,hoyer,pointing_hit,image_ratio,causal_top,causal_random\n";
+  for (const EpisodeStudy& e : episodes)
+    for (const ChunkStudy& c : e.chunks)
+      for (const LayerScores& l : c.layers)
+        csv << e.rollout.seed << "," << c.chunk << "," << c.time << "," << c.phase << "," << cameras[l.camera] << ","
+            << stream_name(l.stream) << "," << l.layer << "," << l.scores.cube.mass << "," << l.scores.cube.chance
+            << "," << l.scores.gripper.mass << "," << l.scores.arm.mass << "," << l.scores.background.mass << ","
+            << l.scores.entropy << "," << l.scores.hoyer << "," << l.scores.pointing.hit << ","
+            << l.scores.image_ratio << "," << c.causal_top << "," << c.causal_random << "\n";
+}
+
+// Runs `episodes` studies of one policy; figures for the first episode when `figures_dir` is given.
+std::vector<EpisodeStudy> run_studies(Robot& robot, Policy& policy, uint64_t seed0, int episodes,
+                                      const StudyOptions& options, const fs::path& figures_dir, int figure_every,
+                                      const std::string& label) {
+  std::vector<EpisodeStudy> out;
+  ProgressBar bar("attention " + label, episodes, "episodes");
+  const SegmentationSource seg = simulator_segmentation(robot);
+  for (int k = 0; k < episodes; ++k) {
+    std::unique_ptr<VideoWriter> video;
+    ChunkFigures figures;
+    if (k == 0 && !figures_dir.empty()) {
+      fs::create_directories(figures_dir);
+      video = std::make_unique<VideoWriter>((figures_dir / "attention.mp4").string(), 3.0);
+      figures = [&](const CapturedChunk& c, const Observation& obs, double t) {
+        char title[128];
+        std::snprintf(title, sizeof title, "%s  seed %llu  chunk %d  t %.1f s", label.c_str(),
+                      static_cast<unsigned long long>(seed0), c.index, t);
+        video->write(overlay_strip(&c, obs, policy.config(), title));
+        if (c.index % std::max(1, figure_every) != 0) return;
+        char name[64];
+        std::snprintf(name, sizeof name, "chunk_%02d", c.index);
+        write_png((figures_dir / (std::string(name) + ".png")).string(), chunk_figure(c, obs, policy.config(), title));
+        write_png((figures_dir / (std::string(name) + "_vlm_layers_heads.png")).string(),
+                  layers_heads_figure(c, obs, policy.config(), HookStream::kVlm, 0));
+        write_png((figures_dir / (std::string(name) + "_expert_layers_heads.png")).string(),
+                  layers_heads_figure(c, obs, policy.config(), HookStream::kExpert, 0));
+      };
+    }
+    out.push_back(study_episode(robot, policy, seed0 + k, options, seg, figures));
+    if (video) video->close();
+    bar.advance();
+  }
+  bar.finish();
+  return out;
+}
+
+}  // namespace
+
+int run_attention(int argc, char** argv) {
+  ArgParser args("vlascope attention",
+                 "Attention of a policy over camera patches and words, on fresh rollouts (sim or the real arm) or a\n"
+                 "recorded episode: figures per chunk, layers × heads grids, an overlay video, and (where a\n"
+                 "segmentation exists) mass on cube/gripper/arm/background, entropy, pointing game per layer and phase,\n"
+                 "with the causal check.");
+  args.required("checkpoint", "SmolVLA checkpoint directory");
+  args.required("out", "output directory");
+  add_robot_options(args);
+  study_options(args);
+  args.option("episodes", "1", "fresh rollouts (figures for the first)");
+  args.option("seed", "100000", "first seed");
+  args.option("every", "3", "write the still figures of every n-th chunk");
+  args.option("dataset", "", "instead of rollouts: replay the frames of a recorded episode through the policy");
+  args.option("episode", "0", "with --dataset: which episode");
+  if (!args.parse(argc, argv)) return 0;
+  const fs::path out(args.get("out"));
+  fs::create_directories(out);
+  std::unique_ptr<Policy> policy = policy_from(args, args.get("checkpoint"));
+  const StudyOptions options = read_study(args);
+
+  if (!args.get("dataset").empty()) {
+    // Recorded episode: the policy sees every recorded frame where it would compute a chunk.
+    const DatasetReader reader(args.get("dataset"));
+    const int e = args.get_int("episode");
+    require(e >= 0 && e < reader.num_episodes(), "--episode " + std::to_string(e) + ": the dataset has " +
+                                                     std::to_string(reader.num_episodes()) + " episodes");
+    AttentionRecorder recorder(*policy, options.capture);
+    VideoWriter video((out / "attention.mp4").string(), 3.0);
+    const int every = policy->config().n_action_steps;
+    const int n = reader.num_frames(e);
+    policy->reset(reader.info(e).seed);
+    ProgressBar bar("attention", n / every + 1, "chunks");
+    for (int i = 0; i < n; i += every) {
+      const Frame f = reader.frame(e, i);
+      PolicyInput in;
+      in.images = f.images;
+      in.state.assign(f.state.begin(), f.state.end());
+      in.task = args.get("task");
+      policy->predict_chunk(in);
+      Observation obs;
+      obs.images = f.images;
+      const CapturedChunk& c = recorder.chunks().back();
+      char title[128];
+      std::snprintf(title, sizeof title, "episode %d frame %d (%s)", e, i, phase_name(f.phase));
+      video.write(overlay_strip(&c, obs, policy->config(), title));
+      if (c.index % std::max(1, args.get_int("every")) == 0) {
+        char name[64];
+        std::snprintf(name, sizeof name, "chunk_%02d", c.index);
+        write_png((out / (std::string(name) + ".png")).string(), chunk_figure(c, obs, policy->config(), title));
+        write_png((out / (std::string(name) + "_vlm_layers_heads.png")).string(),
+                  layers_heads_figure(c, obs, policy->config(), HookStream::kVlm, 0));
+      }
+      bar.advance();
+    }
+    bar.finish();
+    video.close();
+    std::printf("wrote %s\n", out.c_str());
+    return 0;
+  }
+
+  std::unique_ptr<Robot> robot = make_robot(args);
+  const std::vector<EpisodeStudy> studies =
+      run_studies(*robot, *policy, static_cast<uint64_t>(args.get_int64("seed")), args.get_int("episodes"), options,
+                  out, args.get_int("every"), "");
+  const std::vector<std::string> cameras = policy->cameras();
+  write_chunk_csv(out / "attention_metrics.csv", studies, cameras);
+  const nlohmann::json summary = metric_summary(studies, cameras, policy->config());
+  const nlohmann::json causal = causal_summary(studies);
+  std::ofstream(out / "attention_summary.json") << nlohmann::json{{"metrics", summary}, {"causal", causal}}.dump(2);
+  if (!summary.empty()) {
+    print_summary(summary, "");
+    for (const std::string& cam : cameras)
+      for (const char* stream : {"vlm", "expert"})
+        plot_by_layer({{"cube", summary}}, cam, stream, "cube_mass",
+                      stream == std::string("vlm") ? policy->config().num_vlm_layers : policy->config().num_expert_layers,
+                      (out / (std::string("cube_mass_") + stream + "_" + cam + ".png")).string());
+  } else {
+    std::printf("no segmentation on this robot: figures only (metrics need a mask)\n");
+  }
+  if (!causal.is_null())
+    std::printf("causal check: blanking the %d most-attended cells moves the chunk by %.3f vs %.3f for random cells "
+                "(paired difference %.3f, 95%% CI %.3f…%.3f)\n",
+                options.causal_cells, causal["top_mean_abs_daction"].get<double>(),
+                causal["random_mean_abs_daction"].get<double>(), causal["paired_difference_mean"].get<double>(),
+                causal["paired_difference_ci95"][0].get<double>(), causal["paired_difference_ci95"][1].get<double>());
+  std::printf("wrote %s\n", out.c_str());
+  return 0;
+}
+
+int run_compare_attention(int argc, char** argv) {
+  ArgParser args("vlascope compare-attention",
+                 "Run two checkpoints (e.g. frozen-VLM and unfrozen-VLM models) on the same seeded episodes and report,\n"
+                 "side by side, where each looks: mass on cube/gripper vs background, entropy, pointing game per\n"
+                 "layer and phase, and the causal effect of their most-attended patches; with plots.");
+  args.required("a", "first checkpoint");
+  args.required("b", "second checkpoint");
+  args.option("a-name", "frozen", "label of the first");
+  args.option("b-name", "unfrozen", "label of the second");
+  args.required("out", "output directory");
+  add_robot_options(args);
+  study_options(args);
+  args.option("episodes", "5", "episodes per model (same seeds)");
+  args.option("seed", "100000", "first seed");
+  if (!args.parse(argc, argv)) return 0;
+  const fs::path out(args.get("out"));
+  fs::create_directories(out);
+  const StudyOptions options = read_study(args);
+  std::unique_ptr<Robot> robot = make_robot(args);
+  const uint64_t seed = static_cast<uint64_t>(args.get_int64("seed"));
+  std::vector<std::pair<std::string, nlohmann::json>> summaries;
+  nlohmann::json report;
+  std::vector<std::string> cameras;
+  int vlm_layers = 0, expert_layers = 0;
+  for (const auto& [key, name] : {std::pair<std::string, std::string>{"a", args.get("a-name")}, {"b", args.get("b-name")}}) {
+    std::unique_ptr<Policy> policy = policy_from(args, args.get(key));
+    const std::vector<EpisodeStudy> studies = run_studies(*robot, *policy, seed, args.get_int("episodes"), options,
+                                                          out / ("figures_" + name), 5, name);
+    cameras = policy->cameras();
+    vlm_layers = policy->config().num_vlm_layers;
+    expert_layers = policy->config().num_expert_layers;
+    write_chunk_csv(out / ("attention_metrics_" + name + ".csv"), studies, cameras);
+    const nlohmann::json summary = metric_summary(studies, cameras, policy->config());
+    int successes = 0;
+    for (const EpisodeStudy& s : studies) successes += s.rollout.success;
+    report[name] = {{"checkpoint", args.get(key)},
+                    {"metrics", summary},
+                    {"causal", causal_summary(studies)},
+                    {"successes", successes},
+                    {"episodes", studies.size()}};
+    summaries.push_back({name, summary});
+    print_summary(summary, name.c_str());
+  }
+  std::ofstream(out / "compare_attention.json") << report.dump(2);
+  for (const std::string& cam : cameras)
+    for (const char* metric : {"cube_mass", "gripper_mass", "background_mass", "entropy"}) {
+      plot_by_layer(summaries, cam, "vlm", metric, vlm_layers,
+                    (out / (std::string("vlm_") + metric + "_" + cam + ".png")).string());
+      plot_by_layer(summaries, cam, "expert", metric, expert_layers,
+                    (out / (std::string("expert_") + metric + "_" + cam + ".png")).string());
+    }
+  for (const auto& [name, r] : report.items()) {
+    const auto& c = r["causal"];
+    if (!c.is_null())
+      std::printf("%-10s causal: top cells move the chunk by %.3f vs random %.3f (ratio %.2f, p %.3g)\n", name.c_str(),
+                  c["top_mean_abs_daction"].get<double>(), c["random_mean_abs_daction"].get<double>(),
+                  c["top_over_random"].get<double>(), c["paired_p"].get<double>());
+  }
+  std::printf("wrote %s\n", (out / "compare_attention.json").c_str());
+  return 0;
+}
+
+}  // namespace vlascope
