@@ -33,6 +33,8 @@ int run_rollout_command(int argc, char** argv);
 int run_export(int argc, char** argv);
 int run_attention(int argc, char** argv);
 int run_compare_attention(int argc, char** argv);
+int run_neurons(int argc, char** argv);
+int run_steer_experiment(int argc, char** argv);
 
 inline constexpr Command kCommands[] = {
     {"info", "print versions, threads and build options", run_info},
@@ -56,6 +58,9 @@ inline constexpr Command kCommands[] = {
      run_attention, true},
     {"compare-attention", "where two checkpoints look, side by side, on the same seeds", run_compare_attention,
      true},
+    {"neurons", "concept neurons by the logit lens and by contrast; writes neuron sets", run_neurons, true},
+    {"steer-experiment", "steering by neuron sets vs baseline, random and prompt controls, with statistics",
+     run_steer_experiment, true},
 };
 
 }  // namespace vlascope

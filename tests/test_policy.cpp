@@ -331,6 +331,23 @@ TEST(Model, CachedAndUncachedSamplingAgreeWithPaddingAndMaskedCamera) {
   EXPECT_GT(max_diff(model.sample_actions(changed, noise, true), cached), 1e-4);
 }
 
+TEST(Model, PackedInferenceWeightsGiveTheSameActionsAndGoStaleSafely) {
+  SmolVLAConfig c = test_config();
+  SmolVLA model(c);
+  model.init_random(11);
+  const ModelInputs in = random_inputs(c, 1, 5, 6);
+  torch::NoGradGuard no_grad;
+  const torch::Tensor noise = torch::randn({1, c.chunk_size, c.max_action_dim});
+  const torch::Tensor plain = model.sample_actions(in, noise);
+  model.pack_for_inference();
+  EXPECT_TRUE(model.packed());
+  EXPECT_LT(max_diff(model.sample_actions(in, noise), plain), 1e-5);
+  // Mutable access drops the pack, so changed weights are used, never a stale copy.
+  model.mutable_weights().action_out_proj.bias.add_(1.0);
+  EXPECT_FALSE(model.packed());
+  EXPECT_GT(max_diff(model.sample_actions(in, noise), plain), 0.5);
+}
+
 TEST(Model, BlockedAttentionMatchesTheFullPatternPath) {
   // A vision tower big enough for the blocked path (2 heads × 1024² logits) against the same tower with a pattern
   // hook, which forces the full-pattern path.

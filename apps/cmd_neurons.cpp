@@ -1,0 +1,188 @@
+// vlascope neurons: find neurons that carry "high", "low", "fast", "slow" — by the logit lens of the VLM's FFN value
+// vectors and by contrasting recorded demonstrations of two variants — and write them as named sets
+// (interp/neuron_set.h) plus the tables behind them (CSV and JSON), with the overlap of the two methods.
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+
+#include "apps/commands.h"
+#include "common/cli.h"
+#include "common/error.h"
+#include "dataset/dataset.h"
+#include "interp/capture.h"
+#include "interp/neurons.h"
+#include "policy/policy.h"
+#include "policy/smolvla.h"
+#include "policy/tokenizer.h"
+
+namespace vlascope {
+namespace {
+
+namespace fs = std::filesystem;
+
+struct Concept {
+  std::string name;
+  std::vector<std::string> words;
+};
+
+std::vector<Concept> parse_concepts(const std::string& text) {
+  // "high=high,higher,up;low=low,lower,down"
+  std::vector<Concept> out;
+  size_t start = 0;
+  while (start < text.size()) {
+    size_t end = text.find(';', start);
+    if (end == std::string::npos) end = text.size();
+    const std::string item = text.substr(start, end - start);
+    const size_t eq = item.find('=');
+    require(eq != std::string::npos && eq > 0, "--concepts: '" + item + "' must be name=word,word");
+    Concept c{item.substr(0, eq), {}};
+    std::string words = item.substr(eq + 1);
+    size_t s = 0;
+    while (s <= words.size()) {
+      size_t e = words.find(',', s);
+      if (e == std::string::npos) e = words.size();
+      if (e > s) c.words.push_back(words.substr(s, e - s));
+      s = e + 1;
+    }
+    require(!c.words.empty(), "--concepts: '" + c.name + "' has no words");
+    out.push_back(c);
+    start = end + 1;
+  }
+  return out;
+}
+
+std::string join(const std::vector<std::string>& v, const char* sep) {
+  std::string s;
+  for (const std::string& x : v) s += (s.empty() ? "" : sep) + x;
+  return s;
+}
+
+}  // namespace
+
+int run_neurons(int argc, char** argv) {
+  ArgParser args("vlascope neurons",
+                 "Find concept neurons of a checkpoint: (1) the logit lens of every VLM FFN value vector (top tokens,\n"
+                 "concept search with exact ranks and semantic neighbours); (2) the contrast of neuron activations on\n"
+                 "recorded demonstrations of two variants in the lift phase (VLM and expert). Writes neuron_sets.json,\n"
+                 "top_tokens.csv/json, concept_<name>.csv, contrast_<a>_<b>.csv and overlaps.json.");
+  args.required("checkpoint", "SmolVLA checkpoint directory");
+  args.required("out", "output directory");
+  args.option("top-k", "10", "top tokens per value vector");
+  args.flag("final-norm", "project through the VLM's final RMSNorm (Geva et al.) instead of raw (Häon et al.)");
+  args.option("concepts", "high=high,higher,up;low=low,lower,down;fast=fast,quickly;slow=slow,slowly",
+              "concepts as name=word,word;…");
+  args.option("set-size", "10", "neurons per set");
+  args.option("dataset", "", "recorded demonstrations for the contrastive search (skipped when empty)");
+  args.option("contrasts", "high:low,fast:slow", "variant pairs a:b to contrast");
+  args.option("episodes", "12", "episodes per variant in the contrast");
+  args.option("stride", "3", "every n-th frame of the phase");
+  args.option("phase", "lift", "expert phase whose frames are compared (reach, grasp, lift, hold)");
+  if (!args.parse(argc, argv)) return 0;
+  const fs::path out(args.get("out"));
+  fs::create_directories(out);
+  std::unique_ptr<Policy> policy = Policy::load(args.get("checkpoint"));
+  const SmolVLA& model = policy->model();
+  const Tokenizer& tokenizer = policy->tokenizer();
+  const int k = args.get_int("top-k"), n = args.get_int("set-size");
+  const bool final_norm = args.get_flag("final-norm");
+  std::vector<NeuronSet> sets;
+
+  // 1. Logit lens.
+  const std::vector<NeuronTokens> tops = value_vector_top_tokens(model, tokenizer, k, final_norm);
+  {
+    std::ofstream csv(out / "top_tokens.csv");
+    csv << "layer,neuron,top_tokens,top_logits\n";
+    nlohmann::json j = nlohmann::json::array();
+    for (const NeuronTokens& t : tops) {
+      std::string logits;
+      for (float l : t.logits) logits += (logits.empty() ? "" : " ") + std::to_string(l).substr(0, 6);
+      csv << t.layer << "," << t.index << ",\"" << join(t.tokens, " ") << "\"," << logits << "\n";
+      j.push_back({{"layer", t.layer}, {"neuron", t.index}, {"tokens", t.tokens}, {"logits", t.logits}});
+    }
+    std::ofstream(out / "top_tokens.json") << j.dump(1) << "\n";
+  }
+  std::printf("logit lens (%s): %zu value vectors, top-%d tokens → %s\n", final_norm ? "final norm" : "raw", tops.size(),
+              k, (out / "top_tokens.csv").c_str());
+  for (const Concept& c : parse_concepts(args.get("concepts"))) {
+    const std::vector<ConceptScore> scores = search_concept(model, tokenizer, c.words, k, final_norm);
+    std::ofstream csv(out / ("concept_" + c.name + ".csv"));
+    csv << "layer,neuron,best_token,best_rank,z,semantic,exact\n";
+    int exact = 0;
+    for (const ConceptScore& s : scores) {
+      csv << s.layer << "," << s.index << "," << s.best_token << "," << s.best_rank << "," << s.z << "," << s.semantic
+          << "," << s.exact << "\n";
+      exact += s.exact;
+    }
+    NeuronSet set = concept_set(scores, c.name, n, args.get("checkpoint"), c.words);
+    std::printf("concept %-5s (%s): %d neurons have a concept token in their top %d; set:", c.name.c_str(),
+                join(c.words, ",").c_str(), exact, k);
+    for (const NeuronRef& r : set.neurons) std::printf(" L%d/%d", r.layer, r.index);
+    std::printf("\n");
+    sets.push_back(std::move(set));
+  }
+
+  // 2. Contrast.
+  nlohmann::json overlaps = nlohmann::json::object();
+  if (!args.get("dataset").empty()) {
+    const DatasetReader dataset(args.get("dataset"));
+    Phase phase = Phase::kLift;
+    for (Phase p : {Phase::kReach, Phase::kGrasp, Phase::kLift, Phase::kHold})
+      if (args.get("phase") == phase_name(p)) phase = p;
+    for (const std::string& pair : args.get_list("contrasts")) {
+      const size_t colon = pair.find(':');
+      require(colon != std::string::npos, "--contrasts: '" + pair + "' must be a:b");
+      ContrastOptions o;
+      o.variant_a = pair.substr(0, colon);
+      o.variant_b = pair.substr(colon + 1);
+      o.phase = phase;
+      o.episodes_per_variant = args.get_int("episodes");
+      o.frame_stride = args.get_int("stride");
+      const std::vector<NeuronContrast> c = contrast_neurons(*policy, dataset, o);
+      std::ofstream csv(out / ("contrast_" + o.variant_a + "_" + o.variant_b + ".csv"));
+      csv << "stream,layer,neuron,mean_" << o.variant_a << ",mean_" << o.variant_b << ",hedges_g,t,p,n_a,n_b\n";
+      int significant = 0;
+      for (const NeuronContrast& x : c) {
+        csv << stream_name(x.stream) << "," << x.layer << "," << x.index << "," << x.mean_a << "," << x.mean_b << ","
+            << x.g << "," << x.t << "," << x.p << "," << x.n_a << "," << x.n_b << "\n";
+        significant += x.p < 0.01;
+      }
+      NeuronSet a = contrast_set(c, o.variant_a + "_contrast", n, +1, args.get("checkpoint"), o);
+      NeuronSet b = contrast_set(c, o.variant_b + "_contrast", n, -1, args.get("checkpoint"), o);
+      std::printf("contrast %s vs %s (%s phase, %d+%d episodes): %d of %zu neurons differ at p < 0.01; strongest |g| "
+                  "%.2f (%s L%d/%d)\n",
+                  o.variant_a.c_str(), o.variant_b.c_str(), phase_name(o.phase), c.front().n_a, c.front().n_b,
+                  significant, c.size(), std::abs(c.front().g), stream_name(c.front().stream), c.front().layer,
+                  c.front().index);
+      // Agreement with the lexical sets of the same names: overlap of the sets, and how the lexical neurons rank
+      // in the contrast.
+      for (const NeuronSet* s : {&a, &b}) {
+        const std::string lexical = s->name.substr(0, s->name.size() - std::string("_contrast").size());
+        for (const NeuronSet& l : sets) {
+          if (l.name != lexical) continue;
+          const SetOverlap ov = overlap(l, *s);
+          std::vector<double> gs;
+          for (const NeuronRef& r : l.neurons)
+            for (const NeuronContrast& x : c)
+              if (x.stream == r.stream && x.layer == r.layer && x.index == r.index) gs.push_back(x.g);
+          double mean_g = 0;
+          for (double g : gs) mean_g += g / std::max<size_t>(1, gs.size());
+          overlaps[lexical] = {{"lexical", l.name}, {"contrastive", s->name}, {"shared", ov.shared},
+                               {"jaccard", ov.jaccard}, {"lexical_mean_g", mean_g}};
+          std::printf("  %s: lexical ∩ contrastive = %d of %d (Jaccard %.2f); the lexical neurons' mean g = %+.2f\n",
+                      lexical.c_str(), ov.shared, ov.a, ov.jaccard, mean_g);
+        }
+      }
+      sets.push_back(std::move(a));
+      sets.push_back(std::move(b));
+    }
+  }
+  const ModelShape shape = model_shape(model.config());
+  for (const NeuronSet& s : sets) validate_neuron_set(s, shape);
+  write_neuron_sets((out / "neuron_sets.json").string(), sets);
+  std::ofstream(out / "overlaps.json") << overlaps.dump(2) << "\n";
+  std::printf("wrote %s (%zu sets)\n", (out / "neuron_sets.json").c_str(), sets.size());
+  return 0;
+}
+
+}  // namespace vlascope

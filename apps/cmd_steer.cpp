@@ -1,0 +1,324 @@
+// vlascope steer-experiment: does switching concept neurons on steer the arm? On identical seeds: baseline, the
+// "high" and "low" sets, a random control set of the same size and α, the "fast" and "slow" sets, and prompt-only
+// baselines; per condition the lift segment's height and speed, episode length and success; differences from the
+// baseline with 95% CIs, Welch and Mann–Whitney p and Hedges' g; an α sweep for the strongest sets; plots. Runs on
+// any robot (--robot sim or so100).
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+
+#include "apps/commands.h"
+#include "apps/robot_factory.h"
+#include "common/cli.h"
+#include "common/error.h"
+#include "common/plot.h"
+#include "interp/capture.h"
+#include "interp/steer_experiment.h"
+#include "policy/policy.h"
+
+namespace vlascope {
+namespace {
+
+namespace fs = std::filesystem;
+
+struct MetricDef {
+  const char* name;
+  const char* unit;
+  double scale;  // for printing (m → cm)
+  bool needs_lift;
+  MetricGetter get;
+};
+const std::vector<MetricDef>& metric_defs() {
+  static const std::vector<MetricDef> defs = {
+      {"mean_height", "cm", 100, true, [](const SteerMetrics& m) { return m.mean_height; }},
+      {"max_height", "cm", 100, true, [](const SteerMetrics& m) { return m.max_height; }},
+      {"max_rise", "cm", 100, true, [](const SteerMetrics& m) { return m.max_rise; }},
+      {"step_displacement", "mm/step", 1000, true, [](const SteerMetrics& m) { return m.step_displacement; }},
+      {"speed", "cm/s", 100, true, [](const SteerMetrics& m) { return m.speed; }},
+      {"lift_duration", "s", 1, true, [](const SteerMetrics& m) { return m.lift_duration; }},
+      {"length", "s", 1, false, [](const SteerMetrics& m) { return m.length; }},
+  };
+  return defs;
+}
+
+nlohmann::json comparison_json(const SteerComparison& c, double scale) {
+  if (!c.valid) return nullptr;
+  return {{"a", c.a},
+          {"b", c.b},
+          {"mean_a", c.summary_a.mean * scale},
+          {"mean_b", c.summary_b.mean * scale},
+          {"n_a", c.summary_a.n},
+          {"n_b", c.summary_b.n},
+          {"difference", c.welch.difference * scale},
+          {"ci95", {c.welch.ci_lo * scale, c.welch.ci_hi * scale}},
+          {"welch_p", c.welch.p},
+          {"mann_whitney_p", c.mann_whitney.p},
+          {"hedges_g", c.hedges_g}};
+}
+
+int successes(const SteerRun& r) {
+  int s = 0;
+  for (const SteerMetrics& m : r.metrics) s += m.success;
+  return s;
+}
+
+// EE height around the lift start, per condition: mean and 95% band over the lifted rollouts.
+void plot_heights(const std::vector<const SteerRun*>& runs, const std::string& title, const std::string& path) {
+  LinePlot plot{title, "time from lift start (s)", "end-effector height (m)"};
+  const int before = 15, after = 150;
+  for (size_t r = 0; r < runs.size(); ++r) {
+    std::vector<std::vector<double>> at(static_cast<size_t>(before + after));
+    for (size_t k = 0; k < runs[r]->rollouts.size(); ++k) {
+      const LiftSegment& lift = runs[r]->lifts[k];
+      if (lift.status != LiftStatus::kLifted) continue;
+      const std::vector<RolloutStep>& steps = runs[r]->rollouts[k].steps;
+      for (int d = -before; d < after; ++d) {
+        const int i = lift.lift_start_index + d;
+        if (i >= 0 && i < static_cast<int>(steps.size()))
+          at[static_cast<size_t>(d + before)].push_back(steps[static_cast<size_t>(i)].end_effector.position[2]);
+      }
+    }
+    std::vector<double> x, y, lo, hi;
+    for (int d = -before; d < after; ++d) {
+      const std::vector<double>& v = at[static_cast<size_t>(d + before)];
+      if (v.size() < 2) continue;
+      const Summary s = summarize(v);
+      x.push_back(d / 30.0), y.push_back(s.mean), lo.push_back(s.ci_lo), hi.push_back(s.ci_hi);
+    }
+    if (x.size() >= 2) {
+      int lifted = 0;
+      for (const LiftSegment& l : runs[r]->lifts) lifted += l.status == LiftStatus::kLifted;
+      plot.add(runs[r]->condition.name + " (n=" + std::to_string(lifted) + ")", x, y, lo, hi).colour =
+          palette(static_cast<int>(r));
+    }
+  }
+  plot.save(path);
+}
+
+void bar_plot(const std::vector<SteerRun>& runs, const MetricDef& m, const std::string& path) {
+  BarChart chart{std::string(m.name) + " per condition (mean, 95% CI; lifted rollouts)", m.unit};
+  BarChart::Group g{m.name, {}, {}};
+  for (const SteerRun& r : runs) {
+    std::vector<double> v;
+    for (const SteerMetrics& x : r.metrics)
+      if (!m.needs_lift || x.lifted) v.push_back(m.get(x) * m.scale);
+    chart.categories.push_back(r.condition.name);
+    if (v.size() >= 2) {
+      const Summary s = summarize(v);
+      g.values.push_back(s.mean);
+      g.errors.push_back(s.ci_hi - s.mean);
+    } else {
+      g.values.push_back(v.empty() ? 0 : v[0]);
+      g.errors.push_back(0);
+    }
+  }
+  chart.groups.push_back(g);
+  chart.save(path, 900, 420);
+}
+
+}  // namespace
+
+int run_steer_experiment(int argc, char** argv) {
+  ArgParser args("vlascope steer-experiment",
+                 "Switch concept neurons on (Häon et al.: mlp.post := α at every position and pass) and measure the\n"
+                 "arm on identical seeds: baseline, high, low, a random set like high, fast, slow, and prompt-only\n"
+                 "baselines; lift height and speed, episode length, success; CIs, tests, effect sizes, α sweep, plots.");
+  args.required("checkpoint", "SmolVLA checkpoint directory");
+  args.required("sets", "neuron_sets.json (vlascope neurons)");
+  args.required("out", "output directory");
+  add_robot_options(args);
+  args.option("high", "high", "set used as 'high'");
+  args.option("low", "low", "set used as 'low'");
+  args.option("fast", "fast", "set used as 'fast' (empty: skip)");
+  args.option("slow", "slow", "set used as 'slow' (empty: skip)");
+  args.option("alpha", "4", "α of the sets (Häon et al. use 4 on OpenVLA, 10 on π0-FAST)");
+  args.option("op", "set", "set (x := α), add (x += α) or scale (x *= α)");
+  args.option("rollouts", "10", "rollouts per condition");
+  args.option("seed", "200000", "first seed (every condition uses the same seeds)");
+  args.option("task", "pick up the cube and lift it", "instruction");
+  args.option("prompt-high", "pick up the cube and lift it high", "prompt-only baseline for high (empty: skip)");
+  args.option("prompt-slow", "pick up the cube and lift it slowly", "prompt-only baseline for slow (empty: skip)");
+  args.option("sweep", "1,2,4,8", "α values of the dose–response sweep (empty: skip)");
+  args.option("sweep-rollouts", "5", "rollouts per α in the sweep");
+  args.option("max-seconds", "15", "episode length limit");
+  args.option("after-success", "3", "seconds to keep running after success (the lift must finish)");
+  args.option("precision", "fp32", "fp32 or bf16");
+  args.option("threads", "0", "intra-op threads");
+  args.option("camera-map", "", "checkpoint camera → robot camera");
+  if (!args.parse(argc, argv)) return 0;
+  const fs::path out(args.get("out"));
+  fs::create_directories(out);
+  PolicyOptions po;
+  po.precision = args.get("precision");
+  po.threads = args.get_int("threads");
+  if (!args.get("camera-map").empty()) po.camera_map = parse_camera_map(args.get("camera-map"));
+  std::unique_ptr<Policy> policy = Policy::load(args.get("checkpoint"), po);
+  std::unique_ptr<Robot> robot = make_robot(args);
+  std::vector<NeuronSet> sets = read_neuron_sets(args.get("sets"));
+  const ModelShape shape = model_shape(policy->config());
+  const InterventionOp op = parse_intervention_op(args.get("op"));
+  const double alpha = args.get_double("alpha");
+  auto steer = [&](const std::string& set, double a) {
+    Intervention iv;
+    iv.set = set;
+    iv.op = op;
+    iv.alpha = a;
+    return std::vector<Intervention>{iv};
+  };
+  // The random control: as many neurons as "high", in the same layers, same α.
+  const NeuronSet& high = find_neuron_set(sets, args.get("high"));
+  sets.push_back(random_like(high, shape, 12345, "random"));
+
+  std::vector<SteerCondition> conditions = {{"baseline", {}, ""},
+                                            {"high", steer(args.get("high"), alpha), ""},
+                                            {"low", steer(args.get("low"), alpha), ""},
+                                            {"random", steer("random", alpha), ""}};
+  if (!args.get("fast").empty()) conditions.push_back({"fast", steer(args.get("fast"), alpha), ""});
+  if (!args.get("slow").empty()) conditions.push_back({"slow", steer(args.get("slow"), alpha), ""});
+  if (!args.get("prompt-high").empty()) conditions.push_back({"prompt-high", {}, args.get("prompt-high")});
+  if (!args.get("prompt-slow").empty()) conditions.push_back({"prompt-slow", {}, args.get("prompt-slow")});
+  RolloutOptions ro;
+  ro.task = args.get("task");
+  ro.max_seconds = args.get_double("max-seconds");
+  ro.stop_after_success_s = args.get_double("after-success");
+  const uint64_t seed = static_cast<uint64_t>(args.get_int64("seed"));
+  const int n = args.get_int("rollouts");
+  const std::vector<SteerRun> runs = run_steer_conditions(*robot, *policy, sets, conditions, n, seed, ro);
+  auto run_named = [&](const std::string& name) -> const SteerRun* {
+    for (const SteerRun& r : runs)
+      if (r.condition.name == name) return &r;
+    return nullptr;
+  };
+  const SteerRun& baseline = *run_named("baseline");
+
+  // Per condition and vs baseline.
+  nlohmann::json report;
+  report["checkpoint"] = args.get("checkpoint");
+  report["robot"] = robot->name();
+  report["alpha"] = alpha;
+  report["op"] = intervention_op_name(op);
+  report["rollouts_per_condition"] = n;
+  report["first_seed"] = seed;
+  std::ofstream csv(out / "steer_conditions.csv");
+  csv << "condition,rollouts,successes,lifted";
+  for (const MetricDef& m : metric_defs()) csv << "," << m.name << "_mean_" << m.unit << "," << m.name << "_ci_lo,"
+                                              << m.name << "_ci_hi";
+  csv << "\n";
+  for (const SteerRun& r : runs) {
+    nlohmann::json c;
+    int lifted = 0;
+    for (const SteerMetrics& m : r.metrics) lifted += m.lifted;
+    c["rollouts"] = r.metrics.size();
+    c["successes"] = successes(r);
+    c["lifted"] = lifted;
+    c["success_fisher_p_vs_baseline"] =
+        fisher_exact_p(successes(r), n - successes(r), successes(baseline), n - successes(baseline));
+    csv << r.condition.name << "," << r.metrics.size() << "," << successes(r) << "," << lifted;
+    for (const MetricDef& m : metric_defs()) {
+      std::vector<double> v;
+      for (const SteerMetrics& x : r.metrics)
+        if (!m.needs_lift || x.lifted) v.push_back(m.get(x) * m.scale);
+      if (v.size() >= 2) {
+        const Summary s = summarize(v);
+        c[m.name] = {{"mean", s.mean}, {"ci95", {s.ci_lo, s.ci_hi}}, {"n", s.n}, {"unit", m.unit}};
+        csv << "," << s.mean << "," << s.ci_lo << "," << s.ci_hi;
+      } else {
+        csv << ",,,";
+      }
+      if (&r != &baseline) c["vs_baseline"][m.name] = comparison_json(compare_runs(r, baseline, m.name, m.get, m.needs_lift), m.scale);
+    }
+    report["conditions"][r.condition.name] = c;
+  }
+  // The headline contrasts.
+  const MetricDef& height = metric_defs()[0];
+  const MetricDef& disp = metric_defs()[3];
+  const SteerComparison hl = compare_runs(*run_named("high"), *run_named("low"), height.name, height.get, true);
+  const SteerComparison rb = compare_runs(*run_named("random"), baseline, height.name, height.get, true);
+  report["high_vs_low_mean_height_cm"] = comparison_json(hl, 100);
+  report["random_vs_baseline_mean_height_cm"] = comparison_json(rb, 100);
+  if (run_named("fast") && run_named("slow")) {
+    const SteerComparison fs_ = compare_runs(*run_named("fast"), *run_named("slow"), disp.name, disp.get, true);
+    report["fast_vs_slow_step_displacement_mm"] = comparison_json(fs_, 1000);
+    if (fs_.valid && fs_.summary_b.mean > 0)
+      report["fast_over_slow_speed_ratio"] = fs_.summary_a.mean / fs_.summary_b.mean;
+  }
+
+  // α sweep on high and low.
+  std::vector<double> sweep = args.get("sweep").empty() ? std::vector<double>{} : args.get_doubles("sweep");
+  if (!sweep.empty()) {
+    LinePlot plot{"α sweep: lift-segment mean height", "α", "mean EE height (cm)"};
+    for (const std::string& name : {args.get("high"), args.get("low")}) {
+      std::vector<SteerCondition> cs;
+      for (double a : sweep) cs.push_back({name + " α=" + std::to_string(a).substr(0, 4), steer(name, a), ""});
+      const std::vector<SteerRun> sr =
+          run_steer_conditions(*robot, *policy, sets, cs, args.get_int("sweep-rollouts"), seed, ro);
+      std::vector<double> x, y, lo, hi, all_x, all_y;
+      for (size_t i = 0; i < sr.size(); ++i) {
+        std::vector<double> v;
+        for (const SteerMetrics& m : sr[i].metrics)
+          if (m.lifted) v.push_back(m.mean_height * 100), all_x.push_back(sweep[i]), all_y.push_back(m.mean_height * 100);
+        if (v.size() >= 2) {
+          const Summary s = summarize(v);
+          x.push_back(sweep[i]), y.push_back(s.mean), lo.push_back(s.ci_lo), hi.push_back(s.ci_hi);
+        }
+        report["alpha_sweep"][name][std::to_string(sweep[i])] = {
+            {"successes", successes(sr[i])}, {"mean_height_cm", v.empty() ? 0.0 : mean(v)}, {"lifted", v.size()}};
+      }
+      if (all_x.size() >= 3) {
+        const LinearFit fit = linear_fit(all_x, all_y);
+        report["alpha_sweep"][name]["slope_cm_per_alpha"] = {{"slope", fit.slope}, {"ci95", {fit.slope_ci_lo, fit.slope_ci_hi}},
+                                                             {"p", fit.p}};
+      }
+      if (x.size() >= 2) plot.add(name, x, y, lo, hi);
+    }
+    std::vector<double> by;
+    for (const SteerMetrics& m : baseline.metrics)
+      if (m.lifted) by.push_back(m.mean_height * 100);
+    if (!by.empty()) plot.hlines.push_back({mean(by), "baseline"});
+    plot.save((out / "alpha_sweep.png").string());
+  }
+  std::ofstream(out / "steer_report.json") << report.dump(2) << "\n";
+
+  // Plots.
+  std::vector<const SteerRun*> all;
+  for (const SteerRun& r : runs) all.push_back(&r);
+  plot_heights(all, "End-effector height around the lift, per condition (mean, 95% band)",
+               (out / "height_over_time.png").string());
+  plot_heights({run_named("high"), run_named("low"), &baseline},
+               "High vs Low end-effector height over " + std::to_string(n) + " rollouts",
+               (out / "high_vs_low_height.png").string());
+  for (const MetricDef& m : metric_defs()) bar_plot(runs, m, (out / ("bars_" + std::string(m.name) + ".png")).string());
+
+  // Terminal summary.
+  std::printf("%-12s %5s %8s %14s %14s %16s %10s\n", "condition", "succ", "lifted", "mean h (cm)", "max h (cm)",
+              "disp (mm/step)", "length s");
+  for (const SteerRun& r : runs) {
+    const auto& c = report["conditions"][r.condition.name];
+    auto val = [&](const char* k) { return c.contains(k) ? c[k]["mean"].get<double>() : NAN; };
+    std::printf("%-12s %2d/%-2d %8d %14.2f %14.2f %16.2f %10.2f\n", r.condition.name.c_str(), successes(r), n,
+                c["lifted"].get<int>(), val("mean_height"), val("max_height"), val("step_displacement"), val("length"));
+  }
+  auto line = [&](const char* what, const nlohmann::json& j, const char* unit) {
+    if (j.is_null()) {
+      std::printf("%s: not enough lifted rollouts\n", what);
+      return;
+    }
+    std::printf("%s: %+.2f %s (95%% CI %+.2f…%+.2f), Welch p %.3g, Mann–Whitney p %.3g, g %.2f\n", what,
+                j["difference"].get<double>(), unit, j["ci95"][0].get<double>(), j["ci95"][1].get<double>(),
+                j["welch_p"].get<double>(), j["mann_whitney_p"].get<double>(), j["hedges_g"].get<double>());
+  };
+  line("high − low mean lift height", report["high_vs_low_mean_height_cm"], "cm");
+  line("random − baseline mean lift height", report["random_vs_baseline_mean_height_cm"], "cm");
+  if (report.contains("fast_vs_slow_step_displacement_mm")) {
+    line("fast − slow step displacement", report["fast_vs_slow_step_displacement_mm"], "mm/step");
+    if (report.contains("fast_over_slow_speed_ratio"))
+      std::printf("fast / slow speed ratio %.2f\n", report["fast_over_slow_speed_ratio"].get<double>());
+  }
+  std::printf("wrote %s\n", (out / "steer_report.json").c_str());
+  return 0;
+}
+
+}  // namespace vlascope

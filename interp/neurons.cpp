@@ -1,0 +1,257 @@
+#include "interp/neurons.h"
+
+#include <torch/torch.h>
+
+#include <algorithm>
+#include <cmath>
+#include <map>
+
+#include "common/error.h"
+#include "common/progress.h"
+#include "interp/capture.h"
+#include "interp/stats.h"
+#include "policy/policy.h"
+#include "policy/smolvla.h"
+#include "policy/tokenizer.h"
+
+namespace vlascope {
+namespace {
+
+// Vocabulary logits of every value vector of one layer: [I, V] (optionally through the final RMSNorm).
+torch::Tensor layer_logits(const SmolVLA& model, int layer, bool final_norm) {
+  torch::NoGradGuard no_grad;
+  const SmolVLAWeights& w = model.weights();
+  torch::Tensor v = w.vlm_layers[static_cast<size_t>(layer)].down.weight.t().to(torch::kFloat32);  // [I, D]
+  if (final_norm) v = rms_norm(v, Norm{w.vlm_norm.weight.to(torch::kFloat32), {}}, model.config().text.rms_norm_eps);
+  return torch::mm(v, w.lm_head.weight.to(torch::kFloat32).t());  // [I, V]
+}
+
+// Ids that are not concepts: the tokenizer's special tokens.
+torch::Tensor special_mask(const Tokenizer& tok, int64_t vocab) {
+  torch::Tensor m = torch::zeros({vocab}, torch::kBool);
+  for (int64_t i = 0; i < std::min(vocab, tok.vocab_size()); ++i)
+    if (tok.is_special(i)) m[i] = true;
+  return m;
+}
+
+}  // namespace
+
+std::vector<NeuronTokens> value_vector_top_tokens(const SmolVLA& model, const Tokenizer& tokenizer, int k,
+                                                  bool final_norm) {
+  const int64_t vocab = model.config().text.vocab_size;
+  const torch::Tensor specials = special_mask(tokenizer, vocab);
+  std::vector<NeuronTokens> out;
+  for (int l = 0; l < model.config().num_vlm_layers; ++l) {
+    const torch::Tensor logits = layer_logits(model, l, final_norm).masked_fill(specials, -INFINITY);
+    const auto [values, ids] = logits.topk(std::min<int64_t>(k, vocab), 1);
+    const auto va = values.accessor<float, 2>();
+    const auto ia = ids.accessor<int64_t, 2>();
+    for (int64_t i = 0; i < logits.size(0); ++i) {
+      NeuronTokens n;
+      n.layer = l;
+      n.index = static_cast<int>(i);
+      for (int64_t j = 0; j < values.size(1); ++j) {
+        n.ids.push_back(ia[i][j]);
+        n.tokens.push_back(ia[i][j] < tokenizer.vocab_size() ? tokenizer.piece(ia[i][j]) : "#" + std::to_string(ia[i][j]));
+        n.logits.push_back(va[i][j]);
+      }
+      out.push_back(std::move(n));
+    }
+  }
+  return out;
+}
+
+std::vector<ConceptScore> search_concept(const SmolVLA& model, const Tokenizer& tokenizer,
+                                         const std::vector<std::string>& words, int k, bool final_norm) {
+  torch::NoGradGuard no_grad;
+  const int64_t vocab = model.config().text.vocab_size;
+  std::vector<int64_t> concept_ids;
+  std::string unknown;
+  for (const std::string& w : words) {
+    const std::vector<int64_t> ids = tokenizer.encode(w, false);
+    if (ids.size() == 1 && !tokenizer.is_special(ids[0])) {
+      concept_ids.push_back(ids[0]);
+    } else {
+      // A byte-level BPE vocabulary spells a word after a space as one token ("Ġhigh").
+      const std::vector<int64_t> spaced = tokenizer.encode(" " + w, false);
+      if (spaced.size() == 1 && !tokenizer.is_special(spaced[0])) concept_ids.push_back(spaced[0]);
+      else unknown += (unknown.empty() ? "" : ", ") + w;
+    }
+  }
+  require(unknown.empty(), "concept search: not single tokens of the model's vocabulary: " + unknown);
+  const torch::Tensor specials = special_mask(tokenizer, vocab);
+  const torch::Tensor embed = model.weights().embed_tokens.to(torch::kFloat32);  // [V, D]
+  const torch::Tensor cids = torch::tensor(concept_ids);
+  const torch::Tensor concept_vec = embed.index_select(0, cids).mean(0);
+  std::vector<ConceptScore> out;
+  for (int l = 0; l < model.config().num_vlm_layers; ++l) {
+    const torch::Tensor logits = layer_logits(model, l, final_norm).masked_fill(specials, -INFINITY);  // [I, V]
+    const torch::Tensor finite = logits.masked_fill(specials, 0);
+    const int64_t real = vocab - specials.sum().item<int64_t>();
+    const torch::Tensor mean = finite.sum(1, true) / real;
+    const torch::Tensor sd =
+        ((finite - mean).pow(2).masked_fill(specials, 0).sum(1, true) / std::max<int64_t>(1, real - 1)).sqrt();
+    const torch::Tensor z = (logits.index_select(1, cids) - mean) / sd.clamp_min(1e-12);  // [I, C]
+    // Rank of each concept token: 1 + how many tokens score higher.
+    const torch::Tensor concept_logits = logits.index_select(1, cids);                      // [I, C]
+    const torch::Tensor ranks = (logits.unsqueeze(1) > concept_logits.unsqueeze(2)).sum(2) + 1;  // [I, C]
+    const auto [top_vals, top_ids] = logits.topk(std::min<int64_t>(k, real), 1);
+    const torch::Tensor weights = torch::softmax(top_vals, 1);                              // [I, k]
+    const torch::Tensor sem_vec = (weights.unsqueeze(2) * embed.index_select(0, top_ids.flatten())
+                                                              .view({top_ids.size(0), top_ids.size(1), -1}))
+                                      .sum(1);  // [I, D]
+    const torch::Tensor cosine = torch::cosine_similarity(sem_vec, concept_vec.unsqueeze(0), 1);
+    const torch::Tensor best_z = std::get<0>(z.max(1));
+    const auto za = best_z.accessor<float, 1>();
+    const auto ra = ranks.accessor<int64_t, 2>();
+    const auto sa = cosine.accessor<float, 1>();
+    for (int64_t i = 0; i < logits.size(0); ++i) {
+      ConceptScore s;
+      s.layer = l;
+      s.index = static_cast<int>(i);
+      int64_t best_rank = ra[i][0], best = 0;
+      for (int64_t c = 1; c < static_cast<int64_t>(concept_ids.size()); ++c)
+        if (ra[i][c] < best_rank) best_rank = ra[i][c], best = c;
+      s.best_rank = static_cast<int>(best_rank);
+      s.best_token = tokenizer.piece(concept_ids[static_cast<size_t>(best)]);
+      s.z = za[i];
+      s.semantic = sa[i];
+      s.exact = best_rank <= k;
+      out.push_back(s);
+    }
+  }
+  std::sort(out.begin(), out.end(), [](const ConceptScore& a, const ConceptScore& b) { return a.z > b.z; });
+  return out;
+}
+
+NeuronSet concept_set(const std::vector<ConceptScore>& scores, const std::string& name, int n, const std::string& model,
+                      const std::vector<std::string>& words) {
+  std::vector<ConceptScore> ranked = scores;
+  std::stable_sort(ranked.begin(), ranked.end(),
+                   [](const ConceptScore& a, const ConceptScore& b) { return a.exact > b.exact; });
+  NeuronSet set;
+  set.name = name;
+  std::string w;
+  for (const std::string& x : words) w += (w.empty() ? "" : ", ") + x;
+  set.description = "VLM value vectors that most promote the tokens " + w + " (logit lens)";
+  set.provenance = {"logit lens: top-" + std::to_string(n) + " by logit z-score of the concept tokens, exact top-k hits "
+                    "first",
+                    model, ""};
+  for (int i = 0; i < n && i < static_cast<int>(ranked.size()); ++i) {
+    const ConceptScore& s = ranked[static_cast<size_t>(i)];
+    char note[128];
+    std::snprintf(note, sizeof note, "%s rank %d, z %.2f, semantic %.2f", s.best_token.c_str(), s.best_rank, s.z,
+                  s.semantic);
+    set.neurons.push_back({Stream::kVlm, s.layer, s.index, note});
+  }
+  return set;
+}
+
+std::vector<NeuronContrast> contrast_neurons(Policy& policy, const DatasetReader& dataset,
+                                             const ContrastOptions& o) {
+  // Episodes of each variant, and their frames in the phase.
+  std::map<std::string, std::vector<int>> episodes;
+  for (int e = 0; e < dataset.num_episodes(); ++e) {
+    const EpisodeInfo& info = dataset.info(e);
+    if (!info.success) continue;
+    for (const std::string& v : {o.variant_a, o.variant_b})
+      if (info.variant == v && static_cast<int>(episodes[v].size()) < o.episodes_per_variant) episodes[v].push_back(e);
+  }
+  for (const std::string& v : {o.variant_a, o.variant_b})
+    require(episodes[v].size() >= 2, "contrast: the dataset has fewer than two successful '" + v + "' episodes");
+  ActivationRecorder recorder(policy, o.vlm, o.expert);
+  // Per variant, per episode: the mean activation over the phase's frames, per (stream, layer).
+  using Means = std::map<std::pair<int, int>, std::vector<float>>;
+  std::map<std::string, std::vector<Means>> per_episode;
+  int total = 0;
+  for (const auto& [v, list] : episodes)
+    for (int e : list)
+      for (const Frame& f : dataset.trajectory(e)) total += f.phase == o.phase;
+  ProgressBar bar("contrast " + o.variant_a + "/" + o.variant_b, total / std::max(1, o.frame_stride) + 1, "frames");
+  for (const std::string& v : {o.variant_a, o.variant_b}) {
+    for (int e : episodes[v]) {
+      const std::vector<Frame> traj = dataset.trajectory(e);
+      Means sum;
+      int frames = 0, seen = 0;
+      for (int i = 0; i < static_cast<int>(traj.size()); ++i) {
+        if (traj[static_cast<size_t>(i)].phase != o.phase || seen++ % std::max(1, o.frame_stride) != 0) continue;
+        const Frame f = dataset.frame(e, i);
+        PolicyInput in;
+        in.images = f.images;
+        in.state.assign(f.state.begin(), f.state.end());
+        in.task = o.task.empty() ? dataset.info(e).instruction : o.task;
+        recorder.clear();
+        policy.predict_chunk(in, o.seed, 0);
+        const ChunkActivations& a = recorder.chunks().back();
+        auto add = [&](int stream, const std::map<int, std::vector<float>>& m) {
+          for (const auto& [layer, values] : m) {
+            std::vector<float>& s = sum[{stream, layer}];
+            if (s.empty()) s.assign(values.size(), 0.f);
+            for (size_t k = 0; k < values.size(); ++k) s[k] += values[k];
+          }
+        };
+        add(static_cast<int>(Stream::kVlm), a.vlm_mean);
+        add(static_cast<int>(Stream::kExpert), a.expert_mean);
+        ++frames;
+        bar.advance();
+      }
+      if (frames == 0) continue;
+      for (auto& [key, s] : sum)
+        for (float& x : s) x /= static_cast<float>(frames);
+      per_episode[v].push_back(std::move(sum));
+    }
+  }
+  bar.finish();
+  for (const std::string& v : {o.variant_a, o.variant_b})
+    require(per_episode[v].size() >= 2, "contrast: fewer than two '" + v + "' episodes have frames in the phase");
+  std::vector<NeuronContrast> out;
+  for (const auto& [key, first] : per_episode[o.variant_a].front()) {
+    for (size_t k = 0; k < first.size(); ++k) {
+      std::vector<double> a, b;
+      for (const Means& m : per_episode[o.variant_a]) a.push_back(m.at(key)[k]);
+      for (const Means& m : per_episode[o.variant_b]) b.push_back(m.at(key)[k]);
+      NeuronContrast c;
+      c.stream = static_cast<Stream>(key.first);
+      c.layer = key.second;
+      c.index = static_cast<int>(k);
+      c.mean_a = mean(a);
+      c.mean_b = mean(b);
+      c.n_a = static_cast<int>(a.size());
+      c.n_b = static_cast<int>(b.size());
+      const bool constant = sample_sd(a) == 0 && sample_sd(b) == 0;
+      if (!constant) {
+        c.g = hedges_g(a, b);
+        const TTestResult t = welch_t_test(a, b);
+        c.t = t.t;
+        c.p = t.p;
+      }
+      out.push_back(c);
+    }
+  }
+  std::sort(out.begin(), out.end(),
+            [](const NeuronContrast& x, const NeuronContrast& y) { return std::abs(x.g) > std::abs(y.g); });
+  return out;
+}
+
+NeuronSet contrast_set(const std::vector<NeuronContrast>& contrasts, const std::string& name, int n, int sign,
+                       const std::string& model, const ContrastOptions& o) {
+  NeuronSet set;
+  set.name = name;
+  const std::string more = sign > 0 ? o.variant_a : o.variant_b, less = sign > 0 ? o.variant_b : o.variant_a;
+  set.description = "neurons more active in '" + more + "' than in '" + less + "' demonstrations during the " +
+                    phase_name(o.phase) + " phase (contrast)";
+  set.provenance = {"contrast: Hedges' g over per-episode means, " + std::to_string(o.episodes_per_variant) +
+                        " episodes per variant, top " + std::to_string(n),
+                    model, ""};
+  for (const NeuronContrast& c : contrasts) {
+    if (static_cast<int>(set.neurons.size()) >= n) break;
+    if (c.g * sign <= 0) continue;
+    char note[128];
+    std::snprintf(note, sizeof note, "g %.2f, p %.2g, %s %.3f vs %s %.3f", c.g, c.p, o.variant_a.c_str(), c.mean_a,
+                  o.variant_b.c_str(), c.mean_b);
+    set.neurons.push_back({c.stream, c.layer, c.index, note});
+  }
+  return set;
+}
+
+}  // namespace vlascope

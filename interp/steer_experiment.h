@@ -1,0 +1,61 @@
+// The steering experiment (interpretability.md §1.4–1.7): the same seeded episodes under several conditions —
+// no intervention, neuron sets switched on, a random control set, a changed prompt — and per rollout the
+// end-effector lift segment found the same way in sim and on the real arm (interp/lift_segment.h).
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "interp/lift_segment.h"
+#include "interp/neuron_set.h"
+#include "interp/rollout.h"
+#include "interp/stats.h"
+
+namespace vlascope {
+
+struct SteerCondition {
+  std::string name;                         // "baseline", "high", "random", "prompt-high", …
+  std::vector<Intervention> interventions;  // empty = none
+  std::string task;                         // "" = the experiment's instruction
+};
+
+// What one rollout says about height and speed.
+struct SteerMetrics {
+  bool success = false, lifted = false;
+  double mean_height = 0, max_height = 0;  // lift segment, absolute EE z (m)
+  double mean_rise = 0, max_rise = 0;      // above the grasp height (m)
+  double step_displacement = 0;            // lift segment, mean EE displacement per control step (m)
+  double speed = 0;                        // lift segment path length / duration (m/s)
+  double lift_duration = 0;                // s
+  double length = 0;                       // episode length: to success, else to the end (s)
+};
+SteerMetrics steer_metrics(const RolloutResult& rollout, const LiftSegment& lift);
+
+struct SteerRun {
+  SteerCondition condition;
+  std::vector<RolloutResult> rollouts;
+  std::vector<LiftSegment> lifts;
+  std::vector<SteerMetrics> metrics;
+};
+
+// Runs every condition on seeds seed0 … seed0 + n − 1 (identical across conditions).
+std::vector<SteerRun> run_steer_conditions(Robot& robot, Policy& policy, const std::vector<NeuronSet>& sets,
+                                           const std::vector<SteerCondition>& conditions, int rollouts_per_condition,
+                                           uint64_t seed0, const RolloutOptions& options);
+
+// One metric of condition a vs b, over the rollouts where it is defined (lifted, for lift metrics).
+struct SteerComparison {
+  std::string metric, a, b;
+  Summary summary_a, summary_b;
+  TTestResult welch;         // difference a − b with its 95% CI and p
+  MannWhitneyResult mann_whitney;
+  double hedges_g = 0;
+  bool valid = false;        // both sides had ≥ 2 values and were not both constant
+};
+using MetricGetter = std::function<double(const SteerMetrics&)>;
+SteerComparison compare_runs(const SteerRun& a, const SteerRun& b, const std::string& metric, const MetricGetter& get,
+                             bool needs_lift);
+
+}  // namespace vlascope

@@ -1,0 +1,238 @@
+// Capture, steering and neuron search on a real (small, random) policy: recording never changes the actions, maps
+// know their token table, memory stays bounded, steering changes exactly the chosen activations, an empty steering
+// changes nothing, bad neuron sets are errors, and the logit lens matches a hand computation.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "common/error.h"
+#include "interp/attention_views.h"
+#include "interp/capture.h"
+#include "interp/neurons.h"
+#include "policy/checkpoint.h"
+#include "policy/policy.h"
+#include "policy/smolvla.h"
+#include "policy/tokenizer.h"
+
+namespace vlascope {
+namespace {
+
+namespace fs = std::filesystem;
+
+struct Fixture {
+  fs::path dir;
+  std::unique_ptr<Policy> policy;
+  Fixture() {
+    dir = fs::temp_directory_path() / ("vlascope_test_capture_" + std::to_string(::getpid()));
+    fs::remove_all(dir);
+    fs::create_directories(dir);
+    SmolVLAConfig c = smolvla_tiny_config();
+    c.input_features = {{"observation.state", "STATE", {6}},
+                        {"observation.images.scene", "VISUAL", {3, 64, 64}},
+                        {"observation.images.wrist", "VISUAL", {3, 64, 64}}};
+    c.output_features = {{"action", "ACTION", {6}}};
+    c.resize_imgs_with_padding = {64, 64};
+    c.n_action_steps = 5;
+    const std::string tokenizer = word_level_tokenizer_json({"pick", "up", "the", "cube", "high", "low", "fast"});
+    c.text.vocab_size = 16;
+    SmolVLA model(c);
+    model.init_random(3);
+    NormalizationStats stats;
+    stats.features["observation.state"] = {std::vector<float>(6, 0.f), std::vector<float>(6, 1.f), {}, {}, {}, {}};
+    stats.features["action"] = {std::vector<float>(6, 0.f), std::vector<float>(6, 1.f), {}, {}, {}, {}};
+    save_checkpoint(dir.string(), model, stats, SaveDtypes::kFloat32, tokenizer);
+    policy = Policy::load(dir.string());
+  }
+  ~Fixture() { fs::remove_all(dir); }
+  PolicyInput input(uint8_t shade = 90) const {
+    PolicyInput in;
+    in.images["scene"] = Image(64, 64, 3, shade);
+    in.images["wrist"] = Image(64, 64, 3, 200);
+    for (int y = 10; y < 20; ++y)
+      for (int x = 30; x < 44; ++x) in.images["scene"].at(x, y)[0] = 255;
+    in.state = {1, -2, 3, 0, 5, 50};
+    in.task = "pick up the cube";
+    return in;
+  }
+};
+
+TEST(Capture, RecordingNeverChangesActionsAndMapsKnowTheirTokens) {
+  Fixture f;
+  Policy& p = *f.policy;
+  const auto plain = p.predict_chunk(f.input(), 7, 0);
+  AttentionCaptureSpec spec;
+  spec.max_chunks = 2;
+  AttentionRecorder rec(p, spec);
+  ActivationRecorder acts(p);
+  const auto recorded = p.predict_chunk(f.input(), 7, 0);
+  EXPECT_EQ(plain, recorded);
+  ASSERT_EQ(rec.chunks().size(), 1u);
+  const CapturedChunk& c = rec.chunks().back();
+  const int lp = c.layout.prefix_len;
+  EXPECT_EQ(lp, 2 * 4 + 4 + 1);  // two 2×2 cameras, 4 words, the state
+  EXPECT_EQ(c.layout.camera_names, (std::vector<std::string>{"scene", "wrist"}));
+  const CapturedAttention* vlm = c.find(HookStream::kVlm, 0);
+  ASSERT_NE(vlm, nullptr);
+  EXPECT_EQ(vlm->pattern.keys, lp);
+  EXPECT_EQ(vlm->pattern.queries, lp);
+  EXPECT_EQ(vlm->pattern.heads, 4);
+  // Expert: one map per denoising step; joint layers see the actions too.
+  EXPECT_EQ(c.all(HookStream::kExpert, 0).size(), 10u);
+  EXPECT_EQ(c.find(HookStream::kExpert, 0, 3)->pattern.keys, lp + 10);
+  EXPECT_EQ(c.find(HookStream::kExpert, 1, 3)->pattern.keys, lp);
+  EXPECT_EQ(c.find(HookStream::kExpert, 0, 3)->query_positions.front(), lp);  // action 0 sits after the prefix
+  // Every captured row is a distribution.
+  for (const CapturedAttention& a : c.maps)
+    for (int h = 0; h < a.pattern.heads; ++h)
+      for (int q = 0; q < a.pattern.queries; ++q) {
+        double s = 0;
+        for (int k = 0; k < a.pattern.keys; ++k) s += a.pattern.at(h, q, k);
+        ASSERT_NEAR(s, 1.0, 1e-4) << a.point.name();
+      }
+  // Activations: every VLM layer and expert layer, FFN width each.
+  ASSERT_EQ(acts.chunks().size(), 1u);
+  EXPECT_EQ(acts.chunks()[0].vlm_mean.size(), 4u);
+  EXPECT_EQ(acts.chunks()[0].expert_mean.at(2).size(), 256u);
+  // The ring stays bounded.
+  for (int k = 1; k < 5; ++k) p.predict_chunk(f.input(), 7, k);
+  EXPECT_EQ(rec.chunks().size(), 2u);
+  EXPECT_EQ(rec.chunks().back().index, 4);
+}
+
+TEST(Capture, SpecSelectsLayersHeadsStepsAndQueries) {
+  Fixture f;
+  AttentionCaptureSpec spec;
+  spec.vlm_layers = {2};
+  spec.expert_layers = {1};
+  spec.heads = {1, 3};
+  spec.steps = {9};
+  spec.vlm_queries = AttentionCaptureSpec::VlmQueries::kLastWordAndState;
+  size_t bytes_small = 0;
+  {
+    AttentionRecorder rec(*f.policy, spec);
+    f.policy->predict_chunk(f.input(), 1, 0);
+    const CapturedChunk& c = rec.chunks().back();
+    EXPECT_EQ(c.maps.size(), 2u);  // one VLM layer, one expert step
+    const CapturedAttention* v = c.find(HookStream::kVlm, 2);
+    ASSERT_NE(v, nullptr);
+    EXPECT_EQ(v->heads, (std::vector<int>{1, 3}));
+    EXPECT_EQ(v->query_positions, (std::vector<int>{last_language_token(c.layout), state_token(c.layout)}));
+    EXPECT_EQ(c.find(HookStream::kExpert, 1)->step, 9);
+    bytes_small = rec.bytes();
+  }
+  AttentionRecorder all(*f.policy);
+  f.policy->predict_chunk(f.input(), 1, 0);
+  EXPECT_GT(all.bytes(), 20 * bytes_small);
+  // Views of the full capture: fused heads of one layer equal the mean of the per-head maps.
+  MapRequest r;
+  r.stream = HookStream::kVlm;
+  r.layers = {1};
+  const AttentionView view = attention_view(all.chunks().back(), r);
+  ASSERT_EQ(view.cameras.size(), 2u);
+  const std::vector<GridMap> heads = head_maps(all.chunks().back(), HookStream::kVlm, 1, QueryChoice::kLastWord, 0);
+  ASSERT_EQ(heads.size(), 4u);
+  EXPECT_EQ(view.cameras[0].map.size(), 4);
+  double total = 0;
+  for (float v : view.cameras[0].map.values) total += v;
+  EXPECT_NEAR(total, 1.0, 1e-5);
+  MapRequest rollout = r;
+  rollout.layers = {0, 1, 2, 3};
+  rollout.rollout = true;
+  EXPECT_NO_THROW(attention_view(all.chunks().back(), rollout));
+  MapRequest missing = r;
+  missing.layers = {7};
+  EXPECT_THROW(attention_view(all.chunks().back(), missing), Error);
+}
+
+TEST(Steering, OverridesExactlyTheChosenNeuronsAndNothingWhenEmpty) {
+  Fixture f;
+  Policy& p = *f.policy;
+  const auto plain = p.predict_chunk(f.input(), 3, 0);
+  NeuronSet set{"high", "", {}, {{Stream::kVlm, 1, 5, ""}, {Stream::kVlm, 1, 200, ""}, {Stream::kExpert, 2, 9, ""}}};
+  std::vector<NeuronSet> sets = {set};
+  {
+    Steering none(p.model(), sets, {});
+    EXPECT_EQ(none.hooked_layers(), 0);
+    EXPECT_EQ(p.predict_chunk(f.input(), 3, 0), plain);  // no set → identical actions
+  }
+  // The activations of VLM layer 1 with and without steering: only channels 5 and 200 differ, and they hold α.
+  ActivationRecorder before(p, true, false, {1});
+  p.predict_chunk(f.input(), 3, 0);
+  const std::vector<float> a = before.chunks().back().vlm_state.at(1);
+  std::vector<float> b;
+  std::vector<std::vector<float>> steered;
+  {
+    Steering steer(p.model(), sets, {Intervention{"high", InterventionOp::kSet, 6.0}});
+    EXPECT_EQ(steer.hooked_layers(), 2);
+    ActivationRecorder after(p, true, false, {1});  // registered after the steering hook: sees its result
+    steered = p.predict_chunk(f.input(), 3, 0);
+    b = after.chunks().back().vlm_state.at(1);
+  }
+  ASSERT_EQ(a.size(), b.size());
+  for (size_t i = 0; i < a.size(); ++i) {
+    if (i == 5 || i == 200) {
+      EXPECT_FLOAT_EQ(b[i], 6.f);
+    } else {
+      ASSERT_EQ(a[i], b[i]) << i;
+    }
+  }
+  EXPECT_NE(steered, plain);
+  EXPECT_EQ(p.predict_chunk(f.input(), 3, 0), plain);  // the hooks are gone with the Steering
+  // Add and scale.
+  {
+    Steering add(p.model(), sets, {Intervention{"high", InterventionOp::kAdd, 0.0}});
+    EXPECT_EQ(p.predict_chunk(f.input(), 3, 0), plain);  // +0 is the identity
+  }
+  {
+    Steering scale(p.model(), sets, {Intervention{"high", InterventionOp::kScale, 1.0}});
+    EXPECT_EQ(p.predict_chunk(f.input(), 3, 0), plain);  // ×1 is the identity
+  }
+  // A set that names a layer or index the model does not have.
+  std::vector<NeuronSet> bad = {{"bad", "", {}, {{Stream::kVlm, 9, 0, ""}}}};
+  EXPECT_THROW(Steering(p.model(), bad, {Intervention{"bad", InterventionOp::kSet, 1}}), Error);
+  bad = {{"bad", "", {}, {{Stream::kExpert, 0, 256, ""}}}};
+  EXPECT_THROW(Steering(p.model(), bad, {Intervention{"bad", InterventionOp::kSet, 1}}), Error);
+  EXPECT_THROW(Steering(p.model(), sets, {Intervention{"missing", InterventionOp::kSet, 1}}), Error);
+}
+
+TEST(Neurons, LogitLensMatchesAHandComputationAndFindsAPlantedConcept) {
+  Fixture f;
+  SmolVLA& model = f.policy->model();
+  const Tokenizer& tok = f.policy->tokenizer();
+  const int64_t high = *tok.id("high");
+  {
+    // Plant: neuron (2, 17)'s value vector is lm_head's row of "high" → "high" must be its top token.
+    torch::NoGradGuard no_grad;
+    SmolVLAWeights& w = model.mutable_weights();
+    w.vlm_layers[2].down.weight.select(1, 17).copy_(w.lm_head.weight[high] * 10);
+  }
+  const std::vector<NeuronTokens> tops = value_vector_top_tokens(model, tok, 3, false);
+  ASSERT_EQ(tops.size(), 4u * 256);
+  const NeuronTokens& planted = tops[2 * 256 + 17];
+  EXPECT_EQ(planted.ids[0], high);
+  // Hand computation for another neuron: logits = lm_head · down[:, i], top token = argmax over non-special ids.
+  const NeuronTokens& other = tops[1 * 256 + 40];
+  const torch::Tensor logits =
+      torch::mv(model.weights().lm_head.weight, model.weights().vlm_layers[1].down.weight.select(1, 40));
+  for (int64_t s = 0; s < 4; ++s) logits[s] = -1e30;  // [PAD] [UNK] [BOS] [EOS]
+  EXPECT_EQ(other.ids[0], logits.argmax().item<int64_t>());
+  EXPECT_NEAR(other.logits[0], logits.max().item<double>(), 1e-4);
+  const std::vector<ConceptScore> scores = search_concept(model, tok, {"high"}, 3, false);
+  ASSERT_FALSE(scores.empty());
+  EXPECT_EQ(scores[0].layer, 2);
+  EXPECT_EQ(scores[0].index, 17);
+  EXPECT_EQ(scores[0].best_rank, 1);
+  EXPECT_TRUE(scores[0].exact);
+  for (size_t i = 1; i < scores.size(); ++i) ASSERT_LE(scores[i].z, scores[i - 1].z);
+  const NeuronSet set = concept_set(scores, "high", 5, "test", {"high"});
+  EXPECT_EQ(set.neurons.size(), 5u);
+  EXPECT_EQ(set.neurons[0].index, 17);
+  EXPECT_THROW(search_concept(model, tok, {"elephant"}, 3, false), Error);
+  // Through the final norm the ranking may change but the planted neuron still wins.
+  EXPECT_EQ(value_vector_top_tokens(model, tok, 3, true)[2 * 256 + 17].ids[0], high);
+}
+
+}  // namespace
+}  // namespace vlascope
