@@ -10,6 +10,11 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 
+#include <chrono>
+#include <opencv2/highgui.hpp>
+#include <opencv2/imgproc.hpp>
+
+#include "apps/attention_figures.h"
 #include "apps/commands.h"
 #include "apps/robot_factory.h"
 #include "common/cli.h"
@@ -17,7 +22,9 @@
 #include "common/image_io.h"
 #include "common/plot.h"
 #include "common/progress.h"
+#include "interp/capture.h"
 #include "interp/lift_segment.h"
+#include "interp/neuron_set.h"
 #include "interp/rollout.h"
 #include "interp/stats.h"
 #include "policy/policy.h"
@@ -36,7 +43,77 @@ void add_policy_options(ArgParser& args) {
   args.option("task", "pick up the cube and lift it", "instruction given to the policy");
   args.option("max-seconds", "15", "episode length limit");
   args.option("after-success", "2", "seconds to keep running after success (sim), < 0 = until the limit");
+  args.option("steer", "", "neuron sets to switch on during the rollouts, e.g. high or high,fast (needs --sets)");
+  args.option("sets", "", "neuron_sets.json (vlascope neurons)");
+  args.option("alpha", "4", "with --steer: the value α");
+  args.option("op", "set", "with --steer: set (x := α), add (x += α) or scale (x *= α)");
+  args.flag("live", "show the camera frames with the current attention overlay, refreshed at every step (a window\n"
+                    "when a display is available, else <out>/live.mp4)");
 }
+
+// --steer / --sets / --alpha / --op as a Steering that lives as long as the returned object.
+std::unique_ptr<Steering> steering_from(const ArgParser& args, Policy& policy) {
+  const std::vector<std::string> names = args.get_list("steer");
+  if (names.empty()) return nullptr;
+  require(!args.get("sets").empty(), "--steer needs --sets (a neuron_sets.json)");
+  const std::vector<NeuronSet> sets = read_neuron_sets(args.get("sets"));
+  std::vector<Intervention> interventions;
+  for (const std::string& n : names) {
+    Intervention iv;
+    iv.set = n;
+    iv.op = parse_intervention_op(args.get("op"));
+    iv.alpha = args.get_double("alpha");
+    interventions.push_back(iv);
+    std::printf("steering: %s\n", iv.describe().c_str());
+  }
+  return std::make_unique<Steering>(policy.model(), sets, interventions);
+}
+
+// The live view: frames with the latest chunk's attention overlay, to a window or a video, with its own timing.
+class LiveView {
+ public:
+  LiveView(Policy& policy, const std::string& video_path, double fps) : policy_(policy) {
+    AttentionCaptureSpec spec;  // only what the overlay shows: cheap enough for every chunk
+    spec.vlm_queries = AttentionCaptureSpec::VlmQueries::kLastWordAndState;
+    spec.mean_over_actions = true;
+    spec.mean_over_steps = true;
+    spec.max_chunks = 1;
+    recorder_ = std::make_unique<AttentionRecorder>(policy, spec);
+    window_ = std::getenv("DISPLAY") != nullptr;
+    if (!window_) video_ = std::make_unique<VideoWriter>(video_path, fps);
+  }
+  ~LiveView() {
+    if (video_) video_->close();
+    if (window_) cv::destroyAllWindows();
+  }
+  void show(const Observation& obs, const RolloutStep& step) {
+    const auto t0 = std::chrono::steady_clock::now();
+    char caption[96];
+    std::snprintf(caption, sizeof caption, "t %.1fs  ee z %.3f m", step.time, step.end_effector.position[2]);
+    const CapturedChunk* chunk = recorder_->chunks().empty() ? nullptr : &recorder_->chunks().back();
+    const Image frame = overlay_strip(chunk, obs, policy_.config(), caption);
+    if (window_) {
+      cv::Mat rgb(frame.height, frame.width, CV_8UC3, const_cast<uint8_t*>(frame.pixels.data())), bgr;
+      cv::cvtColor(rgb, bgr, cv::COLOR_RGB2BGR);
+      cv::imshow("vlascope live", bgr);
+      cv::waitKey(1);
+    } else {
+      video_->write(frame);
+    }
+    seconds_ += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    frames_ += 1;
+  }
+  double ms_per_frame() const { return frames_ ? 1e3 * seconds_ / frames_ : 0; }
+  bool window() const { return window_; }
+
+ private:
+  Policy& policy_;
+  std::unique_ptr<AttentionRecorder> recorder_;
+  std::unique_ptr<VideoWriter> video_;
+  bool window_ = false;
+  double seconds_ = 0;
+  int frames_ = 0;
+};
 
 std::unique_ptr<Policy> load_policy(const ArgParser& args) {
   PolicyOptions o;
@@ -100,7 +177,10 @@ int run_eval(int argc, char** argv) {
   fs::create_directories(out);
   std::unique_ptr<Policy> policy = load_policy(args);
   std::unique_ptr<Robot> robot = make_robot(args);
+  const std::unique_ptr<Steering> steering = steering_from(args, *policy);
   const RolloutOptions options = rollout_options(args);
+  std::unique_ptr<LiveView> live;
+  if (args.get_flag("live")) live = std::make_unique<LiveView>(*policy, (out / "live.mp4").string(), robot->control_hz());
   const int episodes = args.get_int("episodes"), videos = args.get_int("videos");
   const uint64_t seed0 = static_cast<uint64_t>(args.get_int64("seed"));
 
@@ -117,8 +197,10 @@ int run_eval(int argc, char** argv) {
     if (k < videos) video = std::make_unique<VideoWriter>((out / ("episode_" + std::to_string(k) + ".mp4")).string(),
                                                           robot->control_hz());
     RolloutObserver observer;
-    if (video) {
+    if (video || live) {
       observer = [&](int, const Observation& obs, const RolloutStep& step) {
+        if (live) live->show(obs, step);
+        if (!video) return true;
         char caption[128];
         std::snprintf(caption, sizeof caption, "seed %llu  t %.1fs  ee z %.3f m%s",
                       static_cast<unsigned long long>(seed0 + k), step.time, step.end_effector.position[2],
@@ -211,6 +293,7 @@ int run_eval(int argc, char** argv) {
     std::printf("episode length (to success, else to the end) %.2f ± %.2f s\n", s.mean, s.sd);
   }
   if (chunk_ms.size() >= 2) std::printf("policy: %.1f ms per action chunk\n", summarize(chunk_ms).mean);
+  if (live) std::printf("live view: %.1f ms per frame (%s)\n", live->ms_per_frame(), live->window() ? "window" : "live.mp4");
   std::printf("wrote %s\n", (out / "eval.json").c_str());
   return 0;
 }
@@ -228,10 +311,14 @@ int run_rollout_command(int argc, char** argv) {
   fs::create_directories(out);
   std::unique_ptr<Policy> policy = load_policy(args);
   std::unique_ptr<Robot> robot = make_robot(args);
+  const std::unique_ptr<Steering> steering = steering_from(args, *policy);
+  std::unique_ptr<LiveView> live;
+  if (args.get_flag("live")) live = std::make_unique<LiveView>(*policy, (out / "live.mp4").string(), robot->control_hz());
   VideoWriter video((out / "rollout.mp4").string(), robot->control_hz());
   const uint64_t seed = static_cast<uint64_t>(args.get_int64("seed"));
   RolloutResult r = run_rollout(*robot, *policy, seed, rollout_options(args),
                                 [&](int, const Observation& obs, const RolloutStep& step) {
+                                  if (live) live->show(obs, step);
                                   char caption[96];
                                   std::snprintf(caption, sizeof caption, "t %.1fs  ee z %.3f m", step.time,
                                                 step.end_effector.position[2]);
@@ -245,6 +332,9 @@ int run_rollout_command(int argc, char** argv) {
     csv << s.time << "," << s.end_effector.position[0] << "," << s.end_effector.position[1] << ","
         << s.end_effector.position[2] << "," << s.state[kGripper] << "," << s.model_ran << "\n";
   const LiftSegment lift = find_lift_segment(r.ee_trajectory());
+  if (live)
+    std::printf("live view: %.1f ms per frame; control loop %.1f steps/s of wall time (%s)\n", live->ms_per_frame(),
+                r.steps.size() / std::max(1e-9, r.wall_seconds), live->window() ? "window" : "live.mp4");
   std::printf("%s; %.1f s, %d chunks at %.1f ms; %s\n",
               r.success_known ? (r.success ? "success" : "failure") : "no task state (real arm)", r.seconds,
               r.model_calls, r.model_calls ? 1e3 * r.model_seconds / r.model_calls : 0.0, lift.describe().c_str());

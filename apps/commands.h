@@ -35,6 +35,7 @@ int run_attention(int argc, char** argv);
 int run_compare_attention(int argc, char** argv);
 int run_neurons(int argc, char** argv);
 int run_steer_experiment(int argc, char** argv);
+int run_report(int argc, char** argv);
 
 inline constexpr Command kCommands[] = {
     {"info", "print versions, threads and build options", run_info},
@@ -61,6 +62,7 @@ inline constexpr Command kCommands[] = {
     {"neurons", "concept neurons by the logit lens and by contrast; writes neuron sets", run_neurons, true},
     {"steer-experiment", "steering by neuron sets vs baseline, random and prompt controls, with statistics",
      run_steer_experiment, true},
+    {"report", "index.html over the main job's results folder", run_report},
 };
 
 }  // namespace vlascope

@@ -142,7 +142,7 @@ class Prefetcher {
 
  private:
   void run() {
-    c10::InferenceMode inference;
+    torch::NoGradGuard no_grad;  // not InferenceMode: the batches feed autograd
     for (;;) {
       {
         std::unique_lock<std::mutex> lock(mutex_);
@@ -374,6 +374,7 @@ TrainResult pretrain_vlm(const PretrainOptions& o) {
     }
     c.input_features = inputs;
     c.output_features = {{"action", "ACTION", {kStateDims}}};
+    c.resize_imgs_with_padding = {c.vision.image_size, c.vision.image_size};  // frames meet the tower at its size
     model = std::make_shared<SmolVLA>(c);
     model->init_random(o.seed);
   }
@@ -436,7 +437,7 @@ TrainResult pretrain_vlm(const PretrainOptions& o) {
     for (int i = 0; i < reader.num_frames(e); i += std::max(1, reader.num_frames(e) / 16)) eval_frames.push_back({e, i});
   if (eval_frames.size() > 64) eval_frames.resize(64);
   const CaptionBatch eval_batch = [&] {
-    c10::InferenceMode inference;
+    torch::NoGradGuard no_grad;
     return make_batch(eval_frames);
   }();
 
@@ -595,7 +596,7 @@ TrainResult train_vla(const VlaOptions& o) {
     for (int i = 0; i < reader.num_frames(e); i += std::max(1, reader.num_frames(e) / 16)) eval_frames.push_back({e, i});
   if (eval_frames.size() > 64) eval_frames.resize(64);
   const VlaBatch eval_batch = [&] {
-    c10::InferenceMode inference;
+    torch::NoGradGuard no_grad;
     return make_batch(eval_frames, o.seed + 12345);
   }();
 

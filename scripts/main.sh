@@ -1,31 +1,36 @@
 #!/usr/bin/env bash
-# The main job: installs, builds, then collects and renders a few scripted demonstrations in simulation.
-# Results go to ./out (or $OUT):
-#   demos/                  8 expert episodes (2 per variant: high, low, fast, slow), 128² scene + wrist images
-#                           with segmentation, HDF5 (dataset/README.md)
-#   cube_height.png         cube height over time per episode, coloured by variant
-#   replay_deviation.png    replaying the recorded actions in simulation: end-effector deviation per frame
-#   render/episode_N/       PNG frames + MP4 of demos 0–3 (RGB beside segmentation)
-#   render/nice_high/       a fresh "high" demonstration rendered in the nice mode (shadows, reflections)
-#   tracking.png            joint targets vs joints of one expert episode (sim-check also prints success, lift,
-#                           duration and servo tracking per variant over 20 headless episodes each)
-# Running it again keeps the existing demos (collect --resume) and re-renders.
+# The main job: the headline experiment on vlascope's shipped small models, in simulation. Installs what is missing,
+# builds, then writes everything to ./out (or $OUT) with an index page, out/index.html:
+#   eval_unfrozen/, eval_frozen/   closed-loop success, lift, length, videos (EPISODES seeded episodes each)
+#   attention/                     where the unfrozen model looks: per-chunk figures, layers × heads grids, overlay video,
+#                                  mass on cube / gripper / arm / background per layer and phase, causal check
+#   compare_attention/             frozen vs unfrozen VLM on the same seeds, side by side
+#   demos/                         a few labelled demonstrations (high, low, fast, slow) for the contrastive search
+#   neurons/                       value vectors in the vocabulary, concept and contrastive neuron sets
+#   steer/                         the steering experiment: baseline, high, low, random, fast, slow, prompt baselines
+# About 15 minutes on 2 cores once built.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/setup.sh
 ./scripts/build.sh
 out=${OUT:-out}
-mkdir -p "$out"
+episodes=${EPISODES:-20}
+rollouts=${ROLLOUTS:-10}
+unfrozen=models/smolvla_small_unfrozen
+frozen=models/smolvla_small_frozen
 vlascope=./build/apps/vlascope
+mkdir -p "$out"
+start=$(date +%s)
 $vlascope info
-$vlascope sim-check --episodes 20 --threads 2 --plot "$out/tracking.png"
-$vlascope collect --out "$out/demos" --episodes 8 --variants high,low,fast,slow --seed 0 --size 128 \
-  --segmentation --threads 2 --resume --plot "$out/cube_height.png"
-$vlascope dataset-info "$out/demos"
-$vlascope replay "$out/demos" --plot "$out/replay_deviation.png" --strict
-for episode in 0 1 2 3; do
-  $vlascope render --dataset "$out/demos" --episode $episode --out "$out/render/episode_$episode" --stride 15
-done
-$vlascope render --variant high --seed 1000 --size 320x240 --quality nice --depth --stride 30 \
-  --out "$out/render/nice_high"
-echo "main job done: results in $out/"
+
+$vlascope eval --checkpoint $unfrozen --episodes "$episodes" --seed 100000 --videos 2 --out "$out/eval_unfrozen"
+$vlascope eval --checkpoint $frozen --episodes "$episodes" --seed 100000 --videos 1 --out "$out/eval_frozen"
+$vlascope attention --checkpoint $unfrozen --episodes 2 --seed 100000 --out "$out/attention"
+$vlascope compare-attention --a $frozen --a-name frozen --b $unfrozen --b-name unfrozen --episodes 3 \
+  --seed 100000 --causal-every 2 --out "$out/compare_attention"
+$vlascope collect --out "$out/demos" --episodes 48 --variants high,low,fast,slow --seed 50000 --threads 2 --resume
+$vlascope neurons --checkpoint $unfrozen --dataset "$out/demos" --episodes 12 --out "$out/neurons"
+$vlascope steer-experiment --checkpoint $unfrozen --sets "$out/neurons/neuron_sets.json" --rollouts "$rollouts" \
+  --seed 200000 --out "$out/steer"
+$vlascope report "$out"
+echo "main job done in $(( ($(date +%s) - start) / 60 )) min: open $out/index.html"

@@ -1,0 +1,199 @@
+// vlascope report: one index.html over a results folder written by the main job (scripts/main.sh): the figures of
+// every section and the numbers of their JSON reports, so a reader opens one page.
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+#include "apps/commands.h"
+#include "common/cli.h"
+#include "common/error.h"
+
+namespace vlascope {
+namespace {
+
+namespace fs = std::filesystem;
+using Json = nlohmann::json;
+
+std::string esc(const std::string& s) {
+  std::string o;
+  for (char c : s) {
+    if (c == '<') o += "&lt;";
+    else if (c == '>') o += "&gt;";
+    else if (c == '&') o += "&amp;";
+    else o += c;
+  }
+  return o;
+}
+
+Json read_json(const fs::path& p) {
+  if (!fs::exists(p)) return nullptr;
+  std::ifstream in(p);
+  try {
+    return Json::parse(in);
+  } catch (const Json::exception&) {
+    return nullptr;
+  }
+}
+
+std::string fmt(const Json& j, int precision = 3) {
+  if (j.is_null()) return "–";
+  if (j.is_number_float()) {
+    char b[32];
+    std::snprintf(b, sizeof b, "%.*f", precision, j.get<double>());
+    return b;
+  }
+  if (j.is_array()) {
+    std::string s = "[";
+    for (size_t i = 0; i < j.size(); ++i) s += (i ? ", " : "") + fmt(j[i], precision);
+    return s + "]";
+  }
+  return esc(j.dump());
+}
+
+// Every PNG of a folder (sorted), as <img> tags; `only` keeps names containing it.
+std::string images(const fs::path& root, const fs::path& dir, const std::string& only = "", int limit = 40) {
+  if (!fs::is_directory(dir)) return "";
+  std::vector<fs::path> pngs;
+  for (const auto& e : fs::directory_iterator(dir))
+    if (e.path().extension() == ".png" && e.path().filename().string().find(only) != std::string::npos)
+      pngs.push_back(e.path());
+  std::sort(pngs.begin(), pngs.end());
+  std::string html;
+  int n = 0;
+  for (const fs::path& p : pngs) {
+    if (n++ >= limit) break;
+    const std::string rel = fs::relative(p, root).string();
+    html += "<figure><a href=\"" + rel + "\"><img src=\"" + rel + "\"></a><figcaption>" + esc(p.filename().string()) +
+            "</figcaption></figure>\n";
+  }
+  return html;
+}
+
+std::string videos(const fs::path& root, const fs::path& dir) {
+  if (!fs::is_directory(dir)) return "";
+  std::string html;
+  for (const auto& e : fs::directory_iterator(dir))
+    if (e.path().extension() == ".mp4") {
+      const std::string rel = fs::relative(e.path(), root).string();
+      html += "<p>video: <a href=\"" + rel + "\">" + esc(rel) + "</a></p>\n";
+    }
+  return html;
+}
+
+}  // namespace
+
+int run_report(int argc, char** argv) {
+  ArgParser args("vlascope report",
+                 "Write index.html over a results folder of the main job: attention, compare-attention, neurons,\n"
+                 "steer and eval sections, with their figures and numbers.");
+  args.positional("dir", "results folder");
+  args.option("title", "vlascope: where SmolVLA looks and whether its neurons steer the arm", "page title");
+  if (!args.parse(argc, argv)) return 0;
+  const fs::path root(args.get("dir"));
+  require(fs::is_directory(root), "report: " + root.string() + " is not a directory");
+  std::ostringstream h;
+  h << "<!doctype html><html><head><meta charset=\"utf-8\"><title>" << esc(args.get("title")) << "</title><style>"
+    << "body{font-family:sans-serif;max-width:1500px;margin:auto;padding:1em;background:#fafafa}"
+    << "figure{display:inline-block;margin:6px;vertical-align:top}img{max-width:700px;border:1px solid #ccc}"
+    << "table{border-collapse:collapse}td,th{border:1px solid #bbb;padding:3px 8px;text-align:right}"
+    << "th{background:#eee}pre{background:#eee;padding:8px;overflow:auto}</style></head><body>\n";
+  h << "<h1>" << esc(args.get("title")) << "</h1>\n";
+
+  // Evaluation.
+  for (const char* name : {"eval_unfrozen", "eval_frozen"}) {
+    const Json e = read_json(root / name / "eval.json");
+    if (e.is_null()) continue;
+    h << "<h2>Closed-loop evaluation: " << esc(name) << "</h2><p>" << esc(e.value("checkpoint", "")) << ": success "
+      << e.value("successes", 0) << "/" << e.value("episodes", 0) << " (95% CI " << fmt(e["success_ci95"], 2)
+      << "), cube lift " << fmt(e["cube_lift_m"]["mean"]) << " m, " << fmt(e["ms_per_chunk"]["mean"], 1)
+      << " ms per chunk</p>\n"
+      << images(root, root / name) << videos(root, root / name);
+  }
+
+  // Attention.
+  const Json att = read_json(root / "attention" / "attention_summary.json");
+  if (!att.is_null() || fs::is_directory(root / "attention")) {
+    h << "<h2>Attention of the unfrozen model</h2>\n";
+    if (!att.is_null() && !att["causal"].is_null())
+      h << "<p>Causal check: blanking the most-attended cells moves the action chunk by "
+        << fmt(att["causal"]["top_mean_abs_daction"]) << " vs " << fmt(att["causal"]["random_mean_abs_daction"])
+        << " for random cells (paired difference " << fmt(att["causal"]["paired_difference_mean"]) << ", 95% CI "
+        << fmt(att["causal"]["paired_difference_ci95"]) << ", p " << fmt(att["causal"]["paired_p"], 4) << ").</p>\n";
+    h << images(root, root / "attention", "chunk_00") << images(root, root / "attention", "cube_mass")
+      << videos(root, root / "attention");
+  }
+  const Json cmp = read_json(root / "compare_attention" / "compare_attention.json");
+  if (!cmp.is_null()) {
+    h << "<h2>Frozen vs unfrozen VLM: where each looks</h2><table><tr><th>model</th><th>success</th>"
+      << "<th>camera</th><th>stream</th><th>layer</th><th>cube mass</th><th>chance</th><th>gripper</th>"
+      << "<th>background</th><th>entropy</th></tr>\n";
+    for (const auto& [name, r] : cmp.items()) {
+      for (const auto& [cam, streams] : r["metrics"].items())
+        for (const auto& [stream, layers] : streams.items())
+          for (const auto& [layer, phases] : layers.items()) {
+            const Json& a = phases["all"];
+            h << "<tr><td>" << esc(name) << "</td><td>" << r.value("successes", 0) << "/" << r.value("episodes", 0)
+              << "</td><td>" << esc(cam) << "</td><td>" << esc(stream) << "</td><td>" << esc(layer) << "</td><td>"
+              << fmt(a["cube_mass"]) << "</td><td>" << fmt(a["cube_chance"]) << "</td><td>" << fmt(a["gripper_mass"])
+              << "</td><td>" << fmt(a["background_mass"]) << "</td><td>" << fmt(a["entropy"]) << "</td></tr>\n";
+          }
+    }
+    h << "</table>\n";
+    for (const auto& [name, r] : cmp.items())
+      if (!r["causal"].is_null())
+        h << "<p>" << esc(name) << " causal: top " << fmt(r["causal"]["top_mean_abs_daction"]) << " vs random "
+          << fmt(r["causal"]["random_mean_abs_daction"]) << " (ratio " << fmt(r["causal"]["top_over_random"], 2)
+          << ", p " << fmt(r["causal"]["paired_p"], 4) << ")</p>\n";
+    h << images(root, root / "compare_attention", "mass") << images(root, root / "compare_attention", "entropy");
+  }
+
+  // Neurons.
+  const Json sets = read_json(root / "neurons" / "neuron_sets.json");
+  if (!sets.is_null()) {
+    h << "<h2>Concept neurons</h2><table><tr><th>set</th><th>neurons</th><th>how</th></tr>\n";
+    for (const Json& s : sets["sets"]) {
+      std::string list;
+      for (const Json& n : s["neurons"])
+        list += n.value("stream", "") + " L" + std::to_string(n.value("layer", 0)) + "/" +
+                std::to_string(n.value("index", 0)) + " ";
+      h << "<tr><td>" << esc(s.value("name", "")) << "</td><td style=\"text-align:left\">" << esc(list)
+        << "</td><td style=\"text-align:left\">" << esc(s.value("description", "")) << "</td></tr>\n";
+    }
+    h << "</table>\n";
+    const Json ov = read_json(root / "neurons" / "overlaps.json");
+    if (!ov.is_null()) h << "<p>Lexical vs contrastive sets:</p><pre>" << esc(ov.dump(2)) << "</pre>\n";
+    h << "<p>Tables: <a href=\"neurons/top_tokens.csv\">top tokens of every value vector</a>, concept and contrast "
+         "CSVs in <a href=\"neurons/\">neurons/</a>.</p>\n";
+  }
+
+  // Steering.
+  const Json st = read_json(root / "steer" / "steer_report.json");
+  if (!st.is_null()) {
+    h << "<h2>Steering (α = " << fmt(st["alpha"], 1) << ", op " << esc(st.value("op", "")) << ", "
+      << st.value("rollouts_per_condition", 0) << " rollouts per condition)</h2><table><tr><th>condition</th>"
+      << "<th>success</th><th>lifted</th><th>mean height (cm)</th><th>max height (cm)</th><th>displacement "
+      << "(mm/step)</th><th>length (s)</th><th>Δ mean height vs baseline (cm)</th><th>p</th></tr>\n";
+    for (const auto& [name, c] : st["conditions"].items()) {
+      auto m = [&](const char* k) { return c.contains(k) ? fmt(c[k]["mean"], 2) : std::string("–"); };
+      const Json vs = c.contains("vs_baseline") ? c["vs_baseline"]["mean_height"] : Json();
+      h << "<tr><td>" << esc(name) << "</td><td>" << c.value("successes", 0) << "/" << c.value("rollouts", 0)
+        << "</td><td>" << c.value("lifted", 0) << "</td><td>" << m("mean_height") << "</td><td>" << m("max_height")
+        << "</td><td>" << m("step_displacement") << "</td><td>" << m("length") << "</td><td>"
+        << (vs.is_null() ? "–" : fmt(vs["difference"], 2) + " " + fmt(vs["ci95"], 2)) << "</td><td>"
+        << (vs.is_null() ? "–" : fmt(vs["welch_p"], 4)) << "</td></tr>\n";
+    }
+    h << "</table><p>high − low mean height: <code>" << esc(st["high_vs_low_mean_height_cm"].dump()) << "</code></p>"
+      << "<p>random − baseline: <code>" << esc(st["random_vs_baseline_mean_height_cm"].dump()) << "</code></p>";
+    if (st.contains("fast_over_slow_speed_ratio"))
+      h << "<p>fast / slow speed ratio " << fmt(st["fast_over_slow_speed_ratio"], 2) << "</p>";
+    h << images(root, root / "steer");
+  }
+  h << "</body></html>\n";
+  std::ofstream(root / "index.html") << h.str();
+  std::printf("wrote %s\n", (root / "index.html").c_str());
+  return 0;
+}
+
+}  // namespace vlascope
