@@ -170,7 +170,7 @@ SmolVLAConfig smolvla_small_config(int vocab_size) {
   SmolVLAConfig c;
   c.vlm_model_name = "vlascope/smolvlm-small";
   c.vision = VisionConfig{128, 4, 4, 512, 16, 128, 1e-6};  // 8×8 patches of 16 px
-  c.text = TextConfig{256, 6, 4, 2, 64, 768, vocab_size, 1e-5};
+  c.text = TextConfig{192, 6, 3, 1, 64, 512, vocab_size, 1e-5};
   c.scale_factor = 1;  // → 8×8 tokens per camera
   c.num_vlm_layers = c.num_expert_layers = 6;
   c.chunk_size = 30;
