@@ -501,8 +501,8 @@ TEST(Model, Bfloat16ModeStaysCloseToFloat32) {
   const torch::Tensor a = fp32.sample_actions(in, noise), b = bf16.sample_actions(in, noise);
   const double d = max_diff(a, b);
   std::printf("  bf16 vs fp32: max |Δaction| %.4f (actions up to %.2f)\n", d, a.abs().max().item<double>());
-  EXPECT_LT(d, 0.1);
-  EXPECT_GT(d, 0.0);  // it really ran in bf16
+  EXPECT_LT(d, 0.03);  // the bound (LeRobot's own bf16 build: 0.024 at base size)
+  EXPECT_GT(d, 0.0);   // it really ran in bf16
   EXPECT_EQ(bf16.weights().vlm_layers[0].q.weight.scalar_type(), torch::kBFloat16);
   EXPECT_EQ(bf16.weights().state_proj.weight.scalar_type(), torch::kFloat32);
 }
