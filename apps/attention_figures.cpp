@@ -6,12 +6,6 @@
 
 namespace vlascope {
 
-std::pair<int, int> policy_input_size(const SmolVLAConfig& c) {
-  const int w = c.resize_imgs_with_padding[0] > 0 ? c.resize_imgs_with_padding[0] : c.vision.image_size;
-  const int h = c.resize_imgs_with_padding[1] > 0 ? c.resize_imgs_with_padding[1] : c.vision.image_size;
-  return {w, h};
-}
-
 SegmentationSource simulator_segmentation(Robot& robot) {
   auto* sim = dynamic_cast<Simulator*>(&robot);
   if (!sim) return {};
@@ -64,7 +58,7 @@ Image big(const Image& img) { return resize(img, 192, 192 * img.height / img.wid
 
 Image chunk_figure(const CapturedChunk& chunk, const Observation& obs, const SmolVLAConfig& config,
                    const std::string& title) {
-  const auto [iw, ih] = policy_input_size(config);
+  const auto [iw, ih] = config.input_image_size();
   const AttentionView vlm = attention_view(chunk, vlm_overview_request());
   const MapRequest er = expert_overview_request(chunk, config);
   const bool has_expert = !er.layers.empty();
@@ -87,7 +81,7 @@ Image chunk_figure(const CapturedChunk& chunk, const Observation& obs, const Smo
 
 Image layers_heads_figure(const CapturedChunk& chunk, const Observation& obs, const SmolVLAConfig& config,
                           HookStream stream, int camera) {
-  const auto [iw, ih] = policy_input_size(config);
+  const auto [iw, ih] = config.input_image_size();
   const Image* frame = frame_of(obs, chunk.layout.camera_names.at(static_cast<size_t>(camera)));
   std::vector<std::vector<GridMap>> maps;
   std::vector<std::string> labels;
@@ -115,7 +109,7 @@ Image layers_heads_figure(const CapturedChunk& chunk, const Observation& obs, co
 
 Image overlay_strip(const CapturedChunk* chunk, const Observation& obs, const SmolVLAConfig& config,
                     const std::string& caption) {
-  const auto [iw, ih] = policy_input_size(config);
+  const auto [iw, ih] = config.input_image_size();
   std::vector<Image> columns;
   AttentionView vlm, expert;
   bool has_expert = false;

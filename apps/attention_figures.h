@@ -14,9 +14,6 @@
 
 namespace vlascope {
 
-// The model input size of a policy's images (LeRobot's resize_imgs_with_padding, or the vision tower's size).
-std::pair<int, int> policy_input_size(const SmolVLAConfig& config);
-
 // The segmentation of every camera of the robot if it is the simulator, else an empty source.
 SegmentationSource simulator_segmentation(Robot& robot);
 

@@ -68,8 +68,7 @@ EpisodeStudy study_episode(Robot& robot, Policy& policy, uint64_t seed, const St
                            const SegmentationSource& segmentation, const ChunkFigures& figures) {
   AttentionRecorder recorder(policy, options.capture);
   const SmolVLAConfig& config = policy.config();
-  const int input_w = config.resize_imgs_with_padding[0] > 0 ? config.resize_imgs_with_padding[0] : config.vision.image_size;
-  const int input_h = config.resize_imgs_with_padding[1] > 0 ? config.resize_imgs_with_padding[1] : config.vision.image_size;
+  const auto [input_w, input_h] = config.input_image_size();
   EpisodeStudy study;
   int last_chunk = -1;
   auto observer = [&](int, const Observation& obs, const RolloutStep& step) {

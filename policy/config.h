@@ -11,6 +11,7 @@
 
 #include <array>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace vlascope {
@@ -99,6 +100,12 @@ struct SmolVLAConfig {
   int tokens_per_image() const;     // (patches_per_side / scale_factor)²
   int image_grid() const { return vision.patches_per_side() / scale_factor; }
   int kv_width() const { return text.kv_heads * text.head_dim; }
+  // Width and height of the padded model input the camera frames are resized to (resize_imgs_with_padding, or the
+  // vision tower's own size when that is off).
+  std::pair<int, int> input_image_size() const {
+    return resize_imgs_with_padding[0] > 0 ? std::pair<int, int>{resize_imgs_with_padding[0], resize_imgs_with_padding[1]}
+                                           : std::pair<int, int>{vision.image_size, vision.image_size};
+  }
   int attention_width() const { return text.heads * text.head_dim; }
   // VLM layer i runs joint self-attention (true) or cross-attention (false).
   bool vlm_layer_is_self_attention(int layer) const;

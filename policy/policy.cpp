@@ -143,7 +143,7 @@ std::vector<std::vector<float>> Policy::predict_chunk(const PolicyInput& input, 
   c10::InferenceMode inference;
 
   ModelInputs in;
-  const auto [width, height] = model_image_size(c);
+  const auto [width, height] = c.input_image_size();
   for (size_t k = 0; k < impl_->camera_keys.size(); ++k) {
     auto it = input.images.find(cameras_[k]);
     if (it == input.images.end()) {

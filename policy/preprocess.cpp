@@ -27,14 +27,8 @@ torch::Tensor resize_with_pad(const torch::Tensor& img, int width, int height) {
   return torch::constant_pad_nd(resized, {pad_w, 0, pad_h, 0}, 0.0);
 }
 
-std::pair<int, int> model_image_size(const SmolVLAConfig& c) {
-  const int width = c.resize_imgs_with_padding[0] > 0 ? c.resize_imgs_with_padding[0] : c.vision.image_size;
-  const int height = c.resize_imgs_with_padding[1] > 0 ? c.resize_imgs_with_padding[1] : c.vision.image_size;
-  return {width, height};
-}
-
 torch::Tensor model_image(const Image& image, const SmolVLAConfig& config) {
-  const auto [width, height] = model_image_size(config);
+  const auto [width, height] = config.input_image_size();
   return resize_with_pad(image_tensor(image), width, height).mul(2.0).sub(1.0);
 }
 

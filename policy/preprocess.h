@@ -13,8 +13,6 @@ torch::Tensor image_tensor(const Image& image);
 // LeRobot's resize_with_pad(img, width, height, pad_value=0): keep the aspect ratio, bilinear (align_corners
 // false, no antialias), pad on the left and top. [N, 3, H, W] → [N, 3, height, width].
 torch::Tensor resize_with_pad(const torch::Tensor& images, int width, int height);
-// The padded size the model's images have (resize_imgs_with_padding, or the vision tower's image size).
-std::pair<int, int> model_image_size(const SmolVLAConfig& config);  // width, height
 // A camera frame as the model sees it: resized with padding and mapped to [−1, 1], [1, 3, h, w].
 torch::Tensor model_image(const Image& image, const SmolVLAConfig& config);
 
