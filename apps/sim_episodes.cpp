@@ -56,8 +56,11 @@ void store_sim_settings(const Simulator& sim, std::map<std::string, double>& s) 
   s["sim.cube_min_radius"] = r.cube_min_radius;
   s["sim.cube_max_radius"] = r.cube_max_radius;
   s["sim.cube_max_azimuth"] = r.cube_max_azimuth;
+  s["sim.cube_max_yaw"] = r.cube_max_yaw;
   s["sim.success_min_lift"] = o.success.min_lift;
   s["sim.success_min_hold"] = o.success.min_hold;
+  const std::array<float, 3> rgb = sim.cube_colour();  // policy/captions.h names the colour from these
+  s["cube_r"] = rgb[0], s["cube_g"] = rgb[1], s["cube_b"] = rgb[2];
 }
 
 SimOptions sim_options_from(const EpisodeInfo& info, SimOptions o) {
@@ -76,6 +79,7 @@ SimOptions sim_options_from(const EpisodeInfo& info, SimOptions o) {
   r.cube_min_radius = get("sim.cube_min_radius", r.cube_min_radius);
   r.cube_max_radius = get("sim.cube_max_radius", r.cube_max_radius);
   r.cube_max_azimuth = get("sim.cube_max_azimuth", r.cube_max_azimuth);
+  r.cube_max_yaw = get("sim.cube_max_yaw", M_PI / 4);  // datasets written before the option drew any yaw
   o.success.min_lift = get("sim.success_min_lift", o.success.min_lift);
   o.success.min_hold = get("sim.success_min_hold", o.success.min_hold);
   return o;

@@ -129,12 +129,12 @@ void Simulator::randomize(uint64_t seed) {
     d->ctrl[actuator_[j]] = d->qpos[qpos_adr_[j]];
   }
 
-  // The cube: on an annulus around the pan axis, any yaw (it is a cube: ±45° covers every case).
+  // The cube: on an annulus sector around the pan axis.
   if (r.cube_pose) {
     SeededRandom rng(seed, kStreamCubePose);
     const double radius = rng.uniform(r.cube_min_radius, r.cube_max_radius);
     const double azimuth = rng.uniform(-r.cube_max_azimuth, r.cube_max_azimuth);
-    const double yaw = rng.uniform(-M_PI / 4, M_PI / 4);
+    const double yaw = rng.uniform(-r.cube_max_yaw, r.cube_max_yaw);
     const double* pan_axis = d->xanchor + 3 * m->actuator_trnid[2 * actuator_[kShoulderPan]];
     double* q = d->qpos + cube_qpos_;
     q[0] = pan_axis[0] + radius * std::sin(azimuth);
@@ -229,6 +229,8 @@ Pose Simulator::cube_pose() const {
   for (int i = 0; i < 4; ++i) pose.quaternion[i] = data_->xquat[4 * cube_body_ + i];
   return pose;
 }
+
+std::array<float, 3> Simulator::cube_colour() const { return {cube_rgba_[0], cube_rgba_[1], cube_rgba_[2]}; }
 
 bool Simulator::cube_grasped() const {
   const mjModel* m = model_.get();

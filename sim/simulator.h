@@ -34,9 +34,12 @@ struct Randomization {
   bool camera = true;              // scene camera position/orientation jitter
   double start_pose_noise = 0.03;  // rad, uniform ± on the arm joints of the home pose (0 = exact home)
 
-  // Cube placement: distance from the pan axis and azimuth relative to straight ahead (−Y).
-  double cube_min_radius = 0.17, cube_max_radius = 0.25;  // m
-  double cube_max_azimuth = 0.45;                         // rad
+  // Cube placement: distance from the pan axis, azimuth relative to straight ahead (−Y) and yaw, uniform. The
+  // defaults are the shipped models' workspace (models/README.md): wide enough that the policy must look, narrow
+  // enough that a 5M-parameter model learns it from a few hundred demonstrations.
+  double cube_min_radius = 0.18, cube_max_radius = 0.24;  // m
+  double cube_max_azimuth = 0.35;                         // rad
+  double cube_max_yaw = 0.5;                              // rad (a cube: ±π/4 covers every case)
   double camera_position_jitter = 0.01;                   // m, uniform ±
   double camera_angle_jitter = 0.02;                      // rad, uniform ±
   double light_intensity_jitter = 0.2;                    // relative, uniform ±
@@ -105,6 +108,7 @@ class Simulator : public Robot {
   JointVector joint_targets() const;  // the last targets sent (after clamping)
   Pose end_effector() const;          // the ee site, from the simulation state
   Pose cube_pose() const;
+  std::array<float, 3> cube_colour() const;  // RGB 0–1, as drawn this episode
   double cube_resting_height() const { return cube_rest_z_; }
   bool cube_grasped() const;                       // both jaws touch the cube and it does not touch the table
   JointVector home_pose() const { return home_; }  // keyframe "home" of the scene (before start-pose noise)
