@@ -53,20 +53,38 @@ std::string caption_frame(const EpisodeInfo& info, const std::vector<Frame>& tra
   const Frame& first = trajectory.front();
   std::vector<std::string> sentences;
 
-  // Where the cube is, seen from the robot: it faces −Y, so its left is +X (so100.md §1.3).
+  // Where the cube is, seen from the robot: it faces −Y, so its left is +X (so100.md §1.3). Side by azimuth
+  // around the pan axis in 0.1 rad steps, distance from the axis in 1.5 cm steps around the workspace's middle.
   bool cube_known = std::isfinite(f.object_position[0]);
   double cube_half = 0.0125;
   double table_z = cube_known ? first.object_position[2] - cube_half : 0.0;
+  bool cube_on_table = false;
   if (cube_known) {
     std::string colour;
     auto r = info.scalars.find("cube_r"), g = info.scalars.find("cube_g"), b = info.scalars.find("cube_b");
     if (r != info.scalars.end() && g != info.scalars.end() && b != info.scalars.end())
       colour = colour_name(r->second, g->second, b->second) + " ";
-    double x = f.object_position[0], y = f.object_position[1];
-    std::string side = x > 0.05 ? "on the left" : x < -0.05 ? "on the right" : "in front of the robot";
-    double distance = norm2(x, y);
-    std::string range = distance < 0.2 ? " near the robot" : distance > 0.3 ? " far from the robot" : "";
-    sentences.push_back("the " + colour + "cube is " + side + range);
+    double x = f.object_position[0], y = f.object_position[1] - t.pan_axis_y;
+    double azimuth = std::atan2(x, -y), distance = norm2(x, y);
+    static const char* sides[] = {"on the far right", "on the right", "slightly right", "in the centre",
+                                  "slightly left", "on the left", "on the far left"};
+    int side = static_cast<int>(std::floor(azimuth / 0.1 + 0.5)) + 3;
+    static const char* ranges[] = {"very close", "close", "distant", "very distant"};
+    int range = static_cast<int>(std::floor((distance - 0.21) / 0.015)) + 2;
+    sentences.push_back("the " + colour + "cube is " + sides[std::clamp(side, 0, 6)] + " and " +
+                        ranges[std::clamp(range, 0, 3)]);
+    cube_on_table = f.object_position[2] - first.object_position[2] <= t.lifted;
+    if (cube_on_table) {  // where the gripper still has to go, in the robot's left/right and ahead/behind
+      double dx = x - f.ee_position[0], dy = f.object_position[1] - f.ee_position[1];
+      double along = dx * std::sin(azimuth) - dy * std::cos(azimuth);   // + = farther from the base
+      double across = dx * std::cos(azimuth) + dy * std::sin(azimuth);  // + = to the robot's left
+      if (norm2(dx, dy) < t.over_cube)
+        sentences.push_back("the gripper is over the cube");
+      else if (std::abs(along) >= std::abs(across))
+        sentences.push_back(along > 0 ? "the cube is ahead of the gripper" : "the cube is behind the gripper");
+      else
+        sentences.push_back(across > 0 ? "the cube is left of the gripper" : "the cube is right of the gripper");
+    }
   }
 
   // The gripper: height above the table, open or closed.
@@ -76,8 +94,7 @@ std::string caption_frame(const EpisodeInfo& info, const std::vector<Frame>& tra
   sentences.push_back("the gripper is " + level + " and " + jaws);
 
   if (cube_known) {
-    double lifted = f.object_position[2] - first.object_position[2];
-    sentences.push_back(lifted > t.lifted ? "the gripper holds the cube up" : "the cube is on the table");
+    sentences.push_back(cube_on_table ? "the cube is on the table" : "the gripper holds the cube up");
   }
 
   // Motion of the end effector over a few frames around this one.
@@ -116,6 +133,7 @@ const std::vector<std::string>& caption_vocabulary() {
       "the", "cube", "is", "on", "left", "right", "in", "front", "of", "robot", "near", "far", "from",
       "gripper", "low", "high", "middle", "and", "open", "closed", "holds", "up", "table", "arm", "still",
       "moves", "down", "forward", "back", "fast", "slowly", "reaches", "for", "grasps", "lifts",
+      "slightly", "centre", "very", "close", "distant", "over", "ahead", "behind",
       "red", "orange", "yellow", "green", "cyan", "blue", "purple", "pink", "white", "gray", "black", ".",
       // the task instruction and the prompt-only steering baselines ("… lift it high", "… slowly")
       "pick", "lift", "it", "higher", "lower", "slow", "quickly", "gently", "carefully", "a", "to"};

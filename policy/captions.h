@@ -7,8 +7,12 @@
 // generated from the simulator state recorded with every frame of a dataset (dataset/dataset.h), so they
 // are true by construction.
 //
-//   "the red cube is on the left near the robot . the gripper is low and open . the cube is on the table .
-//    the arm moves down slowly . the robot reaches for the cube ."
+//   "the red cube is slightly left and close . the cube is ahead of the gripper . the gripper is low and open .
+//    the cube is on the table . the arm moves down slowly . the robot reaches for the cube ."
+//
+// Where the cube is gets seven side words and four distance words, and where it is relative to the gripper one
+// more sentence: that is what the action expert later has to read from the image tokens, so the VLM learns to
+// put it there.
 #pragma once
 
 #include <cstdint>
@@ -27,6 +31,8 @@ struct CaptionThresholds {
   double still_speed = 0.015;    // m/s of the end effector: below is "still"
   double fast_speed = 0.10;      // m/s: above is "fast"; between still and fast is "slowly"
   int motion_window = 2;         // frames on each side used to estimate the end-effector velocity
+  double pan_axis_y = -0.0452;   // m: the shoulder-pan axis in the world (scenes/so100.xml), x = 0
+  double over_cube = 0.02;       // m horizontally between jaw centre and cube: closer is "over the cube"
 };
 
 // The caption of frame `index` of an episode. `trajectory` is DatasetReader::trajectory(episode) (numbers

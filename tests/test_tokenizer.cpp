@@ -3,6 +3,8 @@
 // in the comments.
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <cmath>
 #include <cstdio>
 #include <fstream>
 #include <functional>
@@ -610,6 +612,55 @@ TEST(WordLevel, EveryCaptionWordHasItsOwnId) {
   EXPECT_EQ(std::count(ids.begin(), ids.end(), unk), 0);
   EXPECT_EQ(tokenizer.decode(ids), caption);
   std::remove(path.c_str());
+}
+
+namespace {
+
+// Two frames of an episode: the cube resting at (x, y), the jaw centre at (ex, ey, ez), moving down slowly.
+std::vector<Frame> cube_episode(float x, float y, float ex, float ey, float ez) {
+  std::vector<Frame> frames(2);
+  for (int i = 0; i < 2; ++i) {
+    frames[i].timestamp = i / 30.0;
+    frames[i].object_position = {x, y, 0.0125f};
+    frames[i].ee_position = {ex, ey, ez - 0.001f * i};
+    frames[i].state[5] = 80;  // open
+    frames[i].phase = Phase::kReach;
+  }
+  return frames;
+}
+
+}  // namespace
+
+TEST(Captions, SayWhereTheCubeIsAndWhereTheGripperMustGo) {
+  EpisodeInfo info;
+  info.scalars = {{"cube_r", 0.9}, {"cube_g", 0.1}, {"cube_b", 0.1}};
+  const double pan_y = CaptionThresholds{}.pan_axis_y;
+  // Straight ahead at 21.5 cm from the pan axis, the gripper 10 cm nearer the base: "ahead of the gripper".
+  std::string c = caption_frame(info, cube_episode(0, pan_y - 0.215, 0, pan_y - 0.11, 0.1), 0);
+  EXPECT_NE(c.find("the red cube is in the centre and distant ."), std::string::npos) << c;
+  EXPECT_NE(c.find("the cube is ahead of the gripper ."), std::string::npos) << c;
+  EXPECT_NE(c.find("the gripper is in the middle and open ."), std::string::npos) << c;
+  // 0.3 rad to the robot's left (+x), very close; the gripper right of it.
+  const double az = 0.3, r = 0.17;
+  c = caption_frame(info, cube_episode(r * std::sin(az), pan_y - r * std::cos(az), 0, pan_y - r, 0.1), 0);
+  EXPECT_NE(c.find("cube is on the far left and very close ."), std::string::npos) << c;
+  EXPECT_NE(c.find("the cube is left of the gripper ."), std::string::npos) << c;
+  // −0.1 rad (slightly right), the gripper right above it.
+  c = caption_frame(info, cube_episode(0.23 * std::sin(-0.1), pan_y - 0.23 * std::cos(-0.1), 0.23 * std::sin(-0.1),
+                                       pan_y - 0.23 * std::cos(-0.1), 0.03), 0);
+  EXPECT_NE(c.find("cube is slightly right and very distant ."), std::string::npos) << c;
+  EXPECT_NE(c.find("the gripper is over the cube ."), std::string::npos) << c;
+  EXPECT_NE(c.find("the gripper is low"), std::string::npos) << c;
+  // Every word of every caption is in the tokenizer's vocabulary.
+  const Tokenizer tokenizer = Tokenizer::from_json(word_level_tokenizer_json(caption_vocabulary()), "captions");
+  const int64_t unk = *tokenizer.id("[UNK]");
+  for (double a = -0.5; a <= 0.5; a += 0.05)
+    for (double d = 0.15; d <= 0.27; d += 0.01) {
+      const std::string text =
+          caption_frame(info, cube_episode(d * std::sin(a), pan_y - d * std::cos(a), 0.05, pan_y - 0.2, 0.2), 1);
+      const Ids ids = tokenizer.encode(text);
+      EXPECT_EQ(std::count(ids.begin(), ids.end(), unk), 0) << text;
+    }
 }
 
 // ---------------------------------------------------------------------------------------------------------------
