@@ -16,6 +16,7 @@
 
 #include "apps/attention_figures.h"
 #include "apps/commands.h"
+#include "apps/policy_options.h"
 #include "apps/robot_factory.h"
 #include "common/cli.h"
 #include "common/error.h"
@@ -34,38 +35,16 @@ namespace {
 
 namespace fs = std::filesystem;
 
-void add_policy_options(ArgParser& args) {
-  args.required("checkpoint", "SmolVLA checkpoint directory (LeRobot layout)");
-  args.option("precision", "fp32", "fp32 or bf16");
-  args.option("threads", "0", "intra-op threads (0 = all cores)");
-  args.option("tokenizer", "", "tokenizer.json (default: the checkpoint's)");
-  args.option("camera-map", "", "checkpoint camera → robot camera, e.g. camera1=scene,camera2=wrist");
-  args.option("task", "pick up the cube and lift it", "instruction given to the policy");
-  args.option("max-seconds", "15", "episode length limit");
-  args.option("after-success", "2", "seconds to keep running after success (sim), < 0 = until the limit");
-  args.option("steer", "", "neuron sets to switch on during the rollouts, e.g. high or high,fast (needs --sets)");
-  args.option("sets", "", "neuron_sets.json (vlascope neurons)");
-  args.option("alpha", "4", "with --steer: the value α");
-  args.option("op", "set", "with --steer: set (x := α), add (x += α) or scale (x *= α)");
+void add_live_option(ArgParser& args) {
   args.flag("live", "show the camera frames with the current attention overlay, refreshed at every step (a window\n"
                     "when a display is available, else <out>/live.mp4)");
 }
 
 // --steer / --sets / --alpha / --op as a Steering that lives as long as the returned object.
 std::unique_ptr<Steering> steering_from(const ArgParser& args, Policy& policy) {
-  const std::vector<std::string> names = args.get_list("steer");
-  if (names.empty()) return nullptr;
-  require(!args.get("sets").empty(), "--steer needs --sets (a neuron_sets.json)");
-  const std::vector<NeuronSet> sets = read_neuron_sets(args.get("sets"));
-  std::vector<Intervention> interventions;
-  for (const std::string& n : names) {
-    Intervention iv;
-    iv.set = n;
-    iv.op = parse_intervention_op(args.get("op"));
-    iv.alpha = args.get_double("alpha");
-    interventions.push_back(iv);
-    std::printf("steering: %s\n", iv.describe().c_str());
-  }
+  const std::vector<NeuronSet> sets = steering_sets(args);
+  const std::vector<Intervention> interventions = steering_interventions(args);
+  if (interventions.empty()) return nullptr;
   return std::make_unique<Steering>(policy.model(), sets, interventions);
 }
 
@@ -115,23 +94,6 @@ class LiveView {
   int frames_ = 0;
 };
 
-std::unique_ptr<Policy> load_policy(const ArgParser& args) {
-  PolicyOptions o;
-  o.precision = args.get("precision");
-  o.threads = args.get_int("threads");
-  o.tokenizer = args.get("tokenizer");
-  if (!args.get("camera-map").empty()) o.camera_map = parse_camera_map(args.get("camera-map"));
-  return Policy::load(args.get("checkpoint"), o);
-}
-
-RolloutOptions rollout_options(const ArgParser& args) {
-  RolloutOptions o;
-  o.task = args.get("task");
-  o.max_seconds = args.get_double("max-seconds");
-  o.stop_after_success_s = args.get_double("after-success");
-  return o;
-}
-
 // Side-by-side camera frames with a caption, for videos.
 Image video_frame(const Observation& obs, const std::vector<std::string>& cameras, const std::string& caption) {
   std::vector<Image> views;
@@ -167,6 +129,7 @@ int run_eval(int argc, char** argv) {
                  "Seeded closed-loop rollouts of a checkpoint through the robot interface (sim or the real arm):\n"
                  "success rate, cube and end-effector lift, episode length, latency; JSON, CSV, plots and videos.");
   add_policy_options(args);
+  add_live_option(args);
   add_robot_options(args);
   args.option("episodes", "50", "episodes; episode k resets the robot with seed + k");
   args.option("seed", "100000", "first seed (training data uses seeds from 0, so the default is unseen)");
@@ -303,6 +266,7 @@ int run_rollout_command(int argc, char** argv) {
                  "One closed-loop episode of a checkpoint on the robot (sim or the real arm): video, end-effector\n"
                  "trajectory (CSV) and its lift segment.");
   add_policy_options(args);
+  add_live_option(args);
   add_robot_options(args);
   args.option("seed", "100000", "episode seed");
   args.required("out", "output directory");

@@ -12,6 +12,7 @@
 
 #include "apps/commands.h"
 #include "apps/robot_factory.h"
+#include "apps/steer_report.h"
 #include "common/cli.h"
 #include "common/error.h"
 #include "common/plot.h"
@@ -24,41 +25,6 @@ namespace {
 
 namespace fs = std::filesystem;
 
-struct MetricDef {
-  const char* name;
-  const char* unit;
-  double scale;  // for printing (m → cm)
-  bool needs_lift;
-  MetricGetter get;
-};
-const std::vector<MetricDef>& metric_defs() {
-  static const std::vector<MetricDef> defs = {
-      {"mean_height", "cm", 100, true, [](const SteerMetrics& m) { return m.mean_height; }},
-      {"max_height", "cm", 100, true, [](const SteerMetrics& m) { return m.max_height; }},
-      {"max_rise", "cm", 100, true, [](const SteerMetrics& m) { return m.max_rise; }},
-      {"step_displacement", "mm/step", 1000, true, [](const SteerMetrics& m) { return m.step_displacement; }},
-      {"speed", "cm/s", 100, true, [](const SteerMetrics& m) { return m.speed; }},
-      {"lift_duration", "s", 1, true, [](const SteerMetrics& m) { return m.lift_duration; }},
-      {"length", "s", 1, false, [](const SteerMetrics& m) { return m.length; }},
-  };
-  return defs;
-}
-
-nlohmann::json comparison_json(const SteerComparison& c, double scale) {
-  if (!c.valid) return nullptr;
-  return {{"a", c.a},
-          {"b", c.b},
-          {"mean_a", c.summary_a.mean * scale},
-          {"mean_b", c.summary_b.mean * scale},
-          {"n_a", c.summary_a.n},
-          {"n_b", c.summary_b.n},
-          {"difference", c.welch.difference * scale},
-          {"ci95", {c.welch.ci_lo * scale, c.welch.ci_hi * scale}},
-          {"welch_p", c.welch.p},
-          {"mann_whitney_p", c.mann_whitney.p},
-          {"hedges_g", c.hedges_g}};
-}
-
 int successes(const SteerRun& r) {
   int s = 0;
   for (const SteerMetrics& m : r.metrics) s += m.success;
@@ -66,34 +32,14 @@ int successes(const SteerRun& r) {
 }
 
 // EE height around the lift start, per condition: mean and 95% band over the lifted rollouts.
-void plot_heights(const std::vector<const SteerRun*>& runs, const std::string& title, const std::string& path) {
+void plot_heights(const std::vector<const SteerRun*>& runs, double control_hz, const std::string& title,
+                  const std::string& path) {
   LinePlot plot{title, "time from lift start (s)", "end-effector height (m)"};
-  const int before = 15, after = 150;
   for (size_t r = 0; r < runs.size(); ++r) {
-    std::vector<std::vector<double>> at(static_cast<size_t>(before + after));
-    for (size_t k = 0; k < runs[r]->rollouts.size(); ++k) {
-      const LiftSegment& lift = runs[r]->lifts[k];
-      if (lift.status != LiftStatus::kLifted) continue;
-      const std::vector<RolloutStep>& steps = runs[r]->rollouts[k].steps;
-      for (int d = -before; d < after; ++d) {
-        const int i = lift.lift_start_index + d;
-        if (i >= 0 && i < static_cast<int>(steps.size()))
-          at[static_cast<size_t>(d + before)].push_back(steps[static_cast<size_t>(i)].end_effector.position[2]);
-      }
-    }
-    std::vector<double> x, y, lo, hi;
-    for (int d = -before; d < after; ++d) {
-      const std::vector<double>& v = at[static_cast<size_t>(d + before)];
-      if (v.size() < 2) continue;
-      const Summary s = summarize(v);
-      x.push_back(d / 30.0), y.push_back(s.mean), lo.push_back(s.ci_lo), hi.push_back(s.ci_hi);
-    }
-    if (x.size() >= 2) {
-      int lifted = 0;
-      for (const LiftSegment& l : runs[r]->lifts) lifted += l.status == LiftStatus::kLifted;
-      plot.add(runs[r]->condition.name + " (n=" + std::to_string(lifted) + ")", x, y, lo, hi).colour =
+    const LiftAlignedHeight h = lift_aligned_height(*runs[r], control_hz);
+    if (h.time.size() >= 2)
+      plot.add(runs[r]->condition.name + " (n=" + std::to_string(h.lifted) + ")", h.time, h.mean, h.lo, h.hi).colour =
           palette(static_cast<int>(r));
-    }
   }
   plot.save(path);
 }
@@ -102,9 +48,7 @@ void bar_plot(const std::vector<SteerRun>& runs, const MetricDef& m, const std::
   BarChart chart{std::string(m.name) + " per condition (mean, 95% CI; lifted rollouts)", m.unit};
   BarChart::Group g{m.name, {}, {}};
   for (const SteerRun& r : runs) {
-    std::vector<double> v;
-    for (const SteerMetrics& x : r.metrics)
-      if (!m.needs_lift || x.lifted) v.push_back(m.get(x) * m.scale);
+    const std::vector<double> v = metric_values(r, m);
     chart.categories.push_back(r.condition.name);
     if (v.size() >= 2) {
       const Summary s = summarize(v);
@@ -218,9 +162,7 @@ int run_steer_experiment(int argc, char** argv) {
         fisher_exact_p(successes(r), n - successes(r), successes(baseline), n - successes(baseline));
     csv << r.condition.name << "," << r.metrics.size() << "," << successes(r) << "," << lifted;
     for (const MetricDef& m : metric_defs()) {
-      std::vector<double> v;
-      for (const SteerMetrics& x : r.metrics)
-        if (!m.needs_lift || x.lifted) v.push_back(m.get(x) * m.scale);
+      const std::vector<double> v = metric_values(r, m);
       if (v.size() >= 2) {
         const Summary s = summarize(v);
         c[m.name] = {{"mean", s.mean}, {"ci95", {s.ci_lo, s.ci_hi}}, {"n", s.n}, {"unit", m.unit}};
@@ -285,9 +227,9 @@ int run_steer_experiment(int argc, char** argv) {
   // Plots.
   std::vector<const SteerRun*> all;
   for (const SteerRun& r : runs) all.push_back(&r);
-  plot_heights(all, "End-effector height around the lift, per condition (mean, 95% band)",
+  plot_heights(all, robot->control_hz(), "End-effector height around the lift, per condition (mean, 95% band)",
                (out / "height_over_time.png").string());
-  plot_heights({run_named("high"), run_named("low"), &baseline},
+  plot_heights({run_named("high"), run_named("low"), &baseline}, robot->control_hz(),
                "High vs Low end-effector height over " + std::to_string(n) + " rollouts",
                (out / "high_vs_low_height.png").string());
   for (const MetricDef& m : metric_defs()) bar_plot(runs, m, (out / ("bars_" + std::string(m.name) + ".png")).string());

@@ -4,6 +4,7 @@
 #include <cstdio>
 
 #include "apps/commands.h"
+#include "apps/robot_factory.h"
 #include "common/cli.h"
 #include "common/error.h"
 #include "hardware/calibration.h"
@@ -14,28 +15,13 @@
 
 namespace vlascope {
 
-namespace {
-std::optional<ArmCalibration> find_calibration(const std::string& file, const std::string& id, DeviceRole role) {
-  if (!file.empty()) return read_calibration(file);
-  if (id.empty()) return std::nullopt;  // the servos' EEPROM
-  auto path = find_lerobot_calibration(role, id);
-  require(path.has_value(), "no calibration named '" + id + "' in " + lerobot_calibration_root().string() +
-                                " (run vlascope calibrate" + (role == DeviceRole::teleoperator ? " --leader" : "") +
-                                " --id " + id + ")");
-  std::fprintf(stderr, "teleop: calibration %s\n", path->c_str());
-  return read_calibration(*path);
-}
-}  // namespace
-
 int run_teleop(int argc, char** argv) {
   ArgParser args("vlascope teleop",
                  "Teleoperate an SO-100 follower with a leader arm: the leader's torque is off, the follower copies "
                  "its joints (LeRobot units) every tick, within the follower's joint limits and step limit.");
-  args.required("leader", "serial port of the leader arm");
+  add_leader_options(args);
   args.required("follower", "serial port of the follower arm");
-  args.option("leader-id", "", "leader calibration name (teleoperators/so_leader/<id>.json); default: EEPROM");
   args.option("follower-id", "", "follower calibration name (robots/so_follower/<id>.json); default: EEPROM");
-  args.option("leader-calibration", "", "leader calibration file (overrides --leader-id)");
   args.option("follower-calibration", "", "follower calibration file (overrides --follower-id)");
   args.option("hz", "30", "control rate");
   args.option("duration", "0", "seconds (0: until Ctrl-C)");
@@ -46,18 +32,15 @@ int run_teleop(int argc, char** argv) {
   if (!args.parse(argc, argv)) return 0;
 
   install_stop_signal_handler();
-  So100LeaderConfig lc;
-  lc.bus.port = args.get("leader");
-  lc.bus.transport = parse_transport_kind(args.get("transport"));
-  lc.bus.bus.latency_allowance_s = args.get_double("bus-latency-ms") / 1e3;
-  lc.calibration = find_calibration(args.get("leader-calibration"), args.get("leader-id"), DeviceRole::teleoperator);
+  const So100LeaderConfig lc = leader_config_from(args);
   So100Leader leader(lc);
 
   So100Config fc;
   fc.bus.port = args.get("follower");
   fc.bus.transport = lc.bus.transport;
   fc.bus.bus = lc.bus.bus;
-  fc.calibration = find_calibration(args.get("follower-calibration"), args.get("follower-id"), DeviceRole::robot);
+  fc.calibration =
+      find_calibration(args.get("follower-calibration"), args.get("follower-id"), DeviceRole::robot, fc.bus.port);
   fc.control_hz = args.get_double("hz");
   if (!args.get("max-step-deg").empty()) {
     std::vector<double> deg = args.get_doubles("max-step-deg");

@@ -11,14 +11,21 @@
 #pragma once
 
 #include <memory>
+#include <optional>
+#include <string>
 
 #include "common/cli.h"
+#include "hardware/calibration.h"
 #include "hardware/robot.h"
 #include "hardware/so100_follower.h"
+#include "hardware/so100_leader.h"
 
 namespace vlascope {
 
-void add_robot_options(ArgParser& args);
+// Which options: --robot and both worlds' (most commands); the real arm's only (collect --robot so100); or both
+// worlds' without --robot (sim-vs-real, which drives both).
+enum class RobotOptions { kChoice, kSo100Only, kBothWorlds };
+void add_robot_options(ArgParser& args, RobotOptions which = RobotOptions::kChoice);
 // The SO-100 follower configuration the options describe (calibration found by --robot-id in LeRobot's
 // directory, or --calibration FILE; --units overrides the sign/offset mapping; cameras; safety settings).
 So100Config so100_config_from(const ArgParser& args);
@@ -26,5 +33,19 @@ So100Config so100_config_from(const ArgParser& args);
 // `kinematics` gives the real arm its end-effector pose; by default the simulator's ArmKinematics of
 // scenes/pick_cube.xml, so end-effector heights come from the same model in both worlds.
 std::unique_ptr<Robot> make_robot(const ArgParser& args, std::shared_ptr<KinematicModel> kinematics = nullptr);
+// The two worlds make_robot chooses between, whatever --robot says.
+std::unique_ptr<Robot> make_sim_robot(const ArgParser& args);
+std::unique_ptr<So100Follower> make_so100_follower(const ArgParser& args,
+                                                   std::shared_ptr<KinematicModel> kinematics = nullptr);
+
+// The leader arm of teleoperation: --leader PORT, --leader-id / --leader-calibration. The bus settings
+// (--transport, --bus-latency-ms) are the follower's, so the command must define those options too.
+void add_leader_options(ArgParser& args);
+So100LeaderConfig leader_config_from(const ArgParser& args);
+
+// A calibration file if given, else LeRobot's file named `id` for `role` (an Error naming the directory and
+// the `vlascope calibrate` call that makes it when missing), else nullopt: the servos' EEPROM.
+std::optional<ArmCalibration> find_calibration(const std::string& file, const std::string& id, DeviceRole role,
+                                               const std::string& port);
 
 }  // namespace vlascope

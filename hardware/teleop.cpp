@@ -4,6 +4,7 @@
 #include <cmath>
 
 #include "hardware/stop_signal.h"
+#include "hardware/units.h"
 
 namespace vlascope {
 
@@ -17,7 +18,14 @@ TeleopStats run_teleop(So100Leader& leader, So100Follower& follower, const Teleo
     tick.index = stats.ticks;
     tick.time = t;
     tick.leader = leader.read_lerobot();
-    tick.follower = follower.read_lerobot();
+    Observation observation;
+    if (options.observe) {
+      observation = follower.observe();
+      tick.follower = to_lerobot(observation.joint_positions, follower.config().units);
+      tick.observation = &observation;
+    } else {
+      tick.follower = follower.read_lerobot();
+    }
     for (int j = 0; j < kNumJoints; ++j)
       stats.max_tracking_error = std::max(stats.max_tracking_error, std::abs(tick.leader[j] - tick.follower[j]));
     follower.act_lerobot(tick.leader);

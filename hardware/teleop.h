@@ -14,11 +14,15 @@ struct TeleopTick {
   double time = 0;         // seconds since teleoperation started
   JointVector leader{};    // LeRobot units
   JointVector follower{};  // LeRobot units, the follower's reading this tick
+  const Observation* observation = nullptr;  // with TeleopOptions::observe: the follower's whole observation
 };
 
 struct TeleopOptions {
   double duration_s = 0;                           // 0: until Ctrl-C (stop_requested()) or on_tick returns false
   std::function<bool(const TeleopTick&)> on_tick;  // e.g. recording, printing; false stops
+  // Read the follower through Robot::observe() (joints, end effector, camera frames) instead of joints only,
+  // so that a recording sees exactly the state the follower was in when it was sent the leader's position.
+  bool observe = false;
 };
 
 struct TeleopStats {

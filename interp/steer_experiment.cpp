@@ -25,7 +25,7 @@ SteerMetrics steer_metrics(const RolloutResult& r, const LiftSegment& lift) {
 
 std::vector<SteerRun> run_steer_conditions(Robot& robot, Policy& policy, const std::vector<NeuronSet>& sets,
                                            const std::vector<SteerCondition>& conditions, int n, uint64_t seed0,
-                                           const RolloutOptions& options) {
+                                           const RolloutOptions& options, const BeforeRollout& before_rollout) {
   std::vector<SteerRun> runs;
   ProgressBar bar("steer", static_cast<int64_t>(conditions.size()) * n, "rollouts");
   for (const SteerCondition& c : conditions) {
@@ -36,6 +36,7 @@ std::vector<SteerRun> run_steer_conditions(Robot& robot, Policy& policy, const s
     if (!c.task.empty()) o.task = c.task;
     int successes = 0;
     for (int k = 0; k < n; ++k) {
+      if (before_rollout) before_rollout(c, k);
       RolloutResult r = run_rollout(robot, policy, seed0 + static_cast<uint64_t>(k), o);
       const LiftSegment lift = find_lift_segment(r.ee_trajectory());
       run.metrics.push_back(steer_metrics(r, lift));

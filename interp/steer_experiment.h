@@ -40,10 +40,14 @@ struct SteerRun {
   std::vector<SteerMetrics> metrics;
 };
 
-// Runs every condition on seeds seed0 … seed0 + n − 1 (identical across conditions).
+// Runs every condition on seeds seed0 … seed0 + n − 1 (identical across conditions). before_rollout, if given,
+// is called before each rollout with the condition and the rollout's index (e.g. to let a person put the cube
+// back on the real arm).
+using BeforeRollout = std::function<void(const SteerCondition& condition, int index)>;
 std::vector<SteerRun> run_steer_conditions(Robot& robot, Policy& policy, const std::vector<NeuronSet>& sets,
                                            const std::vector<SteerCondition>& conditions, int rollouts_per_condition,
-                                           uint64_t seed0, const RolloutOptions& options);
+                                           uint64_t seed0, const RolloutOptions& options,
+                                           const BeforeRollout& before_rollout = {});
 
 // One metric of condition a vs b, over the rollouts where it is defined (lifted, for lift metrics).
 struct SteerComparison {

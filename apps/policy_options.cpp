@@ -1,0 +1,60 @@
+#include "apps/policy_options.h"
+
+#include <cstdio>
+
+#include "common/error.h"
+
+namespace vlascope {
+
+void add_policy_options(ArgParser& args) {
+  args.required("checkpoint", "SmolVLA checkpoint directory (LeRobot layout)");
+  args.option("precision", "fp32", "fp32 or bf16");
+  args.option("threads", "0", "intra-op threads (0 = all cores)");
+  args.option("tokenizer", "", "tokenizer.json (default: the checkpoint's)");
+  args.option("camera-map", "", "checkpoint camera → robot camera, e.g. camera1=scene,camera2=wrist");
+  args.option("task", "pick up the cube and lift it", "instruction given to the policy");
+  args.option("max-seconds", "15", "episode length limit");
+  args.option("after-success", "2", "seconds to keep running after success (sim), < 0 = until the limit");
+  args.option("steer", "", "neuron sets to switch on during the rollouts, e.g. high or high,fast (needs --sets)");
+  args.option("sets", "", "neuron_sets.json (vlascope neurons)");
+  args.option("alpha", "4", "with --steer: the value α");
+  args.option("op", "set", "with --steer: set (x := α), add (x += α) or scale (x *= α)");
+}
+
+std::unique_ptr<Policy> load_policy(const ArgParser& args) {
+  PolicyOptions o;
+  o.precision = args.get("precision");
+  o.threads = args.get_int("threads");
+  o.tokenizer = args.get("tokenizer");
+  if (!args.get("camera-map").empty()) o.camera_map = parse_camera_map(args.get("camera-map"));
+  return Policy::load(args.get("checkpoint"), o);
+}
+
+RolloutOptions rollout_options(const ArgParser& args) {
+  RolloutOptions o;
+  o.task = args.get("task");
+  o.max_seconds = args.get_double("max-seconds");
+  o.stop_after_success_s = args.get_double("after-success");
+  return o;
+}
+
+std::vector<Intervention> steering_interventions(const ArgParser& args) {
+  std::vector<Intervention> interventions;
+  for (const std::string& name : args.get_list("steer")) {
+    Intervention iv;
+    iv.set = name;
+    iv.op = parse_intervention_op(args.get("op"));
+    iv.alpha = args.get_double("alpha");
+    interventions.push_back(iv);
+    std::printf("steering: %s\n", iv.describe().c_str());
+  }
+  return interventions;
+}
+
+std::vector<NeuronSet> steering_sets(const ArgParser& args) {
+  if (args.get_list("steer").empty()) return {};
+  require(!args.get("sets").empty(), "--steer needs --sets (a neuron_sets.json)");
+  return read_neuron_sets(args.get("sets"));
+}
+
+}  // namespace vlascope

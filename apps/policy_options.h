@@ -1,0 +1,32 @@
+// The options of the commands that run a checkpoint in closed loop (eval, rollout, sim-vs-real): which
+// checkpoint and how to run it, the episode limits, and neuron-set steering, with one spelling everywhere.
+//
+//   ArgParser args(...);
+//   add_policy_options(args);
+//   if (!args.parse(argc, argv)) return 0;
+//   std::unique_ptr<Policy> policy = load_policy(args);
+//   RolloutResult r = run_rollout(robot, *policy, seed, rollout_options(args));
+#pragma once
+
+#include <memory>
+#include <vector>
+
+#include "common/cli.h"
+#include "interp/neuron_set.h"
+#include "interp/rollout.h"
+#include "policy/policy.h"
+
+namespace vlascope {
+
+// --checkpoint, --precision, --threads, --tokenizer, --camera-map, --task, --max-seconds, --after-success,
+// --steer, --sets, --alpha, --op.
+void add_policy_options(ArgParser& args);
+std::unique_ptr<Policy> load_policy(const ArgParser& args);
+RolloutOptions rollout_options(const ArgParser& args);
+
+// --steer / --alpha / --op as interventions (empty without --steer), and the neuron sets they name (--sets,
+// required with --steer). The interventions are printed, so a log shows what was switched on.
+std::vector<Intervention> steering_interventions(const ArgParser& args);
+std::vector<NeuronSet> steering_sets(const ArgParser& args);
+
+}  // namespace vlascope
