@@ -35,6 +35,7 @@ int run_attention(int argc, char** argv);
 int run_compare_attention(int argc, char** argv);
 int run_neurons(int argc, char** argv);
 int run_steer_experiment(int argc, char** argv);
+int run_sim_vs_real(int argc, char** argv);
 int run_report(int argc, char** argv);
 
 inline constexpr Command kCommands[] = {
@@ -62,6 +63,8 @@ inline constexpr Command kCommands[] = {
     {"neurons", "concept neurons by the logit lens and by contrast; writes neuron sets", run_neurons, true},
     {"steer-experiment", "steering by neuron sets vs baseline, random and prompt controls, with statistics",
      run_steer_experiment, true},
+    {"sim-vs-real", "one experiment in the twin and on the real arm: lift-aligned heights, table, differences",
+     run_sim_vs_real, true},
     {"report", "index.html over the main job's results folder", run_report},
 };
 

@@ -1,0 +1,87 @@
+#!/usr/bin/env bash
+# `vlascope sim-vs-real` end to end against the servo-bus twin: a tiny model trained on the spot runs in the
+# MuJoCo simulation and on a "real" SO-100 — the driver over a pseudo-terminal to `vlascope twin --backend
+# mujoco`, with video files standing in for the cameras — and the report must hold both worlds. Then
+# `collect --robot so100` records teleoperated episodes (a second twin, waved by hand, is the leader) that must
+# validate as a dataset of the same format.
+set -euo pipefail
+vlascope=$1
+dir=$(mktemp -d)
+pids=()
+cleanup() {
+  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+  rm -rf "$dir"
+}
+trap cleanup EXIT
+fail() { echo "FAIL: $*" >&2; exit 1; }
+wait_for() {  # wait_for <path>: a twin's link appears
+  for _ in $(seq 200); do [ -e "$1" ] && return 0; sleep 0.05; done
+  fail "$1 never appeared"
+}
+
+# The arm: the simulator behind the servo protocol. The cameras: a test pattern that changes every frame (a
+# still image would be reported as a frozen camera), long enough for the whole run.
+"$vlascope" twin --backend mujoco --calibrated --link "$dir/arm" --duration 280 --write-calibration "$dir/arm.json" \
+  </dev/null >/dev/null 2>"$dir/arm.log" &
+pids+=($!)
+ffmpeg -loglevel error -f lavfi -i testsrc=size=64x64:rate=30 -t 120 -threads 1 "$dir/clip.mp4" || fail "ffmpeg"
+cameras="scene=$dir/clip.mp4:64x64,wrist=$dir/clip.mp4:64x64"
+so100="--port $dir/arm --calibration $dir/arm.json --transport posix --bus-latency-ms 50 --cameras $cameras"
+
+"$vlascope" collect --out "$dir/demos" --episodes 8 --variants high,low,fast,slow --size 64 >/dev/null 2>&1 || fail "collect"
+"$vlascope" pretrain-vlm --dataset "$dir/demos" --out "$dir/vlm" --preset tiny --steps 6 --batch 4 --eval-every 3 \
+  >/dev/null 2>&1 || fail "pretrain-vlm"
+"$vlascope" train --dataset "$dir/demos" --init "$dir/vlm" --out "$dir/vla" --steps 6 --batch 4 --eval-every 3 \
+  >/dev/null 2>&1 || fail "train"
+"$vlascope" neurons --checkpoint "$dir/vla" --dataset "$dir/demos" --episodes 2 --stride 10 --set-size 3 \
+  --out "$dir/neurons" >/dev/null 2>&1 || fail "neurons"
+wait_for "$dir/arm"
+
+"$vlascope" sim-vs-real --checkpoint "$dir/vla" --episodes 2 --max-seconds 2 --sim-size 64 --steer high \
+  --sets "$dir/neurons/neuron_sets.json" --alpha 4 $so100 --out "$dir/report" >"$dir/report.txt" 2>&1 ||
+  { cat "$dir/report.txt"; fail "sim-vs-real"; }
+for f in sim_vs_real.json sim_vs_real.csv height_aligned.png height_raw.png; do
+  [ -s "$dir/report/$f" ] || fail "sim-vs-real wrote no $f"
+done
+grep -q "steering: set high := 4" "$dir/report.txt" || fail "sim-vs-real did not steer"
+grep -q "^baseline  *real − sim" "$dir/report.txt" || fail "sim-vs-real printed no difference row"
+python3 - "$dir/report/sim_vs_real.json" <<'PY' || fail "sim_vs_real.json"
+import json, sys
+d = json.load(open(sys.argv[1]))
+assert set(d["worlds"]) == {"sim", "real"}, d["worlds"].keys()
+assert d["worlds"]["sim"]["robot"] == "sim" and d["worlds"]["real"]["robot"] == "so100"
+assert d["worlds"]["sim"]["success_known"] and not d["worlds"]["real"]["success_known"]
+for world in d["worlds"].values():
+    assert set(world["conditions"]) == {"baseline", "high"}, world["conditions"].keys()
+    for c in world["conditions"].values():
+        assert c["rollouts"] == 2 and len(c["episodes"]) == 2
+        assert c["metrics"]["length"]["n"] == 2 and 1 < c["metrics"]["length"]["mean"] <= 2.5
+        for e in c["episodes"]:
+            z = e["ee_z_m"]
+            # The arm moved (the policy drives it in both worlds), within a reach of the table.
+            assert len(z) == len(e["time_s"]) >= 20 and all(-0.05 < h < 0.6 for h in z), e["lift"]
+            assert max(z) - min(z) > 0.001, e["lift"]
+    assert [e["seed"] for e in world["conditions"]["baseline"]["episodes"]] == [300000, 300001]
+for name in ("baseline", "high"):
+    diff = d["differences_real_minus_sim"][name]["length"]
+    lengths = [d["worlds"][w]["conditions"][name]["metrics"]["length"]["mean"] for w in ("real", "sim")]
+    assert abs(diff["real_minus_sim"] - (lengths[0] - lengths[1])) < 1e-9
+PY
+
+# Teleoperated demonstrations: a leader twin waved by hand, the MuJoCo twin follows; stdin has ended, so each
+# episode starts after the countdown and ends after --seconds.
+"$vlascope" twin --calibrated --hand wave --hand-period 2 --link "$dir/leader" --duration 60 \
+  --write-calibration "$dir/leader.json" </dev/null >/dev/null 2>"$dir/leader.log" &
+pids+=($!)
+wait_for "$dir/leader"
+"$vlascope" collect --robot so100 $so100 --leader "$dir/leader" --leader-calibration "$dir/leader.json" \
+  --variant high --episodes 2 --seconds 1.5 --countdown 1 --size 32 --out "$dir/real_demos" \
+  </dev/null >"$dir/collect.txt" 2>&1 || { cat "$dir/collect.txt"; fail "collect --robot so100"; }
+"$vlascope" dataset-info "$dir/real_demos" >"$dir/info.txt" 2>&1 || { cat "$dir/info.txt"; fail "dataset-info"; }
+for line in "2 valid, 0 damaged" "variants      high 2" "robots        so100 (2)" "sources       teleop (2)" \
+  '"pick up the cube and lift it" (2)' "scene: 32x32 (2)" "wrist: 32x32 (2)"; do
+  grep -qF "$line" "$dir/info.txt" || fail "real demonstrations: dataset-info lacks '$line': $(cat "$dir/info.txt")"
+done
+frames=$(sed -n 's/^episodes *2, \([0-9]*\) frames.*/\1/p' "$dir/info.txt")
+[ -n "$frames" ] && [ "$frames" -ge 60 ] && [ "$frames" -le 100 ] || fail "real demonstrations hold $frames frames (1.5 s × 2 at 30 Hz)"
+echo "cli_sim_vs_real: sim-vs-real (baseline + steered, both worlds) and collect --robot so100 against the twin OK"
