@@ -289,6 +289,7 @@ int run_collect(int argc, char** argv) {
   args.option("quality", "fast", "render quality: fast (training) or nice (shadows, reflections, anti-aliasing)");
   args.option("threads", "1", "simulation threads (each with its own simulator and OpenGL context)");
   args.option("noise", "1", "scale of the expert's per-episode variation (0 = nominal plans)");
+  args.option("execution-noise", "0", "rad: targets sent while reaching drift from the recorded plan (DART; sim/expert.h)");
   args.option("scene", "", "MJCF scene (default: scenes/pick_cube.xml)");
   args.option("plot", "", "write the cube height over time of the written episodes, coloured by variant, to this PNG");
   args.flag("segmentation", "also store the per-pixel segmentation of every camera (sim/segmentation.h)");
@@ -308,6 +309,7 @@ int run_collect(int argc, char** argv) {
   for (const std::string& name : args.get_list("variants")) {
     variants.push_back(expert_variant(name));
     variants.back().noise = args.get_double("noise");
+    variants.back().execution_noise = args.get_double("execution-noise");
   }
   require(!variants.empty(), "--variants is empty");
   SimOptions options;

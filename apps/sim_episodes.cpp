@@ -105,6 +105,7 @@ RecordedEpisode record_expert_episode(Simulator& sim, const ExpertParams& params
   info.scalars["expert.lift_height"] = episode.result.lift_height;
   info.scalars["expert.speed"] = params.speed;
   info.scalars["expert.noise"] = params.noise;
+  info.scalars["expert.execution_noise"] = params.execution_noise;
   info.scalars["expert.max_cube_lift"] = episode.result.max_cube_lift;
   return episode;
 }

@@ -145,6 +145,7 @@ ExpertPlan ScriptedExpert::plan(const JointVector& start, const Pose& cube, cons
       gripper = start[kGripper] + min_jerk(t / (0.6 * t_reach)) * (params.gripper_open - start[kGripper]);
       phase = ExpertPhase::kReach;
     } else if (t < t2) {  // descend straight down
+      if (plan.descent_start == 0) plan.descent_start = k;
       double s = min_jerk((t - t1) / t_descend);
       p = {grasp[0], grasp[1], grasp[2] + pregrasp * (1 - s)};
       gripper = params.gripper_open;
@@ -199,9 +200,25 @@ ExpertEpisode run_expert_episode(Simulator& sim, const ExpertParams& params, uin
   episode.max_ik_error = plan.max_ik_error;
   JointVector sum_sq{};
   std::array<int, kNumJoints> count{};
+  // Execution noise: an OU process per arm joint until the descent (sim/expert.h).
+  const int reach_end = plan.descent_start;
+  const double dt = 1.0 / sim.control_hz(), decay = std::exp(-dt / 0.4), fade_ticks = 0.5 * sim.control_hz();
+  SeededRandom noise_rng(seed, kStreamExecutionNoise);
+  JointVector drift{};
   for (int k = 0; k < episode.frames; ++k) {
     if (on_frame) on_frame(k, sim.observe(), plan.targets[k], plan.phases[k]);
-    sim.act(plan.targets[k]);
+    JointVector sent = plan.targets[k];
+    if (params.execution_noise > 0 && k < reach_end) {
+      const double fade = std::min(1.0, (reach_end - k) / fade_ticks);
+      for (int j = 0; j < kGripper; ++j) {
+        // Box–Muller from two uniforms: one standard normal per joint and tick.
+        const double u1 = noise_rng.uniform(1e-12, 1.0), u2 = noise_rng.uniform(0.0, 1.0);
+        const double normal = std::sqrt(-2 * std::log(u1)) * std::cos(2 * M_PI * u2);
+        drift[j] = decay * drift[j] + std::sqrt(1 - decay * decay) * params.execution_noise * normal;
+        sent[j] += fade * drift[j];
+      }
+    }
+    sim.act(sent);
     const JointVector q = sim.joint_positions();
     for (int j = 0; j < kNumJoints; ++j) {
       // The gripper is meant to miss its target once it holds the cube (it squeezes); track it while reaching.

@@ -40,6 +40,13 @@ struct ExpertParams {
   double gripper_open = 0.8;      // rad (tip gap ≈ 75 mm)
   double gripper_closed = -0.15;  // rad: below the contact angle, so the servo keeps squeezing
   double noise = 1.0;             // scale of the per-episode variation; 0 = the nominal plan
+  // Execution noise (DART, Laskey et al. 2017): while reaching, the targets *sent* to the arm drift from the plan
+  // (an Ornstein–Uhlenbeck process per arm joint, this standard deviation in rad, time constant 0.4 s, fading out
+  // over the last 0.5 s before the descent onto the cube, so the jaws never knock it); the targets *recorded* stay
+  // the plan's. A demonstration then shows the
+  // arm off its path with the action that brings it back, which a policy can only learn by looking at where the
+  // cube is — without it, joint states alone predict the next target and the policy ignores the images.
+  double execution_noise = 0.0;
 };
 
 // The named variants (high, low, fast, slow); throws Error listing them for an unknown name.
@@ -49,6 +56,7 @@ const std::vector<std::string>& expert_variant_names();
 struct ExpertPlan {
   std::vector<JointVector> targets;  // one per control tick
   std::vector<ExpertPhase> phases;
+  int descent_start = 0;  // first tick of the vertical descent onto the cube (the end of the reach above it)
   double lift_height = 0;                                          // after noise (m)
   double duration() const { return targets.size() / control_hz; }  // seconds
   double control_hz = 30;
@@ -73,7 +81,8 @@ class ScriptedExpert {
 };
 
 // One expert episode in the simulator: reset(seed), plan, then observe → act for every tick. on_frame sees the
-// observation taken before each action (what a dataset records as that frame).
+// observation taken before each action (what a dataset records as that frame) and the plan's target (with
+// execution noise, the arm was sent that target plus the noise).
 struct ExpertEpisode {
   bool success = false;
   int frames = 0;

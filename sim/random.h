@@ -31,7 +31,8 @@ enum RandomStream : uint64_t {
   kStreamLights,
   kStreamCamera,
   kStreamStartPose,
-  kStreamExpert
+  kStreamExpert,
+  kStreamExecutionNoise
 };
 
 }  // namespace vlascope

@@ -392,6 +392,43 @@ TEST(Expert, PlansAreSmoothPhasedAndSeedSpecific) {
   }
 }
 
+TEST(Expert, ExecutionNoiseMovesTheArmOffThePlanButRecordsThePlan) {
+  Simulator sim(headless());
+  auto record = [&](double noise, std::vector<JointVector>* actions, std::vector<JointVector>* joints,
+                    std::vector<ExpertPhase>* phases) {
+    ExpertParams params = expert_variant("high");
+    params.execution_noise = noise;
+    return run_expert_episode(sim, params, 21, [&](int, const Observation& o, const JointVector& a, ExpertPhase p) {
+      actions->push_back(a);
+      joints->push_back(o.joint_positions);
+      phases->push_back(p);
+    });
+  };
+  std::vector<JointVector> clean_actions, clean_joints, noisy_actions, noisy_joints;
+  std::vector<ExpertPhase> phases, noisy_phases;
+  const ExpertEpisode clean = record(0, &clean_actions, &clean_joints, &phases);
+  const ExpertEpisode noisy = record(0.08, &noisy_actions, &noisy_joints, &noisy_phases);
+  ASSERT_TRUE(clean.success);
+  EXPECT_TRUE(noisy.success);
+  EXPECT_EQ(noisy_actions, clean_actions);  // the labels are the plan's
+
+  ScriptedExpert expert(sim.kinematics(), sim.control_hz());
+  sim.reset(21);
+  const int descent = expert.plan(sim.joint_positions(), sim.cube_pose(), expert_variant("high"), 21).descent_start;
+  ASSERT_GT(descent, 10);
+  EXPECT_EQ(phases[descent], ExpertPhase::kReach);  // the descent is the end of the reach
+  double off_path = 0, after_descent = 0;  // largest arm-joint gap to the clean run, rad
+  for (size_t k = 0; k < clean_joints.size(); ++k) {
+    double gap = 0;
+    for (int j = 0; j < kGripper; ++j) gap = std::max(gap, std::abs(noisy_joints[k][j] - clean_joints[k][j]));
+    const int tick = static_cast<int>(k);
+    if (tick < descent) off_path = std::max(off_path, gap);
+    if (tick > descent + 8) after_descent = std::max(after_descent, gap);  // the servos have caught up
+  }
+  EXPECT_GT(off_path, 0.05);        // rad: the arm really left its path while reaching
+  EXPECT_LT(after_descent, 0.01);  // and was back on it for the descent, grasp and lift
+}
+
 TEST(Expert, GraspIsDetectedOnlyWhileHolding) {
   Simulator sim(headless());
   bool grasped_during_reach = false, grasped_in_hold = true, success_before_lift = false;
