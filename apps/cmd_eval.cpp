@@ -29,6 +29,7 @@
 #include "interp/rollout.h"
 #include "interp/stats.h"
 #include "policy/policy.h"
+#include "sim/simulator.h"
 
 namespace vlascope {
 namespace {
@@ -38,6 +39,8 @@ namespace fs = std::filesystem;
 void add_live_option(ArgParser& args) {
   args.flag("live", "show the camera frames with the current attention overlay, refreshed at every step (a window\n"
                     "when a display is available, else <out>/live.mp4)");
+  args.flag("mirror", "with --live: the digital twin posed at the robot's measured joints beside the cameras, with\n"
+                      "its end-effector height (on the real arm: the simulator mirrors it)");
 }
 
 // --steer / --sets / --alpha / --op as a Steering that lives as long as the returned object.
@@ -51,7 +54,7 @@ std::unique_ptr<Steering> steering_from(const ArgParser& args, Policy& policy) {
 // The live view: frames with the latest chunk's attention overlay, to a window or a video, with its own timing.
 class LiveView {
  public:
-  LiveView(Policy& policy, const std::string& video_path, double fps) : policy_(policy) {
+  LiveView(Policy& policy, const std::string& video_path, double fps, bool mirror) : policy_(policy) {
     AttentionCaptureSpec spec;  // only what the overlay shows: cheap enough for every chunk
     spec.vlm_queries = AttentionCaptureSpec::VlmQueries::kLastWordAndState;
     spec.mean_over_actions = true;
@@ -60,6 +63,14 @@ class LiveView {
     recorder_ = std::make_unique<AttentionRecorder>(policy, spec);
     window_ = std::getenv("DISPLAY") != nullptr;
     if (!window_) video_ = std::make_unique<VideoWriter>(video_path, fps);
+    if (mirror) {
+      SimOptions o;
+      o.cameras = {};  // renders on demand; the real cube's pose is unknown, so the twin's is put out of sight
+      twin_ = std::make_unique<Simulator>(o);
+      Pose hidden;
+      hidden.position = {0, 0, -1};
+      twin_->set_cube_pose(hidden);
+    }
   }
   ~LiveView() {
     if (video_) video_->close();
@@ -67,10 +78,19 @@ class LiveView {
   }
   void show(const Observation& obs, const RolloutStep& step) {
     const auto t0 = std::chrono::steady_clock::now();
-    char caption[96];
-    std::snprintf(caption, sizeof caption, "t %.1fs  ee z %.3f m", step.time, step.end_effector.position[2]);
+    char caption[128];
+    int n = std::snprintf(caption, sizeof caption, "t %.1fs  ee z %.3f m", step.time, step.end_effector.position[2]);
+    Image twin_view;
+    if (twin_) {
+      twin_->set_joint_positions(obs.joint_positions);
+      const double twin_z = twin_->end_effector().position[2];
+      std::snprintf(caption + n, sizeof caption - n, "  twin ee z %.3f m", twin_z);
+      mirror_gap_ = std::max(mirror_gap_, std::abs(twin_z - step.end_effector.position[2]));
+      twin_view = twin_->render("scene", 160, 160).rgb;
+    }
     const CapturedChunk* chunk = recorder_->chunks().empty() ? nullptr : &recorder_->chunks().back();
-    const Image frame = overlay_strip(chunk, obs, policy_.config(), caption);
+    Image frame = overlay_strip(chunk, obs, policy_.config(), caption);
+    if (twin_) frame = hstack({frame, resize(twin_view, frame.height, frame.height)}, 4);
     if (window_) {
       cv::Mat rgb(frame.height, frame.width, CV_8UC3, const_cast<uint8_t*>(frame.pixels.data())), bgr;
       cv::cvtColor(rgb, bgr, cv::COLOR_RGB2BGR);
@@ -84,15 +104,23 @@ class LiveView {
   }
   double ms_per_frame() const { return frames_ ? 1e3 * seconds_ / frames_ : 0; }
   bool window() const { return window_; }
+  bool mirrored() const { return twin_ != nullptr; }
+  double mirror_gap_m() const { return mirror_gap_; }  // largest |twin − robot| end-effector height seen
 
  private:
   Policy& policy_;
   std::unique_ptr<AttentionRecorder> recorder_;
   std::unique_ptr<VideoWriter> video_;
+  std::unique_ptr<Simulator> twin_;  // --mirror
+  double mirror_gap_ = 0;
   bool window_ = false;
   double seconds_ = 0;
   int frames_ = 0;
 };
+
+std::unique_ptr<LiveView> make_live_view(const ArgParser& args, Policy& policy, const fs::path& out, double fps) {
+  return std::make_unique<LiveView>(policy, (out / "live.mp4").string(), fps, args.get_flag("mirror"));
+}
 
 // Side-by-side camera frames with a caption, for videos.
 Image video_frame(const Observation& obs, const std::vector<std::string>& cameras, const std::string& caption) {
@@ -136,6 +164,7 @@ int run_eval(int argc, char** argv) {
   args.option("videos", "3", "write an MP4 of the first N episodes");
   args.required("out", "output directory");
   if (!args.parse(argc, argv)) return 0;
+  require(args.get_flag("live") || !args.get_flag("mirror"), "--mirror shows the twin in the live view: add --live");
   const fs::path out(args.get("out"));
   fs::create_directories(out);
   std::unique_ptr<Policy> policy = load_policy(args);
@@ -143,7 +172,7 @@ int run_eval(int argc, char** argv) {
   const std::unique_ptr<Steering> steering = steering_from(args, *policy);
   const RolloutOptions options = rollout_options(args);
   std::unique_ptr<LiveView> live;
-  if (args.get_flag("live")) live = std::make_unique<LiveView>(*policy, (out / "live.mp4").string(), robot->control_hz());
+  if (args.get_flag("live")) live = make_live_view(args, *policy, out, robot->control_hz());
   const int episodes = args.get_int("episodes"), videos = args.get_int("videos");
   const uint64_t seed0 = static_cast<uint64_t>(args.get_int64("seed"));
 
@@ -257,6 +286,9 @@ int run_eval(int argc, char** argv) {
   }
   if (chunk_ms.size() >= 2) std::printf("policy: %.1f ms per action chunk\n", summarize(chunk_ms).mean);
   if (live) std::printf("live view: %.1f ms per frame (%s)\n", live->ms_per_frame(), live->window() ? "window" : "live.mp4");
+  if (live && live->mirrored())
+    std::printf("mirror: the twin's end-effector height differs from the robot's by at most %.2f mm\n",
+                1e3 * live->mirror_gap_m());
   std::printf("wrote %s\n", (out / "eval.json").c_str());
   return 0;
 }
@@ -271,13 +303,14 @@ int run_rollout_command(int argc, char** argv) {
   args.option("seed", "100000", "episode seed");
   args.required("out", "output directory");
   if (!args.parse(argc, argv)) return 0;
+  require(args.get_flag("live") || !args.get_flag("mirror"), "--mirror shows the twin in the live view: add --live");
   const fs::path out(args.get("out"));
   fs::create_directories(out);
   std::unique_ptr<Policy> policy = load_policy(args);
   std::unique_ptr<Robot> robot = make_robot(args);
   const std::unique_ptr<Steering> steering = steering_from(args, *policy);
   std::unique_ptr<LiveView> live;
-  if (args.get_flag("live")) live = std::make_unique<LiveView>(*policy, (out / "live.mp4").string(), robot->control_hz());
+  if (args.get_flag("live")) live = make_live_view(args, *policy, out, robot->control_hz());
   VideoWriter video((out / "rollout.mp4").string(), robot->control_hz());
   const uint64_t seed = static_cast<uint64_t>(args.get_int64("seed"));
   RolloutResult r = run_rollout(*robot, *policy, seed, rollout_options(args),
@@ -299,6 +332,9 @@ int run_rollout_command(int argc, char** argv) {
   if (live)
     std::printf("live view: %.1f ms per frame; control loop %.1f steps/s of wall time (%s)\n", live->ms_per_frame(),
                 r.steps.size() / std::max(1e-9, r.wall_seconds), live->window() ? "window" : "live.mp4");
+  if (live && live->mirrored())
+    std::printf("mirror: the twin's end-effector height differs from the robot's by at most %.2f mm\n",
+                1e3 * live->mirror_gap_m());
   std::printf("%s; %.1f s, %d chunks at %.1f ms; %s\n",
               r.success_known ? (r.success ? "success" : "failure") : "no task state (real arm)", r.seconds,
               r.model_calls, r.model_calls ? 1e3 * r.model_seconds / r.model_calls : 0.0, lift.describe().c_str());

@@ -37,6 +37,15 @@ so100="--port $dir/arm --calibration $dir/arm.json --transport posix --bus-laten
   --out "$dir/neurons" >/dev/null 2>&1 || fail "neurons"
 wait_for "$dir/arm"
 
+# The real arm with the live view and its digital-twin mirror: the twin, posed at the joints read from the bus,
+# must put the end effector where the robot's kinematics say it is.
+"$vlascope" rollout --checkpoint "$dir/vla" --robot so100 $so100 --max-seconds 1.5 --live --mirror \
+  --out "$dir/mirror" >"$dir/mirror.txt" 2>&1 || { cat "$dir/mirror.txt"; fail "rollout --live --mirror"; }
+[ -s "$dir/mirror/live.mp4" ] || fail "rollout --mirror wrote no live.mp4"
+gap=$(sed -n 's/^mirror: .* at most \([0-9.]*\) mm$/\1/p' "$dir/mirror.txt")
+[ -n "$gap" ] && python3 -c "import sys; sys.exit(0 if float('$gap') < 1.0 else 1)" ||
+  fail "mirror: twin and robot end-effector heights differ: '$gap' mm"
+
 "$vlascope" sim-vs-real --checkpoint "$dir/vla" --episodes 2 --max-seconds 2 --sim-size 64 --steer high \
   --sets "$dir/neurons/neuron_sets.json" --alpha 4 $so100 --out "$dir/report" >"$dir/report.txt" 2>&1 ||
   { cat "$dir/report.txt"; fail "sim-vs-real"; }
