@@ -1,0 +1,108 @@
+// The shipped small model (models/smolvla_small_unfrozen) on a rendered observation of the digital twin: one
+// action chunk (prefix + 10 denoising steps) without capture, with the live view's attention capture, with every
+// attention map, and with every MLP activation — what interpretability costs per policy call. At 30 Hz with
+// 10 action steps per chunk the control loop allows 333 ms per chunk.
+//
+//   ./build/benchmarks/bench_shipped [--threads=2] [--model=models/smolvla_small_frozen]
+#include <benchmark/benchmark.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "common/error.h"
+#include "common/runtime.h"
+#include "hardware/units.h"
+#include "interp/capture.h"
+#include "policy/policy.h"
+#include "sim/simulator.h"
+
+namespace vlascope {
+namespace {
+
+std::string g_model = std::string(VLASCOPE_SOURCE_DIR) + "/models/smolvla_small_unfrozen";
+int g_threads = 2;
+
+struct Fixture {
+  std::unique_ptr<Policy> policy;
+  PolicyInput input;
+};
+
+Fixture& fixture() {
+  static Fixture f = [] {
+    Fixture x;
+    PolicyOptions o;
+    o.threads = g_threads;
+    x.policy = Policy::load(g_model, o);
+    Simulator sim{SimOptions{}};
+    sim.reset(100000);
+    const Observation obs = sim.observe();
+    x.input.images = obs.images;
+    const JointVector state = to_lerobot(obs.joint_positions);
+    x.input.state.assign(state.begin(), state.end());
+    x.input.task = "pick up the cube and lift it";
+    return x;
+  }();
+  return f;
+}
+
+enum Capture { kNone, kLiveView, kAllAttention, kActivations };
+
+void BM_ShippedChunk(benchmark::State& state) {
+  Fixture& f = fixture();
+  const auto capture = static_cast<Capture>(state.range(0));
+  std::unique_ptr<AttentionRecorder> attention;
+  std::unique_ptr<ActivationRecorder> activations;
+  if (capture == kLiveView) {
+    AttentionCaptureSpec spec;  // what `--live` keeps (apps/cmd_eval.cpp)
+    spec.vlm_queries = AttentionCaptureSpec::VlmQueries::kLastWordAndState;
+    spec.mean_over_actions = true;
+    spec.mean_over_steps = true;
+    spec.max_chunks = 1;
+    attention = std::make_unique<AttentionRecorder>(*f.policy, spec);
+  } else if (capture == kAllAttention) {
+    AttentionCaptureSpec spec;  // every VLM and expert layer, head, step and query
+    spec.max_chunks = 1;
+    attention = std::make_unique<AttentionRecorder>(*f.policy, spec);
+  } else if (capture == kActivations) {
+    activations = std::make_unique<ActivationRecorder>(*f.policy);
+  }
+  int64_t chunk = 0;
+  for (auto _ : state) {
+    benchmark::DoNotOptimize(f.policy->predict_chunk(f.input, 0, chunk++));
+    if (activations) activations->clear();
+  }
+  static const char* names[] = {"no capture", "live-view attention", "all attention", "all MLP activations"};
+  state.SetLabel(names[capture]);
+}
+BENCHMARK(BM_ShippedChunk)->DenseRange(0, 3)->Unit(benchmark::kMillisecond)->UseRealTime()->MinTime(2);
+
+}  // namespace
+}  // namespace vlascope
+
+int main(int argc, char** argv) {
+  vlascope::prepare_runtime(argv);
+  std::vector<char*> rest;
+  for (int i = 0; i < argc; ++i) {
+    if (std::strncmp(argv[i], "--threads=", 10) == 0)
+      vlascope::g_threads = std::atoi(argv[i] + 10);
+    else if (std::strncmp(argv[i], "--model=", 8) == 0)
+      vlascope::g_model = argv[i] + 8;
+    else
+      rest.push_back(argv[i]);
+  }
+  std::printf("model %s; threads %d\n", vlascope::g_model.c_str(), vlascope::g_threads);
+  int n = static_cast<int>(rest.size());
+  benchmark::Initialize(&n, rest.data());
+  try {
+    benchmark::RunSpecifiedBenchmarks();
+  } catch (const vlascope::Error& e) {
+    std::fprintf(stderr, "bench_shipped: %s\n", e.what());
+    return 1;
+  }
+  benchmark::Shutdown();
+  return 0;
+}
