@@ -104,8 +104,11 @@ class LiveView {
   }
   double ms_per_frame() const { return frames_ ? 1e3 * seconds_ / frames_ : 0; }
   bool window() const { return window_; }
-  bool mirrored() const { return twin_ != nullptr; }
-  double mirror_gap_m() const { return mirror_gap_; }  // largest |twin − robot| end-effector height seen
+  void print_mirror_gap() const {  // the largest |twin − robot| end-effector height seen, with --mirror
+    if (twin_)
+      std::printf("mirror: the twin's end-effector height differs from the robot's by at most %.2f mm\n",
+                  1e3 * mirror_gap_);
+  }
 
  private:
   Policy& policy_;
@@ -118,7 +121,10 @@ class LiveView {
   int frames_ = 0;
 };
 
+// --live (and --mirror) as a LiveView; nullptr without --live.
 std::unique_ptr<LiveView> make_live_view(const ArgParser& args, Policy& policy, const fs::path& out, double fps) {
+  require(args.get_flag("live") || !args.get_flag("mirror"), "--mirror shows the twin in the live view: add --live");
+  if (!args.get_flag("live")) return nullptr;
   return std::make_unique<LiveView>(policy, (out / "live.mp4").string(), fps, args.get_flag("mirror"));
 }
 
@@ -164,15 +170,13 @@ int run_eval(int argc, char** argv) {
   args.option("videos", "3", "write an MP4 of the first N episodes");
   args.required("out", "output directory");
   if (!args.parse(argc, argv)) return 0;
-  require(args.get_flag("live") || !args.get_flag("mirror"), "--mirror shows the twin in the live view: add --live");
   const fs::path out(args.get("out"));
   fs::create_directories(out);
   std::unique_ptr<Policy> policy = load_policy(args);
   std::unique_ptr<Robot> robot = make_robot(args);
   const std::unique_ptr<Steering> steering = steering_from(args, *policy);
   const RolloutOptions options = rollout_options(args);
-  std::unique_ptr<LiveView> live;
-  if (args.get_flag("live")) live = make_live_view(args, *policy, out, robot->control_hz());
+  const std::unique_ptr<LiveView> live = make_live_view(args, *policy, out, robot->control_hz());
   const int episodes = args.get_int("episodes"), videos = args.get_int("videos");
   const uint64_t seed0 = static_cast<uint64_t>(args.get_int64("seed"));
 
@@ -286,9 +290,7 @@ int run_eval(int argc, char** argv) {
   }
   if (chunk_ms.size() >= 2) std::printf("policy: %.1f ms per action chunk\n", summarize(chunk_ms).mean);
   if (live) std::printf("live view: %.1f ms per frame (%s)\n", live->ms_per_frame(), live->window() ? "window" : "live.mp4");
-  if (live && live->mirrored())
-    std::printf("mirror: the twin's end-effector height differs from the robot's by at most %.2f mm\n",
-                1e3 * live->mirror_gap_m());
+  if (live) live->print_mirror_gap();
   std::printf("wrote %s\n", (out / "eval.json").c_str());
   return 0;
 }
@@ -303,14 +305,12 @@ int run_rollout_command(int argc, char** argv) {
   args.option("seed", "100000", "episode seed");
   args.required("out", "output directory");
   if (!args.parse(argc, argv)) return 0;
-  require(args.get_flag("live") || !args.get_flag("mirror"), "--mirror shows the twin in the live view: add --live");
   const fs::path out(args.get("out"));
   fs::create_directories(out);
   std::unique_ptr<Policy> policy = load_policy(args);
   std::unique_ptr<Robot> robot = make_robot(args);
   const std::unique_ptr<Steering> steering = steering_from(args, *policy);
-  std::unique_ptr<LiveView> live;
-  if (args.get_flag("live")) live = make_live_view(args, *policy, out, robot->control_hz());
+  const std::unique_ptr<LiveView> live = make_live_view(args, *policy, out, robot->control_hz());
   VideoWriter video((out / "rollout.mp4").string(), robot->control_hz());
   const uint64_t seed = static_cast<uint64_t>(args.get_int64("seed"));
   RolloutResult r = run_rollout(*robot, *policy, seed, rollout_options(args),
@@ -332,9 +332,7 @@ int run_rollout_command(int argc, char** argv) {
   if (live)
     std::printf("live view: %.1f ms per frame; control loop %.1f steps/s of wall time (%s)\n", live->ms_per_frame(),
                 r.steps.size() / std::max(1e-9, r.wall_seconds), live->window() ? "window" : "live.mp4");
-  if (live && live->mirrored())
-    std::printf("mirror: the twin's end-effector height differs from the robot's by at most %.2f mm\n",
-                1e3 * live->mirror_gap_m());
+  if (live) live->print_mirror_gap();
   std::printf("%s; %.1f s, %d chunks at %.1f ms; %s\n",
               r.success_known ? (r.success ? "success" : "failure") : "no task state (real arm)", r.seconds,
               r.model_calls, r.model_calls ? 1e3 * r.model_seconds / r.model_calls : 0.0, lift.describe().c_str());
