@@ -9,7 +9,7 @@ namespace vlascope {
 namespace {
 
 void common_options(ArgParser& args) {
-  args.required("dataset", "episode dataset directory (vlascope collect)");
+  args.required("dataset", "episode dataset directory (vlascope collect); several, comma-separated, are read as one");
   args.required("out", "checkpoint directory to write (LeRobot layout; training log under <out>/training)");
   args.option("steps", "1000", "optimiser steps");
   args.option("batch", "16", "samples per step");
@@ -23,7 +23,7 @@ void common_options(ArgParser& args) {
 }
 
 void read_common(const ArgParser& args, TrainCommon& o) {
-  o.dataset = args.get("dataset");
+  o.datasets = args.get_list("dataset");
   o.out = args.get("out");
   o.steps = args.get_int("steps");
   o.batch_size = args.get_int("batch");

@@ -903,15 +903,22 @@ struct DatasetReader::Impl {
   }
 };
 
-DatasetReader::DatasetReader(const std::string& directory) : impl_(std::make_unique<Impl>()) {
-  impl_->directory = directory;
-  auto files = scan_episodes(directory, ".h5");
+DatasetReader::DatasetReader(const std::string& directory)
+    : DatasetReader(std::vector<std::string>{directory}) {}
+
+DatasetReader::DatasetReader(const std::vector<std::string>& directories) : impl_(std::make_unique<Impl>()) {
+  if (directories.empty()) throw Error("dataset: no directory given");
+  for (const std::string& d : directories) impl_->directory += (impl_->directory.empty() ? "" : ",") + d;
   Hdf5Lock lock;
   int64_t frames = 0;
-  for (const auto& [index, path] : files) {
-    impl_->episodes.push_back(load_episode(path.string()));
-    impl_->first_frame.push_back(frames);
-    frames += static_cast<int64_t>(impl_->episodes.back().numbers.size());
+  for (const std::string& directory : directories) {
+    const auto files = scan_episodes(directory, ".h5");
+    if (files.empty() && directories.size() > 1) throw Error("dataset '" + directory + "': no episodes");
+    for (const auto& [index, path] : files) {
+      impl_->episodes.push_back(load_episode(path.string()));
+      impl_->first_frame.push_back(frames);
+      frames += static_cast<int64_t>(impl_->episodes.back().numbers.size());
+    }
   }
   impl_->first_frame.push_back(frames);
 }

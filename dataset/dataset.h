@@ -86,6 +86,9 @@ class DatasetWriter {
 class DatasetReader {
  public:
   explicit DatasetReader(const std::string& directory);
+  // Several datasets read as one: the episodes of the first directory, then those of the next, … (training on
+  // clean and execution-noise demonstrations together). Every directory must hold at least one episode.
+  explicit DatasetReader(const std::vector<std::string>& directories);
   ~DatasetReader();
   DatasetReader(DatasetReader&&) noexcept;
   DatasetReader& operator=(DatasetReader&&) noexcept;

@@ -352,7 +352,7 @@ struct CaptionBatch {
 TrainResult pretrain_vlm(const PretrainOptions& o) {
   set_threads(o.threads);
   torch::manual_seed(o.seed);
-  const DatasetReader reader(o.dataset);
+  const DatasetReader reader(o.datasets);
   const Split split = split_episodes(reader, o.holdout, o.seed);
   const std::string tokenizer_json = word_level_tokenizer_json(caption_vocabulary());
   const Tokenizer tokenizer = Tokenizer::from_json(tokenizer_json, "caption tokenizer");
@@ -500,7 +500,7 @@ TrainResult train_vla(const VlaOptions& o) {
   require(!o.init.empty(), "train: --init must name the checkpoint to start from (the pre-trained VLM)");
   set_threads(o.threads);
   torch::manual_seed(o.seed);
-  const DatasetReader reader(o.dataset);
+  const DatasetReader reader(o.datasets);
   const Split split = split_episodes(reader, o.holdout, o.seed);
   LoadedCheckpoint ckpt = load_checkpoint(o.init);
   SmolVLA& m = *ckpt.model;

@@ -24,7 +24,7 @@ namespace vlascope {
 double lr_multiplier(int step, int total_steps, int warmup_steps, int decay_steps, double peak_lr, double floor_lr);
 
 struct TrainCommon {
-  std::string dataset;    // an episode dataset directory (dataset/README.md)
+  std::vector<std::string> datasets;  // episode dataset directories (dataset/README.md), read as one
   std::string out;        // checkpoint directory to write
   int steps = 1000;
   int batch_size = 16;

@@ -15,6 +15,7 @@
 #include <map>
 #include <random>
 #include <thread>
+#include <tuple>
 
 #include "common/error.h"
 #include "dataset/dataset.h"
@@ -305,6 +306,35 @@ TEST_F(Dataset, RandomAccessReadsSingleFramesAcrossManyFiles) {
   expect_error([&] { reader.frame(-1, 0); }, {"out of range"});
   expect_error([&] { reader.frame(0, reader.num_frames(0)); }, {"frame", "out of range", "episode_000000.h5"});
   expect_error([&] { reader.info(99); }, {"out of range"});
+}
+
+TEST_F(Dataset, SeveralDirectoriesReadAsOneInOrder) {
+  fs::path a = fresh_dir("several_a"), b = fresh_dir("several_b"), empty = fresh_dir("several_empty");
+  std::vector<Episode> episodes;
+  for (auto [dir, first, count] : {std::tuple{a, 300, 2}, std::tuple{b, 400, 3}}) {
+    DatasetWriter writer(dir.string());
+    for (int i = 0; i < count; ++i) {
+      episodes.push_back(make_episode(first + i, 2 + i, {"scene"}, 8, 8));
+      writer.write(episodes.back().info, episodes.back().frames);
+    }
+  }
+  DatasetReader reader(std::vector<std::string>{a.string(), b.string()});
+  ASSERT_EQ(reader.num_episodes(), 5);
+  int64_t frames = 0;
+  for (int e = 0; e < 5; ++e) {
+    EXPECT_EQ(reader.info(e).seed, episodes[e].info.seed) << "episode " << e;
+    EXPECT_EQ(reader.num_frames(e), static_cast<int>(episodes[e].frames.size()));
+    EXPECT_EQ(fs::path(reader.path(e)).parent_path(), e < 2 ? a : b);
+    expect_same_frame(episodes[e].frames.back(), reader.frame(e, reader.num_frames(e) - 1), true, false,
+                      "episode " + std::to_string(e));
+    frames += reader.num_frames(e);
+  }
+  EXPECT_EQ(reader.total_frames(), frames);
+  expect_error([&] { DatasetReader r(std::vector<std::string>{a.string(), empty.string()}); },
+               {empty.string(), "no episodes"});
+  expect_error([&] { DatasetReader r(std::vector<std::string>{a.string(), (b / "missing").string()}); },
+               {"missing", "not a directory"});
+  expect_error([&] { DatasetReader r(std::vector<std::string>{}); }, {"no directory"});
 }
 
 TEST_F(Dataset, ConcurrentReadersGetTheRightFrames) {
