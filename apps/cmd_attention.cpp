@@ -229,7 +229,7 @@ int run_attention(int argc, char** argv) {
                                                      std::to_string(reader.num_episodes()) + " episodes");
     AttentionRecorder recorder(*policy, options.capture);
     VideoWriter video((out / "attention.mp4").string(), 3.0);
-    const int every = policy->config().n_action_steps;
+    const int every = policy->n_action_steps();
     const int n = reader.num_frames(e);
     policy->reset(reader.info(e).seed);
     ProgressBar bar("attention", n / every + 1, "chunks");

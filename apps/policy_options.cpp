@@ -11,6 +11,8 @@ void add_policy_options(ArgParser& args) {
   args.option("precision", "fp32", "fp32 or bf16");
   args.option("threads", "0", "intra-op threads (0 = all cores)");
   args.option("tokenizer", "", "tokenizer.json (default: the checkpoint's)");
+  args.option("action-steps", "0", "actions executed from each chunk before the policy runs again (0 = the\n"
+              "checkpoint's n_action_steps)");
   args.option("camera-map", "", "checkpoint camera → robot camera, e.g. camera1=scene,camera2=wrist");
   args.option("task", "pick up the cube and lift it", "instruction given to the policy");
   args.option("max-seconds", "15", "episode length limit");
@@ -26,6 +28,8 @@ std::unique_ptr<Policy> load_policy(const ArgParser& args) {
   o.precision = args.get("precision");
   o.threads = args.get_int("threads");
   o.tokenizer = args.get("tokenizer");
+  o.n_action_steps = args.get_int("action-steps");
+  require(o.n_action_steps >= 0, "--action-steps must be ≥ 0");
   if (!args.get("camera-map").empty()) o.camera_map = parse_camera_map(args.get("camera-map"));
   return Policy::load(args.get("checkpoint"), o);
 }

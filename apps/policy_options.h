@@ -18,7 +18,7 @@
 
 namespace vlascope {
 
-// --checkpoint, --precision, --threads, --tokenizer, --camera-map, --task, --max-seconds, --after-success,
+// --checkpoint, --precision, --threads, --tokenizer, --action-steps, --camera-map, --task, --max-seconds, --after-success,
 // --steer, --sets, --alpha, --op.
 void add_policy_options(ArgParser& args);
 std::unique_ptr<Policy> load_policy(const ArgParser& args);

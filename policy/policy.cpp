@@ -49,6 +49,7 @@ struct Policy::Impl {
   std::deque<std::vector<float>> queue;
   uint64_t seed = 0;
   int64_t chunk_index = 0;
+  int n_action_steps = 0;
 };
 
 std::unique_ptr<Policy> Policy::load(const std::string& directory, const PolicyOptions& options) {
@@ -82,6 +83,10 @@ Policy::Policy(std::shared_ptr<SmolVLA> model, const NormalizationStats& stats, 
   impl_->model = std::move(model);
   impl_->model->pack_for_inference();
   impl_->seed = options.seed;
+  impl_->n_action_steps = options.n_action_steps > 0 ? options.n_action_steps : impl_->model->config().n_action_steps;
+  require(impl_->n_action_steps <= impl_->model->config().chunk_size,
+          "Policy: n_action_steps " + std::to_string(options.n_action_steps) + " exceeds the chunk size " +
+              std::to_string(impl_->model->config().chunk_size));
   if (!tokenizer_path.empty()) impl_->tokenizer = std::make_unique<Tokenizer>(Tokenizer::load(tokenizer_path));
   const SmolVLAConfig& c = impl_->model->config();
   impl_->camera_keys = c.camera_keys();
@@ -124,6 +129,7 @@ const Tokenizer& Policy::tokenizer() const {
 }
 Hooks& Policy::hooks() { return impl_->model->hooks(); }
 int Policy::action_dim() const { return config().action_dim(); }
+int Policy::n_action_steps() const { return impl_->n_action_steps; }
 bool Policy::has_action_stats() const { return impl_->has_action_stats; }
 
 void Policy::reset(uint64_t seed) {
@@ -250,7 +256,7 @@ std::vector<float> Policy::select_action(const PolicyInput& input) {
   ran_model_ = false;
   if (impl_->queue.empty()) {
     const std::vector<std::vector<float>> chunk = predict_chunk(input);
-    for (int t = 0; t < config().n_action_steps; ++t) impl_->queue.push_back(chunk[t]);
+    for (int t = 0; t < impl_->n_action_steps; ++t) impl_->queue.push_back(chunk[t]);
     ran_model_ = true;
   }
   std::vector<float> a = impl_->queue.front();

@@ -39,6 +39,9 @@ struct PolicyOptions {
   // robot camera named by its last component ("observation.images.wrist" → "wrist").
   std::map<std::string, std::string> camera_map;
   uint64_t seed = 0;  // noise of chunk k comes from (seed, k)
+  // Actions taken from each chunk before the model runs again (LeRobot's n_action_steps, which LeRobot users
+  // override at evaluation too); 0 = the checkpoint's. Fewer means more frequent re-planning from fresh images.
+  int n_action_steps = 0;
 };
 
 // Parses "camera1=scene,camera2=wrist" (feature keys may omit "observation.images.").
@@ -69,6 +72,7 @@ class Policy {
   // Robot camera names in the order the model sees them.
   const std::vector<std::string>& cameras() const { return cameras_; }
   int action_dim() const;
+  int n_action_steps() const;  // the checkpoint's, unless PolicyOptions overrode it
 
   // One chunk: chunk_size actions of action_dim values in LeRobot units. The noise is the next of the episode's
   // sequence (reset(seed) restarts it).

@@ -624,6 +624,30 @@ TEST(Policy, QueuesChunksAndRunsTheModelEveryNActionSteps) {
   EXPECT_NE(p.predict_chunk(f.input())[0], chunk[0]);
 }
 
+TEST(Policy, ActionStepsOverrideTheCheckpointsReplanningInterval) {
+  PolicyFixture f;
+  ASSERT_EQ(f.policy->n_action_steps(), 4);
+  PolicyOptions o;
+  o.n_action_steps = 2;
+  std::unique_ptr<Policy> p = Policy::load(f.dir.path.string(), o);
+  EXPECT_EQ(p->n_action_steps(), 2);
+  EXPECT_EQ(p->config().n_action_steps, 4);  // the checkpoint's config is untouched
+  p->reset(1);
+  int model_calls = 0;
+  for (int i = 0; i < 10; ++i) {
+    p->select_action(f.input());
+    model_calls += p->ran_model_last_call();
+  }
+  EXPECT_EQ(model_calls, 5);  // steps 0, 2, 4, 6, 8
+  o.n_action_steps = f.config.chunk_size + 1;
+  try {
+    Policy::load(f.dir.path.string(), o);
+    FAIL() << "n_action_steps beyond the chunk was accepted";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("exceeds the chunk size"), std::string::npos) << e.what();
+  }
+}
+
 TEST(Policy, ActionsAreUnnormalisedWithTheCheckpointStatistics) {
   PolicyFixture f;
   auto model = std::shared_ptr<SmolVLA>(std::move(load_checkpoint(f.dir.path.string()).model));
