@@ -55,12 +55,7 @@ std::unique_ptr<Steering> steering_from(const ArgParser& args, Policy& policy) {
 class LiveView {
  public:
   LiveView(Policy& policy, const std::string& video_path, double fps, bool mirror) : policy_(policy) {
-    AttentionCaptureSpec spec;  // only what the overlay shows: cheap enough for every chunk
-    spec.vlm_queries = AttentionCaptureSpec::VlmQueries::kLastWordAndState;
-    spec.mean_over_actions = true;
-    spec.mean_over_steps = true;
-    spec.max_chunks = 1;
-    recorder_ = std::make_unique<AttentionRecorder>(policy, spec);
+    recorder_ = std::make_unique<AttentionRecorder>(policy, live_view_capture_spec());
     window_ = std::getenv("DISPLAY") != nullptr;
     if (!window_) video_ = std::make_unique<VideoWriter>(video_path, fps);
     if (mirror) {

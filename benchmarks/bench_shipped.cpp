@@ -57,12 +57,7 @@ void BM_ShippedChunk(benchmark::State& state) {
   std::unique_ptr<AttentionRecorder> attention;
   std::unique_ptr<ActivationRecorder> activations;
   if (capture == kLiveView) {
-    AttentionCaptureSpec spec;  // what `--live` keeps (apps/cmd_eval.cpp)
-    spec.vlm_queries = AttentionCaptureSpec::VlmQueries::kLastWordAndState;
-    spec.mean_over_actions = true;
-    spec.mean_over_steps = true;
-    spec.max_chunks = 1;
-    attention = std::make_unique<AttentionRecorder>(*f.policy, spec);
+    attention = std::make_unique<AttentionRecorder>(*f.policy, live_view_capture_spec());
   } else if (capture == kAllAttention) {
     AttentionCaptureSpec spec;  // every VLM and expert layer, head, step and query
     spec.max_chunks = 1;

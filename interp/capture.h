@@ -50,6 +50,18 @@ struct AttentionCaptureSpec {
   int max_chunks = 16;             // oldest chunks are dropped beyond this (bounded memory on long rollouts)
 };
 
+// What the live view (`rollout/eval --live`) keeps: the last word's and the state token's VLM rows and the
+// expert's maps averaged over action rows and denoising steps, for the latest chunk only — cheap enough to
+// capture on every chunk of a 30 Hz loop (bench_shipped measures it).
+inline AttentionCaptureSpec live_view_capture_spec() {
+  AttentionCaptureSpec spec;
+  spec.vlm_queries = AttentionCaptureSpec::VlmQueries::kLastWordAndState;
+  spec.mean_over_actions = true;
+  spec.mean_over_steps = true;
+  spec.max_chunks = 1;
+  return spec;
+}
+
 struct CapturedAttention {
   HookPoint point;                   // which layer
   ForwardPass pass = ForwardPass::kPrefix;
