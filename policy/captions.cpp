@@ -54,7 +54,7 @@ std::string caption_frame(const EpisodeInfo& info, const std::vector<Frame>& tra
   std::vector<std::string> sentences;
 
   // Where the cube is, seen from the robot: it faces −Y, so its left is +X (so100.md §1.3). Side by azimuth
-  // around the pan axis in 0.1 rad steps, distance from the axis in 1.5 cm steps around the workspace's middle.
+  // around the pan axis, distance from the axis, in the steps of CaptionThresholds.
   bool cube_known = std::isfinite(f.object_position[0]);
   double cube_half = 0.0125;
   double table_z = cube_known ? first.object_position[2] - cube_half : 0.0;
@@ -68,9 +68,9 @@ std::string caption_frame(const EpisodeInfo& info, const std::vector<Frame>& tra
     double azimuth = std::atan2(x, -y), distance = norm2(x, y);
     static const char* sides[] = {"on the far right", "on the right", "slightly right", "in the centre",
                                   "slightly left", "on the left", "on the far left"};
-    int side = static_cast<int>(std::floor(azimuth / 0.1 + 0.5)) + 3;
+    int side = static_cast<int>(std::floor(azimuth / t.side_step + 0.5)) + 3;
     static const char* ranges[] = {"very close", "close", "distant", "very distant"};
-    int range = static_cast<int>(std::floor((distance - 0.21) / 0.015)) + 2;
+    int range = static_cast<int>(std::floor((distance - t.middle_distance) / t.distance_step)) + 2;
     sentences.push_back("the " + colour + "cube is " + sides[std::clamp(side, 0, 6)] + " and " +
                         ranges[std::clamp(range, 0, 3)]);
     cube_on_table = f.object_position[2] - first.object_position[2] <= t.lifted;

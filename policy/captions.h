@@ -33,6 +33,12 @@ struct CaptionThresholds {
   int motion_window = 2;         // frames on each side used to estimate the end-effector velocity
   double pan_axis_y = -0.0452;   // m: the shoulder-pan axis in the world (scenes/so100.xml), x = 0
   double over_cube = 0.02;       // m horizontally between jaw centre and cube: closer is "over the cube"
+  // Where the cube is: 7 side words in steps of side_step around the pan axis (centre ± half a step is "in the
+  // centre"), 4 distance words in steps of distance_step around middle_distance. The defaults span the
+  // simulator's workspace (Randomization: azimuth ±0.35 rad, radius 0.18–0.24 m).
+  double side_step = 0.1;          // rad
+  double middle_distance = 0.21;   // m from the pan axis: the boundary between "close" and "distant"
+  double distance_step = 0.015;    // m
 };
 
 // The caption of frame `index` of an episode. `trajectory` is DatasetReader::trajectory(episode) (numbers
