@@ -4,20 +4,7 @@
 # joints) and writes LeRobot's file, `teleop` makes one twin follow another.
 set -euo pipefail
 vlascope=$1
-dir=$(mktemp -d)
-pids=()
-cleanup() {
-  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
-  rm -rf "$dir"
-}
-trap cleanup EXIT
-
-wait_for() {  # wait_for <path>: a twin's link appears
-  for _ in $(seq 200); do [ -e "$1" ] && return 0; sleep 0.05; done
-  echo "FAIL: $1 never appeared" >&2
-  exit 1
-}
-fail() { echo "FAIL: $*" >&2; exit 1; }
+source "$(dirname "$0")/twin_lib.sh"
 
 # A factory-fresh arm that a "hand" holds at mid-range for 2 s, then sweeps between the stops every 4 s.
 "$vlascope" twin --hand sweep --hand-delay 2 --hand-period 4 --link "$dir/arm" --duration 60 --write-calibration "$dir/truth.json" \

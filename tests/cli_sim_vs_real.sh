@@ -6,18 +6,7 @@
 # validate as a dataset of the same format.
 set -euo pipefail
 vlascope=$1
-dir=$(mktemp -d)
-pids=()
-cleanup() {
-  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
-  rm -rf "$dir"
-}
-trap cleanup EXIT
-fail() { echo "FAIL: $*" >&2; exit 1; }
-wait_for() {  # wait_for <path>: a twin's link appears
-  for _ in $(seq 200); do [ -e "$1" ] && return 0; sleep 0.05; done
-  fail "$1 never appeared"
-}
+source "$(dirname "$0")/twin_lib.sh"
 
 # The arm: the simulator behind the servo protocol. The cameras: a test pattern that changes every frame (a
 # still image would be reported as a frozen camera), long enough for the whole run.
