@@ -63,6 +63,7 @@ Fixture& fixture(int size_index, Precision precision) {
   f.model = std::make_unique<SmolVLA>(s.config, Precision::kFloat32);
   f.model->init_random(0);
   f.model->to(precision, torch::kCPU);
+  f.model->pack_for_inference();  // as Policy does: the expert's transposed and fused weights
   torch::manual_seed(1);
   for (int c = 0; c < s.cameras; ++c) {
     f.inputs.images.push_back(torch::rand({1, 3, s.image, s.image}) * 2 - 1);

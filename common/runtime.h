@@ -11,7 +11,10 @@
 //    short regions per forward pass, and on these 2-core machines the spinning thread starves the working one:
 //    OMP_WAIT_POLICY=PASSIVE (unless the user set it) makes two threads 1.5–3× faster than the default, where
 //    they were slower than one (smolvla_base's denoising loop: 1.4 s vs 5.2 s; a training step 1.0 s vs 2.0 s).
-// 3. glibc serves large allocations with fresh mmap pages and returns them on free, so every big activation tensor
+// 3. libtorch 1.13 as Debian builds it runs its elementwise and reduction kernels (softmax, GELU, LayerNorm, adds)
+//    with its AVX2 variants on these AVX-512 machines unless ATEN_CPU_CAPABILITY=avx512 is set before it loads:
+//    the AVX-512 ones are faster (a 1024×1024 fp32 softmax: 0.63 instead of 1.04–1.4 ms on one core).
+// 4. glibc serves large allocations with fresh mmap pages and returns them on free, so every big activation tensor
 //    page-faults its way into memory again (a 38 MB fc1 output: 100 ms instead of 67 ms). Keeping them on the heap
 //    makes the second forward pass reuse the first one's memory.
 #pragma once
@@ -23,9 +26,9 @@ namespace vlascope {
 void prepare_runtime(char** argv);
 
 // Re-executes the program once (same arguments) with OPENBLAS_CORETYPE set when OpenBLAS runs its generic kernels on
-// a CPU that has AVX2 or AVX-512, and OMP_WAIT_POLICY=PASSIVE, unless the user set them; returns normally when
-// nothing needs changing.
-void ensure_fast_blas(char** argv);
+// a CPU that has AVX2 or AVX-512, ATEN_CPU_CAPABILITY=avx512 on an AVX-512 CPU, and OMP_WAIT_POLICY=PASSIVE, unless
+// the user set them; returns normally when nothing needs changing.
+void ensure_runtime_settings(char** argv);
 // OpenBLAS's current core name ("Cooperlake", "Prescott", …), or "" when OpenBLAS is not loaded.
 std::string blas_core_name();
 

@@ -72,6 +72,10 @@ ParityReport run_parity(const ParityFiles& files, double tolerance, const std::s
     compare("actions", uncached, tolerance);
     report.rows.back().name = "actions (uncached)";
   }
+  // And with the inference weights Policy packs (transposed, fused q|k|v and gate|up), which the timing uses.
+  model.pack_for_inference();
+  compare("actions", model.sample_actions(in, noise, /*use_cache=*/true), tolerance);
+  report.rows.back().name = "actions (packed)";
 
   std::vector<double> seconds;
   for (int run = 0; run < 7; ++run) {

@@ -172,8 +172,12 @@ void SmolVLA::init_random(uint64_t seed) {
 void SmolVLA::pack_for_inference() {
   torch::NoGradGuard no_grad;
   auto pack = [](Linear& l) { l.weight_t = l.weight.detach().t().contiguous(); };
-  for (DecoderLayer& l : weights_.expert_layers)
+  for (DecoderLayer& l : weights_.expert_layers) {
     for (Linear* x : {&l.q, &l.k, &l.v, &l.o, &l.gate, &l.up, &l.down}) pack(*x);
+    // Cross layers' k/v read the VLM's keys, not the expert's stream: only self-attention layers fuse q|k|v.
+    if (l.q.weight.size(1) == l.k.weight.size(1)) l.qkv_t = torch::cat({l.q.weight_t, l.k.weight_t, l.v.weight_t}, 1);
+    l.gate_up_t = torch::cat({l.gate.weight_t, l.up.weight_t}, 1);
+  }
   for (Linear* x : {&weights_.action_in_proj, &weights_.action_out_proj, &weights_.action_time_mlp_in,
                     &weights_.action_time_mlp_out})
     pack(*x);
@@ -182,8 +186,10 @@ void SmolVLA::pack_for_inference() {
 
 void SmolVLA::unpack() {
   if (!packed_) return;
-  for (DecoderLayer& l : weights_.expert_layers)
+  for (DecoderLayer& l : weights_.expert_layers) {
     for (Linear* x : {&l.q, &l.k, &l.v, &l.o, &l.gate, &l.up, &l.down}) x->weight_t = torch::Tensor();
+    l.qkv_t = l.gate_up_t = torch::Tensor();
+  }
   for (Linear* x : {&weights_.action_in_proj, &weights_.action_out_proj, &weights_.action_time_mlp_in,
                     &weights_.action_time_mlp_out})
     x->weight_t = torch::Tensor();
@@ -576,7 +582,16 @@ void SmolVLA::finish_layer(Stream& s, const DecoderLayer& l, int i, torch::Tenso
   out = out + s.h.to(out.scalar_type());  // the residual takes o_proj's dtype, as `out_emb += hidden_states` does
   hook(hooks_, s.id, i, HookSite::kResidMid, context, out);
   const torch::Tensor x = rms_norm(out, l.post_norm, s.eps);
-  torch::Tensor act = torch::silu(linear(x, l.gate)) * linear(x, l.up);  // [B, L, I]
+  torch::Tensor act;  // [B, L, I]
+  if (l.gate_up_t.defined() && x.scalar_type() == l.gate_up_t.scalar_type()) {
+    const int64_t inter = l.gate.weight.size(0);
+    std::vector<int64_t> sizes = x.sizes().vec();
+    sizes.back() = 2 * inter;
+    const torch::Tensor gate_up = torch::mm(x.reshape({-1, x.size(-1)}), l.gate_up_t).view(sizes);
+    act = torch::silu(gate_up.narrow(-1, 0, inter)) * gate_up.narrow(-1, inter, inter);
+  } else {
+    act = torch::silu(linear(x, l.gate)) * linear(x, l.up);
+  }
   hook(hooks_, s.id, i, HookSite::kMlpPost, context, act);
   torch::Tensor mlp = linear(act, l.down);
   hook(hooks_, s.id, i, HookSite::kMlpOut, context, mlp);
@@ -584,22 +599,28 @@ void SmolVLA::finish_layer(Stream& s, const DecoderLayer& l, int i, torch::Tenso
   hook(hooks_, s.id, i, HookSite::kResidPost, context, s.h);
 }
 
-void SmolVLA::run_layers(Stream* prefix, Stream* suffix, const torch::Tensor& mask, PrefixCache* fill_cache,
+void SmolVLA::run_layers(Stream* prefix, Stream* suffix, const torch::Tensor& blocked, PrefixCache* fill_cache,
                          const PrefixCache* read_cache, const HookContext& context, bool need_prefix_output) const {
   const TextConfig& tc = config_.text;
   const int64_t hd = tc.head_dim;
   const double scale = 1.0 / std::sqrt(static_cast<double>(hd));
   const int64_t lp = prefix ? prefix->h.size(1) : read_cache->keys[0].size(1);
   const int64_t ls = suffix ? suffix->h.size(1) : 0;
-  // `mask` [B, rows, cols]: rows = the present streams' rows (prefix then suffix), cols = prefix then suffix keys.
-  const int64_t rows = mask.size(1);
-  const torch::Tensor blocked = mask.logical_not().unsqueeze(1);  // [B, 1, rows, cols]
+  // `blocked` [B, 1, rows, cols]: rows = the present streams' rows (prefix then suffix), cols = prefix then suffix keys.
+  const int64_t rows = blocked.size(2);
   const int last = config_.num_vlm_layers - 1;
 
   auto project = [&](const Stream& s, const DecoderLayer& l, bool with_q, torch::Tensor* q, torch::Tensor* k,
                      torch::Tensor* v) {
     const torch::Tensor h = rms_norm(s.h, l.input_norm, s.eps);
     const int64_t b = h.size(0), n = h.size(1);
+    if (with_q && l.qkv_t.defined() && h.scalar_type() == l.qkv_t.scalar_type()) {
+      const torch::Tensor qkv = torch::mm(h.reshape({b * n, -1}), l.qkv_t).view({b, n, -1, hd});
+      *q = qkv.narrow(2, 0, tc.heads);
+      *k = qkv.narrow(2, tc.heads, tc.kv_heads);
+      *v = qkv.narrow(2, tc.heads + tc.kv_heads, tc.kv_heads);
+      return;
+    }
     if (with_q) *q = linear(h, l.q).view({b, n, tc.heads, hd});
     *k = linear(h, l.k).view({b, n, tc.kv_heads, hd});
     *v = linear(h, l.v).view({b, n, tc.kv_heads, hd});
@@ -769,7 +790,8 @@ PrefixCache SmolVLA::run_prefix(const Prefix& prefix) const {
   Stream s{HookStream::kVlm, prefix.embs, rope_tables(positions, config_.text.head_dim), {}, 0,
            &weights_.vlm_layers, config_.text.rms_norm_eps};
   const torch::Tensor mask = make_att_2d_masks(prefix.pad_masks, prefix.att_masks);
-  run_layers(&s, nullptr, mask, &cache, nullptr, HookContext{ForwardPass::kPrefix}, /*need_prefix_output=*/false);
+  run_layers(&s, nullptr, mask.logical_not().unsqueeze(1), &cache, nullptr, HookContext{ForwardPass::kPrefix},
+             /*need_prefix_output=*/false);
 
   // The expert's re-projection of each cross layer's K/V does not depend on the denoising step: do it once.
   for (int i = 0; i < n; ++i) {
@@ -781,6 +803,18 @@ PrefixCache SmolVLA::run_prefix(const Prefix& prefix) const {
     cache.cross_keys[i] = linear(k.reshape({b, lp, -1}), l.k).view({b, lp, config_.text.kv_heads, -1});
     cache.cross_values[i] = linear(cache.values[i].reshape({b, lp, -1}), l.v).view({b, lp, config_.text.kv_heads, -1});
   }
+
+  // Actions see every valid prefix token and the actions up to themselves; positions continue after the prefix.
+  const int64_t b = prefix.pad_masks.size(0), lp = prefix.pad_masks.size(1), chunk = config_.chunk_size;
+  const auto opts = torch::dtype(torch::kBool).device(device_);
+  const torch::Tensor causal = torch::ones({chunk, chunk}, opts).tril().unsqueeze(0).expand({b, chunk, chunk});
+  const torch::Tensor visible = torch::cat({prefix.pad_masks.unsqueeze(1).expand({b, chunk, lp}), causal}, 2);
+  cache.action_blocked = visible.logical_not().unsqueeze(1);  // [B, 1, T, Lp + T]
+  const torch::Tensor steps = torch::arange(chunk, torch::dtype(torch::kInt64).device(device_)).unsqueeze(0);
+  const Rope joint = rope_tables(cache.valid_count + steps, config_.text.head_dim);
+  const Rope cross = rope_tables(steps.expand({b, chunk}), config_.text.head_dim);
+  cache.action_rope_cos = joint.cos, cache.action_rope_sin = joint.sin;
+  cache.cross_rope_cos = cross.cos, cache.cross_rope_sin = cross.sin;
   return cache;
 }
 
@@ -794,16 +828,12 @@ torch::Tensor SmolVLA::denoise_step(const PrefixCache& cache, const torch::Tenso
   torch::Tensor suffix = embed_suffix(x_t, t);
   hook(hooks_, HookStream::kExpert, -1, HookSite::kEmbed, context, suffix);
 
-  // Actions see every valid prefix token and the actions up to themselves; positions continue after the prefix.
-  const auto opts = torch::dtype(torch::kBool).device(device_);
-  const torch::Tensor causal = torch::ones({chunk, chunk}, opts).tril().unsqueeze(0).expand({b, chunk, chunk});
-  const torch::Tensor mask = torch::cat({cache.pad_masks.unsqueeze(1).expand({b, chunk, lp}), causal}, 2);
-  const torch::Tensor steps = torch::arange(chunk, torch::dtype(torch::kInt64).device(device_)).unsqueeze(0);
-  const torch::Tensor positions = cache.valid_count + steps;  // [B, T]
-  Stream s{HookStream::kExpert, suffix, rope_tables(positions, config_.text.head_dim),
-           rope_tables(steps.expand({b, chunk}), config_.text.head_dim), lp, &weights_.expert_layers,
-           config_.text.rms_norm_eps};
-  run_layers(nullptr, &s, mask, nullptr, &cache, context, false);
+  require(cache.action_blocked.defined() && cache.action_blocked.size(0) == b &&
+              cache.action_blocked.size(2) == chunk && cache.action_blocked.size(3) == lp + chunk,
+          "denoise_step: the prefix cache was not made by run_prefix for this batch");
+  Stream s{HookStream::kExpert, suffix, Rope{cache.action_rope_cos, cache.action_rope_sin},
+           Rope{cache.cross_rope_cos, cache.cross_rope_sin}, lp, &weights_.expert_layers, config_.text.rms_norm_eps};
+  run_layers(nullptr, &s, cache.action_blocked, nullptr, &cache, context, false);
   torch::Tensor v = linear(rms_norm(s.h, weights_.expert_norm, s.eps).to(torch::kFloat32), weights_.action_out_proj);
   hook(hooks_, HookStream::kExpert, -1, HookSite::kVelocity, context, v);
   return v;
@@ -828,7 +858,7 @@ torch::Tensor SmolVLA::velocity_uncached(const Prefix& prefix, const torch::Tens
   Stream s{HookStream::kExpert, suffix, rope_tables(suffix_positions, hd),
            rope_tables(suffix_positions - std::get<0>(suffix_positions.min(1, true)), hd), lp,
            &weights_.expert_layers, config_.text.rms_norm_eps};
-  run_layers(&p, &s, mask, nullptr, nullptr, context, false);
+  run_layers(&p, &s, mask.logical_not().unsqueeze(1), nullptr, nullptr, context, false);
   torch::Tensor v = linear(rms_norm(s.h, weights_.expert_norm, s.eps).to(torch::kFloat32), weights_.action_out_proj);
   hook(hooks_, HookStream::kExpert, -1, HookSite::kVelocity, context, v);
   return v;
@@ -901,7 +931,8 @@ torch::Tensor SmolVLA::caption_logits(const std::vector<torch::Tensor>& images, 
   const torch::Tensor positions = torch::cumsum(pad.to(torch::kInt64), 1) - 1;
   Stream s{HookStream::kVlm, h, rope_tables(positions, config_.text.head_dim), {}, 0, &weights_.vlm_layers,
            config_.text.rms_norm_eps};
-  run_layers(&s, nullptr, make_att_2d_masks(pad, att), nullptr, nullptr, HookContext{ForwardPass::kTrain},
+  run_layers(&s, nullptr, make_att_2d_masks(pad, att).logical_not().unsqueeze(1), nullptr, nullptr,
+             HookContext{ForwardPass::kTrain},
              /*need_prefix_output=*/true);
   const torch::Tensor words = s.h.narrow(1, h.size(1) - l, l);
   return linear(rms_norm(words, weights_.vlm_norm, config_.text.rms_norm_eps), weights_.lm_head)

@@ -52,6 +52,9 @@ struct DecoderLayer {  // Llama: RMSNorm, GQA attention, SwiGLU MLP, no biases
   Norm input_norm, post_norm;
   Linear q, k, v, o;  // expert cross layers: k, v are [Hkv·hd, Hkv·hd] and read the VLM's K/V
   Linear gate, up, down;
+  // Inference cache (pack_for_inference, expert layers): the q|k|v and gate|up weights side by side, [in, outs],
+  // so each is one matmul per denoising step instead of three or two. Undefined otherwise.
+  torch::Tensor qkv_t, gate_up_t;
 };
 
 struct SmolVLAWeights {
@@ -109,6 +112,11 @@ struct PrefixCache {
   std::vector<torch::Tensor> keys, values;  // per VLM layer: [B, Lp, Hkv, hd], post-RoPE K and V
   std::vector<torch::Tensor> cross_keys, cross_values;  // per VLM cross layer: expert k/v_proj of them,
                                                          // [B, Lp, Hkv, hd] (constant over the denoising loop)
+  // The rest of what every denoising step shares, built once by run_prefix: which [prefix ; actions] keys the
+  // action rows may not see ([B, 1, T, Lp + T], true = blocked), and the RoPE tables (cos | sin halves, as
+  // [B, T, 1, hd] fp32) of the action positions (joint layers) and of 0…T−1 (cross-attention queries).
+  torch::Tensor action_blocked;
+  torch::Tensor action_rope_cos, action_rope_sin, cross_rope_cos, cross_rope_sin;
 };
 
 class SmolVLA {
@@ -189,7 +197,8 @@ class SmolVLA {
   struct Stream;
   // The shared layer loop: runs whichever streams are given through every layer. `cache` is filled (prefix
   // pass), read (denoising) or absent (training).
-  void run_layers(Stream* prefix, Stream* suffix, const torch::Tensor& mask, PrefixCache* fill_cache,
+  // `blocked` [B, 1, rows, cols]: true where a query row may not see a key (the negated attention mask).
+  void run_layers(Stream* prefix, Stream* suffix, const torch::Tensor& blocked, PrefixCache* fill_cache,
                   const PrefixCache* read_cache, const HookContext& context, bool need_prefix_output) const;
   void finish_layer(Stream& stream, const DecoderLayer& layer, int layer_index, torch::Tensor attn,
                     const HookContext& context) const;

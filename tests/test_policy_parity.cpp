@@ -19,7 +19,7 @@ TEST(Parity, TinyFloat32MatchesLeRobotAtEveryStage) {
   const ParityReport r = run_parity(tiny_files(), 1e-4, "fp32", 2);
   EXPECT_EQ(r.parameters, 1272264);
   // images ×2, prefix (3), KV cache of layers 0 and 1 (4), 10 velocities, actions cached and uncached.
-  EXPECT_EQ(r.rows.size(), 2u + 3u + 4u + 10u + 2u);
+  EXPECT_EQ(r.rows.size(), 2u + 3u + 4u + 10u + 3u);  // actions: cached, uncached, packed
   for (const ParityRow& row : r.rows) {
     std::printf("  %-24s max |error| %.3g (reference max %.3g)\n", row.name.c_str(), row.max_abs_error,
                 row.max_abs_reference);
