@@ -11,6 +11,9 @@
 //    short regions per forward pass, and on these 2-core machines the spinning thread starves the working one:
 //    OMP_WAIT_POLICY=PASSIVE (unless the user set it) makes two threads 1.5–3× faster than the default, where
 //    they were slower than one (smolvla_base's denoising loop: 1.4 s vs 5.2 s; a training step 1.0 s vs 2.0 s).
+//    Re-measured 2026-12-02: on an idle machine libgomp's default spinning is faster (base denoising 0.91 vs 1.35 s),
+//    but with one other busy process it takes 29 s instead of 2.5 s, so passive stays; smolvla.cpp instead keeps
+//    the denoising loop's small ops off the second thread.
 // 3. libtorch 1.13 as Debian builds it runs its elementwise and reduction kernels (softmax, GELU, LayerNorm, adds)
 //    with its AVX2 variants on these AVX-512 machines unless ATEN_CPU_CAPABILITY=avx512 is set before it loads:
 //    the AVX-512 ones are faster (a 1024×1024 fp32 softmax: 0.63 instead of 1.04–1.4 ms on one core).

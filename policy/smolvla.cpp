@@ -1,5 +1,7 @@
 #include "policy/smolvla.h"
 
+#include <omp.h>
+
 #include <cmath>
 #include <functional>
 #include <limits>
@@ -207,11 +209,55 @@ void SmolVLA::to(Precision precision, torch::Device device) {
 // Building blocks
 // ---------------------------------------------------------------------------------------------------------------
 
+// The denoising loop's elementwise ops are small ([chunk, width]): with two threads each one wakes a sleeping
+// worker (OMP_WAIT_POLICY=PASSIVE, common/runtime.h), which costs more than the op. Inside a SmallOpsOnOneThread
+// scope everything runs on one thread except matmuls big enough to pay for the wake-up, which get `threads`.
+// omp_set_num_threads only sets OpenMP's thread count, which ATen's parallel_for and OpenBLAS (OpenMP build)
+// read at each call; at::set_num_threads would also rebuild libtorch's thread pool every time.
+thread_local int t_matmul_threads = 0;  // > 0 inside a SmallOpsOnOneThread scope
+
+class SmallOpsOnOneThread {
+ public:
+  explicit SmallOpsOnOneThread(int threads) : active_(threads > 1 && t_matmul_threads == 0) {
+    if (!active_) return;
+    t_matmul_threads = threads;
+    omp_set_num_threads(1);
+  }
+  ~SmallOpsOnOneThread() {
+    if (!active_) return;
+    omp_set_num_threads(t_matmul_threads);
+    t_matmul_threads = 0;
+  }
+  SmallOpsOnOneThread(const SmallOpsOnOneThread&) = delete;
+  SmallOpsOnOneThread& operator=(const SmallOpsOnOneThread&) = delete;
+
+ private:
+  bool active_;
+};
+
+// Inside a SmallOpsOnOneThread scope: the scope's threads for a matmul of at least 4 MFLOP (a 50-row expert
+// projection at base size is ~100), one thread otherwise.
+class MatmulThreads {
+ public:
+  MatmulThreads(int64_t m, int64_t k, int64_t n) : active_(t_matmul_threads > 1 && 2.0 * m * k * n >= 4e6) {
+    if (active_) omp_set_num_threads(t_matmul_threads);
+  }
+  ~MatmulThreads() {
+    if (active_) omp_set_num_threads(1);
+  }
+  MatmulThreads(const MatmulThreads&) = delete;
+  MatmulThreads& operator=(const MatmulThreads&) = delete;
+
+ private:
+  bool active_;
+};
+
 torch::Tensor linear(const torch::Tensor& x, const Linear& l) {
   // One (add)mm on the flattened rows: the fewest dispatches for the many small matmuls of the denoising loop.
   const torch::Tensor in = x.scalar_type() == l.weight.scalar_type() ? x : x.to(l.weight.scalar_type());
   const torch::Tensor rows = in.dim() == 2 ? in : in.reshape({-1, in.size(-1)});
   const torch::Tensor w = l.weight_t.defined() ? l.weight_t : l.weight.t();
+  const MatmulThreads threads(rows.size(0), rows.size(1), w.size(1));
   const torch::Tensor out = l.bias.defined() ? torch::addmm(l.bias, rows, w) : torch::mm(rows, w);
   if (in.dim() == 2) return out;
   std::vector<int64_t> sizes = in.sizes().vec();
@@ -587,7 +633,9 @@ void SmolVLA::finish_layer(Stream& s, const DecoderLayer& l, int i, torch::Tenso
     const int64_t inter = l.gate.weight.size(0);
     std::vector<int64_t> sizes = x.sizes().vec();
     sizes.back() = 2 * inter;
-    const torch::Tensor gate_up = torch::mm(x.reshape({-1, x.size(-1)}), l.gate_up_t).view(sizes);
+    const torch::Tensor rows = x.reshape({-1, x.size(-1)});
+    const MatmulThreads threads(rows.size(0), rows.size(1), l.gate_up_t.size(1));
+    const torch::Tensor gate_up = torch::mm(rows, l.gate_up_t).view(sizes);
     act = torch::silu(gate_up.narrow(-1, 0, inter)) * gate_up.narrow(-1, inter, inter);
   } else {
     act = torch::silu(linear(x, l.gate)) * linear(x, l.up);
@@ -615,6 +663,7 @@ void SmolVLA::run_layers(Stream* prefix, Stream* suffix, const torch::Tensor& bl
     const torch::Tensor h = rms_norm(s.h, l.input_norm, s.eps);
     const int64_t b = h.size(0), n = h.size(1);
     if (with_q && l.qkv_t.defined() && h.scalar_type() == l.qkv_t.scalar_type()) {
+      const MatmulThreads threads(b * n, h.size(-1), l.qkv_t.size(1));
       const torch::Tensor qkv = torch::mm(h.reshape({b * n, -1}), l.qkv_t).view({b, n, -1, hd});
       *q = qkv.narrow(2, 0, tc.heads);
       *k = qkv.narrow(2, tc.heads, tc.kv_heads);
@@ -761,14 +810,16 @@ int phase_threads(int setting, double flops) {
 
 namespace {
 
-// Sets libtorch's intra-op threads for a scope (0: leave them) and restores them after.
+// Sets libtorch's intra-op threads for a scope (0: leave them) and restores them after. Through OpenMP's count
+// (what ATen's parallel_for and OpenBLAS read), not at::set_num_threads, which also rebuilds libtorch's own thread
+// pool, used by nothing here, on every change.
 class ThreadCount {
  public:
-  explicit ThreadCount(int threads) : saved_(at::get_num_threads()) {
-    if (threads > 0 && threads != saved_) at::set_num_threads(threads);
+  explicit ThreadCount(int threads) : saved_(omp_get_max_threads()) {
+    if (threads > 0 && threads != saved_) omp_set_num_threads(threads);
   }
   ~ThreadCount() {
-    if (at::get_num_threads() != saved_) at::set_num_threads(saved_);
+    if (omp_get_max_threads() != saved_) omp_set_num_threads(saved_);
   }
 
  private:
@@ -825,6 +876,7 @@ torch::Tensor SmolVLA::denoise_step(const PrefixCache& cache, const torch::Tenso
           "denoise_step: x_t must be [B, " + std::to_string(config_.chunk_size) + ", " +
               std::to_string(config_.max_action_dim) + "]");
   HookContext context{ForwardPass::kDenoise, step, t.numel() ? t.flatten()[0].item<double>() : 0.0};
+  const SmallOpsOnOneThread small_ops(device_.is_cpu() && !torch::GradMode::is_enabled() ? at::get_num_threads() : 1);
   torch::Tensor suffix = embed_suffix(x_t, t);
   hook(hooks_, HookStream::kExpert, -1, HookSite::kEmbed, context, suffix);
 
