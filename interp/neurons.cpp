@@ -163,18 +163,22 @@ std::vector<NeuronContrast> contrast_neurons(Policy& policy, const DatasetReader
   // Per variant, per episode: the mean activation over the phase's frames, per (stream, layer).
   using Means = std::map<std::pair<int, int>, std::vector<float>>;
   std::map<std::string, std::vector<Means>> per_episode;
-  int total = 0;
+  const int stride = std::max(1, o.frame_stride);
+  int total = 0;  // frames the loop below visits: every stride-th phase frame of each episode
   for (const auto& [v, list] : episodes)
-    for (int e : list)
-      for (const Frame& f : dataset.trajectory(e)) total += f.phase == o.phase;
-  ProgressBar bar("contrast " + o.variant_a + "/" + o.variant_b, total / std::max(1, o.frame_stride) + 1, "frames");
+    for (int e : list) {
+      int in_phase = 0;
+      for (const Frame& f : dataset.trajectory(e)) in_phase += f.phase == o.phase;
+      total += (in_phase + stride - 1) / stride;
+    }
+  ProgressBar bar("contrast " + o.variant_a + "/" + o.variant_b, total, "frames");
   for (const std::string& v : {o.variant_a, o.variant_b}) {
     for (int e : episodes[v]) {
       const std::vector<Frame> traj = dataset.trajectory(e);
       Means sum;
       int frames = 0, seen = 0;
       for (int i = 0; i < static_cast<int>(traj.size()); ++i) {
-        if (traj[static_cast<size_t>(i)].phase != o.phase || seen++ % std::max(1, o.frame_stride) != 0) continue;
+        if (traj[static_cast<size_t>(i)].phase != o.phase || seen++ % stride != 0) continue;
         const Frame f = dataset.frame(e, i);
         PolicyInput in;
         in.images = f.images;
