@@ -177,8 +177,16 @@ void SmolVLA::pack_for_inference() {
   for (DecoderLayer& l : weights_.expert_layers) {
     for (Linear* x : {&l.q, &l.k, &l.v, &l.o, &l.gate, &l.up, &l.down}) pack(*x);
     // Cross layers' k/v read the VLM's keys, not the expert's stream: only self-attention layers fuse q|k|v.
-    if (l.q.weight.size(1) == l.k.weight.size(1)) l.qkv_t = torch::cat({l.q.weight_t, l.k.weight_t, l.v.weight_t}, 1);
-    l.gate_up_t = torch::cat({l.gate.weight_t, l.up.weight_t}, 1);
+    auto fuse = [](std::initializer_list<const Linear*> parts) {
+      std::vector<torch::Tensor> ts;
+      for (const Linear* x : parts) ts.push_back(x->weight_t);
+      Linear fused;
+      fused.weight_t = torch::cat(ts, 1);      // [in, Σ out]
+      fused.weight = fused.weight_t.t();       // [Σ out, in], a view
+      return fused;
+    };
+    if (l.q.weight.size(1) == l.k.weight.size(1)) l.qkv = fuse({&l.q, &l.k, &l.v});
+    l.gate_up = fuse({&l.gate, &l.up});
   }
   for (Linear* x : {&weights_.action_in_proj, &weights_.action_out_proj, &weights_.action_time_mlp_in,
                     &weights_.action_time_mlp_out})
@@ -190,7 +198,7 @@ void SmolVLA::unpack() {
   if (!packed_) return;
   for (DecoderLayer& l : weights_.expert_layers) {
     for (Linear* x : {&l.q, &l.k, &l.v, &l.o, &l.gate, &l.up, &l.down}) x->weight_t = torch::Tensor();
-    l.qkv_t = l.gate_up_t = torch::Tensor();
+    l.qkv = l.gate_up = Linear{};
   }
   for (Linear* x : {&weights_.action_in_proj, &weights_.action_out_proj, &weights_.action_time_mlp_in,
                     &weights_.action_time_mlp_out})
@@ -209,55 +217,60 @@ void SmolVLA::to(Precision precision, torch::Device device) {
 // Building blocks
 // ---------------------------------------------------------------------------------------------------------------
 
+namespace {
+
 // The denoising loop's elementwise ops are small ([chunk, width]): with two threads each one wakes a sleeping
 // worker (OMP_WAIT_POLICY=PASSIVE, common/runtime.h), which costs more than the op. Inside a SmallOpsOnOneThread
 // scope everything runs on one thread except matmuls big enough to pay for the wake-up, which get `threads`.
-// omp_set_num_threads only sets OpenMP's thread count, which ATen's parallel_for and OpenBLAS (OpenMP build)
-// read at each call; at::set_num_threads would also rebuild libtorch's thread pool every time.
 thread_local int t_matmul_threads = 0;  // > 0 inside a SmallOpsOnOneThread scope
+
+// Sets libtorch's intra-op threads for a scope (0: leave them) and restores them after. Through OpenMP's count
+// (what ATen's parallel_for and OpenBLAS read), not at::set_num_threads, which also rebuilds libtorch's own thread
+// pool, used by nothing here, on every change.
+class ThreadCount {
+ public:
+  explicit ThreadCount(int threads) : saved_(omp_get_max_threads()) {
+    if (threads > 0 && threads != saved_) omp_set_num_threads(threads);
+  }
+  ~ThreadCount() {
+    if (omp_get_max_threads() != saved_) omp_set_num_threads(saved_);
+  }
+  ThreadCount(const ThreadCount&) = delete;
+  ThreadCount& operator=(const ThreadCount&) = delete;
+
+ private:
+  int saved_;
+};
 
 class SmallOpsOnOneThread {
  public:
-  explicit SmallOpsOnOneThread(int threads) : active_(threads > 1 && t_matmul_threads == 0) {
-    if (!active_) return;
-    t_matmul_threads = threads;
-    omp_set_num_threads(1);
+  explicit SmallOpsOnOneThread(int threads)
+      : active_(threads > 1 && t_matmul_threads == 0), one_thread_(active_ ? 1 : 0) {
+    if (active_) t_matmul_threads = threads;
   }
   ~SmallOpsOnOneThread() {
-    if (!active_) return;
-    omp_set_num_threads(t_matmul_threads);
-    t_matmul_threads = 0;
+    if (active_) t_matmul_threads = 0;
   }
-  SmallOpsOnOneThread(const SmallOpsOnOneThread&) = delete;
-  SmallOpsOnOneThread& operator=(const SmallOpsOnOneThread&) = delete;
 
  private:
   bool active_;
+  ThreadCount one_thread_;  // restores the scope's threads last
 };
 
 // Inside a SmallOpsOnOneThread scope: the scope's threads for a matmul of at least 4 MFLOP (a 50-row expert
-// projection at base size is ~100), one thread otherwise.
-class MatmulThreads {
- public:
-  MatmulThreads(int64_t m, int64_t k, int64_t n) : active_(t_matmul_threads > 1 && 2.0 * m * k * n >= 4e6) {
-    if (active_) omp_set_num_threads(t_matmul_threads);
-  }
-  ~MatmulThreads() {
-    if (active_) omp_set_num_threads(1);
-  }
-  MatmulThreads(const MatmulThreads&) = delete;
-  MatmulThreads& operator=(const MatmulThreads&) = delete;
+// projection at base size is ~100); 0 (leave the count alone) otherwise.
+int matmul_threads(int64_t m, int64_t k, int64_t n) {
+  return t_matmul_threads > 1 && 2.0 * m * k * n >= 4e6 ? t_matmul_threads : 0;
+}
 
- private:
-  bool active_;
-};
+}  // namespace
 
 torch::Tensor linear(const torch::Tensor& x, const Linear& l) {
   // One (add)mm on the flattened rows: the fewest dispatches for the many small matmuls of the denoising loop.
   const torch::Tensor in = x.scalar_type() == l.weight.scalar_type() ? x : x.to(l.weight.scalar_type());
   const torch::Tensor rows = in.dim() == 2 ? in : in.reshape({-1, in.size(-1)});
   const torch::Tensor w = l.weight_t.defined() ? l.weight_t : l.weight.t();
-  const MatmulThreads threads(rows.size(0), rows.size(1), w.size(1));
+  const ThreadCount threads(matmul_threads(rows.size(0), rows.size(1), w.size(1)));
   const torch::Tensor out = l.bias.defined() ? torch::addmm(l.bias, rows, w) : torch::mm(rows, w);
   if (in.dim() == 2) return out;
   std::vector<int64_t> sizes = in.sizes().vec();
@@ -629,13 +642,9 @@ void SmolVLA::finish_layer(Stream& s, const DecoderLayer& l, int i, torch::Tenso
   hook(hooks_, s.id, i, HookSite::kResidMid, context, out);
   const torch::Tensor x = rms_norm(out, l.post_norm, s.eps);
   torch::Tensor act;  // [B, L, I]
-  if (l.gate_up_t.defined() && x.scalar_type() == l.gate_up_t.scalar_type()) {
+  if (l.gate_up.weight.defined()) {
     const int64_t inter = l.gate.weight.size(0);
-    std::vector<int64_t> sizes = x.sizes().vec();
-    sizes.back() = 2 * inter;
-    const torch::Tensor rows = x.reshape({-1, x.size(-1)});
-    const MatmulThreads threads(rows.size(0), rows.size(1), l.gate_up_t.size(1));
-    const torch::Tensor gate_up = torch::mm(rows, l.gate_up_t).view(sizes);
+    const torch::Tensor gate_up = linear(x, l.gate_up);  // [B, L, 2I]
     act = torch::silu(gate_up.narrow(-1, 0, inter)) * gate_up.narrow(-1, inter, inter);
   } else {
     act = torch::silu(linear(x, l.gate)) * linear(x, l.up);
@@ -662,9 +671,8 @@ void SmolVLA::run_layers(Stream* prefix, Stream* suffix, const torch::Tensor& bl
                      torch::Tensor* v) {
     const torch::Tensor h = rms_norm(s.h, l.input_norm, s.eps);
     const int64_t b = h.size(0), n = h.size(1);
-    if (with_q && l.qkv_t.defined() && h.scalar_type() == l.qkv_t.scalar_type()) {
-      const MatmulThreads threads(b * n, h.size(-1), l.qkv_t.size(1));
-      const torch::Tensor qkv = torch::mm(h.reshape({b * n, -1}), l.qkv_t).view({b, n, -1, hd});
+    if (with_q && l.qkv.weight.defined()) {
+      const torch::Tensor qkv = linear(h, l.qkv).view({b, n, -1, hd});
       *q = qkv.narrow(2, 0, tc.heads);
       *k = qkv.narrow(2, tc.heads, tc.kv_heads);
       *v = qkv.narrow(2, tc.heads + tc.kv_heads, tc.kv_heads);
@@ -807,25 +815,6 @@ int phase_threads(int setting, double flops) {
   if (setting >= 0) return setting;
   return flops >= 1e9 ? static_cast<int>(std::max(1u, std::thread::hardware_concurrency())) : 1;
 }
-
-namespace {
-
-// Sets libtorch's intra-op threads for a scope (0: leave them) and restores them after. Through OpenMP's count
-// (what ATen's parallel_for and OpenBLAS read), not at::set_num_threads, which also rebuilds libtorch's own thread
-// pool, used by nothing here, on every change.
-class ThreadCount {
- public:
-  explicit ThreadCount(int threads) : saved_(omp_get_max_threads()) {
-    if (threads > 0 && threads != saved_) omp_set_num_threads(threads);
-  }
-  ~ThreadCount() {
-    if (omp_get_max_threads() != saved_) omp_set_num_threads(saved_);
-  }
-
- private:
-  int saved_;
-};
-}  // namespace
 
 PrefixCache SmolVLA::run_prefix(const Prefix& prefix) const {
   const int n = config_.num_vlm_layers;

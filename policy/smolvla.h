@@ -52,9 +52,9 @@ struct DecoderLayer {  // Llama: RMSNorm, GQA attention, SwiGLU MLP, no biases
   Norm input_norm, post_norm;
   Linear q, k, v, o;  // expert cross layers: k, v are [Hkv·hd, Hkv·hd] and read the VLM's K/V
   Linear gate, up, down;
-  // Inference cache (pack_for_inference, expert layers): the q|k|v and gate|up weights side by side, [in, outs],
-  // so each is one matmul per denoising step instead of three or two. Undefined otherwise.
-  torch::Tensor qkv_t, gate_up_t;
+  // Inference cache (pack_for_inference, expert layers): the q|k|v and gate|up projections as one Linear each,
+  // so each is one matmul per denoising step instead of three or two. Not checkpoint tensors; undefined otherwise.
+  Linear qkv, gate_up;
 };
 
 struct SmolVLAWeights {
