@@ -163,10 +163,7 @@ void So100Follower::connect() {
   for (const CameraConfig& c : config_.cameras) cameras_.push_back(std::make_unique<Camera>(c));
 
   // Goal := present before torque on: a servo whose goal register is stale would otherwise jump to it.
-  TickVector present = arm_->read_positions();
-  for (int j = 0; j < kNumJoints; ++j)
-    present[j] = std::clamp(present[j], calibration_[j].range_min, calibration_[j].range_max);
-  arm_->write_goals(present);
+  arm_->write_goals(hold_goal_locked(arm_->read_positions()));
   arm_->enable_torque();
   torque_on_ = true;
   running_ = true;
@@ -226,8 +223,9 @@ void So100Follower::safety_loop() {
     if (!torque_on_ || !running_ || held_ || steady_seconds() - last_reading_ <= config_.watchdog_timeout_s) continue;
     ++counters_.watchdog_trips;
     try {
-      const JointVector here = read_locked();  // freshest position; also feeds the watchdog
-      arm_->write_goals(radians_to_ticks(here));
+      TickVector here;
+      read_locked(&here);  // freshest position; also feeds the watchdog
+      arm_->write_goals(hold_goal_locked(here));
       held_ = true;
       std::fprintf(stderr, "SO-100 on %s: %s; holding position until the next command\n", port_.c_str(), why);
     } catch (const std::exception& e) {
@@ -309,7 +307,7 @@ TickVector So100Follower::radians_to_ticks(const JointVector& radians) const {
 
 // ---- reading and writing -------------------------------------------------------------------------------
 
-JointVector So100Follower::read_locked() {
+JointVector So100Follower::read_locked(TickVector* ticks_out) {
   std::array<uint8_t, kNumJoints> bits{};
   const TickVector ticks = arm_->read_positions(bits);
   for (int j = 0; j < kNumJoints; ++j)
@@ -320,7 +318,45 @@ JointVector So100Follower::read_locked() {
   last_positions_ = q;
   have_positions_ = true;
   last_reading_ = steady_seconds();
+  if (ticks_out) *ticks_out = ticks;
   return q;
+}
+
+double So100Follower::goal_inside_limits_locked(int joint, double goal, double present) {
+  // The step limit keeps a goal between the present position and the limits, so the goal is inside the
+  // limits whenever the arm is, or is outside by at most one step (then the limit is at most a step away).
+  // An arm further out (left there by hand with torque off, pushed there, or a unit mapping or limits that
+  // do not fit it) has no goal that is both inside the limits and within one step: clamping to the limit
+  // would jump it there at the servo's full speed, and stepping would command a pose outside the limits.
+  // Neither is safe, so the arm stops (torque off) and the error says what to fix.
+  const double lower = config_.joint_limits.lower[joint], upper = config_.joint_limits.upper[joint];
+  const double inside = std::clamp(goal, lower, upper);
+  const double step = config_.max_step_rad[joint];
+  if (step > 0 && std::abs(inside - present) > step + 1e-9) {
+    char why[320];
+    std::snprintf(why, sizeof why,
+                  ": %s is at %.3f rad, %.3f rad outside its joint limits [%.3f, %.3f], more than one step "
+                  "(%.3f rad): no goal is both inside the limits and within a step; move the joint inside by hand "
+                  "(torque is off) or check the unit mapping and joint limits",
+                  kJointNames[joint], present, present < lower ? lower - present : present - upper, lower, upper, step);
+    throw Error("SO-100 on " + port_ + why);
+  }
+  if (inside != goal) ++counters_.limit_clamps;
+  return inside;
+}
+
+TickVector So100Follower::hold_goal_locked(const TickVector& present) {
+  const JointVector q = ticks_to_radians(present);
+  JointVector inside = q;
+  for (int j = 0; j < kNumJoints; ++j) inside[j] = goal_inside_limits_locked(j, q[j], q[j]);
+  const TickVector moved = radians_to_ticks(inside);
+  TickVector goal = present;
+  for (int j = 0; j < kNumJoints; ++j) {
+    // Present itself where it is inside: the ticks → radians → ticks round trip truncates and could move it.
+    if (inside[j] != q[j]) goal[j] = moved[j];
+    goal[j] = std::clamp(goal[j], calibration_[j].range_min, calibration_[j].range_max);
+  }
+  return goal;
 }
 
 JointVector So100Follower::write_locked(const JointVector& targets) {
@@ -342,6 +378,7 @@ JointVector So100Follower::write_locked(const JointVector& targets) {
     if (limited != goal[j]) ++counters_.step_clamps;
     goal[j] = limited;
   }
+  for (int j = 0; j < kNumJoints; ++j) goal[j] = goal_inside_limits_locked(j, goal[j], last_positions_[j]);
   TickVector ticks = radians_to_ticks(goal);
   for (int j = 0; j < kNumJoints; ++j) {
     const int clamped = std::clamp(ticks[j], calibration_[j].range_min, calibration_[j].range_max);
@@ -428,10 +465,7 @@ void So100Follower::enable_torque() {
   guarded("enable torque", [&] {
     std::lock_guard<std::mutex> lock(bus_mutex_);
     if (torque_on_ && running_) return;
-    TickVector present = arm_->read_positions();
-    for (int j = 0; j < kNumJoints; ++j)
-      present[j] = std::clamp(present[j], calibration_[j].range_min, calibration_[j].range_max);
-    arm_->write_goals(present);
+    arm_->write_goals(hold_goal_locked(arm_->read_positions()));
     arm_->enable_torque();
     torque_on_ = true;
     running_ = true;

@@ -8,11 +8,15 @@
 //
 // Safety, in the order a target passes through it (act):
 //   1. non-finite targets are an error (the arm is stopped);
-//   2. clamped to the joint limits (radians) and to the calibrated range (ticks);
+//   2. clamped to the joint limits (radians);
 //   3. at most max_step_rad away from the present position per tick (LeRobot's max_relative_target);
-//   4. a safety thread stops the arm when readings stop arriving (watchdog: hold position or torque off),
+//   4. checked against the joint limits again and clamped to the calibrated range (ticks): no goal is ever
+//      outside either. An arm more than one step outside its joint limits has no goal that is both inside
+//      them and within a step, so it is stopped with an error instead. The goal := present written at
+//      torque on and by the watchdog's hold obeys the same rules;
+//   5. a safety thread stops the arm when readings stop arriving (watchdog: hold position or torque off),
 //      and on Ctrl-C (torque off; stop_signal.h);
-//   5. every error thrown out of this class leaves the arm with torque off; so does the destructor.
+//   6. every error thrown out of this class leaves the arm with torque off; so does the destructor.
 //
 // The constructor connects: ping IDs 1–6, model 777 and equal firmware, calibration (file vs. EEPROM),
 // LeRobot's configuration (Return_Delay_Time 0, accelerations 254, Phase bit 4 cleared, position mode,
@@ -137,8 +141,15 @@ class So100Follower : public Robot {
   void safe_stop(const std::string& reason) noexcept;
   void safe_stop_locked(const std::string& reason) noexcept;
   void ensure_running(const char* what);
-  JointVector read_locked();  // SYNC READ, error bits checked, watchdog fed; needs bus_mutex_
+  // SYNC READ, error bits checked, watchdog fed; needs bus_mutex_. `ticks`: also the raw positions.
+  JointVector read_locked(TickVector* ticks = nullptr);
   JointVector write_locked(const JointVector& targets);
+  // The last word on every goal (radians): inside the joint limits and within one step of `present`;
+  // throws when the arm is too far outside its limits for both (see the definition for why).
+  double goal_inside_limits_locked(int joint, double goal, double present);
+  // Goal := present, the goal that keeps the arm still (torque on, watchdog hold), made as safe as any
+  // other goal: inside the joint limits and the calibrated range.
+  TickVector hold_goal_locked(const TickVector& present);
   template <class F>
   auto guarded(const char* what, F&& f) -> decltype(f());
   void sleep_until_tick();

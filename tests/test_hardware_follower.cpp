@@ -354,6 +354,16 @@ TEST(So100Calibration, ProcedureOnTheTwinFindsItsTrueCalibration) {
   const fs::path file = temp_path("calibrated.json");
   write_calibration(file, cal);
   rig.twin->power_cycle();
+  // The sweep left the arm at its upper stops, the elbow's 0.18 rad beyond its joint limit, where the
+  // follower refuses torque on; the user brings the arm back to the middle first.
+  rig.twin->with<FirstOrderJointBackend>([&](FirstOrderJointBackend& b) { b.set_hand(rig.reference()); });
+  ASSERT_TRUE(eventually(
+      [&] {
+        bool arrived = false;
+        rig.twin->with<FirstOrderJointBackend>([&](FirstOrderJointBackend& b) { arrived = b.hand_arrived(1e-9); });
+        return arrived;
+      },
+      3.0));
   rig.twin->with<FirstOrderJointBackend>([](FirstOrderJointBackend& b) { b.release_hand(); });
   So100Config config = rig.config();
   config.calibration = read_calibration(file);
@@ -527,6 +537,81 @@ TEST(So100Follower, GoalsNeverLeaveTheLimitsAndRespectTheStepLimit) {
   for (int j = 0; j < kGripper; ++j) {
     const double bound = j % 2 ? config.joint_limits.lower[j] : config.joint_limits.upper[j];
     EXPECT_NEAR(q[j], bound, 0.02) << kJointNames[j];
+  }
+}
+
+// The first-order twin with joints that barely move: a joint put outside its limits stays there while the
+// driver reacts, as an arm pushed out and held would.
+FirstOrderOptions sluggish_model() {
+  FirstOrderOptions m;
+  m.max_speed = 0.02;
+  return m;
+}
+
+void teleport(ArmRig& rig, int joint, double q) {
+  rig.twin->with<FirstOrderJointBackend>([&](FirstOrderJointBackend& b) {
+    JointVector pose = b.positions();
+    pose[joint] = q;
+    b.teleport(pose);
+  });
+}
+
+TEST(So100Follower, ArmJustOutsideAJointLimitComesBackWithoutAGoalOutside) {
+  // The twin's elbow stop lies 0.18 rad beyond the model's limit (3.14 rad), as a real arm's can: left there
+  // with torque off, the elbow is outside the limits at connect. Torque on and every tick after must send
+  // goals inside the limits, each at most one step from the arm.
+  ArmRig rig;
+  So100Config config = rig.config();
+  const double upper = config.joint_limits.upper[kElbowFlex];
+  teleport(rig, kElbowFlex, upper + 0.6 * config.max_step_rad[kElbowFlex]);
+  So100Follower arm(config);
+  JointVector target = rig.reference();
+  target[kElbowFlex] = 50.0;  // keeps pushing outward: the clamp, not the target, brings the arm back
+  for (int tick = 0; tick < 15; ++tick) {
+    const JointVector present = arm.read_joint_positions();
+    const JointVector sent = arm.write_joint_targets(target);
+    EXPECT_LE(sent[kElbowFlex], upper + 0.003);
+    EXPECT_LE(std::abs(sent[kElbowFlex] - present[kElbowFlex]), config.max_step_rad[kElbowFlex] + 0.003);
+    std::this_thread::sleep_for(std::chrono::milliseconds(33));
+  }
+  rig.expect_goals_within_limits(arm);
+  EXPECT_NEAR(arm.read_joint_positions()[kElbowFlex], upper, 0.01);
+  EXPECT_TRUE(arm.torque_enabled());
+}
+
+TEST(So100Follower, ArmMoreThanAStepOutsideAJointLimitIsStoppedNotJumpedBack) {
+  // No goal is both inside the limits and within one step of such an arm: the driver refuses to move it.
+  const double beyond = 0.16;  // the step limit is 0.1 rad; the twin's stop allows 0.18
+  {
+    ArmRig rig;
+    So100Config config = rig.config();
+    teleport(rig, kElbowFlex, config.joint_limits.upper[kElbowFlex] + beyond);
+    try {
+      So100Follower arm(config);
+      FAIL() << "connected with the elbow outside its limits";
+    } catch (const Error& e) {
+      EXPECT_NE(std::string(e.what()).find("elbow_flex is at"), std::string::npos) << e.what();
+      EXPECT_NE(std::string(e.what()).find("outside its joint limits"), std::string::npos) << e.what();
+    }
+    EXPECT_TRUE(rig.all_torque_off());
+    EXPECT_TRUE(rig.twin->goal_log().empty()) << "torque stays off and no goal was sent";
+  }
+  {
+    // Running, then pushed out and held there.
+    ArmRig rig(true, sluggish_model());
+    So100Config config = rig.config();
+    So100Follower arm(config);
+    teleport(rig, kElbowFlex, config.joint_limits.upper[kElbowFlex] + beyond);
+    arm.read_joint_positions();
+    try {
+      arm.write_joint_targets(rig.reference());
+      FAIL() << "sent a goal with the elbow outside its limits";
+    } catch (const Error& e) {
+      EXPECT_NE(std::string(e.what()).find("elbow_flex is at"), std::string::npos) << e.what();
+    }
+    EXPECT_TRUE(rig.all_torque_off());
+    EXPECT_NE(arm.stop_reason().find("outside its joint limits"), std::string::npos) << arm.stop_reason();
+    rig.expect_goals_within_limits(arm);
   }
 }
 
@@ -768,6 +853,48 @@ TEST(So100Safety, WatchdogHoldsPositionAndControlResumes) {
   EXPECT_LT(rig.twin->joint_positions()[kShoulderPan], target[kShoulderPan] - 0.3);
   arm.act(target);  // control resumes
   EXPECT_EQ(arm.safety_counters().watchdog_trips, 1u);
+}
+
+TEST(So100Safety, WatchdogHoldGoalStaysInsideTheLimitsAndTheCalibratedRange) {
+  // The arm rests where goal := present would be unsafe: the elbow just outside its joint limit, the pan beyond
+  // a calibrated range narrower than its stops. The watchdog's hold must not send either position.
+  ArmRig rig(true, sluggish_model());
+  So100Config config = rig.config();
+  config.watchdog_timeout_s = 0.3;
+  config.watchdog_action = WatchdogAction::hold;
+  ArmCalibration narrow = rig.twin->expected_calibration();
+  narrow[kShoulderPan].range_min += 100;  // symmetric: the LeRobot zero, and so the angles, stay the same
+  narrow[kShoulderPan].range_max -= 100;
+  config.calibration = narrow;
+  teleport(rig, kElbowFlex, config.joint_limits.upper[kElbowFlex] + 0.05);
+  teleport(rig, kShoulderPan, 1.80);  // inside the joint limit 1.92, about 20 ticks beyond the narrowed range
+  So100Follower arm(config);
+  rig.twin->clear_goal_log();  // from here on: the hold only
+  // The trip is counted before the hold goes out: wait for the goals themselves.
+  ASSERT_TRUE(eventually([&] { return rig.twin->goal_log().size() >= 6; }, 2.0));
+  EXPECT_EQ(arm.safety_counters().watchdog_trips, 1u);
+  EXPECT_EQ(rig.torque_on_count(), 6) << arm.stop_reason();
+  const std::vector<GoalRecord> log = rig.twin->goal_log();
+  ASSERT_EQ(log.size(), 6u);
+  rig.expect_goals_within_limits(arm);
+  for (const GoalRecord& g : log) {
+    EXPECT_GE(g.goal, narrow[g.id - 1].range_min) << kJointNames[g.id - 1];
+    EXPECT_LE(g.goal, narrow[g.id - 1].range_max) << kJointNames[g.id - 1];
+  }
+}
+
+TEST(So100Safety, WatchdogThatCannotHoldInsideTheLimitsTurnsTorqueOff) {
+  ArmRig rig(true, sluggish_model());
+  So100Config config = rig.config();
+  config.watchdog_timeout_s = 0.6;  // room for the push below to land before the watchdog looks
+  config.watchdog_action = WatchdogAction::hold;
+  So100Follower arm(config);
+  rig.twin->clear_goal_log();
+  teleport(rig, kElbowFlex, config.joint_limits.upper[kElbowFlex] + 0.16);  // pushed out more than a step
+  ASSERT_TRUE(eventually([&] { return rig.all_torque_off(); }, 3.0));
+  EXPECT_NE(arm.stop_reason().find("holding failed"), std::string::npos) << arm.stop_reason();
+  EXPECT_NE(arm.stop_reason().find("elbow_flex"), std::string::npos) << arm.stop_reason();
+  EXPECT_TRUE(rig.twin->goal_log().empty());
 }
 
 TEST(So100Safety, CtrlCTurnsTorqueOffAndUnwinds) {
