@@ -338,6 +338,17 @@ void ServoBusTwin::reply(const Servo& s, const std::vector<uint8_t>& data, doubl
   const double done = start + bytes.size() * byte_time;
   line_free_ = done;
   ++stats_.replies;
+  if (faults_.drop_next_replies > 0) {
+    --faults_.drop_next_replies;
+    stats_.dropped_bytes += bytes.size();
+    return;
+  }
+  if (faults_.garble_next_replies > 0) {
+    // The checksum byte: the header and length stay intact, so the host discards exactly this reply.
+    --faults_.garble_next_replies;
+    bytes.back() ^= 0xFF;
+    ++stats_.corrupted_bytes;
+  }
   bytes = corrupt(std::move(bytes));
   if (!bytes.empty()) out.push_back({done, std::move(bytes)});
 }

@@ -120,9 +120,14 @@ struct TwinFaults {
   std::set<int> silent;      // servos that stop answering and obeying (a cut cable)
   double reply_delay_s = 0;  // every reply leaves this late (slow servo / adapter)
   std::set<int> overload;    // servos that report the overload error bit (status ERR and register 65)
+  // Deterministic faults, for tests that need exactly one: the next this-many status replies are lost, or
+  // arrive with their checksum byte flipped. Each reply they take counts them down (faults() shows the rest).
+  int drop_next_replies = 0;
+  int garble_next_replies = 0;
   bool operator==(const TwinFaults& o) const {
     return drop_rate == o.drop_rate && corrupt_rate == o.corrupt_rate && silent == o.silent &&
-           reply_delay_s == o.reply_delay_s && overload == o.overload;
+           reply_delay_s == o.reply_delay_s && overload == o.overload && drop_next_replies == o.drop_next_replies &&
+           garble_next_replies == o.garble_next_replies;
   }
 };
 

@@ -812,6 +812,40 @@ TEST(So100Faults, OverloadBitStopsTheArm) {
   EXPECT_NE(error.find("overload"), std::string::npos) << error;
   EXPECT_TRUE(rig.all_torque_off());
   EXPECT_NE(arm.stop_reason().find("overload"), std::string::npos);
+  rig.expect_goals_within_limits(arm);
+}
+
+TEST(So100Faults, OneLostOrGarbledReplyIsRetriedAndTheArmKeepsGoing) {
+  ArmRig rig;
+  So100Follower arm(rig.config());
+  ASSERT_EQ(drive(arm, rig.reference(), 3), "");
+  const BusStats clean = arm.bus_stats();
+  TwinFaults f;
+  f.garble_next_replies = 1;  // the next position reply arrives with a wrong checksum
+  rig.twin->set_faults(f);
+  EXPECT_EQ(drive(arm, rig.reference(), 5), "");
+  const BusStats garbled = arm.bus_stats();
+  EXPECT_EQ(rig.twin->faults().garble_next_replies, 0);
+  EXPECT_EQ(rig.twin->stats().corrupted_bytes, 1u);
+  EXPECT_EQ(garbled.checksum_errors, clean.checksum_errors + 1);
+  EXPECT_GE(garbled.retries, clean.retries + 1);
+  EXPECT_EQ(garbled.failures, 0u);
+
+  f = {};
+  f.drop_next_replies = 1;  // the next position reply never arrives
+  rig.twin->set_faults(f);
+  EXPECT_EQ(drive(arm, rig.reference(), 5), "");
+  const BusStats dropped = arm.bus_stats();
+  EXPECT_EQ(rig.twin->faults().drop_next_replies, 0);
+  EXPECT_GT(rig.twin->stats().dropped_bytes, 0u);
+  EXPECT_GE(dropped.timeouts, garbled.timeouts + 1);
+  EXPECT_GE(dropped.retries, garbled.retries + 1);
+  EXPECT_EQ(dropped.failures, 0u);
+
+  EXPECT_TRUE(arm.torque_enabled());
+  EXPECT_EQ(rig.torque_on_count(), 6);
+  EXPECT_EQ(arm.stop_reason(), "");
+  rig.expect_goals_within_limits(arm);
 }
 
 TEST(So100Safety, WatchdogTurnsTorqueOffWhenReadingsStop) {
