@@ -7,6 +7,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <numeric>
 #include <thread>
 
@@ -417,7 +418,7 @@ TEST(Expert, ExecutionNoiseMovesTheArmOffThePlanButRecordsThePlan) {
   const int descent = expert.plan(sim.joint_positions(), sim.cube_pose(), expert_variant("high"), 21).descent_start;
   ASSERT_GT(descent, 10);
   EXPECT_EQ(phases[descent], ExpertPhase::kReach);  // the descent is the end of the reach
-  double off_path = 0, after_descent = 0;  // largest arm-joint gap to the clean run, rad
+  double off_path = 0, after_descent = 0;           // largest arm-joint gap to the clean run, rad
   for (size_t k = 0; k < clean_joints.size(); ++k) {
     double gap = 0;
     for (int j = 0; j < kGripper; ++j) gap = std::max(gap, std::abs(noisy_joints[k][j] - clean_joints[k][j]));
@@ -425,7 +426,7 @@ TEST(Expert, ExecutionNoiseMovesTheArmOffThePlanButRecordsThePlan) {
     if (tick < descent) off_path = std::max(off_path, gap);
     if (tick > descent + 8) after_descent = std::max(after_descent, gap);  // the servos have caught up
   }
-  EXPECT_GT(off_path, 0.05);        // rad: the arm really left its path while reaching
+  EXPECT_GT(off_path, 0.05);       // rad: the arm really left its path while reaching
   EXPECT_LT(after_descent, 0.01);  // and was back on it for the descent, grasp and lift
 }
 
@@ -453,6 +454,51 @@ TEST(Expert, GraspIsDetectedOnlyWhileHolding) {
   EXPECT_FALSE(sim.task_state()->object_grasped);
   EXPECT_FALSE(sim.task_state()->success);
   EXPECT_LT(sim.cube_pose().position[2], 0.03);
+}
+
+// A copy of the pick scene (and the arm it includes) in `dir` whose cube has edges of `edge` metres, at the density
+// of the shipped 2.5 cm, 30 g cube, so that only the size changes. The scene is edited as a user would edit it, and
+// MuJoCo compiles the inertia and collision bounds from it.
+std::string pick_scene_with_cube(const std::filesystem::path& dir, double edge) {
+  std::ifstream in(scene_path("pick_cube.xml"));
+  std::string xml((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  const std::string shipped_cube = "size=\"0.0125 0.0125 0.0125\" mass=\"0.03\"";
+  const size_t at = xml.find(shipped_cube);
+  if (at == std::string::npos) throw Error("pick_cube.xml: the cube geom no longer reads " + shipped_cube);
+  const double half = edge / 2, mass = 0.03 * std::pow(edge / 0.025, 3);
+  char resized[96];
+  std::snprintf(resized, sizeof resized, "size=\"%.4f %.4f %.4f\" mass=\"%.5f\"", half, half, half, mass);
+  xml.replace(at, shipped_cube.size(), resized);
+  std::filesystem::copy_file(scene_path("so100.xml"), dir / "so100.xml",
+                             std::filesystem::copy_options::overwrite_existing);
+  const std::string path = (dir / ("pick_cube_" + std::to_string(std::lround(edge * 1000)) + "mm.xml")).string();
+  std::ofstream(path) << xml;
+  return path;
+}
+
+// so100.xml promises jaw pads that hold a 2–3 cm cube, not only the shipped 2.5 cm one.
+TEST(Expert, PicksTwoAndThreeCentimetreCubes) {
+  const auto dir = temp_dir();
+  for (double edge : {0.02, 0.03}) {
+    SimOptions o = headless();
+    o.scene = pick_scene_with_cube(dir, edge);
+    Simulator sim(o);
+    const mjModel* m = sim.model();
+    ASSERT_NEAR(m->geom_size[3 * require_id(m, mjOBJ_GEOM, "cube")], edge / 2, 1e-9);
+    int successes = 0;
+    const int seeds = 5;
+    for (int seed = 0; seed < seeds; ++seed) {
+      const ExpertEpisode e = run_expert_episode(sim, ExpertParams{}, static_cast<uint64_t>(seed));
+      // A cube resting exactly flush on the table can meet MuJoCo 2.2.2's phantom box-box contact and be thrown
+      // while reset() settles it (seen for 28 mm cubes, 1.5% of seeds): that is not a failed grasp, so name it.
+      EXPECT_NEAR(sim.cube_resting_height(), edge / 2, 0.001) << "seed " << seed << ": cube not resting on the table";
+      std::printf("[expert] %.0f mm cube, seed %d: %s, max lift %.3f m\n", edge * 1000, seed,
+                  e.success ? "success" : "FAILED", e.max_cube_lift);
+      successes += e.success;
+    }
+    EXPECT_GE(successes, seeds - 1) << edge * 1000 << " mm cube";
+  }
+  std::filesystem::remove_all(dir);
 }
 
 // ---------------------------------------------------------------------------------------------------------------
