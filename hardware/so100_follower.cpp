@@ -207,21 +207,19 @@ void So100Follower::safety_loop() {
       continue;
     }
     if (config_.watchdog_timeout_s <= 0 || !torque_on_ || !running_ || held_) continue;
+    if (steady_seconds() - last_reading_ <= config_.watchdog_timeout_s) continue;
+    std::lock_guard<std::mutex> lock(bus_mutex_);
+    // Again under the lock: enable_torque() (reset) may have held it while this thread looked, with
+    // running_ already set and last_reading_ not yet fresh; it has read the arm by now.
     const double silent = steady_seconds() - last_reading_;
-    if (silent <= config_.watchdog_timeout_s) continue;
+    if (!torque_on_ || !running_ || held_ || silent <= config_.watchdog_timeout_s) continue;
+    ++counters_.watchdog_trips;
     char why[128];
     std::snprintf(why, sizeof why, "watchdog: no joint reading for %.2f s", silent);
     if (config_.watchdog_action == WatchdogAction::torque_off) {
-      {
-        std::lock_guard<std::mutex> lock(bus_mutex_);
-        ++counters_.watchdog_trips;
-      }
-      safe_stop(why);
+      safe_stop_locked(why);
       continue;
     }
-    std::lock_guard<std::mutex> lock(bus_mutex_);
-    if (!torque_on_ || !running_ || held_ || steady_seconds() - last_reading_ <= config_.watchdog_timeout_s) continue;
-    ++counters_.watchdog_trips;
     try {
       TickVector here;
       read_locked(&here);  // freshest position; also feeds the watchdog
