@@ -28,6 +28,15 @@ test -s "$dir/height.png" || fail "no height plot"
 "$vlascope" dataset-info "$dir/d" 2>/dev/null | grep -Eq "^episodes +3," || fail "dataset-info does not count 3 episodes"
 "$vlascope" dataset-info "$dir/d" 2>/dev/null | grep -q "high 2" || fail "attempt 2 should be a second 'high'"
 
+# Every variant carries the same instruction: were the texts different, the prompt alone would tell high from low
+# (fast from slow), and the concept neurons that interp/ looks for would only be reading the prompt.
+"$vlascope" collect --out "$dir/variants" --episodes 4 --variants high,low,fast,slow --size 32 --cameras scene \
+  2>/dev/null >/dev/null
+"$vlascope" dataset-info "$dir/variants" 2>/dev/null >"$dir/variants.txt"
+grep -q "^variants .*fast 1.*high 1.*low 1.*slow 1" "$dir/variants.txt" || { cat "$dir/variants.txt" >&2; fail "variants"; }
+grep -Eq '^instructions +"[^"]+" \(4\)$' "$dir/variants.txt" ||
+  { cat "$dir/variants.txt" >&2; fail "high, low, fast and slow episodes do not share one instruction"; }
+
 # Replaying the recorded actions reproduces the recording.
 "$vlascope" replay "$dir/d" --strict --tolerance-mm 0.01 --plot "$dir/replay.png" 2>/dev/null >"$dir/replay.txt" ||
   { cat "$dir/replay.txt" >&2; fail "replay diverged"; }
