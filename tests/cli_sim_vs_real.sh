@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # `vlascope sim-vs-real` end to end against the servo-bus twin: a tiny model trained on the spot runs in the
 # MuJoCo simulation and on a "real" SO-100 — the driver over a pseudo-terminal to `vlascope twin --backend
-# mujoco`, with video files standing in for the cameras — and the report must hold both worlds. Then
-# `collect --robot so100` records teleoperated episodes (a second twin, waved by hand, is the leader) that must
-# validate as a dataset of the same format.
+# mujoco`, with video files standing in for the cameras — and the report must hold both worlds. rollout, eval
+# and attention each run a short episode on the same arm, so every command that drives a robot meets the
+# driver. Then `collect --robot so100` records teleoperated episodes (a second twin, waved by hand, is the
+# leader) that must validate as a dataset of the same format.
 set -euo pipefail
 vlascope=$1
 source "$(dirname "$0")/twin_lib.sh"
@@ -34,6 +35,24 @@ wait_for "$dir/arm"
 gap=$(sed -n 's/^mirror: .* at most \([0-9.]*\) mm$/\1/p' "$dir/mirror.txt")
 [ -n "$gap" ] && python3 -c "import sys; sys.exit(0 if float('$gap') < 1.0 else 1)" ||
   fail "mirror: twin and robot end-effector heights differ: '$gap' mm"
+
+# The other commands that drive a robot, one short episode each on the same arm.
+"$vlascope" eval --checkpoint "$dir/vla" --robot so100 $so100 --episodes 1 --max-seconds 1.5 --out "$dir/eval" \
+  >"$dir/eval.txt" 2>&1 || { cat "$dir/eval.txt"; fail "eval --robot so100"; }
+for f in eval.json episodes.csv ee_height.png lift.png episode_0.mp4; do
+  [ -s "$dir/eval/$f" ] || fail "eval --robot so100 wrote no $f"
+done
+python3 - "$dir/eval/eval.json" <<'PY' || fail "eval.json: $(cat "$dir/eval/eval.json")"
+import json, sys
+d = json.load(open(sys.argv[1]))
+assert d["robot"] == "so100" and d["episodes"] == 1 and len(d["per_episode"]) == 1
+assert not d["success_known"]  # the real arm has no cube to check
+PY
+"$vlascope" attention --checkpoint "$dir/vla" --robot so100 $so100 --episodes 1 --max-seconds 1.5 \
+  --out "$dir/attention" >"$dir/attention.txt" 2>&1 || { cat "$dir/attention.txt"; fail "attention --robot so100"; }
+for f in attention.mp4 chunk_00.png attention_metrics.csv attention_summary.json; do
+  [ -s "$dir/attention/$f" ] || fail "attention --robot so100 wrote no $f"
+done
 
 "$vlascope" sim-vs-real --checkpoint "$dir/vla" --episodes 2 --max-seconds 2 --sim-size 64 --steer high \
   --sets "$dir/neurons/neuron_sets.json" --alpha 4 $so100 --out "$dir/report" >"$dir/report.txt" 2>&1 ||
@@ -82,4 +101,4 @@ for line in "2 valid, 0 damaged" "variants      high 2" "robots        so100 (2)
 done
 frames=$(sed -n 's/^episodes *2, \([0-9]*\) frames.*/\1/p' "$dir/info.txt")
 [ -n "$frames" ] && [ "$frames" -ge 60 ] && [ "$frames" -le 100 ] || fail "real demonstrations hold $frames frames (1.5 s × 2 at 30 Hz)"
-echo "cli_sim_vs_real: sim-vs-real (baseline + steered, both worlds) and collect --robot so100 against the twin OK"
+echo "cli_sim_vs_real: rollout, eval, attention, sim-vs-real (baseline + steered, both worlds) and collect --robot so100 against the twin OK"
