@@ -13,8 +13,15 @@ expect_error() {
   grep -q -- "$text" "$dir/err" || { cat "$dir/err" >&2; fail "error of '$*' does not mention '$text'"; }
 }
 
-for command in collect render replay sim-check; do
-  "$vlascope" $command --help | grep -q "usage: vlascope $command" || fail "$command --help"
+# --help on every subcommand `vlascope --help` lists (main.cpp prints kCommands) shows its usage and exits 0.
+"$vlascope" --help >"$dir/help.txt" || fail "vlascope --help exits $?"
+commands=$(awk '/^commands:/ { listed = 1; next } listed && /^  [a-z]/ { print $1 }' "$dir/help.txt")
+[ "$(echo "$commands" | wc -l)" -ge 20 ] || { cat "$dir/help.txt" >&2; fail "vlascope --help lists too few commands"; }
+for command in $commands; do
+  status=0
+  "$vlascope" "$command" --help >"$dir/help.txt" 2>&1 || status=$?
+  [ "$status" -eq 0 ] || { cat "$dir/help.txt" >&2; fail "$command --help exits $status"; }
+  grep -q "^usage: vlascope $command" "$dir/help.txt" || { cat "$dir/help.txt" >&2; fail "$command --help: no usage"; }
 done
 
 # Two episodes, then a refused re-run, a refused resume with another seed, and a resume to three.
