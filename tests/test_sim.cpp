@@ -76,16 +76,36 @@ TEST(Kinematics, ZeroPoseAxesMatchMenagerie) {
   }
 }
 
-TEST(Kinematics, MassesAndRangesMatchMenagerie) {
+// so100.md §1.2: mass, centre of mass (body frame) and principal inertia of every moving body. The note rounds
+// centres to 0.1 mm and inertias to three significant figures, so those are the tolerances.
+TEST(Kinematics, MassesInertiasAndRangesMatchMenagerie) {
   ModelPtr model = load_model(scene_path("so100.xml"));
   const mjModel* m = model.get();
-  const std::pair<const char*, double> masses[] = {{"Rotation_Pitch", 0.119226}, {"Upper_Arm", 0.162409},
-                                                   {"Lower_Arm", 0.147968},      {"Wrist_Pitch_Roll", 0.0661321},
-                                                   {"Fixed_Jaw", 0.0929859},     {"Moving_Jaw", 0.0202444}};
+  struct Expected {
+    const char* body;
+    double mass;
+    std::array<double, 3> com, principal_inertia;
+  };
+  const Expected expected[] = {
+      {"Rotation_Pitch", 0.119226, {-0.0000908, 0.0591, 0.0311}, {5.94e-5, 5.90e-5, 3.14e-5}},
+      {"Upper_Arm", 0.162409, {-0.0000172, 0.0702, 0.0031}, {2.13e-4, 1.67e-4, 7.02e-5}},
+      {"Lower_Arm", 0.147968, {-0.0034, 0.0014, 0.0768}, {1.39e-4, 1.08e-4, 4.84e-5}},
+      {"Wrist_Pitch_Roll", 0.0661321, {-0.0085, -0.0352, -0.00002}, {3.45e-5, 2.39e-5, 1.95e-5}},
+      {"Fixed_Jaw", 0.0929859, {0.0055, -0.0280, 0.0005}, {5.03e-5, 4.64e-5, 2.73e-5}},
+      {"Moving_Jaw", 0.0202444, {-0.0016, -0.0303, 0.0004}, {1.11e-5, 9.00e-6, 3.00e-6}},
+  };
   double moving = 0;
-  for (auto [body, mass] : masses) {
-    EXPECT_NEAR(m->body_mass[require_id(m, mjOBJ_BODY, body)], mass, 1e-6) << body;
-    moving += mass;
+  for (const Expected& e : expected) {
+    const int b = require_id(m, mjOBJ_BODY, e.body);
+    EXPECT_NEAR(m->body_mass[b], e.mass, 1e-6) << e.body;
+    moving += m->body_mass[b];
+    for (int i = 0; i < 3; ++i) EXPECT_NEAR(m->body_ipos[3 * b + i], e.com[i], 1e-4) << e.body << " com[" << i << "]";
+    // body_inertia holds the principal moments in the frame body_iquat; their order is MuJoCo's, so compare sorted.
+    std::array<double, 3> inertia = {m->body_inertia[3 * b], m->body_inertia[3 * b + 1], m->body_inertia[3 * b + 2]};
+    std::sort(inertia.rbegin(), inertia.rend());
+    for (int i = 0; i < 3; ++i)
+      EXPECT_NEAR(inertia[i], e.principal_inertia[i], 0.005 * e.principal_inertia[i])
+          << e.body << " inertia[" << i << "]";
   }
   EXPECT_NEAR(moving, 0.609, 1e-3);  // so100.md §1.2
   // 2025 ranges (so100.md §1.2) on the joints, and the actuators' control ranges equal to them.
