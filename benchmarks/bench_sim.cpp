@@ -92,7 +92,7 @@ void BM_Render(benchmark::State& state) {
 }
 BENCHMARK(BM_Render)
     ->ArgsProduct({{0, 1}, {64, 128, 256}, {0, 1}})
-    ->ArgNames({"wrist", "size", "nice"})
+    ->ArgNames({"camera", "size", "nice"})
     ->Unit(benchmark::kMillisecond)
     ->UseRealTime();
 
