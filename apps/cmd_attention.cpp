@@ -2,10 +2,14 @@
 // Writes per-chunk figures (VLM self-attention of the last word over each camera and the words; the expert's last
 // cross-attention block), layers × heads grids, an MP4 with the live overlay, and — where a segmentation exists —
 // the numbers: attention mass on cube / gripper / arm / background, entropy, pointing game per layer and phase, plus
-// the causal check (blank the most-attended cells vs random ones).
+// the causal check (blank the most-attended cells vs random ones). --vlm-layers, --expert-layers, --heads, --query,
+// --step and --rollout choose the aggregation the figures show and the causal check blanks; the defaults are the
+// reference study's figures.
 //
 // vlascope compare-attention: the same numbers for two checkpoints (frozen vs unfrozen VLM) on the same seeds,
 // side by side, with plots.
+#include <algorithm>
+#include <cctype>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -22,6 +26,7 @@
 #include "dataset/dataset.h"
 #include "interp/attention_study.h"
 #include "interp/stats.h"
+#include "policy/config.h"
 #include "policy/policy.h"
 
 namespace vlascope {
@@ -43,17 +48,115 @@ void study_options(ArgParser& args) {
   args.option("camera-map", "", "checkpoint camera → robot camera, e.g. camera1=scene,camera2=wrist");
   args.option("task", "pick up the cube and lift it", "instruction");
   args.option("max-seconds", "15", "episode length limit");
-  args.option("causal-cells", "4", "causal check: blank this many most-attended cells per camera vs as many random "
-                                   "ones (0 = off)");
+  args.option("causal-cells", "4",
+              "causal check: blank this many most-attended cells per camera vs as many random "
+              "ones (0 = off)");
   args.option("causal-every", "1", "causal check on every n-th chunk");
+  // Which map the figures show and the causal check blanks; --heads, --query and --step also set how every
+  // layer's metrics are computed.
+  args.option("vlm-layers", "", "VLM layers whose maps are averaged: A, A-B or A,B,… (empty = every layer)");
+  args.option("expert-layers", "",
+              "expert layers whose maps are averaged: A, A-B or A,B,… (empty = the last "
+              "cross-attention layer)");
+  args.option("heads", "mean", "heads: fused by mean, max or min, or one head index");
+  args.option("query", "last-word",
+              "VLM query row: last-word or state; actions = the action tokens' attention, "
+              "which only the expert has (the VLM is then left out)");
+  args.option("step", "mean",
+              "expert denoising step: an index 0…N−1 (only that step's maps are captured) or mean "
+              "(the mean over all steps)");
+  args.flag("rollout", "VLM: attention rollout through --vlm-layers (Abnar & Zuidema) instead of their mean");
 }
 
-StudyOptions read_study(const ArgParser& args) {
-  StudyOptions o;
-  o.rollout.task = args.get("task");
-  o.rollout.max_seconds = args.get_double("max-seconds");
-  o.causal_cells = args.get_int("causal-cells");
-  o.causal_every = args.get_int("causal-every");
+// One index 0 … count−1 of `what` (a layer, a step), for the option named in errors.
+int parse_index(const std::string& text, int count, const std::string& option, const std::string& what) {
+  size_t used = 0;
+  int v = -1;
+  try {
+    v = std::stoi(text, &used);
+  } catch (const std::exception&) {
+    used = 0;
+  }
+  require(!text.empty() && used == text.size(), "--" + option + ": '" + text + "' is not a " + what + " index");
+  require(v >= 0 && v < count, "--" + option + ": " + what + " " + text + " does not exist (the model has " +
+                                   std::to_string(count) + ", 0…" + std::to_string(count - 1) + ")");
+  return v;
+}
+
+// "A", "A-B" or "A,B,…" → layer indices, each checked against the stream's layer count.
+std::vector<int> parse_layers(const std::string& text, int count, const std::string& option) {
+  std::vector<int> out;
+  if (text.empty()) return out;
+  auto number = [&](const std::string& s) { return parse_index(s, count, option, "layer"); };
+  const size_t dash = text.find('-');
+  if (dash != std::string::npos) {
+    const int a = number(text.substr(0, dash)), b = number(text.substr(dash + 1));
+    require(a <= b, "--" + option + " " + text + ": the range is empty");
+    for (int l = a; l <= b; ++l) out.push_back(l);
+    return out;
+  }
+  size_t start = 0;
+  while (start <= text.size()) {
+    const size_t comma = std::min(text.find(',', start), text.size());
+    out.push_back(number(text.substr(start, comma - start)));
+    start = comma + 1;
+  }
+  return out;
+}
+
+// The study (rollout, capture, causal check, per-layer scoring) and the figure maps the flags ask for. Needs the
+// model's config to check layers and steps, so it runs once the policy is loaded.
+struct AttentionSettings {
+  StudyOptions study;
+  FigureMaps figures;
+};
+
+AttentionSettings read_settings(const ArgParser& args, const SmolVLAConfig& config) {
+  AttentionSettings o;
+  StudyOptions& s = o.study;
+  s.rollout.task = args.get("task");
+  s.rollout.max_seconds = args.get_double("max-seconds");
+  s.causal_cells = args.get_int("causal-cells");
+  s.causal_every = args.get_int("causal-every");
+
+  MapRequest& vlm = o.figures.vlm;
+  MapRequest& expert = o.figures.expert;
+  vlm.layers = parse_layers(args.get("vlm-layers"), config.num_vlm_layers, "vlm-layers");
+  expert.layers = parse_layers(args.get("expert-layers"), config.num_expert_layers, "expert-layers");
+  if (expert.layers.empty())
+    for (int j = config.num_expert_layers - 1; j >= 0 && expert.layers.empty(); --j)
+      if (config.expert_layer_is_cross(j)) expert.layers = {j};
+  const std::string heads = args.get("heads");
+  if (!heads.empty() && std::all_of(heads.begin(), heads.end(), ::isdigit)) {
+    vlm.head = expert.head = std::stoi(heads);
+  } else {
+    try {
+      vlm.fusion = expert.fusion = parse_head_fusion(heads);
+    } catch (const Error&) {
+      throw Error("--heads " + heads + ": expected mean, max, min or a head index");
+    }
+  }
+  try {
+    vlm.query = parse_query_choice(args.get("query"));
+  } catch (const Error& e) {
+    throw Error(std::string("--query: ") + e.what());
+  }
+  vlm.rollout = args.get_flag("rollout");
+  require(!vlm.rollout || vlm.query != QueryChoice::kActions,
+          "--rollout is for the VLM's self-attention; --query actions leaves the VLM out");
+  const std::string step = args.get("step");
+  if (step != "mean") {
+    const int n = parse_index(step, config.num_steps, "step", "denoising step");
+    expert.step = n;
+    // Keep that step's maps, not their mean (the study's default capture averages the steps).
+    s.capture.mean_over_steps = false;
+    s.capture.steps = {n};
+  }
+  s.layer_scores.head = vlm.head;
+  s.layer_scores.fusion = vlm.fusion;
+  s.layer_scores.query = vlm.query;
+  s.layer_scores.step = expert.step;
+  s.causal_map = o.figures.draw_vlm() ? vlm : expert;
   return o;
 }
 
@@ -100,8 +203,8 @@ nlohmann::json causal_summary(const std::vector<EpisodeStudy>& episodes) {
   std::vector<double> top, random, diff;
   for (const EpisodeStudy& e : episodes)
     for (const ChunkStudy& c : e.chunks)
-      if (c.causal_top >= 0) top.push_back(c.causal_top), random.push_back(c.causal_random),
-                             diff.push_back(c.causal_top - c.causal_random);
+      if (c.causal_top >= 0)
+        top.push_back(c.causal_top), random.push_back(c.causal_random), diff.push_back(c.causal_top - c.causal_random);
   if (top.size() < 2) return nullptr;
   const Summary d = summarize(diff);
   // Paired: the same chunk, the same noise, two kinds of blanking.
@@ -121,11 +224,12 @@ void print_summary(const nlohmann::json& s, const char* label) {
     for (const auto& [stream, layers] : streams.items())
       for (const auto& [layer, phases] : layers.items()) {
         const auto& a = phases["all"];
-        std::printf("%-10s %-7s %-6s L%-2s cube %.3f (chance %.3f)  gripper %.3f  arm %.3f  background %.3f  "
-                    "entropy %.3f  pointing %.2f\n",
-                    label, cam.c_str(), stream.c_str(), layer.c_str(), a.value("cube_mass", 0.0),
-                    a.value("cube_chance", 0.0), a.value("gripper_mass", 0.0), a.value("arm_mass", 0.0),
-                    a.value("background_mass", 0.0), a.value("entropy", 0.0), a.value("pointing_hit", 0.0));
+        std::printf(
+            "%-10s %-7s %-6s L%-2s cube %.3f (chance %.3f)  gripper %.3f  arm %.3f  background %.3f  "
+            "entropy %.3f  pointing %.2f\n",
+            label, cam.c_str(), stream.c_str(), layer.c_str(), a.value("cube_mass", 0.0), a.value("cube_chance", 0.0),
+            a.value("gripper_mass", 0.0), a.value("arm_mass", 0.0), a.value("background_mass", 0.0),
+            a.value("entropy", 0.0), a.value("pointing_hit", 0.0));
       }
 }
 
@@ -137,9 +241,10 @@ void plot_by_layer(const std::vector<std::pair<std::string, nlohmann::json>>& su
   for (const auto& [name, s] : summaries) {
     BarChart::Group g{name, {}, {}};
     for (int l = 0; l < layers; ++l) {
-      const auto& node = s.contains(camera) && s[camera].contains(stream) && s[camera][stream].contains(std::to_string(l))
-                             ? s[camera][stream][std::to_string(l)]["all"]
-                             : nlohmann::json();
+      const auto& node =
+          s.contains(camera) && s[camera].contains(stream) && s[camera][stream].contains(std::to_string(l))
+              ? s[camera][stream][std::to_string(l)]["all"]
+              : nlohmann::json();
       g.values.push_back(node.is_object() ? node.value(metric, 0.0) : 0.0);
     }
     chart.groups.push_back(g);
@@ -158,13 +263,26 @@ void write_chunk_csv(const fs::path& path, const std::vector<EpisodeStudy>& epis
         csv << e.rollout.seed << "," << c.chunk << "," << c.time << "," << c.phase << "," << cameras[l.camera] << ","
             << stream_name(l.stream) << "," << l.layer << "," << l.scores.cube.mass << "," << l.scores.cube.chance
             << "," << l.scores.gripper.mass << "," << l.scores.arm.mass << "," << l.scores.background.mass << ","
-            << l.scores.entropy << "," << l.scores.hoyer << "," << l.scores.pointing.hit << ","
-            << l.scores.image_ratio << "," << c.causal_top << "," << c.causal_random << "\n";
+            << l.scores.entropy << "," << l.scores.hoyer << "," << l.scores.pointing.hit << "," << l.scores.image_ratio
+            << "," << c.causal_top << "," << c.causal_random << "\n";
+}
+
+// The still figures of one chunk: the chunk figure and the layers × heads grids of the streams drawn.
+void write_chunk_stills(const fs::path& dir, const CapturedChunk& c, const Observation& obs,
+                        const SmolVLAConfig& config, const std::string& title, const FigureMaps& maps) {
+  char name[64];
+  std::snprintf(name, sizeof name, "chunk_%02d", c.index);
+  write_png((dir / (std::string(name) + ".png")).string(), chunk_figure(c, obs, config, title, maps));
+  if (maps.draw_vlm())
+    write_png((dir / (std::string(name) + "_vlm_layers_heads.png")).string(),
+              layers_heads_figure(c, obs, config, HookStream::kVlm, 0, maps));
+  write_png((dir / (std::string(name) + "_expert_layers_heads.png")).string(),
+            layers_heads_figure(c, obs, config, HookStream::kExpert, 0, maps));
 }
 
 // Runs `episodes` studies of one policy; figures for the first episode when `figures_dir` is given.
 std::vector<EpisodeStudy> run_studies(Robot& robot, Policy& policy, uint64_t seed0, int episodes,
-                                      const StudyOptions& options, const fs::path& figures_dir, int figure_every,
+                                      const AttentionSettings& settings, const fs::path& figures_dir, int figure_every,
                                       const std::string& label) {
   std::vector<EpisodeStudy> out;
   ProgressBar bar("attention " + label, episodes, "episodes");
@@ -179,18 +297,12 @@ std::vector<EpisodeStudy> run_studies(Robot& robot, Policy& policy, uint64_t see
         char title[128];
         std::snprintf(title, sizeof title, "%s  seed %llu  chunk %d  t %.1f s", label.c_str(),
                       static_cast<unsigned long long>(seed0), c.index, t);
-        video->write(overlay_strip(&c, obs, policy.config(), title));
-        if (c.index % std::max(1, figure_every) != 0) return;
-        char name[64];
-        std::snprintf(name, sizeof name, "chunk_%02d", c.index);
-        write_png((figures_dir / (std::string(name) + ".png")).string(), chunk_figure(c, obs, policy.config(), title));
-        write_png((figures_dir / (std::string(name) + "_vlm_layers_heads.png")).string(),
-                  layers_heads_figure(c, obs, policy.config(), HookStream::kVlm, 0));
-        write_png((figures_dir / (std::string(name) + "_expert_layers_heads.png")).string(),
-                  layers_heads_figure(c, obs, policy.config(), HookStream::kExpert, 0));
+        video->write(overlay_strip(&c, obs, policy.config(), title, settings.figures));
+        if (c.index % std::max(1, figure_every) == 0)
+          write_chunk_stills(figures_dir, c, obs, policy.config(), title, settings.figures);
       };
     }
-    out.push_back(study_episode(robot, policy, seed0 + k, options, seg, figures));
+    out.push_back(study_episode(robot, policy, seed0 + k, settings.study, seg, figures));
     if (video) video->close();
     bar.advance();
   }
@@ -201,11 +313,12 @@ std::vector<EpisodeStudy> run_studies(Robot& robot, Policy& policy, uint64_t see
 }  // namespace
 
 int run_attention(int argc, char** argv) {
-  ArgParser args("vlascope attention",
-                 "Attention of a policy over camera patches and words, on fresh rollouts (sim or the real arm) or a\n"
-                 "recorded episode: figures per chunk, layers × heads grids, an overlay video, and (where a\n"
-                 "segmentation exists) mass on cube/gripper/arm/background, entropy, pointing game per layer and phase,\n"
-                 "with the causal check.");
+  ArgParser args(
+      "vlascope attention",
+      "Attention of a policy over camera patches and words, on fresh rollouts (sim or the real arm) or a\n"
+      "recorded episode: figures per chunk, layers × heads grids, an overlay video, and (where a\n"
+      "segmentation exists) mass on cube/gripper/arm/background, entropy, pointing game per layer and phase,\n"
+      "with the causal check.");
   args.required("checkpoint", "SmolVLA checkpoint directory");
   args.required("out", "output directory");
   add_robot_options(args);
@@ -219,7 +332,8 @@ int run_attention(int argc, char** argv) {
   const fs::path out(args.get("out"));
   fs::create_directories(out);
   std::unique_ptr<Policy> policy = policy_from(args, args.get("checkpoint"));
-  const StudyOptions options = read_study(args);
+  const AttentionSettings settings = read_settings(args, policy->config());
+  const StudyOptions& options = settings.study;
 
   if (!args.get("dataset").empty()) {
     // Recorded episode: the policy sees every recorded frame where it would compute a chunk.
@@ -245,14 +359,9 @@ int run_attention(int argc, char** argv) {
       const CapturedChunk& c = recorder.chunks().back();
       char title[128];
       std::snprintf(title, sizeof title, "episode %d frame %d (%s)", e, i, phase_name(f.phase));
-      video.write(overlay_strip(&c, obs, policy->config(), title));
-      if (c.index % std::max(1, args.get_int("every")) == 0) {
-        char name[64];
-        std::snprintf(name, sizeof name, "chunk_%02d", c.index);
-        write_png((out / (std::string(name) + ".png")).string(), chunk_figure(c, obs, policy->config(), title));
-        write_png((out / (std::string(name) + "_vlm_layers_heads.png")).string(),
-                  layers_heads_figure(c, obs, policy->config(), HookStream::kVlm, 0));
-      }
+      video.write(overlay_strip(&c, obs, policy->config(), title, settings.figures));
+      if (c.index % std::max(1, args.get_int("every")) == 0)
+        write_chunk_stills(out, c, obs, policy->config(), title, settings.figures);
       bar.advance();
     }
     bar.finish();
@@ -263,7 +372,7 @@ int run_attention(int argc, char** argv) {
 
   std::unique_ptr<Robot> robot = make_robot(args);
   const std::vector<EpisodeStudy> studies =
-      run_studies(*robot, *policy, static_cast<uint64_t>(args.get_int64("seed")), args.get_int("episodes"), options,
+      run_studies(*robot, *policy, static_cast<uint64_t>(args.get_int64("seed")), args.get_int("episodes"), settings,
                   out, args.get_int("every"), "");
   const std::vector<std::string> cameras = policy->cameras();
   write_chunk_csv(out / "attention_metrics.csv", studies, cameras);
@@ -274,27 +383,30 @@ int run_attention(int argc, char** argv) {
     print_summary(summary, "");
     for (const std::string& cam : cameras)
       for (const char* stream : {"vlm", "expert"})
-        plot_by_layer({{"cube", summary}}, cam, stream, "cube_mass",
-                      stream == std::string("vlm") ? policy->config().num_vlm_layers : policy->config().num_expert_layers,
-                      (out / (std::string("cube_mass_") + stream + "_" + cam + ".png")).string());
+        plot_by_layer(
+            {{"cube", summary}}, cam, stream, "cube_mass",
+            stream == std::string("vlm") ? policy->config().num_vlm_layers : policy->config().num_expert_layers,
+            (out / (std::string("cube_mass_") + stream + "_" + cam + ".png")).string());
   } else {
     std::printf("no segmentation on this robot: figures only (metrics need a mask)\n");
   }
   if (!causal.is_null())
-    std::printf("causal check: blanking the %d most-attended cells moves the chunk by %.3f vs %.3f for random cells "
-                "(paired difference %.3f, 95%% CI %.3f…%.3f)\n",
-                options.causal_cells, causal["top_mean_abs_daction"].get<double>(),
-                causal["random_mean_abs_daction"].get<double>(), causal["paired_difference_mean"].get<double>(),
-                causal["paired_difference_ci95"][0].get<double>(), causal["paired_difference_ci95"][1].get<double>());
+    std::printf(
+        "causal check: blanking the %d most-attended cells moves the chunk by %.3f vs %.3f for random cells "
+        "(paired difference %.3f, 95%% CI %.3f…%.3f)\n",
+        options.causal_cells, causal["top_mean_abs_daction"].get<double>(),
+        causal["random_mean_abs_daction"].get<double>(), causal["paired_difference_mean"].get<double>(),
+        causal["paired_difference_ci95"][0].get<double>(), causal["paired_difference_ci95"][1].get<double>());
   std::printf("wrote %s\n", out.c_str());
   return 0;
 }
 
 int run_compare_attention(int argc, char** argv) {
-  ArgParser args("vlascope compare-attention",
-                 "Run two checkpoints (e.g. frozen-VLM and unfrozen-VLM models) on the same seeded episodes and report,\n"
-                 "side by side, where each looks: mass on cube/gripper vs background, entropy, pointing game per\n"
-                 "layer and phase, and the causal effect of their most-attended patches; with plots.");
+  ArgParser args(
+      "vlascope compare-attention",
+      "Run two checkpoints (e.g. frozen-VLM and unfrozen-VLM models) on the same seeded episodes and report,\n"
+      "side by side, where each looks: mass on cube/gripper vs background, entropy, pointing game per\n"
+      "layer and phase, and the causal effect of their most-attended patches; with plots.");
   args.required("a", "first checkpoint");
   args.required("b", "second checkpoint");
   args.option("a-name", "frozen", "label of the first");
@@ -307,17 +419,18 @@ int run_compare_attention(int argc, char** argv) {
   if (!args.parse(argc, argv)) return 0;
   const fs::path out(args.get("out"));
   fs::create_directories(out);
-  const StudyOptions options = read_study(args);
   std::unique_ptr<Robot> robot = make_robot(args);
   const uint64_t seed = static_cast<uint64_t>(args.get_int64("seed"));
   std::vector<std::pair<std::string, nlohmann::json>> summaries;
   nlohmann::json report;
   std::vector<std::string> cameras;
   int vlm_layers = 0, expert_layers = 0;
-  for (const auto& [key, name] : {std::pair<std::string, std::string>{"a", args.get("a-name")}, {"b", args.get("b-name")}}) {
+  for (const auto& [key, name] :
+       {std::pair<std::string, std::string>{"a", args.get("a-name")}, {"b", args.get("b-name")}}) {
     std::unique_ptr<Policy> policy = policy_from(args, args.get(key));
-    const std::vector<EpisodeStudy> studies = run_studies(*robot, *policy, seed, args.get_int("episodes"), options,
-                                                          out / ("figures_" + name), 5, name);
+    const AttentionSettings settings = read_settings(args, policy->config());
+    const std::vector<EpisodeStudy> studies =
+        run_studies(*robot, *policy, seed, args.get_int("episodes"), settings, out / ("figures_" + name), 5, name);
     cameras = policy->cameras();
     vlm_layers = policy->config().num_vlm_layers;
     expert_layers = policy->config().num_expert_layers;

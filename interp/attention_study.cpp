@@ -13,6 +13,7 @@ StudyOptions::StudyOptions() {
   capture.mean_over_actions = true;
   capture.mean_over_steps = true;
   capture.max_chunks = 2;
+  layer_scores.query = QueryChoice::kLastWord;
   causal_map.stream = HookStream::kVlm;
   causal_map.query = QueryChoice::kLastWord;
 }
@@ -86,11 +87,16 @@ EpisodeStudy study_episode(Robot& robot, Policy& policy, uint64_t seed, const St
       if (frame == obs.images.end() || labels == seg.end()) continue;
       const PadGeometry g = resize_with_pad_geometry(frame->second.width, frame->second.height, input_w, input_h);
       for (HookStream s : {HookStream::kVlm, HookStream::kExpert}) {
+        if (s == HookStream::kVlm && options.layer_scores.query == QueryChoice::kActions) continue;
         for (int layer : captured_layer_list(c, s)) {
-          MapRequest r;
+          MapRequest r = options.layer_scores;
           r.stream = s;
           r.layers = {layer};
-          r.query = s == HookStream::kVlm ? QueryChoice::kLastWord : QueryChoice::kActions;
+          r.rollout = false;
+          if (s == HookStream::kExpert)
+            r.query = QueryChoice::kActions;
+          else
+            r.step = -1;
           const AttentionView v = attention_view(c, r);
           cs.layers.push_back({s, layer, cam, score_attention(v.cameras[cam], labels->second, g)});
         }

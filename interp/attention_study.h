@@ -26,9 +26,13 @@ using ChunkFigures = std::function<void(const CapturedChunk& chunk, const Observ
 struct StudyOptions {
   RolloutOptions rollout;
   AttentionCaptureSpec capture;  // default: every layer and head, VLM rows all, expert mean over actions and steps
-  int causal_cells = 0;          // blank this many cells per camera (0 = no causal check)
-  MapRequest causal_map;         // which attention picks the cells to blank
-  int causal_every = 1;          // check every n-th chunk
+  // How every captured layer is scored: its head / fusion, the VLM query (the VLM is not scored when the query is
+  // the action tokens, which its prefix pass lacks) and the expert's denoising step; stream and layers are set per
+  // layer, rollout is ignored (scores are per layer).
+  MapRequest layer_scores;
+  int causal_cells = 0;   // blank this many cells per camera (0 = no causal check)
+  MapRequest causal_map;  // which attention picks the cells to blank
+  int causal_every = 1;   // check every n-th chunk
   StudyOptions();
 };
 
@@ -42,8 +46,8 @@ struct LayerScores {
 struct ChunkStudy {
   int chunk = 0;
   double time = 0;
-  std::string phase;                // reach, grasp, lift, hold (from the lift segment), or "" if unknown
-  std::vector<LayerScores> layers;  // every captured layer × camera (VLM: last-word query; expert: actions)
+  std::string phase;                           // reach, grasp, lift, hold (from the lift segment), or "" if unknown
+  std::vector<LayerScores> layers;             // every captured layer × camera, as StudyOptions::layer_scores asks
   double causal_top = -1, causal_random = -1;  // mean |Δaction| (LeRobot units) when blanking top / random cells
 };
 
