@@ -11,7 +11,7 @@ namespace vlascope {
 SegmentationSource simulator_segmentation(Robot& robot) {
   auto* sim = dynamic_cast<Simulator*>(&robot);
   if (!sim) return {};
-  return [sim]() {
+  return [sim](const Observation&) {
     std::map<std::string, LabelImage> out;
     for (const std::string& cam : sim->camera_names()) {
       RenderRequest request;

@@ -25,6 +25,7 @@
 #include "common/progress.h"
 #include "dataset/dataset.h"
 #include "interp/attention_study.h"
+#include "interp/label_mask.h"
 #include "interp/stats.h"
 #include "policy/config.h"
 #include "policy/policy.h"
@@ -66,6 +67,11 @@ void study_options(ArgParser& args) {
               "expert denoising step: an index 0…N−1 (only that step's maps are captured) or mean "
               "(the mean over all steps)");
   args.flag("rollout", "VLM: attention rollout through --vlm-layers (Abnar & Zuidema) instead of their mean");
+  args.option("mask", "",
+              "camera=mask.png[,camera=mask.png]: hand-painted segmentation for the metrics, replacing\n"
+              "the simulator's (the real arm has none). PNG colours: black or white background, red cube,\n"
+              "green gripper, blue arm (nearest colour per pixel); resized by nearest neighbour to the\n"
+              "frame when the aspect ratio matches");
 }
 
 // One index 0 … count−1 of `what` (a layer, a step), for the option named in errors.
@@ -109,6 +115,7 @@ std::vector<int> parse_layers(const std::string& text, int count, const std::str
 struct AttentionSettings {
   StudyOptions study;
   FigureMaps figures;
+  std::string masks;  // --mask, or empty for the simulator's segmentation
 };
 
 AttentionSettings read_settings(const ArgParser& args, const SmolVLAConfig& config) {
@@ -157,6 +164,8 @@ AttentionSettings read_settings(const ArgParser& args, const SmolVLAConfig& conf
   s.layer_scores.query = vlm.query;
   s.layer_scores.step = expert.step;
   s.causal_map = o.figures.draw_vlm() ? vlm : expert;
+  o.masks = args.get("mask");
+  if (!o.masks.empty()) mask_segmentation(o.masks);  // bad files fail now, before any rollout
   return o;
 }
 
@@ -286,7 +295,8 @@ std::vector<EpisodeStudy> run_studies(Robot& robot, Policy& policy, uint64_t see
                                       const std::string& label) {
   std::vector<EpisodeStudy> out;
   ProgressBar bar("attention " + label, episodes, "episodes");
-  const SegmentationSource seg = simulator_segmentation(robot);
+  const SegmentationSource seg =
+      settings.masks.empty() ? simulator_segmentation(robot) : mask_segmentation(settings.masks);
   for (int k = 0; k < episodes; ++k) {
     std::unique_ptr<VideoWriter> video;
     ChunkFigures figures;
@@ -388,7 +398,7 @@ int run_attention(int argc, char** argv) {
             stream == std::string("vlm") ? policy->config().num_vlm_layers : policy->config().num_expert_layers,
             (out / (std::string("cube_mass_") + stream + "_" + cam + ".png")).string());
   } else {
-    std::printf("no segmentation on this robot: figures only (metrics need a mask)\n");
+    std::printf("no segmentation on this robot: figures only (metrics need a mask: --mask camera=mask.png)\n");
   }
   if (!causal.is_null())
     std::printf(

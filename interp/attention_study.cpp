@@ -79,7 +79,8 @@ EpisodeStudy study_episode(Robot& robot, Policy& policy, uint64_t seed, const St
     ChunkStudy cs;
     cs.chunk = c.index;
     cs.time = step.time;
-    const std::map<std::string, LabelImage> seg = segmentation ? segmentation() : std::map<std::string, LabelImage>{};
+    const std::map<std::string, LabelImage> seg =
+        segmentation ? segmentation(obs) : std::map<std::string, LabelImage>{};
     for (int cam = 0; cam < static_cast<int>(c.layout.camera_names.size()); ++cam) {
       const std::string& name = c.layout.camera_names[cam];
       auto frame = obs.images.find(name);

@@ -17,9 +17,10 @@
 
 namespace vlascope {
 
-// The per-camera class-id images of the current robot state (simulator segmentation, or a mask the user gives on
-// the real arm); an empty map when there is none (metrics are then skipped).
-using SegmentationSource = std::function<std::map<std::string, LabelImage>()>;
+// The per-camera class-id images of the current robot state, each at the size of the observation's frame of that
+// camera (simulator segmentation, or a mask the user gives on the real arm: interp/label_mask.h); cameras without
+// one are left out, and their metrics skipped.
+using SegmentationSource = std::function<std::map<std::string, LabelImage>(const Observation& observation)>;
 // Called for every chunk, with its captured maps and the frames the model saw.
 using ChunkFigures = std::function<void(const CapturedChunk& chunk, const Observation& observation, double time)>;
 

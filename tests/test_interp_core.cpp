@@ -12,7 +12,10 @@
 #include "common/error.h"
 #include "common/image_io.h"
 #include "interp/attention_metrics.h"
+#include "interp/attention_study.h"
+#include "interp/attention_views.h"
 #include "interp/heatmap.h"
+#include "interp/label_mask.h"
 #include "interp/lift_segment.h"
 #include "interp/neuron_set.h"
 #include "interp/stats.h"
@@ -1106,6 +1109,107 @@ TEST(Interventions, JsonRoundTripAndSchedule) {
   Intervention far = all;
   far.steps = {10};
   EXPECT_NE(error_of([&] { validate_intervention(far, sets, 10); }).find("step 10"), std::string::npos);
+}
+
+// A 128×128 mask painted in quadrants: red cube top-left, green gripper top-right, blue arm bottom-left, white
+// background bottom-right, with off-palette brush-edge pixels that must snap to the nearest colour.
+Image painted_quadrants() {
+  Image img(128, 128, 3, 255);
+  for (int y = 0; y < 128; ++y)
+    for (int x = 0; x < 128; ++x) {
+      uint8_t* p = img.at(x, y);
+      const uint8_t rgb[4][3] = {{255, 0, 0}, {0, 255, 0}, {0, 0, 255}, {255, 255, 255}};
+      const int q = (y >= 64) * 2 + (x >= 64);
+      for (int c = 0; c < 3; ++c) p[c] = rgb[q][c];
+    }
+  const uint8_t reddish[3] = {200, 30, 30}, dark[3] = {40, 40, 40};
+  std::copy(reddish, reddish + 3, img.at(10, 10));
+  std::copy(dark, dark + 3, img.at(100, 100));
+  return img;
+}
+
+TEST(LabelMask, ColoursMapToTheClassesScoreAttentionScores) {
+  const std::string path = (temp_dir() / "mask_quadrants.png").string();
+  write_png(path, painted_quadrants());
+  const LabelImage m = read_label_mask(path);
+  ASSERT_EQ(m.width, 128);
+  ASSERT_EQ(m.height, 128);
+  EXPECT_EQ(m.at(0, 0), 2);      // cube
+  EXPECT_EQ(m.at(10, 10), 2);    // reddish edge → cube
+  EXPECT_EQ(m.at(127, 0), 3);    // gripper
+  EXPECT_EQ(m.at(0, 127), 4);    // arm
+  EXPECT_EQ(m.at(127, 127), 0);  // white → background
+  EXPECT_EQ(m.at(100, 100), 0);  // dark grey → black → background
+
+  // An 8×8 map over a square 128² input (no padding): each quadrant is 4×4 cells.
+  const PadGeometry g = resize_with_pad_geometry(128, 128, 128, 128);
+  auto score = [&](const std::vector<std::pair<int, int>>& cells) {
+    CameraAttention a;
+    a.map = GridMap(8, 8);
+    for (auto [r, c] : cells) a.map.at(r, c) = 1.f / static_cast<float>(cells.size());
+    return score_attention(a, m, g);
+  };
+  const AttentionScores on_cube = score({{1, 1}});
+  EXPECT_NEAR(on_cube.cube.mass, 1, 1e-6);
+  EXPECT_NEAR(on_cube.cube.chance, 0.25, 1e-6);
+  EXPECT_TRUE(on_cube.pointing.hit);
+  EXPECT_NEAR(on_cube.gripper.mass + on_cube.arm.mass + on_cube.background.mass, 0, 1e-6);
+  const AttentionScores split = score({{0, 7}, {7, 0}});  // half on the gripper, half on the arm
+  EXPECT_NEAR(split.gripper.mass, 0.5, 1e-6);
+  EXPECT_NEAR(split.arm.mass, 0.5, 1e-6);
+  EXPECT_FALSE(split.pointing.hit);
+  EXPECT_NEAR(score({{6, 6}}).background.mass, 1, 1e-6);
+
+  // Nearest-neighbour resizing keeps classes unblended; another aspect ratio cannot line up.
+  const LabelImage big = fit_label_mask(m, 256, 256, path);
+  EXPECT_EQ(big.at(127, 127), 2);
+  EXPECT_EQ(big.at(128, 127), 3);
+  EXPECT_EQ(big.at(127, 128), 4);
+  EXPECT_EQ(fit_label_mask(m, 64, 64, path).at(63, 63), 0);
+  EXPECT_NE(error_of([&] { fit_label_mask(m, 128, 96, path); }).find(path), std::string::npos);
+}
+
+TEST(LabelMask, SourceFitsTheFrameAndErrorsNameTheFile) {
+  const std::string path = (temp_dir() / "mask_scene.png").string();
+  write_png(path, painted_quadrants());
+  const SegmentationSource source = mask_segmentation("scene=" + path);
+  Observation obs;
+  obs.images["scene"] = Image(256, 256);
+  obs.images["wrist"] = Image(64, 64);
+  const std::map<std::string, LabelImage> seg = source(obs);
+  ASSERT_EQ(seg.size(), 1u);  // the wrist camera has no mask
+  EXPECT_EQ(seg.at("scene").width, 256);
+  EXPECT_EQ(seg.at("scene").at(255, 255), 0);
+  EXPECT_EQ(seg.at("scene").at(0, 0), 2);
+
+  Observation no_scene;
+  no_scene.images["wrist"] = Image(64, 64);
+  EXPECT_NE(error_of([&] { source(no_scene); }).find("camera scene"), std::string::npos);
+  const std::string missing = (temp_dir() / "no_such_mask.png").string();
+  EXPECT_NE(error_of([&] { mask_segmentation("scene=" + missing); }).find(missing), std::string::npos);
+  EXPECT_NE(error_of([&] { mask_segmentation(path); }).find("camera=path"), std::string::npos);
+  const std::string garbage = (temp_dir() / "not_a_png.png").string();
+  std::ofstream(garbage) << "not an image";
+  EXPECT_NE(error_of([&] { read_label_mask(garbage); }).find(garbage), std::string::npos);
+  Image photo(64, 64);  // mid-grey gradient: near none of the colours
+  for (int y = 0; y < 64; ++y)
+    for (int x = 0; x < 64; ++x)
+      for (int c = 0; c < 3; ++c) photo.at(x, y)[c] = static_cast<uint8_t>(96 + x);
+  const std::string photo_path = (temp_dir() / "photo.png").string();
+  write_png(photo_path, photo);
+  EXPECT_NE(error_of([&] { read_label_mask(photo_path); }).find("photo"), std::string::npos);
+}
+
+TEST(AttentionStudy, BlankCellsGreysOnlyTheCellsPixels) {
+  // 64×48 frame into a 64² input: no scaling, 16 padding rows on top, so grid row 0 (of 4) is all padding.
+  const PadGeometry g = resize_with_pad_geometry(64, 48, 64, 64);
+  Image frame(64, 48, 3, 7);
+  const Image out = blank_cells(frame, {0, 5}, 4, 4, g);  // cell 0: padding only; cell 5 = row 1, col 1
+  for (int y = 0; y < 48; ++y)
+    for (int x = 0; x < 64; ++x) {
+      const bool in_cell = x >= 16 && x < 32 && y < 16;
+      EXPECT_EQ(out.at(x, y)[0], in_cell ? 128 : 7) << x << "," << y;
+    }
 }
 
 }  // namespace
