@@ -61,11 +61,12 @@ std::string join(const std::vector<std::string>& v, const char* sep) {
 }  // namespace
 
 int run_neurons(int argc, char** argv) {
-  ArgParser args("vlascope neurons",
-                 "Find concept neurons of a checkpoint: (1) the logit lens of every VLM FFN value vector (top tokens,\n"
-                 "concept search with exact ranks and semantic neighbours); (2) the contrast of neuron activations on\n"
-                 "recorded demonstrations of two variants in the lift phase (VLM and expert). Writes neuron_sets.json,\n"
-                 "top_tokens.csv/json, concept_<name>.csv, contrast_<a>_<b>.csv and overlaps.json.");
+  ArgParser args(
+      "vlascope neurons",
+      "Find concept neurons of a checkpoint: (1) the logit lens of every VLM FFN value vector (top tokens,\n"
+      "concept search with exact ranks and semantic neighbours); (2) the contrast of neuron activations on\n"
+      "recorded demonstrations of two variants in the lift phase (VLM and expert). Writes neuron_sets.json,\n"
+      "top_tokens.csv/json, concept_<name>.csv, contrast_<a>_<b>.csv and overlaps.json.");
   args.required("checkpoint", "SmolVLA checkpoint directory");
   args.required("out", "output directory");
   args.option("top-k", "10", "top tokens per value vector");
@@ -102,8 +103,8 @@ int run_neurons(int argc, char** argv) {
     }
     std::ofstream(out / "top_tokens.json") << j.dump(1) << "\n";
   }
-  std::printf("logit lens (%s): %zu value vectors, top-%d tokens → %s\n", final_norm ? "final norm" : "raw", tops.size(),
-              k, (out / "top_tokens.csv").c_str());
+  std::printf("logit lens (%s): %zu value vectors, top-%d tokens → %s\n", final_norm ? "final norm" : "raw",
+              tops.size(), k, (out / "top_tokens.csv").c_str());
   for (const Concept& c : parse_concepts(args.get("concepts"))) {
     const std::vector<ConceptScore> scores = search_concept(model, tokenizer, c.words, k, final_norm);
     std::ofstream csv(out / ("concept_" + c.name + ".csv"));
@@ -149,11 +150,11 @@ int run_neurons(int argc, char** argv) {
       }
       NeuronSet a = contrast_set(c, o.variant_a + "_contrast", n, +1, args.get("checkpoint"), o);
       NeuronSet b = contrast_set(c, o.variant_b + "_contrast", n, -1, args.get("checkpoint"), o);
-      std::printf("contrast %s vs %s (%s phase, %d+%d episodes): %d of %zu neurons differ at p < 0.01; strongest |g| "
-                  "%.2f (%s L%d/%d)\n",
-                  o.variant_a.c_str(), o.variant_b.c_str(), phase_name(o.phase), c.front().n_a, c.front().n_b,
-                  significant, c.size(), std::abs(c.front().g), stream_name(c.front().stream), c.front().layer,
-                  c.front().index);
+      std::printf(
+          "contrast %s vs %s (%s phase, %d+%d episodes): %d of %zu neurons differ at p < 0.01; strongest |g| "
+          "%.2f (%s L%d/%d)\n",
+          o.variant_a.c_str(), o.variant_b.c_str(), phase_name(o.phase), c.front().n_a, c.front().n_b, significant,
+          c.size(), std::abs(c.front().g), stream_name(c.front().stream), c.front().layer, c.front().index);
       // Agreement with the lexical sets of the same names: overlap of the sets, and how the lexical neurons rank
       // in the contrast.
       for (const NeuronSet* s : {&a, &b}) {
@@ -167,8 +168,11 @@ int run_neurons(int argc, char** argv) {
               if (x.stream == r.stream && x.layer == r.layer && x.index == r.index) gs.push_back(x.g);
           double mean_g = 0;
           for (double g : gs) mean_g += g / std::max<size_t>(1, gs.size());
-          overlaps[lexical] = {{"lexical", l.name}, {"contrastive", s->name}, {"shared", ov.shared},
-                               {"jaccard", ov.jaccard}, {"lexical_mean_g", mean_g}};
+          overlaps[lexical] = {{"lexical", l.name},
+                               {"contrastive", s->name},
+                               {"shared", ov.shared},
+                               {"jaccard", ov.jaccard},
+                               {"lexical_mean_g", mean_g}};
           std::printf("  %s: lexical ∩ contrastive = %d of %d (Jaccard %.2f); the lexical neurons' mean g = %+.2f\n",
                       lexical.c_str(), ov.shared, ov.a, ov.jaccard, mean_g);
         }

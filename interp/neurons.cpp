@@ -52,7 +52,8 @@ std::vector<NeuronTokens> value_vector_top_tokens(const SmolVLA& model, const To
       n.index = static_cast<int>(i);
       for (int64_t j = 0; j < values.size(1); ++j) {
         n.ids.push_back(ia[i][j]);
-        n.tokens.push_back(ia[i][j] < tokenizer.vocab_size() ? tokenizer.piece(ia[i][j]) : "#" + std::to_string(ia[i][j]));
+        n.tokens.push_back(ia[i][j] < tokenizer.vocab_size() ? tokenizer.piece(ia[i][j])
+                                                             : "#" + std::to_string(ia[i][j]));
         n.logits.push_back(va[i][j]);
       }
       out.push_back(std::move(n));
@@ -74,8 +75,10 @@ std::vector<ConceptScore> search_concept(const SmolVLA& model, const Tokenizer& 
     } else {
       // A byte-level BPE vocabulary spells a word after a space as one token ("Ġhigh").
       const std::vector<int64_t> spaced = tokenizer.encode(" " + w, false);
-      if (spaced.size() == 1 && !tokenizer.is_special(spaced[0])) concept_ids.push_back(spaced[0]);
-      else unknown += (unknown.empty() ? "" : ", ") + w;
+      if (spaced.size() == 1 && !tokenizer.is_special(spaced[0]))
+        concept_ids.push_back(spaced[0]);
+      else
+        unknown += (unknown.empty() ? "" : ", ") + w;
     }
   }
   require(unknown.empty(), "concept search: not single tokens of the model's vocabulary: " + unknown);
@@ -93,13 +96,13 @@ std::vector<ConceptScore> search_concept(const SmolVLA& model, const Tokenizer& 
         ((finite - mean).pow(2).masked_fill(specials, 0).sum(1, true) / std::max<int64_t>(1, real - 1)).sqrt();
     const torch::Tensor z = (logits.index_select(1, cids) - mean) / sd.clamp_min(1e-12);  // [I, C]
     // Rank of each concept token: 1 + how many tokens score higher.
-    const torch::Tensor concept_logits = logits.index_select(1, cids);                      // [I, C]
+    const torch::Tensor concept_logits = logits.index_select(1, cids);                           // [I, C]
     const torch::Tensor ranks = (logits.unsqueeze(1) > concept_logits.unsqueeze(2)).sum(2) + 1;  // [I, C]
     const auto [top_vals, top_ids] = logits.topk(std::min<int64_t>(k, real), 1);
-    const torch::Tensor weights = torch::softmax(top_vals, 1);                              // [I, k]
-    const torch::Tensor sem_vec = (weights.unsqueeze(2) * embed.index_select(0, top_ids.flatten())
-                                                              .view({top_ids.size(0), top_ids.size(1), -1}))
-                                      .sum(1);  // [I, D]
+    const torch::Tensor weights = torch::softmax(top_vals, 1);  // [I, k]
+    const torch::Tensor sem_vec =
+        (weights.unsqueeze(2) * embed.index_select(0, top_ids.flatten()).view({top_ids.size(0), top_ids.size(1), -1}))
+            .sum(1);  // [I, D]
     const torch::Tensor cosine = torch::cosine_similarity(sem_vec, concept_vec.unsqueeze(0), 1);
     const torch::Tensor best_z = std::get<0>(z.max(1));
     const auto za = best_z.accessor<float, 1>();
@@ -134,8 +137,9 @@ NeuronSet concept_set(const std::vector<ConceptScore>& scores, const std::string
   std::string w;
   for (const std::string& x : words) w += (w.empty() ? "" : ", ") + x;
   set.description = "VLM value vectors that most promote the tokens " + w + " (logit lens)";
-  set.provenance = {"logit lens: top-" + std::to_string(n) + " by logit z-score of the concept tokens, exact top-k hits "
-                    "first",
+  set.provenance = {"logit lens: top-" + std::to_string(n) +
+                        " by logit z-score of the concept tokens, exact top-k hits "
+                        "first",
                     model, ""};
   for (int i = 0; i < n && i < static_cast<int>(ranked.size()); ++i) {
     const ConceptScore& s = ranked[static_cast<size_t>(i)];
@@ -147,8 +151,7 @@ NeuronSet concept_set(const std::vector<ConceptScore>& scores, const std::string
   return set;
 }
 
-std::vector<NeuronContrast> contrast_neurons(Policy& policy, const DatasetReader& dataset,
-                                             const ContrastOptions& o) {
+std::vector<NeuronContrast> contrast_neurons(Policy& policy, const DatasetReader& dataset, const ContrastOptions& o) {
   // Episodes of each variant, and their frames in the phase.
   std::map<std::string, std::vector<int>> episodes;
   for (int e = 0; e < dataset.num_episodes(); ++e) {

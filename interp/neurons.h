@@ -25,8 +25,8 @@ class Tokenizer;
 
 struct NeuronTokens {
   int layer = 0, index = 0;
-  std::vector<int64_t> ids;          // top-k token ids, best first (special tokens excluded)
-  std::vector<std::string> tokens;   // their text pieces
+  std::vector<int64_t> ids;         // top-k token ids, best first (special tokens excluded)
+  std::vector<std::string> tokens;  // their text pieces
   std::vector<float> logits;
 };
 // Every VLM neuron's top-k tokens.
@@ -35,33 +35,33 @@ std::vector<NeuronTokens> value_vector_top_tokens(const SmolVLA& model, const To
 
 struct ConceptScore {
   int layer = 0, index = 0;
-  int best_rank = 0;        // 1 = the concept's best token is the vector's top token
-  std::string best_token;   // that token
-  double z = 0;             // its logit's z-score over the vocabulary
-  double semantic = 0;      // cosine of the top-k weighted mean embedding with the concept embedding
-  bool exact = false;       // best_rank ≤ k
+  int best_rank = 0;       // 1 = the concept's best token is the vector's top token
+  std::string best_token;  // that token
+  double z = 0;            // its logit's z-score over the vocabulary
+  double semantic = 0;     // cosine of the top-k weighted mean embedding with the concept embedding
+  bool exact = false;      // best_rank ≤ k
 };
 // Every VLM neuron scored for a concept (its words; unknown words are an Error naming them), sorted by z.
 std::vector<ConceptScore> search_concept(const SmolVLA& model, const Tokenizer& tokenizer,
                                          const std::vector<std::string>& words, int k, bool final_norm);
 // The first n scored neurons as a set (exact hits first, then by z).
-NeuronSet concept_set(const std::vector<ConceptScore>& scores, const std::string& name, int n,
-                      const std::string& model, const std::vector<std::string>& words);
+NeuronSet concept_set(const std::vector<ConceptScore>& scores, const std::string& name, int n, const std::string& model,
+                      const std::vector<std::string>& words);
 
 struct ContrastOptions {
   std::string variant_a, variant_b;  // e.g. "high", "low"
   Phase phase = Phase::kLift;        // frames of this expert phase
   int episodes_per_variant = 12;
-  int frame_stride = 3;              // every n-th frame of the phase
-  std::string task;                  // "" = each episode's instruction
+  int frame_stride = 3;  // every n-th frame of the phase
+  std::string task;      // "" = each episode's instruction
   bool vlm = true, expert = true;
-  uint64_t seed = 0;                 // noise of the forward passes
+  uint64_t seed = 0;  // noise of the forward passes
 };
 struct NeuronContrast {
   Stream stream = Stream::kVlm;
   int layer = 0, index = 0;
   double mean_a = 0, mean_b = 0;
-  double g = 0;    // Hedges' g of a vs b (positive: higher in a)
+  double g = 0;  // Hedges' g of a vs b (positive: higher in a)
   double t = 0, p = 1;
   int n_a = 0, n_b = 0;  // episodes
 };
