@@ -227,6 +227,141 @@ nlohmann::json causal_summary(const std::vector<EpisodeStudy>& episodes) {
           {"top_over_random", mean(random) > 0 ? mean(top) / mean(random) : 0.0}};
 }
 
+// ---- model A vs model B ----
+
+// Episodes, not chunks, are the unit of the A-vs-B tests: the chunks of one episode share its cube position, its
+// trajectory and its mistakes, so they are not independent samples. Per episode: the mean over its chunks (and,
+// for layer −1, over every layer) of one metric of one camera and stream; episodes without a value are skipped.
+std::vector<double> episode_means(const std::vector<EpisodeStudy>& episodes, int camera, HookStream stream, int layer,
+                                  double (*get)(const AttentionScores&)) {
+  std::vector<double> out;
+  for (const EpisodeStudy& e : episodes) {
+    std::vector<double> v;
+    for (const ChunkStudy& c : e.chunks)
+      for (const LayerScores& l : c.layers)
+        if (l.camera == camera && l.stream == stream && (layer < 0 || l.layer == layer)) v.push_back(get(l.scores));
+    if (!v.empty()) out.push_back(mean(v));
+  }
+  return out;
+}
+
+// Per episode, the mean over its checked chunks of |Δaction| for top cells minus that for random cells.
+std::vector<double> episode_causal_effects(const std::vector<EpisodeStudy>& episodes) {
+  std::vector<double> out;
+  for (const EpisodeStudy& e : episodes) {
+    std::vector<double> v;
+    for (const ChunkStudy& c : e.chunks)
+      if (c.causal_top >= 0) v.push_back(c.causal_top - c.causal_random);
+    if (!v.empty()) out.push_back(mean(v));
+  }
+  return out;
+}
+
+// Welch's t-test and Mann–Whitney U (normal approximation) of a vs b; null when either has fewer than two values.
+nlohmann::json two_sample_test(const std::vector<double>& a, const std::vector<double>& b) {
+  if (a.size() < 2 || b.size() < 2) return nullptr;
+  nlohmann::json out = {{"n_a", a.size()},
+                        {"n_b", b.size()},
+                        {"mean_a", mean(a)},
+                        {"mean_b", mean(b)},
+                        {"difference", mean(a) - mean(b)}};
+  try {
+    const TTestResult t = welch_t_test(a, b);
+    out["welch_t"] = t.t;
+    out["welch_df"] = t.df;
+    out["welch_p"] = t.p;
+    out["difference_ci95"] = {t.ci_lo, t.ci_hi};
+  } catch (const Error&) {  // both samples constant (a pointing game never won, say): no t statistic
+    out["welch_p"] = nullptr;
+  }
+  const MannWhitneyResult m = mann_whitney_u(a, b);
+  out["mann_whitney_u"] = m.u_a;
+  out["mann_whitney_p"] = m.p;
+  out["rank_biserial"] = m.rank_biserial;
+  return out;
+}
+
+const char* const kTestedMetrics[] = {"cube_mass", "gripper_mass", "arm_mass",   "background_mass",
+                                      "entropy",   "pointing_hit", "image_ratio"};
+
+// Per camera, stream, layer ("all" = every layer pooled) and metric: a vs b over episodes, with Holm-adjusted
+// Welch p-values over the whole family (every test written here), so scanning many layers does not manufacture
+// a finding.
+nlohmann::json compare_metrics(const std::vector<EpisodeStudy>& a, const std::vector<EpisodeStudy>& b,
+                               const std::vector<std::string>& cameras, const SmolVLAConfig& config) {
+  nlohmann::json out = nlohmann::json::object();
+  std::vector<nlohmann::json::json_pointer> where;
+  std::vector<double> p;
+  for (size_t cam = 0; cam < cameras.size(); ++cam)
+    for (HookStream s : {HookStream::kVlm, HookStream::kExpert}) {
+      const int layers = s == HookStream::kVlm ? config.num_vlm_layers : config.num_expert_layers;
+      for (int l = -1; l < layers; ++l)
+        for (const char* name : kTestedMetrics) {
+          const Metric* m = nullptr;
+          for (const Metric& k : kMetrics)
+            if (std::string(k.name) == name) m = &k;
+          const nlohmann::json t = two_sample_test(episode_means(a, static_cast<int>(cam), s, l, m->get),
+                                                   episode_means(b, static_cast<int>(cam), s, l, m->get));
+          if (t.is_null()) continue;
+          const nlohmann::json::json_pointer at("/" + cameras[cam] + "/" + stream_name(s) + "/" +
+                                                (l < 0 ? std::string("all") : std::to_string(l)) + "/" + name);
+          out[at] = t;
+          if (!t["welch_p"].is_null()) where.push_back(at), p.push_back(t["welch_p"].get<double>());
+        }
+    }
+  const std::vector<double> adjusted = p.empty() ? std::vector<double>{} : holm_adjust(p);
+  for (size_t i = 0; i < where.size(); ++i) out[where[i]]["welch_p_holm"] = adjusted[i];
+  return out;
+}
+
+void print_tests(const nlohmann::json& tests, const std::string& a, const std::string& b) {
+  if (tests.empty()) {
+    std::printf("A vs B tests need at least 2 episodes per model with metrics (--episodes, a segmentation)\n");
+    return;
+  }
+  std::printf("%s vs %s over episodes, every layer pooled (Holm: adjusted over every per-layer and pooled test):\n",
+              a.c_str(), b.c_str());
+  for (const auto& [cam, streams] : tests.items())
+    for (const auto& [stream, layers] : streams.items()) {
+      if (!layers.contains("all")) continue;
+      for (const auto& [metric, t] : layers["all"].items()) {
+        auto p_of = [&](const char* key) { return t.contains(key) && t[key].is_number() ? t[key].get<double>() : 1.0; };
+        std::printf(
+            "  %-7s %-6s %-15s %s %.3f  %s %.3f  diff %+.3f  Welch p %.3g (Holm %.3g)  Mann-Whitney p %.3g  "
+            "(%d vs %d episodes)\n",
+            cam.c_str(), stream.c_str(), metric.c_str(), a.c_str(), t["mean_a"].get<double>(), b.c_str(),
+            t["mean_b"].get<double>(), t["difference"].get<double>(), p_of("welch_p"), p_of("welch_p_holm"),
+            p_of("mann_whitney_p"), t["n_a"].get<int>(), t["n_b"].get<int>());
+      }
+    }
+}
+
+// The causal check side by side: |Δaction| when blanking the most-attended vs random cells, and their difference,
+// per model (mean over checked chunks, 95% CI).
+void plot_causal(const std::vector<std::pair<std::string, std::vector<EpisodeStudy>>>& models,
+                 const std::string& path) {
+  BarChart chart{"causal check: blanking the most-attended vs random cells", "mean |d action| (LeRobot units)"};
+  chart.categories = {"most-attended cells", "random cells", "top - random"};
+  bool any = false;
+  for (const auto& [name, episodes] : models) {
+    std::vector<double> top, random, diff;
+    for (const EpisodeStudy& e : episodes)
+      for (const ChunkStudy& c : e.chunks)
+        if (c.causal_top >= 0)
+          top.push_back(c.causal_top), random.push_back(c.causal_random),
+              diff.push_back(c.causal_top - c.causal_random);
+    BarChart::Group g{name, {}, {}};
+    for (const std::vector<double>* v : {&top, &random, &diff}) {
+      const Summary su = v->empty() ? Summary{} : summarize(*v);
+      g.values.push_back(su.mean);
+      g.errors.push_back(su.n >= 2 ? (su.ci_hi - su.ci_lo) / 2 : 0.0);
+    }
+    any = any || !top.empty();
+    chart.groups.push_back(g);
+  }
+  if (any) chart.save(path);
+}
+
 // One line per (camera, stream, layer) of the "all" phase, for the terminal.
 void print_summary(const nlohmann::json& s, const char* label) {
   for (const auto& [cam, streams] : s.items())
@@ -416,7 +551,9 @@ int run_compare_attention(int argc, char** argv) {
       "vlascope compare-attention",
       "Run two checkpoints (e.g. frozen-VLM and unfrozen-VLM models) on the same seeded episodes and report,\n"
       "side by side, where each looks: mass on cube/gripper vs background, entropy, pointing game per\n"
-      "layer and phase, and the causal effect of their most-attended patches; with plots.");
+      "layer and phase, and the causal effect of their most-attended patches; with plots. Each metric and the\n"
+      "causal effect are tested A vs B over episodes (Welch's t, Mann-Whitney U, Holm-adjusted) in\n"
+      "compare_attention_tests.json; causal_effect.png shows the causal check side by side.");
   args.required("a", "first checkpoint");
   args.required("b", "second checkpoint");
   args.option("a-name", "frozen", "label of the first");
@@ -434,7 +571,8 @@ int run_compare_attention(int argc, char** argv) {
   std::vector<std::pair<std::string, nlohmann::json>> summaries;
   nlohmann::json report;
   std::vector<std::string> cameras;
-  int vlm_layers = 0, expert_layers = 0;
+  std::unique_ptr<SmolVLAConfig> config;
+  std::vector<std::pair<std::string, std::vector<EpisodeStudy>>> models;
   for (const auto& [key, name] :
        {std::pair<std::string, std::string>{"a", args.get("a-name")}, {"b", args.get("b-name")}}) {
     std::unique_ptr<Policy> policy = policy_from(args, args.get(key));
@@ -442,8 +580,7 @@ int run_compare_attention(int argc, char** argv) {
     const std::vector<EpisodeStudy> studies =
         run_studies(*robot, *policy, seed, args.get_int("episodes"), settings, out / ("figures_" + name), 5, name);
     cameras = policy->cameras();
-    vlm_layers = policy->config().num_vlm_layers;
-    expert_layers = policy->config().num_expert_layers;
+    config = std::make_unique<SmolVLAConfig>(policy->config());
     write_chunk_csv(out / ("attention_metrics_" + name + ".csv"), studies, cameras);
     const nlohmann::json summary = metric_summary(studies, cameras, policy->config());
     int successes = 0;
@@ -454,16 +591,28 @@ int run_compare_attention(int argc, char** argv) {
                     {"successes", successes},
                     {"episodes", studies.size()}};
     summaries.push_back({name, summary});
+    models.push_back({name, studies});
     print_summary(summary, name.c_str());
   }
+  const std::string& a = models[0].first;
+  const std::string& b = models[1].first;
+  // In a file of its own: compare_attention.json holds one entry per model, and readers (report) iterate it so.
+  nlohmann::json tests = {{"unit", "episode (the mean over its chunks)"},
+                          {"a", a},
+                          {"b", b},
+                          {"metrics", compare_metrics(models[0].second, models[1].second, cameras, *config)},
+                          {"causal_effect", two_sample_test(episode_causal_effects(models[0].second),
+                                                            episode_causal_effects(models[1].second))}};
   std::ofstream(out / "compare_attention.json") << report.dump(2);
+  std::ofstream(out / "compare_attention_tests.json") << tests.dump(2);
   for (const std::string& cam : cameras)
     for (const char* metric : {"cube_mass", "gripper_mass", "background_mass", "entropy"}) {
-      plot_by_layer(summaries, cam, "vlm", metric, vlm_layers,
+      plot_by_layer(summaries, cam, "vlm", metric, config->num_vlm_layers,
                     (out / (std::string("vlm_") + metric + "_" + cam + ".png")).string());
-      plot_by_layer(summaries, cam, "expert", metric, expert_layers,
+      plot_by_layer(summaries, cam, "expert", metric, config->num_expert_layers,
                     (out / (std::string("expert_") + metric + "_" + cam + ".png")).string());
     }
+  plot_causal(models, (out / "causal_effect.png").string());
   for (const auto& [name, r] : report.items()) {
     const auto& c = r["causal"];
     if (!c.is_null())
@@ -471,7 +620,17 @@ int run_compare_attention(int argc, char** argv) {
                   c["top_mean_abs_daction"].get<double>(), c["random_mean_abs_daction"].get<double>(),
                   c["top_over_random"].get<double>(), c["paired_p"].get<double>());
   }
-  std::printf("wrote %s\n", (out / "compare_attention.json").c_str());
+  print_tests(tests["metrics"], a, b);
+  if (!tests["causal_effect"].is_null()) {
+    const auto& t = tests["causal_effect"];
+    std::printf(
+        "causal effect (top − random), %s %.3f vs %s %.3f: Welch p %.3g, Mann-Whitney p %.3g (%d vs %d "
+        "episodes)\n",
+        a.c_str(), t["mean_a"].get<double>(), b.c_str(), t["mean_b"].get<double>(),
+        t["welch_p"].is_number() ? t["welch_p"].get<double>() : 1.0, t["mann_whitney_p"].get<double>(),
+        t["n_a"].get<int>(), t["n_b"].get<int>());
+  }
+  std::printf("wrote %s and compare_attention_tests.json\n", (out / "compare_attention.json").c_str());
   return 0;
 }
 
