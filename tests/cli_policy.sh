@@ -53,9 +53,61 @@ assert abs(total - 1) < 0.05, total          # the four classes cover the frame
 assert 0 <= m["entropy"] <= 1
 assert d["causal"]["chunks"] >= 1
 PY
-$vlascope compare-attention --a "$dir/vla_frozen" --b "$dir/vla" --episodes 1 --causal-cells 0 --out "$dir/cmp" \
+# The aggregation flags: one expert layer, max over heads, one denoising step, the action tokens as the query.
+$vlascope attention --checkpoint "$dir/vla" --out "$dir/attention_flags" --every 1 --query actions --heads max \
+  --expert-layers 0 --step 2 --causal-cells 0 $common >"$dir/attention_flags.txt" 2>&1 \
+  || { cat "$dir/attention_flags.txt"; fail "attention --query actions --heads max --expert-layers 0 --step 2"; }
+[ -s "$dir/attention_flags/chunk_00.png" ] && [ -s "$dir/attention_flags/chunk_00_expert_layers_heads.png" ] \
+  || fail "attention flags stills"
+[ ! -e "$dir/attention_flags/chunk_00_vlm_layers_heads.png" ] || fail "--query actions should leave the VLM out"
+python3 - "$dir/attention/chunk_00_vlm_layers_heads.png" <<'PY' || fail "attention overlay"
+import struct, sys, zlib
+def read_png(path):  # 8-bit RGB, non-interlaced: what OpenCV writes
+    data = open(path, "rb").read()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n"
+    pos, idat = 8, b""
+    while pos < len(data):
+        n, kind = struct.unpack(">I4s", data[pos:pos + 8])
+        if kind == b"IHDR":
+            w, h, depth, colour = struct.unpack(">IIBB", data[pos + 8:pos + 18])
+            assert depth == 8 and colour == 2, (depth, colour)
+        elif kind == b"IDAT":
+            idat += data[pos + 8:pos + 8 + n]
+        pos += 12 + n
+    raw, stride, out, prev = zlib.decompress(idat), 3 * w + 1, [], bytearray(3 * w)
+    for y in range(h):
+        f, line = raw[y * stride], bytearray(raw[y * stride + 1:(y + 1) * stride])
+        for i in range(len(line)):
+            a, b, c = (line[i - 3] if i >= 3 else 0), prev[i], (prev[i - 3] if i >= 3 else 0)
+            p = a + b - c
+            pred = [0, a, b, (a + b) // 2,
+                    a if abs(p - a) <= abs(p - b) and abs(p - a) <= abs(p - c) else b if abs(p - b) <= abs(p - c) else c][f]
+            line[i] = (line[i] + pred) & 255
+        out.append(bytes(line))
+        prev = line
+    return w, h, out
+w, h, rows = read_png(sys.argv[1])
+# Every thumbnail overlays one head's map on the same scene frame. The figure is not uniform, and thumbnails
+# differ from one another, so the overlay depends on the map: at most one of them can equal the raw frame.
+pixels = {rows[y][3 * x:3 * x + 3] for y in range(0, h, 2) for x in range(0, w, 2)}
+assert len(pixels) > 200, f"layers x heads figure nearly uniform: {len(pixels)} colours"
+band = range(h // 4, 3 * h // 4)
+tiles = [b"".join(rows[y][3 * x0:3 * (x0 + 90)] for y in band) for x0 in range(0, w - 90, 100)]
+assert len(set(tiles)) > 1, "every thumbnail identical: the overlay does not depend on the map"
+PY
+$vlascope compare-attention --a "$dir/vla_frozen" --b "$dir/vla" --episodes 2 --causal-cells 2 --out "$dir/cmp" \
   $common >/dev/null 2>&1 || fail "compare-attention"
 [ "$(json "$dir/cmp/compare_attention.json" "len(d)")" = 2 ] || fail "compare_attention.json"
+python3 - "$dir/cmp/compare_attention_tests.json" <<'PY' || fail "compare-attention tests"
+import json, sys
+d = json.load(open(sys.argv[1]))
+t = d["metrics"]["scene"]["vlm"]["all"]["cube_mass"]
+assert t["n_a"] == 2 and t["n_b"] == 2, t
+assert 0 <= t["mann_whitney_p"] <= 1
+assert t["welch_p"] is None or 0 <= t["welch_p"] <= t["welch_p_holm"] <= 1
+assert d["causal_effect"] is not None
+PY
+[ -s "$dir/cmp/causal_effect.png" ] || fail "causal_effect.png"
 
 $vlascope steer-experiment --checkpoint "$dir/vla" --sets "$dir/neurons/neuron_sets.json" --rollouts 2 \
   --sweep "" --out "$dir/steer" $common >"$dir/steer.txt" 2>&1 || { cat "$dir/steer.txt"; fail "steer-experiment"; }
