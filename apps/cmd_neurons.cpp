@@ -4,6 +4,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <nlohmann/json.hpp>
 
 #include "apps/commands.h"
@@ -15,6 +16,8 @@
 #include "policy/policy.h"
 #include "policy/smolvla.h"
 #include "policy/tokenizer.h"
+#include "sim/kinematics.h"
+#include "sim/model.h"
 
 namespace vlascope {
 namespace {
@@ -61,24 +64,36 @@ std::string join(const std::vector<std::string>& v, const char* sep) {
 }  // namespace
 
 int run_neurons(int argc, char** argv) {
-  ArgParser args(
-      "vlascope neurons",
-      "Find concept neurons of a checkpoint: (1) the logit lens of every VLM FFN value vector (top tokens,\n"
-      "concept search with exact ranks and semantic neighbours); (2) the contrast of neuron activations on\n"
-      "recorded demonstrations of two variants in the lift phase (VLM and expert). Writes neuron_sets.json,\n"
-      "top_tokens.csv/json, concept_<name>.csv, contrast_<a>_<b>.csv and overlaps.json.");
+  ArgParser args("vlascope neurons",
+                 "Find concept neurons of a checkpoint: (1) the logit lens of every VLM FFN value vector (top tokens,\n"
+                 "concept search with exact ranks and semantic neighbours); (2) the contrast of neuron activations on\n"
+                 "recorded demonstrations of two variants in the lift phase (VLM and expert); (3) the choice contrast\n"
+                 "of the expert's neurons between the model's own higher- and lower-rising (faster and slower) chunks\n"
+                 "under different noise. Writes neuron_sets.json, top_tokens.csv/json, concept_<name>.csv,\n"
+                 "contrast_<a>_<b>.csv, choice_<outcome>.csv, overlaps.json and choices.json.");
   args.required("checkpoint", "SmolVLA checkpoint directory");
   args.required("out", "output directory");
   args.option("top-k", "10", "top tokens per value vector");
   args.flag("final-norm", "project through the VLM's final RMSNorm (Geva et al.) instead of raw (Häon et al.)");
   args.option("concepts", "high=high,higher,up;low=low,lower,down;fast=fast,quickly;slow=slow,slowly",
               "concepts as name=word,word;…");
+  args.option("opposites", "high:low,fast:slow",
+              "concept pairs a:b whose sets leave out the neurons that promote the other concept at least as much\n"
+              "(z): a value vector whose top tokens hold both 'fast' and 'slowly' carries the slot, not the concept\n"
+              "(empty: keep them)");
   args.option("set-size", "10", "neurons per set");
   args.option("dataset", "", "recorded demonstrations for the contrastive search (skipped when empty)");
   args.option("contrasts", "high:low,fast:slow", "variant pairs a:b to contrast");
   args.option("episodes", "12", "episodes per variant in the contrast");
   args.option("stride", "3", "every n-th frame of the phase");
   args.option("phase", "lift", "expert phase whose frames are compared (reach, grasp, lift, hold)");
+  args.option("choices", "rise:lift,speed:lift",
+              "choice contrasts outcome:phase (outcome rise or speed; empty: skip): the model's own chunks under\n"
+              "several noise seeds, ranked by how far they lift (sets high_choice, low_choice) or how fast they\n"
+              "move (fast_choice, slow_choice); expert neurons");
+  args.option("choice-episodes", "16", "episodes (any variant) in each choice contrast");
+  args.option("choice-stride", "6", "every n-th frame of the phase in a choice contrast");
+  args.option("choice-samples", "8", "noise seeds per frame in a choice contrast");
   if (!args.parse(argc, argv)) return 0;
   const fs::path out(args.get("out"));
   fs::create_directories(out);
@@ -105,8 +120,20 @@ int run_neurons(int argc, char** argv) {
   }
   std::printf("logit lens (%s): %zu value vectors, top-%d tokens → %s\n", final_norm ? "final norm" : "raw",
               tops.size(), k, (out / "top_tokens.csv").c_str());
-  for (const Concept& c : parse_concepts(args.get("concepts"))) {
-    const std::vector<ConceptScore> scores = search_concept(model, tokenizer, c.words, k, final_norm);
+  const std::vector<Concept> concepts = parse_concepts(args.get("concepts"));
+  std::map<std::string, std::vector<ConceptScore>> scores_of;
+  for (const Concept& c : concepts) scores_of[c.name] = search_concept(model, tokenizer, c.words, k, final_norm);
+  std::map<std::string, std::string> opposite_of;
+  for (const std::string& pair : args.get_list("opposites")) {
+    const size_t colon = pair.find(':');
+    require(colon != std::string::npos, "--opposites: '" + pair + "' must be a:b");
+    const std::string a = pair.substr(0, colon), b = pair.substr(colon + 1);
+    require(scores_of.count(a) && scores_of.count(b), "--opposites: '" + pair + "' names a concept --concepts lacks");
+    opposite_of[a] = b;
+    opposite_of[b] = a;
+  }
+  for (const Concept& c : concepts) {
+    const std::vector<ConceptScore>& scores = scores_of.at(c.name);
     std::ofstream csv(out / ("concept_" + c.name + ".csv"));
     csv << "layer,neuron,best_token,best_rank,z,semantic,exact\n";
     int exact = 0;
@@ -115,9 +142,15 @@ int run_neurons(int argc, char** argv) {
           << "," << s.exact << "\n";
       exact += s.exact;
     }
-    NeuronSet set = concept_set(scores, c.name, n, args.get("checkpoint"), c.words);
-    std::printf("concept %-5s (%s): %d neurons have a concept token in their top %d; set:", c.name.c_str(),
+    const auto opposite = opposite_of.find(c.name);
+    const std::vector<ConceptScore> kept =
+        opposite == opposite_of.end() ? scores : without_opposite(scores, scores_of.at(opposite->second));
+    NeuronSet set = concept_set(kept, c.name, n, args.get("checkpoint"), c.words);
+    std::printf("concept %-5s (%s): %d neurons have a concept token in their top %d", c.name.c_str(),
                 join(c.words, ",").c_str(), exact, k);
+    if (opposite != opposite_of.end())
+      std::printf(", %zu promote '%s' at least as much", scores.size() - kept.size(), opposite->second.c_str());
+    std::printf("; set:");
     for (const NeuronRef& r : set.neurons) std::printf(" L%d/%d", r.layer, r.index);
     std::printf("\n");
     sets.push_back(std::move(set));
@@ -181,10 +214,56 @@ int run_neurons(int argc, char** argv) {
       sets.push_back(std::move(b));
     }
   }
+  // 3. Choice contrast: the expert neurons that go with the model's own decision under its sampling noise.
+  nlohmann::json choices = nlohmann::json::object();
+  if (!args.get("dataset").empty() && !args.get("choices").empty()) {
+    const DatasetReader dataset(args.get("dataset"));
+    ArmKinematics kinematics = ArmKinematics::load(scene_path("pick_cube.xml"));
+    for (const std::string& item : args.get_list("choices")) {
+      const size_t colon = item.find(':');
+      require(colon != std::string::npos, "--choices: '" + item + "' must be outcome:phase");
+      const std::string outcome = item.substr(0, colon), phase_text = item.substr(colon + 1);
+      ChoiceContrastOptions o;
+      require(outcome == "rise" || outcome == "speed", "--choices: outcome '" + outcome + "' is not rise or speed");
+      o.outcome = outcome == "rise" ? ChunkOutcome::kRise : ChunkOutcome::kSpeed;
+      bool known = false;
+      for (Phase p : {Phase::kReach, Phase::kGrasp, Phase::kLift, Phase::kHold})
+        if (phase_text == phase_name(p)) o.phase = p, known = true;
+      require(known, "--choices: phase '" + phase_text + "' is not reach, grasp, lift or hold");
+      o.episodes = args.get_int("choice-episodes");
+      o.frame_stride = args.get_int("choice-stride");
+      o.samples_per_frame = args.get_int("choice-samples");
+      const ChoiceContrast c = contrast_neurons_by_choice(*policy, dataset, kinematics, o);
+      std::ofstream csv(out / ("choice_" + outcome + ".csv"));
+      csv << "stream,layer,neuron,mean_upper,mean_lower,d_z,t,p,frames\n";
+      int significant = 0;
+      for (const NeuronContrast& x : c.neurons) {
+        csv << stream_name(x.stream) << "," << x.layer << "," << x.index << "," << x.mean_a << "," << x.mean_b << ","
+            << x.g << "," << x.t << "," << x.p << "," << x.n_a << "\n";
+        significant += x.p < 0.01;
+      }
+      const double scale = outcome == "rise" ? 100 : 1000;
+      const char* unit = outcome == "rise" ? "cm" : "mm/step";
+      std::printf(
+          "choice %s (%s phase, %d frames × %d seeds): outcome %.2f %s, sd across seeds %.2f, across frames "
+          "%.2f; %d of %zu expert neurons differ at p < 0.01; strongest |d_z| %.2f (L%d/%d)\n",
+          outcome.c_str(), phase_name(o.phase), c.frames, o.samples_per_frame, c.outcome_mean * scale, unit,
+          c.outcome_sd_within * scale, c.outcome_sd_between * scale, significant, c.neurons.size(),
+          std::abs(c.neurons.front().g), c.neurons.front().layer, c.neurons.front().index);
+      const bool rise = o.outcome == ChunkOutcome::kRise;
+      sets.push_back(choice_set(c, rise ? "high_choice" : "fast_choice", n, +1, args.get("checkpoint"), o));
+      sets.push_back(choice_set(c, rise ? "low_choice" : "slow_choice", n, -1, args.get("checkpoint"), o));
+      choices[outcome] = {{"frames", c.frames},
+                          {"outcome_mean", c.outcome_mean},
+                          {"outcome_sd_within_frame", c.outcome_sd_within},
+                          {"outcome_sd_between_frames", c.outcome_sd_between}};
+    }
+  }
   const ModelShape shape = model_shape(model.config());
   for (const NeuronSet& s : sets) validate_neuron_set(s, shape);
   write_neuron_sets((out / "neuron_sets.json").string(), sets);
   std::ofstream(out / "overlaps.json") << overlaps.dump(2) << "\n";
+  std::ofstream(out / "choices.json") << choices.dump(2) << "\n";
   std::printf("wrote %s (%zu sets)\n", (out / "neuron_sets.json").c_str(), sets.size());
   return 0;
 }

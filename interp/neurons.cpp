@@ -8,6 +8,7 @@
 
 #include "common/error.h"
 #include "common/progress.h"
+#include "hardware/robot.h"
 #include "interp/capture.h"
 #include "interp/stats.h"
 #include "policy/policy.h"
@@ -124,6 +125,18 @@ std::vector<ConceptScore> search_concept(const SmolVLA& model, const Tokenizer& 
     }
   }
   std::sort(out.begin(), out.end(), [](const ConceptScore& a, const ConceptScore& b) { return a.z > b.z; });
+  return out;
+}
+
+std::vector<ConceptScore> without_opposite(const std::vector<ConceptScore>& scores,
+                                           const std::vector<ConceptScore>& opposite) {
+  std::map<std::pair<int, int>, double> opposite_z;
+  for (const ConceptScore& s : opposite) opposite_z[{s.layer, s.index}] = s.z;
+  std::vector<ConceptScore> out;
+  for (const ConceptScore& s : scores) {
+    const auto it = opposite_z.find({s.layer, s.index});
+    if (it == opposite_z.end() || it->second < s.z) out.push_back(s);
+  }
   return out;
 }
 
@@ -256,6 +269,155 @@ NeuronSet contrast_set(const std::vector<NeuronContrast>& contrasts, const std::
     char note[128];
     std::snprintf(note, sizeof note, "g %.2f, p %.2g, %s %.3f vs %s %.3f", c.g, c.p, o.variant_a.c_str(), c.mean_a,
                   o.variant_b.c_str(), c.mean_b);
+    set.neurons.push_back({c.stream, c.layer, c.index, note});
+  }
+  return set;
+}
+
+// ---- choice contrast -------------------------------------------------------------------------------------
+
+const char* chunk_outcome_name(ChunkOutcome outcome) { return outcome == ChunkOutcome::kRise ? "rise" : "speed"; }
+
+double chunk_outcome(const std::vector<std::vector<float>>& chunk, const std::vector<float>& state,
+                     KinematicModel& kinematics, const UnitMapping& units, ChunkOutcome outcome) {
+  require(!chunk.empty(), "chunk_outcome: empty chunk");
+  auto position = [&](const std::vector<float>& lerobot) {
+    require(lerobot.size() >= kNumJoints, "chunk_outcome: an action or state has " + std::to_string(lerobot.size()) +
+                                              " values, the arm has " + std::to_string(kNumJoints) + " joints");
+    JointVector q{};
+    for (int j = 0; j < kNumJoints; ++j) q[j] = lerobot[static_cast<size_t>(j)];
+    return kinematics.forward(from_lerobot(q, units)).position;
+  };
+  const std::array<double, 3> start = position(state);
+  if (outcome == ChunkOutcome::kRise) {
+    double top = -INFINITY;
+    for (const std::vector<float>& a : chunk) top = std::max(top, position(a)[2]);
+    return top - start[2];
+  }
+  double path = 0;
+  std::array<double, 3> previous = start;
+  for (const std::vector<float>& a : chunk) {
+    const std::array<double, 3> p = position(a);
+    path += std::hypot(p[0] - previous[0], p[1] - previous[1], p[2] - previous[2]);
+    previous = p;
+  }
+  return path / static_cast<double>(chunk.size());
+}
+
+ChoiceContrast contrast_neurons_by_choice(Policy& policy, const DatasetReader& dataset, KinematicModel& kinematics,
+                                          const ChoiceContrastOptions& o) {
+  require(o.samples_per_frame >= 4, "choice contrast: needs at least 4 noise samples per frame");
+  std::vector<int> episodes;
+  for (int e = 0; e < dataset.num_episodes() && static_cast<int>(episodes.size()) < o.episodes; ++e)
+    if (dataset.info(e).success) episodes.push_back(e);
+  require(episodes.size() >= 2, "choice contrast: the dataset has fewer than two successful episodes");
+  const int stride = std::max(1, o.frame_stride);
+  std::vector<std::pair<int, int>> frames;  // (episode, frame) in the phase
+  for (int e : episodes) {
+    int seen = 0;
+    const std::vector<Frame> traj = dataset.trajectory(e);
+    for (int i = 0; i < static_cast<int>(traj.size()); ++i)
+      if (traj[static_cast<size_t>(i)].phase == o.phase && seen++ % stride == 0) frames.push_back({e, i});
+  }
+  require(frames.size() >= 3,
+          std::string("choice contrast: fewer than three frames in the ") + phase_name(o.phase) + " phase");
+  ActivationRecorder recorder(policy, /*vlm=*/false, /*expert=*/true);
+  const int k = o.samples_per_frame, half = k / 2;
+  // Per frame: the upper-half minus lower-half mean coefficient of every expert neuron, and the halves' means.
+  std::map<int, std::vector<std::vector<double>>> upper, lower;  // layer → frame → [width]
+  std::vector<double> frame_means, within_sq;
+  ProgressBar bar(std::string("choice contrast (") + chunk_outcome_name(o.outcome) + ")",
+                  static_cast<int64_t>(frames.size()) * k, "chunks");
+  for (size_t f = 0; f < frames.size(); ++f) {
+    const auto [e, i] = frames[f];
+    const Frame frame = dataset.frame(e, i);
+    PolicyInput in;
+    in.images = frame.images;
+    in.state.assign(frame.state.begin(), frame.state.end());
+    in.task = o.task.empty() ? dataset.info(e).instruction : o.task;
+    std::vector<double> outcome(static_cast<size_t>(k));
+    std::vector<std::map<int, std::vector<float>>> acts(static_cast<size_t>(k));
+    for (int s = 0; s < k; ++s) {
+      recorder.clear();
+      const std::vector<std::vector<float>> chunk = policy.predict_chunk(in, o.seed + f, s);
+      outcome[static_cast<size_t>(s)] = chunk_outcome(chunk, in.state, kinematics, o.units, o.outcome);
+      acts[static_cast<size_t>(s)] = recorder.chunks().back().expert_mean;
+      bar.advance();
+    }
+    std::vector<int> order(static_cast<size_t>(k));
+    for (int s = 0; s < k; ++s) order[static_cast<size_t>(s)] = s;
+    std::sort(order.begin(), order.end(), [&](int a, int b) { return outcome[a] > outcome[b]; });
+    const double m = mean(outcome);
+    frame_means.push_back(m);
+    for (double y : outcome) within_sq.push_back((y - m) * (y - m));
+    for (const auto& [layer, first] : acts.front()) {
+      std::vector<double> hi(first.size(), 0.0), lo(first.size(), 0.0);
+      for (int r = 0; r < k; ++r) {
+        if (r >= half && r < k - half) continue;  // the median sample of an odd k belongs to neither half
+        std::vector<double>& side = r < half ? hi : lo;
+        const std::vector<float>& a = acts[static_cast<size_t>(order[static_cast<size_t>(r)])].at(layer);
+        for (size_t n = 0; n < a.size(); ++n) side[n] += a[n] / half;
+      }
+      upper[layer].push_back(std::move(hi));
+      lower[layer].push_back(std::move(lo));
+    }
+  }
+  bar.finish();
+  ChoiceContrast out;
+  out.frames = static_cast<int>(frames.size());
+  out.outcome_mean = mean(frame_means);
+  out.outcome_sd_between = sample_sd(frame_means);
+  double sq = 0;
+  for (double x : within_sq) sq += x;
+  out.outcome_sd_within = std::sqrt(sq / static_cast<double>(frames.size() * static_cast<size_t>(k - 1)));
+  const double nf = static_cast<double>(frames.size());
+  for (const auto& [layer, per_frame] : upper) {
+    const size_t width = per_frame.front().size();
+    for (size_t n = 0; n < width; ++n) {
+      std::vector<double> diff, a, b;
+      for (size_t f = 0; f < per_frame.size(); ++f) {
+        a.push_back(per_frame[f][n]);
+        b.push_back(lower.at(layer)[f][n]);
+        diff.push_back(a.back() - b.back());
+      }
+      NeuronContrast c;
+      c.stream = Stream::kExpert;
+      c.layer = layer;
+      c.index = static_cast<int>(n);
+      c.mean_a = mean(a);
+      c.mean_b = mean(b);
+      c.n_a = c.n_b = out.frames;
+      const double sd = sample_sd(diff);
+      if (sd > 0) {
+        c.g = mean(diff) / sd;
+        c.t = c.g * std::sqrt(nf);
+        c.p = student_t_two_sided_p(c.t, nf - 1);
+      }
+      out.neurons.push_back(c);
+    }
+  }
+  std::sort(out.neurons.begin(), out.neurons.end(),
+            [](const NeuronContrast& x, const NeuronContrast& y) { return std::abs(x.g) > std::abs(y.g); });
+  return out;
+}
+
+NeuronSet choice_set(const ChoiceContrast& contrast, const std::string& name, int n, int sign, const std::string& model,
+                     const ChoiceContrastOptions& o) {
+  const std::string what = o.outcome == ChunkOutcome::kRise ? "rise" : "move";
+  NeuronSet set;
+  set.name = name;
+  set.description = "expert neurons more active when the model's own chunk would " + what +
+                    (sign > 0 ? " more" : " less") + " (choice contrast over noise seeds, " + phase_name(o.phase) +
+                    " phase)";
+  set.provenance = {"choice contrast (" + std::string(chunk_outcome_name(o.outcome)) + "): paired d_z over " +
+                        std::to_string(contrast.frames) + " frames, " + std::to_string(o.samples_per_frame) +
+                        " noise seeds each, top " + std::to_string(n),
+                    model, ""};
+  for (const NeuronContrast& c : contrast.neurons) {
+    if (static_cast<int>(set.neurons.size()) >= n) break;
+    if (c.g * sign <= 0) continue;
+    char note[128];
+    std::snprintf(note, sizeof note, "d_z %.2f, p %.2g, upper %.3f vs lower %.3f", c.g, c.p, c.mean_a, c.mean_b);
     set.neurons.push_back({c.stream, c.layer, c.index, note});
   }
   return set;

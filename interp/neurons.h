@@ -15,10 +15,12 @@
 #include <vector>
 
 #include "dataset/dataset.h"
+#include "hardware/units.h"
 #include "interp/neuron_set.h"
 
 namespace vlascope {
 
+class KinematicModel;
 class Policy;
 class SmolVLA;
 class Tokenizer;
@@ -44,6 +46,10 @@ struct ConceptScore {
 // Every VLM neuron scored for a concept (its words; unknown words are an Error naming them), sorted by z.
 std::vector<ConceptScore> search_concept(const SmolVLA& model, const Tokenizer& tokenizer,
                                          const std::vector<std::string>& words, int k, bool final_norm);
+// The scores whose neuron promotes the opposite concept less (a lower z) than this one; order kept. A value vector
+// whose top tokens hold both "fast" and "slowly" carries the slot the two words fill, not either concept.
+std::vector<ConceptScore> without_opposite(const std::vector<ConceptScore>& scores,
+                                           const std::vector<ConceptScore>& opposite);
 // The first n scored neurons as a set (exact hits first, then by z).
 NeuronSet concept_set(const std::vector<ConceptScore>& scores, const std::string& name, int n, const std::string& model,
                       const std::vector<std::string>& words);
@@ -71,5 +77,45 @@ std::vector<NeuronContrast> contrast_neurons(Policy& policy, const DatasetReader
 // The n neurons with the largest g in the given direction (+1: higher in a; −1: higher in b).
 NeuronSet contrast_set(const std::vector<NeuronContrast>& contrasts, const std::string& name, int n, int sign,
                        const std::string& model, const ContrastOptions& options);
+
+// Choice contrast: what the model itself decides. With one instruction for high and low (fast and slow)
+// demonstrations, nothing in a frame says which variant to perform; the flow-matching sampler picks one through its
+// noise. So each recorded frame is sampled with several noise seeds, the chunks are ranked by what they would do
+// (how far the end effector rises over the chunk, or how fast it moves), and every neuron's coefficient in the upper
+// half of a frame's samples is compared with the lower half, paired by frame. Only the action expert sees the noise,
+// so only its neurons can differ; the VLM is not recorded.
+enum class ChunkOutcome { kRise, kSpeed };
+const char* chunk_outcome_name(ChunkOutcome outcome);  // "rise", "speed"
+// rise: the highest end-effector z over the chunk's actions minus the z at the observed state (m); speed: the mean
+// end-effector displacement per action step from the state through the chunk (m/step). Actions and state in LeRobot
+// units.
+double chunk_outcome(const std::vector<std::vector<float>>& chunk, const std::vector<float>& state,
+                     KinematicModel& kinematics, const UnitMapping& units, ChunkOutcome outcome);
+
+struct ChoiceContrastOptions {
+  ChunkOutcome outcome = ChunkOutcome::kRise;
+  Phase phase = Phase::kLift;  // frames of this expert phase, from successful episodes of every variant
+  int episodes = 16;
+  int frame_stride = 6;
+  int samples_per_frame = 8;  // noise seeds per frame (≥ 4)
+  std::string task;           // "" = each episode's instruction
+  UnitMapping units;
+  uint64_t seed = 0;
+};
+struct ChoiceContrast {
+  // Expert neurons, sorted by |g|. mean_a / mean_b: the coefficient in the upper / lower half of the samples by
+  // outcome; g: the paired effect size d_z (mean of the per-frame differences over their sd); t, p: paired t-test;
+  // n_a = n_b = frames.
+  std::vector<NeuronContrast> neurons;
+  int frames = 0;
+  double outcome_mean = 0;
+  double outcome_sd_within = 0;   // sd of the outcome across noise seeds of one frame (pooled): the choice's spread
+  double outcome_sd_between = 0;  // sd of the per-frame mean outcome across frames: the observation's part
+};
+ChoiceContrast contrast_neurons_by_choice(Policy& policy, const DatasetReader& dataset, KinematicModel& kinematics,
+                                          const ChoiceContrastOptions& options);
+// The n neurons with the largest g in the given direction (+1: higher when the chunk rises more / moves faster).
+NeuronSet choice_set(const ChoiceContrast& contrast, const std::string& name, int n, int sign, const std::string& model,
+                     const ChoiceContrastOptions& options);
 
 }  // namespace vlascope

@@ -33,8 +33,14 @@ $vlascope eval --checkpoint "$dir/export" --episodes 2 --videos 1 --out "$dir/ev
 [ -s "$dir/eval/episode_0.mp4" ] && [ -s "$dir/eval/ee_height.png" ] || fail "eval outputs"
 
 $vlascope neurons --checkpoint "$dir/vla" --dataset "$dir/demos" --episodes 2 --stride 10 --set-size 3 \
+  --choice-episodes 2 --choice-stride 10 --choice-samples 4 \
   --out "$dir/neurons" >"$dir/neurons.txt" 2>&1 || { cat "$dir/neurons.txt"; fail "neurons"; }
-[ "$(json "$dir/neurons/neuron_sets.json" "len(d['sets'])")" = 8 ] || fail "neurons: expected 4 lexical + 4 contrastive sets"
+[ "$(json "$dir/neurons/neuron_sets.json" "len(d['sets'])")" = 12 ] ||
+  fail "neurons: expected 4 lexical + 4 contrastive + 4 choice sets"
+[ "$(json "$dir/neurons/neuron_sets.json" "sorted(s['name'] for s in d['sets'] if 'choice' in s['name'])")" = \
+  "['fast_choice', 'high_choice', 'low_choice', 'slow_choice']" ] || fail "neurons: choice set names"
+[ "$(json "$dir/neurons/choices.json" "sorted(d)")" = "['rise', 'speed']" ] || fail "neurons: choices.json"
+[ -s "$dir/neurons/choice_rise.csv" ] || fail "neurons: choice_rise.csv"
 grep -q "^3,17," "$dir/neurons/top_tokens.csv" || fail "top_tokens.csv lacks layer 3 neuron 17"
 
 $vlascope rollout --checkpoint "$dir/vla" --out "$dir/rollout" --steer high --sets "$dir/neurons/neuron_sets.json" \

@@ -1,6 +1,7 @@
 // Capture, steering and neuron search on a real (small, random) policy: recording never changes the actions, maps
 // know their token table, memory stays bounded, steering changes exactly the chosen activations, an empty steering
-// changes nothing, bad neuron sets are errors, and the logit lens matches a hand computation.
+// changes nothing, bad neuron sets are errors, the logit lens matches a hand computation, and the choice contrast
+// pairs each frame's higher- and lower-rising chunks.
 #include <gtest/gtest.h>
 
 #include <filesystem>
@@ -8,9 +9,13 @@
 #include <sstream>
 
 #include "common/error.h"
+#include "dataset/dataset.h"
+#include "hardware/robot.h"
+#include "hardware/units.h"
 #include "interp/attention_views.h"
 #include "interp/capture.h"
 #include "interp/neurons.h"
+#include "interp/stats.h"
 #include "policy/checkpoint.h"
 #include "policy/policy.h"
 #include "policy/smolvla.h"
@@ -232,6 +237,132 @@ TEST(Neurons, LogitLensMatchesAHandComputationAndFindsAPlantedConcept) {
   EXPECT_THROW(search_concept(model, tok, {"elephant"}, 3, false), Error);
   // Through the final norm the ranking may change but the planted neuron still wins.
   EXPECT_EQ(value_vector_top_tokens(model, tok, 3, true)[2 * 256 + 17].ids[0], high);
+}
+
+// A kinematic model whose end effector is (q0, 0, q1): heights and paths a test can compute by hand.
+struct LinearKinematics : KinematicModel {
+  Pose forward(const JointVector& q) override {
+    Pose p;
+    p.position = {q[0], 0, q[1]};
+    return p;
+  }
+};
+
+TEST(Neurons, ChunkOutcomeIsTheRiseAndThePathPerStepOfTheEndEffector) {
+  LinearKinematics k;
+  const UnitMapping units;
+  const std::vector<float> state = {0, 10, 0, 0, 0, 50};
+  const std::vector<std::vector<float>> chunk = {{0, 20, 0, 0, 0, 50}, {0, 40, 0, 0, 0, 50}, {0, 30, 0, 0, 0, 50}};
+  auto z = [&](float lift_degrees) {
+    JointVector q{};
+    q[1] = lift_degrees;
+    return from_lerobot(q, units)[1];
+  };
+  EXPECT_NEAR(chunk_outcome(chunk, state, k, units, ChunkOutcome::kRise), std::abs(z(40) - z(10)), 1e-9);
+  // Path: 10° + 20° + 10° of lift over three steps.
+  EXPECT_NEAR(chunk_outcome(chunk, state, k, units, ChunkOutcome::kSpeed), std::abs(z(40) - z(0)) / 3, 1e-9);
+  EXPECT_THROW(chunk_outcome({}, state, k, units, ChunkOutcome::kRise), Error);
+  EXPECT_THROW(chunk_outcome({{1, 2, 3}}, state, k, units, ChunkOutcome::kRise), Error);
+}
+
+TEST(Neurons, ChoiceContrastPairsEachFramesHigherAndLowerChunksInTheExpert) {
+  Fixture f;
+  const fs::path data = f.dir / "demos";
+  {
+    DatasetWriter writer(data.string());
+    for (int e = 0; e < 3; ++e) {
+      EpisodeInfo info;
+      info.instruction = "pick up the cube";
+      info.variant = e % 2 ? "high" : "low";
+      info.success = true;
+      info.cameras = {"scene", "wrist"};
+      std::vector<Frame> frames;
+      for (int i = 0; i < 8; ++i) {
+        const PolicyInput in = f.input(static_cast<uint8_t>(60 + 20 * e + i));
+        Frame fr;
+        fr.timestamp = i / 30.0;
+        for (int j = 0; j < 6; ++j) fr.state[j] = in.state[static_cast<size_t>(j)] + i;
+        fr.phase = i < 2 ? Phase::kGrasp : Phase::kLift;  // 6 lift frames
+        fr.images = in.images;
+        frames.push_back(fr);
+      }
+      writer.write(info, frames);
+    }
+  }
+  const DatasetReader dataset(data.string());
+  LinearKinematics k;
+  ChoiceContrastOptions o;
+  o.outcome = ChunkOutcome::kRise;
+  o.phase = Phase::kLift;
+  o.frame_stride = 2;
+  o.samples_per_frame = 6;
+  o.seed = 11;
+  const ChoiceContrast c = contrast_neurons_by_choice(*f.policy, dataset, k, o);
+  EXPECT_EQ(c.frames, 3 * 3);
+  const SmolVLAConfig& cfg = f.policy->config();
+  ASSERT_EQ(c.neurons.size(),
+            model_shape(cfg).expert.layers.size() * static_cast<size_t>(model_shape(cfg).expert.ffn_width));
+  for (size_t i = 0; i < c.neurons.size(); ++i) {
+    const NeuronContrast& x = c.neurons[i];
+    ASSERT_EQ(x.stream, Stream::kExpert);
+    if (i) {
+      ASSERT_LE(std::abs(x.g), std::abs(c.neurons[i - 1].g));
+    }
+    // d_z is the mean paired difference over its sd: its sign is that of mean_upper − mean_lower.
+    if (x.g != 0) {
+      ASSERT_EQ(x.g > 0, x.mean_a > x.mean_b) << x.layer << "/" << x.index;
+    }
+  }
+  EXPECT_GT(c.outcome_sd_within, 0);  // the noise changes the chunks
+  // Independently: the strongest neuron's coefficient correlates with the outcome, in the direction of its d_z.
+  const NeuronContrast& top = c.neurons.front();
+  ActivationRecorder recorder(*f.policy, false, true);
+  std::vector<double> act, out;
+  int frame_number = 0;
+  for (int e = 0; e < 3; ++e)
+    for (int i = 2; i < 8; i += 2, ++frame_number) {
+      const Frame fr = dataset.frame(e, i);
+      PolicyInput in;
+      in.images = fr.images;
+      in.state.assign(fr.state.begin(), fr.state.end());
+      in.task = "pick up the cube";
+      std::vector<double> a, y;
+      for (int s = 0; s < 6; ++s) {
+        recorder.clear();
+        const auto chunk = f.policy->predict_chunk(in, o.seed + frame_number, s);
+        y.push_back(chunk_outcome(chunk, in.state, k, o.units, o.outcome));
+        a.push_back(recorder.chunks().back().expert_mean.at(top.layer)[static_cast<size_t>(top.index)]);
+      }
+      for (int s = 0; s < 6; ++s) act.push_back(a[s] - mean(a)), out.push_back(y[s] - mean(y));
+    }
+  double sxy = 0, sxx = 0, syy = 0;
+  for (size_t s = 0; s < act.size(); ++s) sxy += act[s] * out[s], sxx += act[s] * act[s], syy += out[s] * out[s];
+  const double r = sxy / std::sqrt(sxx * syy);
+  EXPECT_GT(r * (top.g > 0 ? 1 : -1), 0.3) << "r " << r << ", d_z " << top.g;
+  // Sets take the strongest neurons of one sign.
+  const NeuronSet high = choice_set(c, "high_choice", 4, +1, "test", o);
+  ASSERT_EQ(high.neurons.size(), 4u);
+  for (const NeuronRef& n : high.neurons) EXPECT_EQ(n.stream, Stream::kExpert);
+  // Bad options are errors, not crashes.
+  o.samples_per_frame = 2;
+  EXPECT_THROW(contrast_neurons_by_choice(*f.policy, dataset, k, o), Error);
+  o.samples_per_frame = 6;
+  o.phase = Phase::kHold;
+  EXPECT_THROW(contrast_neurons_by_choice(*f.policy, dataset, k, o), Error);
+}
+
+TEST(Neurons, OppositeConceptFilterDropsNeuronsThatPromoteBothWords) {
+  auto score = [](int layer, int index, double z) {
+    ConceptScore s;
+    s.layer = layer, s.index = index, s.z = z;
+    return s;
+  };
+  const std::vector<ConceptScore> fast = {score(5, 504, 3.7), score(0, 242, 2.8), score(4, 304, 3.0)};
+  const std::vector<ConceptScore> slow = {score(5, 504, 3.9), score(0, 242, 0.1), score(4, 304, 3.0)};
+  const std::vector<ConceptScore> kept = without_opposite(fast, slow);
+  ASSERT_EQ(kept.size(), 1u);  // 5/504 promotes "slowly" more, 4/304 as much
+  EXPECT_EQ(kept[0].index, 242);
+  EXPECT_EQ(without_opposite(fast, {}).size(), 3u);
 }
 
 }  // namespace
