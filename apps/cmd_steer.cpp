@@ -66,10 +66,11 @@ void bar_plot(const std::vector<SteerRun>& runs, const MetricDef& m, const std::
 }  // namespace
 
 int run_steer_experiment(int argc, char** argv) {
-  ArgParser args("vlascope steer-experiment",
-                 "Switch concept neurons on (Häon et al.: mlp.post := α at every position and pass) and measure the\n"
-                 "arm on identical seeds: baseline, high, low, a random set like high, fast, slow, and prompt-only\n"
-                 "baselines; lift height and speed, episode length, success; CIs, tests, effect sizes, α sweep, plots.");
+  ArgParser args(
+      "vlascope steer-experiment",
+      "Switch concept neurons on (Häon et al.: mlp.post := α at every position and pass) and measure the\n"
+      "arm on identical seeds: baseline, high, low, a random set like high, fast, slow, and prompt-only\n"
+      "baselines; lift height and speed, episode length, success; CIs, tests, effect sizes, α sweep, plots.");
   args.required("checkpoint", "SmolVLA checkpoint directory");
   args.required("sets", "neuron_sets.json (vlascope neurons)");
   args.required("out", "output directory");
@@ -148,8 +149,8 @@ int run_steer_experiment(int argc, char** argv) {
   report["first_seed"] = seed;
   std::ofstream csv(out / "steer_conditions.csv");
   csv << "condition,rollouts,successes,lifted";
-  for (const MetricDef& m : metric_defs()) csv << "," << m.name << "_mean_" << m.unit << "," << m.name << "_ci_lo,"
-                                              << m.name << "_ci_hi";
+  for (const MetricDef& m : metric_defs())
+    csv << "," << m.name << "_mean_" << m.unit << "," << m.name << "_ci_lo," << m.name << "_ci_hi";
   csv << "\n";
   for (const SteerRun& r : runs) {
     nlohmann::json c;
@@ -170,7 +171,8 @@ int run_steer_experiment(int argc, char** argv) {
       } else {
         csv << ",,,";
       }
-      if (&r != &baseline) c["vs_baseline"][m.name] = comparison_json(compare_runs(r, baseline, m.name, m.get, m.needs_lift), m.scale);
+      if (&r != &baseline)
+        c["vs_baseline"][m.name] = comparison_json(compare_runs(r, baseline, m.name, m.get, m.needs_lift), m.scale);
     }
     report["conditions"][r.condition.name] = c;
   }
@@ -201,7 +203,8 @@ int run_steer_experiment(int argc, char** argv) {
       for (size_t i = 0; i < sr.size(); ++i) {
         std::vector<double> v;
         for (const SteerMetrics& m : sr[i].metrics)
-          if (m.lifted) v.push_back(m.mean_height * 100), all_x.push_back(sweep[i]), all_y.push_back(m.mean_height * 100);
+          if (m.lifted)
+            v.push_back(m.mean_height * 100), all_x.push_back(sweep[i]), all_y.push_back(m.mean_height * 100);
         if (v.size() >= 2) {
           const Summary s = summarize(v);
           x.push_back(sweep[i]), y.push_back(s.mean), lo.push_back(s.ci_lo), hi.push_back(s.ci_hi);
@@ -211,8 +214,8 @@ int run_steer_experiment(int argc, char** argv) {
       }
       if (all_x.size() >= 3) {
         const LinearFit fit = linear_fit(all_x, all_y);
-        report["alpha_sweep"][name]["slope_cm_per_alpha"] = {{"slope", fit.slope}, {"ci95", {fit.slope_ci_lo, fit.slope_ci_hi}},
-                                                             {"p", fit.p}};
+        report["alpha_sweep"][name]["slope_cm_per_alpha"] = {
+            {"slope", fit.slope}, {"ci95", {fit.slope_ci_lo, fit.slope_ci_hi}}, {"p", fit.p}};
       }
       if (x.size() >= 2) plot.add(name, x, y, lo, hi);
     }

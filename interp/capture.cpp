@@ -59,19 +59,19 @@ AttentionRecorder::AttentionRecorder(Policy& policy, AttentionCaptureSpec spec)
   Hooks& hooks = policy_.hooks();
   const SmolVLAConfig& c = policy_.config();
   // A new chunk starts with every prefix pass.
-  handles_.push_back(hooks.add(HookPoint{HookStream::kVlm, -1, HookSite::kEmbed}, [this](const HookContext&, at::Tensor&) {
-    if (paused_) return;
-    CapturedChunk chunk;
-    chunk.index = next_index_++;
-    chunk.layout = policy_.layout();
-    chunks_.push_back(std::move(chunk));
-    while (static_cast<int>(chunks_.size()) > spec_.max_chunks) chunks_.pop_front();
-  }));
+  handles_.push_back(
+      hooks.add(HookPoint{HookStream::kVlm, -1, HookSite::kEmbed}, [this](const HookContext&, at::Tensor&) {
+        if (paused_) return;
+        CapturedChunk chunk;
+        chunk.index = next_index_++;
+        chunk.layout = policy_.layout();
+        chunks_.push_back(std::move(chunk));
+        while (static_cast<int>(chunks_.size()) > spec_.max_chunks) chunks_.pop_front();
+      }));
   auto add = [&](HookStream stream, int layer) {
-    handles_.push_back(hooks.add(attn_pattern_point(stream, layer),
-                                 [this, stream, layer](const HookContext& ctx, at::Tensor& t) {
-                                   on_pattern(stream, layer, ctx, &t);
-                                 }));
+    handles_.push_back(hooks.add(
+        attn_pattern_point(stream, layer),
+        [this, stream, layer](const HookContext& ctx, at::Tensor& t) { on_pattern(stream, layer, ctx, &t); }));
   };
   if (spec_.vlm)
     for (int i = 0; i < c.num_vlm_layers; ++i)
@@ -158,16 +158,18 @@ ActivationRecorder::ActivationRecorder(Policy& policy, bool vlm, bool expert, st
     : policy_(policy) {
   Hooks& hooks = policy_.hooks();
   const SmolVLAConfig& c = policy_.config();
-  handles_.push_back(hooks.add(HookPoint{HookStream::kVlm, -1, HookSite::kEmbed}, [this](const HookContext&, at::Tensor&) {
-    ChunkActivations a;
-    a.index = static_cast<int>(chunks_.size());
-    chunks_.push_back(std::move(a));
-    expert_counts_.clear();
-  }));
+  handles_.push_back(
+      hooks.add(HookPoint{HookStream::kVlm, -1, HookSite::kEmbed}, [this](const HookContext&, at::Tensor&) {
+        ChunkActivations a;
+        a.index = static_cast<int>(chunks_.size());
+        chunks_.push_back(std::move(a));
+        expert_counts_.clear();
+      }));
   if (vlm) {
     for (int i = 0; i < c.num_vlm_layers; ++i) {
       if (!wanted(vlm_layers, i)) continue;
-      handles_.push_back(hooks.add(mlp_post_point(HookStream::kVlm, i), [this, i](const HookContext& ctx, at::Tensor& t) {
+      handles_.push_back(hooks.add(mlp_post_point(HookStream::kVlm, i), [this, i](const HookContext& ctx,
+                                                                                  at::Tensor& t) {
         if (chunks_.empty() || ctx.pass != ForwardPass::kPrefix) return;
         torch::NoGradGuard no_grad;
         const PrefixLayout& layout = policy_.layout();
@@ -185,7 +187,8 @@ ActivationRecorder::ActivationRecorder(Policy& policy, bool vlm, bool expert, st
   if (expert) {
     for (int j = 0; j < c.num_expert_layers; ++j) {
       if (!wanted(expert_layers, j)) continue;
-      handles_.push_back(hooks.add(mlp_post_point(HookStream::kExpert, j), [this, j](const HookContext& ctx, at::Tensor& t) {
+      handles_.push_back(hooks.add(mlp_post_point(HookStream::kExpert, j), [this, j](const HookContext& ctx,
+                                                                                     at::Tensor& t) {
         if (chunks_.empty() || ctx.pass != ForwardPass::kDenoise) return;
         torch::NoGradGuard no_grad;
         const std::vector<float> m = to_vector(t.select(0, 0).detach().to(torch::kFloat32).mean(0));  // over actions
@@ -225,20 +228,26 @@ Steering::Steering(SmolVLA& model, const std::vector<NeuronSet>& sets, const std
   for (auto& [key, entries] : by_layer) {
     const Stream s = static_cast<Stream>(key.first);
     const int layer = key.second;
-    handles_.push_back(model_.hooks().add(
-        mlp_post_point(hook_stream(s), layer), [entries = entries](const HookContext& ctx, at::Tensor& act) {
-          const bool prefix = ctx.pass != ForwardPass::kDenoise;
-          for (const Entry& e : entries) {
-            if (!e.intervention.applies(prefix, ctx.step)) continue;
-            const torch::Tensor idx = e.index.to(act.device());
-            const double alpha = e.intervention.alpha;
-            switch (e.intervention.op) {
-              case InterventionOp::kSet: act.index_fill_(-1, idx, alpha); break;
-              case InterventionOp::kAdd: act.index_copy_(-1, idx, act.index_select(-1, idx) + alpha); break;
-              case InterventionOp::kScale: act.index_copy_(-1, idx, act.index_select(-1, idx) * alpha); break;
-            }
-          }
-        }));
+    handles_.push_back(model_.hooks().add(mlp_post_point(hook_stream(s), layer),
+                                          [entries = entries](const HookContext& ctx, at::Tensor& act) {
+                                            const bool prefix = ctx.pass != ForwardPass::kDenoise;
+                                            for (const Entry& e : entries) {
+                                              if (!e.intervention.applies(prefix, ctx.step)) continue;
+                                              const torch::Tensor idx = e.index.to(act.device());
+                                              const double alpha = e.intervention.alpha;
+                                              switch (e.intervention.op) {
+                                                case InterventionOp::kSet:
+                                                  act.index_fill_(-1, idx, alpha);
+                                                  break;
+                                                case InterventionOp::kAdd:
+                                                  act.index_copy_(-1, idx, act.index_select(-1, idx) + alpha);
+                                                  break;
+                                                case InterventionOp::kScale:
+                                                  act.index_copy_(-1, idx, act.index_select(-1, idx) * alpha);
+                                                  break;
+                                              }
+                                            }
+                                          }));
   }
 }
 
