@@ -213,41 +213,47 @@ Steering::Steering(SmolVLA& model, const std::vector<NeuronSet>& sets, const std
   const ModelShape shape = model_shape(model.config());
   struct Entry {
     Intervention intervention;
-    torch::Tensor index;
+    torch::Tensor index;  // [n] channels
+    torch::Tensor alpha;  // [n] α × each channel's weight
   };
   std::map<std::pair<int, int>, std::vector<Entry>> by_layer;  // (stream, layer) → what to do there
   for (const Intervention& iv : interventions) {
     validate_intervention(iv, sets, model.config().num_steps);
     const NeuronSet& set = find_neuron_set(sets, iv.set);
     validate_neuron_set(set, shape);
-    for (Stream s : {Stream::kVlm, Stream::kExpert})
-      for (const auto& [layer, indices] : indices_by_layer(set, s))
-        by_layer[{static_cast<int>(s), layer}].push_back(
-            {iv, torch::tensor(std::vector<int64_t>(indices.begin(), indices.end()), torch::kInt64)});
+    std::map<std::pair<int, int>, std::pair<std::vector<int64_t>, std::vector<float>>> channels;
+    for (const NeuronRef& n : set.neurons) {
+      auto& [index, alpha] = channels[{static_cast<int>(n.stream), n.layer}];
+      index.push_back(n.index);
+      alpha.push_back(static_cast<float>(iv.alpha * n.weight));
+    }
+    for (const auto& [key, c] : channels)
+      by_layer[key].push_back({iv, torch::tensor(c.first, torch::kInt64), torch::tensor(c.second)});
   }
   for (auto& [key, entries] : by_layer) {
     const Stream s = static_cast<Stream>(key.first);
     const int layer = key.second;
-    handles_.push_back(model_.hooks().add(mlp_post_point(hook_stream(s), layer),
-                                          [entries = entries](const HookContext& ctx, at::Tensor& act) {
-                                            const bool prefix = ctx.pass != ForwardPass::kDenoise;
-                                            for (const Entry& e : entries) {
-                                              if (!e.intervention.applies(prefix, ctx.step)) continue;
-                                              const torch::Tensor idx = e.index.to(act.device());
-                                              const double alpha = e.intervention.alpha;
-                                              switch (e.intervention.op) {
-                                                case InterventionOp::kSet:
-                                                  act.index_fill_(-1, idx, alpha);
-                                                  break;
-                                                case InterventionOp::kAdd:
-                                                  act.index_copy_(-1, idx, act.index_select(-1, idx) + alpha);
-                                                  break;
-                                                case InterventionOp::kScale:
-                                                  act.index_copy_(-1, idx, act.index_select(-1, idx) * alpha);
-                                                  break;
-                                              }
-                                            }
-                                          }));
+    handles_.push_back(model_.hooks().add(
+        mlp_post_point(hook_stream(s), layer), [entries = entries](const HookContext& ctx, at::Tensor& act) {
+          const bool prefix = ctx.pass != ForwardPass::kDenoise;
+          for (const Entry& e : entries) {
+            if (!e.intervention.applies(prefix, ctx.step)) continue;
+            const torch::Tensor idx = e.index.to(act.device());
+            const torch::Tensor alpha = e.alpha.to(act.device(), act.scalar_type());  // [n], broadcast over [B, L]
+            const torch::Tensor picked = act.index_select(-1, idx);
+            switch (e.intervention.op) {
+              case InterventionOp::kSet:
+                act.index_copy_(-1, idx, alpha.expand_as(picked).contiguous());
+                break;
+              case InterventionOp::kAdd:
+                act.index_copy_(-1, idx, picked + alpha);
+                break;
+              case InterventionOp::kScale:
+                act.index_copy_(-1, idx, picked * alpha);
+                break;
+            }
+          }
+        }));
   }
 }
 

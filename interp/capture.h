@@ -137,7 +137,8 @@ class ActivationRecorder {
 // ---- steering ------------------------------------------------------------------------------------------
 
 // While it lives, overrides (kSet), shifts (kAdd) or scales (kScale) the chosen neurons' mlp.post values at every
-// token position, in the passes and steps each Intervention names (Häon et al.: kSet with a constant α). Layers
+// token position, in the passes and steps each Intervention names (Häon et al.: kSet with a constant α; a weighted
+// set, a direction, applies α × each channel's weight). Layers
 // without a chosen neuron get no hook, so an empty steering costs nothing. Validates the sets against the model
 // (Error naming the set and entry).
 class Steering {

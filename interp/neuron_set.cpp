@@ -184,6 +184,7 @@ std::string neuron_sets_to_json(const std::vector<NeuronSet>& sets) {
     for (const NeuronRef& n : s.neurons) {
       json entry = {{"stream", stream_name(n.stream)}, {"layer", n.layer}, {"index", n.index}};
       if (!n.note.empty()) entry["note"] = n.note;
+      if (n.weight != 1) entry["weight"] = n.weight;
       neurons.push_back(entry);
     }
     doc["sets"].push_back(
@@ -240,7 +241,7 @@ std::vector<NeuronSet> parse_neuron_sets(const std::string& text, const std::str
     for (size_t i = 0; i < neurons.size(); ++i) {
       const std::string nw = where + " neuron " + std::to_string(i);
       const json& jn = neurons[i];
-      only_keys(jn, {"stream", "layer", "index", "note"}, nw);
+      only_keys(jn, {"stream", "layer", "index", "note", "weight"}, nw);
       NeuronRef n;
       try {
         n.stream = parse_stream(string_field(jn, "stream", nw));
@@ -250,6 +251,11 @@ std::vector<NeuronSet> parse_neuron_sets(const std::string& text, const std::str
       n.layer = int_field(jn, "layer", nw);
       n.index = int_field(jn, "index", nw);
       n.note = string_field(jn, "note", nw, true);
+      if (jn.contains("weight")) {
+        const json& w = jn["weight"];
+        require(w.is_number() && std::isfinite(w.get<double>()), nw + ": field 'weight' must be a finite number");
+        n.weight = w.get<double>();
+      }
       auto [it, inserted] = seen.emplace(n, i);
       require(inserted, nw + " (" + describe_neuron(n) + "): duplicate of neuron " + std::to_string(it->second));
       s.neurons.push_back(n);

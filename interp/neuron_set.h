@@ -41,6 +41,9 @@ struct NeuronRef {
   int layer = 0;
   int index = 0;     // channel of mlp.post, 0 … ffn_width − 1
   std::string note;  // optional: why it is in the set (its top tokens, its effect size)
+  // Multiplies an intervention's α for this channel (1 for a plain set). A set whose weights are a contrast's mean
+  // differences is a direction in neuron space: `add` with α moves every channel by α times its own difference.
+  double weight = 1;
 
   bool operator==(const NeuronRef& o) const { return stream == o.stream && layer == o.layer && index == o.index; }
   bool operator<(const NeuronRef& o) const;

@@ -194,6 +194,26 @@ TEST(Steering, OverridesExactlyTheChosenNeuronsAndNothingWhenEmpty) {
     Steering scale(p.model(), sets, {Intervention{"high", InterventionOp::kScale, 1.0}});
     EXPECT_EQ(p.predict_chunk(f.input(), 3, 0), plain);  // ×1 is the identity
   }
+  // A weighted set (a direction): each channel moves by α × its weight; set gives α × weight.
+  {
+    std::vector<NeuronSet> direction = {{"dir", "", {}, {{Stream::kVlm, 1, 5, "", 2.0}, {Stream::kVlm, 1, 200, "", -0.5}}}};
+    for (InterventionOp op : {InterventionOp::kAdd, InterventionOp::kSet}) {
+      Steering steer(p.model(), direction, {Intervention{"dir", op, 3.0}});
+      ActivationRecorder after(p, true, false, {1});
+      p.predict_chunk(f.input(), 3, 0);
+      const std::vector<float> c = after.chunks().back().vlm_state.at(1);
+      const bool add = op == InterventionOp::kAdd;
+      for (size_t i = 0; i < a.size(); ++i) {
+        if (i == 5) {
+          EXPECT_NEAR(c[i], (add ? a[i] : 0.f) + 6.f, 1e-5);
+        } else if (i == 200) {
+          EXPECT_NEAR(c[i], (add ? a[i] : 0.f) - 1.5f, 1e-5);
+        } else {
+          ASSERT_EQ(a[i], c[i]) << i;
+        }
+      }
+    }
+  }
   // A set that names a layer or index the model does not have.
   std::vector<NeuronSet> bad = {{"bad", "", {}, {{Stream::kVlm, 9, 0, ""}}}};
   EXPECT_THROW(Steering(p.model(), bad, {Intervention{"bad", InterventionOp::kSet, 1}}), Error);

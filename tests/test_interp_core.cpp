@@ -933,7 +933,7 @@ NeuronSet high_set() {
 TEST(NeuronSets, JsonRoundTripThroughAFile) {
   NeuronSet slow;
   slow.name = "slow_v2";
-  slow.neurons = {{Stream::kExpert, 0, 0, ""}};
+  slow.neurons = {{Stream::kExpert, 0, 0, "", -0.25}};  // a weighted channel (a direction)
   const std::vector<NeuronSet> sets{high_set(), slow};
   const std::string path = (temp_dir() / "sets.json").string();
   write_neuron_sets(path, sets);
@@ -949,6 +949,8 @@ TEST(NeuronSets, JsonRoundTripThroughAFile) {
   EXPECT_EQ(back[0].neurons[0].note, "up, high, above");
   EXPECT_EQ(back[0].neurons[2].stream, Stream::kExpert);
   EXPECT_EQ(back[1].neurons.size(), 1u);
+  EXPECT_EQ(back[1].neurons[0].weight, -0.25);
+  EXPECT_EQ(back[0].neurons[0].weight, 1);  // unweighted entries carry no "weight" key and read back as 1
   EXPECT_FALSE(std::filesystem::exists(path + ".tmp"));
   // One neuron per line: a person can edit it.
   std::ifstream in(path);
