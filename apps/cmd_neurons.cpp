@@ -94,6 +94,9 @@ int run_neurons(int argc, char** argv) {
   args.option("choice-episodes", "16", "episodes (any variant) in each choice contrast");
   args.option("choice-stride", "6", "every n-th frame of the phase in a choice contrast");
   args.option("choice-samples", "8", "noise seeds per frame in a choice contrast");
+  args.option("direction-size", "100",
+              "neurons in each choice contrast's direction set (rise_direction, speed_direction: weighted by the\n"
+              "mean difference, for --op add with α > 0 toward higher/faster, α < 0 toward lower/slower)");
   if (!args.parse(argc, argv)) return 0;
   const fs::path out(args.get("out"));
   fs::create_directories(out);
@@ -253,6 +256,8 @@ int run_neurons(int argc, char** argv) {
       const bool rise = o.outcome == ChunkOutcome::kRise;
       sets.push_back(choice_set(c, rise ? "high_choice" : "fast_choice", n, +1, args.get("checkpoint"), o));
       sets.push_back(choice_set(c, rise ? "low_choice" : "slow_choice", n, -1, args.get("checkpoint"), o));
+      sets.push_back(choice_direction(c, outcome + "_direction", args.get_int("direction-size"),
+                                      args.get("checkpoint"), o));
       choices[outcome] = {{"frames", c.frames},
                           {"outcome_mean", c.outcome_mean},
                           {"outcome_sd_within_frame", c.outcome_sd_within},

@@ -423,4 +423,27 @@ NeuronSet choice_set(const ChoiceContrast& contrast, const std::string& name, in
   return set;
 }
 
+NeuronSet choice_direction(const ChoiceContrast& contrast, const std::string& name, int n, const std::string& model,
+                           const ChoiceContrastOptions& o) {
+  NeuronSet set;
+  set.name = name;
+  set.description = std::string("direction of the model's own ") +
+                    (o.outcome == ChunkOutcome::kRise ? "higher- vs lower-rising" : "faster vs slower") +
+                    " chunks: expert neurons weighted by their upper − lower mean coefficient (use with op add; "
+                    "α > 0 toward, α < 0 away)";
+  set.provenance = {"choice contrast (" + std::string(chunk_outcome_name(o.outcome)) + "): top " + std::to_string(n) +
+                        " by |d_z| over " + std::to_string(contrast.frames) + " frames, weight = mean difference",
+                    model, ""};
+  for (const NeuronContrast& c : contrast.neurons) {
+    if (static_cast<int>(set.neurons.size()) >= n) break;
+    if (c.g == 0) continue;
+    NeuronRef r{c.stream, c.layer, c.index, "", c.mean_a - c.mean_b};
+    char note[64];
+    std::snprintf(note, sizeof note, "d_z %.2f", c.g);
+    r.note = note;
+    set.neurons.push_back(r);
+  }
+  return set;
+}
+
 }  // namespace vlascope

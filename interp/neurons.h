@@ -118,4 +118,10 @@ ChoiceContrast contrast_neurons_by_choice(Policy& policy, const DatasetReader& d
 NeuronSet choice_set(const ChoiceContrast& contrast, const std::string& name, int n, int sign, const std::string& model,
                      const ChoiceContrastOptions& options);
 
+// The n neurons with the largest |g| as a direction: each weighted by its upper − lower mean coefficient, so
+// `add` with α = 1 moves every channel by the difference between the model's higher- and lower-rising (faster and
+// slower) chunks, and α = −1 by the opposite (contrastive activation addition in the neuron basis).
+NeuronSet choice_direction(const ChoiceContrast& contrast, const std::string& name, int n, const std::string& model,
+                           const ChoiceContrastOptions& options);
+
 }  // namespace vlascope
