@@ -63,6 +63,23 @@ void bar_plot(const std::vector<SteerRun>& runs, const MetricDef& m, const std::
   chart.save(path, 900, 420);
 }
 
+// "--high rise_direction@-8": a set and, after '@', the α of that condition (default: --alpha).
+struct SetChoice {
+  std::string set;
+  double alpha = 0;
+};
+SetChoice parse_set_choice(const std::string& text, double default_alpha, const char* flag) {
+  const size_t at = text.find('@');
+  if (at == std::string::npos) return {text, default_alpha};
+  SetChoice c{text.substr(0, at), 0};
+  char* end = nullptr;
+  const std::string number = text.substr(at + 1);
+  c.alpha = std::strtod(number.c_str(), &end);
+  require(!number.empty() && end && *end == '\0' && std::isfinite(c.alpha),
+          std::string("--") + flag + ": '" + text + "' must be SET or SET@ALPHA");
+  return c;
+}
+
 }  // namespace
 
 int run_steer_experiment(int argc, char** argv) {
@@ -75,10 +92,10 @@ int run_steer_experiment(int argc, char** argv) {
   args.required("sets", "neuron_sets.json (vlascope neurons)");
   args.required("out", "output directory");
   add_robot_options(args);
-  args.option("high", "high", "set used as 'high'");
-  args.option("low", "low", "set used as 'low'");
-  args.option("fast", "fast", "set used as 'fast' (empty: skip)");
-  args.option("slow", "slow", "set used as 'slow' (empty: skip)");
+  args.option("high", "high", "set used as 'high'; SET@ALPHA gives this condition its own α (e.g. rise_direction@8)");
+  args.option("low", "low", "set used as 'low' (SET@ALPHA as for --high, e.g. rise_direction@-8)");
+  args.option("fast", "fast", "set used as 'fast' (empty: skip; SET@ALPHA)");
+  args.option("slow", "slow", "set used as 'slow' (empty: skip; SET@ALPHA)");
   args.option("alpha", "4", "α of the sets (Häon et al. use 4 on OpenVLA, 10 on π0-FAST)");
   args.option("op", "set", "set (x := α), add (x += α) or scale (x *= α)");
   args.option("rollouts", "10", "rollouts per condition");
@@ -113,16 +130,21 @@ int run_steer_experiment(int argc, char** argv) {
     iv.alpha = a;
     return std::vector<Intervention>{iv};
   };
-  // The random control: as many neurons as "high", in the same layers, same α.
-  const NeuronSet& high = find_neuron_set(sets, args.get("high"));
+  const SetChoice high_choice = parse_set_choice(args.get("high"), alpha, "high");
+  const SetChoice low_choice = parse_set_choice(args.get("low"), alpha, "low");
+  // The random control: as many neurons as "high", in the same layers, with the same weights and α.
+  const NeuronSet& high = find_neuron_set(sets, high_choice.set);
   sets.push_back(random_like(high, shape, 12345, "random"));
 
   std::vector<SteerCondition> conditions = {{"baseline", {}, ""},
-                                            {"high", steer(args.get("high"), alpha), ""},
-                                            {"low", steer(args.get("low"), alpha), ""},
-                                            {"random", steer("random", alpha), ""}};
-  if (!args.get("fast").empty()) conditions.push_back({"fast", steer(args.get("fast"), alpha), ""});
-  if (!args.get("slow").empty()) conditions.push_back({"slow", steer(args.get("slow"), alpha), ""});
+                                            {"high", steer(high_choice.set, high_choice.alpha), ""},
+                                            {"low", steer(low_choice.set, low_choice.alpha), ""},
+                                            {"random", steer("random", high_choice.alpha), ""}};
+  for (const char* name : {"fast", "slow"})
+    if (!args.get(name).empty()) {
+      const SetChoice c = parse_set_choice(args.get(name), alpha, name);
+      conditions.push_back({name, steer(c.set, c.alpha), ""});
+    }
   if (!args.get("prompt-high").empty()) conditions.push_back({"prompt-high", {}, args.get("prompt-high")});
   if (!args.get("prompt-slow").empty()) conditions.push_back({"prompt-slow", {}, args.get("prompt-slow")});
   RolloutOptions ro;
@@ -157,6 +179,9 @@ int run_steer_experiment(int argc, char** argv) {
     int lifted = 0;
     for (const SteerMetrics& m : r.metrics) lifted += m.lifted;
     c["rollouts"] = r.metrics.size();
+    for (const Intervention& iv : r.condition.interventions)
+      c["interventions"].push_back({{"set", iv.set}, {"op", intervention_op_name(iv.op)}, {"alpha", iv.alpha}});
+    if (!r.condition.task.empty()) c["task"] = r.condition.task;
     c["successes"] = successes(r);
     c["lifted"] = lifted;
     c["success_fisher_p_vs_baseline"] =
@@ -194,9 +219,15 @@ int run_steer_experiment(int argc, char** argv) {
   std::vector<double> sweep = args.get("sweep").empty() ? std::vector<double>{} : args.get_doubles("sweep");
   if (!sweep.empty()) {
     LinePlot plot{"α sweep: lift-segment mean height", "α", "mean EE height (cm)"};
-    for (const std::string& name : {args.get("high"), args.get("low")}) {
+    // Magnitudes: a condition with a negative α (a direction steered away) sweeps negative values.
+    for (const SetChoice& choice : {high_choice, low_choice}) {
+      const std::string& name = choice.set;
+      const double sign = choice.alpha < 0 ? -1 : 1;
+      // One direction steered both ways: its two sweeps need their own names in the report and the plot.
+      const std::string label = high_choice.set == low_choice.set ? name + (sign < 0 ? " (α < 0)" : " (α > 0)") : name;
       std::vector<SteerCondition> cs;
-      for (double a : sweep) cs.push_back({name + " α=" + std::to_string(a).substr(0, 4), steer(name, a), ""});
+      for (double a : sweep)
+        cs.push_back({name + " α=" + std::to_string(sign * a).substr(0, 4), steer(name, sign * a), ""});
       const std::vector<SteerRun> sr =
           run_steer_conditions(*robot, *policy, sets, cs, args.get_int("sweep-rollouts"), seed, ro);
       std::vector<double> x, y, lo, hi, all_x, all_y;
@@ -204,20 +235,20 @@ int run_steer_experiment(int argc, char** argv) {
         std::vector<double> v;
         for (const SteerMetrics& m : sr[i].metrics)
           if (m.lifted)
-            v.push_back(m.mean_height * 100), all_x.push_back(sweep[i]), all_y.push_back(m.mean_height * 100);
+            v.push_back(m.mean_height * 100), all_x.push_back(sign * sweep[i]), all_y.push_back(m.mean_height * 100);
         if (v.size() >= 2) {
           const Summary s = summarize(v);
-          x.push_back(sweep[i]), y.push_back(s.mean), lo.push_back(s.ci_lo), hi.push_back(s.ci_hi);
+          x.push_back(sign * sweep[i]), y.push_back(s.mean), lo.push_back(s.ci_lo), hi.push_back(s.ci_hi);
         }
-        report["alpha_sweep"][name][std::to_string(sweep[i])] = {
+        report["alpha_sweep"][label][std::to_string(sign * sweep[i])] = {
             {"successes", successes(sr[i])}, {"mean_height_cm", v.empty() ? 0.0 : mean(v)}, {"lifted", v.size()}};
       }
       if (all_x.size() >= 3) {
         const LinearFit fit = linear_fit(all_x, all_y);
-        report["alpha_sweep"][name]["slope_cm_per_alpha"] = {
+        report["alpha_sweep"][label]["slope_cm_per_alpha"] = {
             {"slope", fit.slope}, {"ci95", {fit.slope_ci_lo, fit.slope_ci_hi}}, {"p", fit.p}};
       }
-      if (x.size() >= 2) plot.add(name, x, y, lo, hi);
+      if (x.size() >= 2) plot.add(label, x, y, lo, hi);
     }
     std::vector<double> by;
     for (const SteerMetrics& m : baseline.metrics)
