@@ -35,10 +35,13 @@ $vlascope eval --checkpoint "$dir/export" --episodes 2 --videos 1 --out "$dir/ev
 $vlascope neurons --checkpoint "$dir/vla" --dataset "$dir/demos" --episodes 2 --stride 10 --set-size 3 \
   --choice-episodes 2 --choice-stride 10 --choice-samples 4 \
   --out "$dir/neurons" >"$dir/neurons.txt" 2>&1 || { cat "$dir/neurons.txt"; fail "neurons"; }
-[ "$(json "$dir/neurons/neuron_sets.json" "len(d['sets'])")" = 12 ] ||
-  fail "neurons: expected 4 lexical + 4 contrastive + 4 choice sets"
-[ "$(json "$dir/neurons/neuron_sets.json" "sorted(s['name'] for s in d['sets'] if 'choice' in s['name'])")" = \
-  "['fast_choice', 'high_choice', 'low_choice', 'slow_choice']" ] || fail "neurons: choice set names"
+[ "$(json "$dir/neurons/neuron_sets.json" "len(d['sets'])")" = 14 ] ||
+  fail "neurons: expected 4 lexical + 4 contrastive + 4 choice sets + 2 directions"
+[ "$(json "$dir/neurons/neuron_sets.json" "sorted(s['name'] for s in d['sets'] if '_' in s['name'] and 'contrast' not in s['name'])")" = \
+  "['fast_choice', 'high_choice', 'low_choice', 'rise_direction', 'slow_choice', 'speed_direction']" ] ||
+  fail "neurons: choice set names"
+[ "$(json "$dir/neurons/neuron_sets.json" "all(n.get('weight', 1) != 1 for s in d['sets'] if s['name'] == 'rise_direction' for n in s['neurons'])")" = True ] ||
+  fail "neurons: rise_direction is not weighted"
 [ "$(json "$dir/neurons/choices.json" "sorted(d)")" = "['rise', 'speed']" ] || fail "neurons: choices.json"
 [ -s "$dir/neurons/choice_rise.csv" ] || fail "neurons: choice_rise.csv"
 grep -q "^3,17," "$dir/neurons/top_tokens.csv" || fail "top_tokens.csv lacks layer 3 neuron 17"
@@ -118,6 +121,12 @@ PY
 $vlascope steer-experiment --checkpoint "$dir/vla" --sets "$dir/neurons/neuron_sets.json" --rollouts 2 \
   --sweep "" --out "$dir/steer" $common >"$dir/steer.txt" 2>&1 || { cat "$dir/steer.txt"; fail "steer-experiment"; }
 [ "$(json "$dir/steer/steer_report.json" "len(d['conditions'])")" = 8 ] || fail "steer: 8 conditions"
+$vlascope steer-experiment --checkpoint "$dir/vla" --sets "$dir/neurons/neuron_sets.json" --rollouts 1 --op add \
+  --high rise_direction@2 --low rise_direction@-2 --fast "" --slow "" --prompt-high "" --prompt-slow "" \
+  --sweep "" --out "$dir/steer_dir" $common >"$dir/steer_dir.txt" 2>&1 ||
+  { cat "$dir/steer_dir.txt"; fail "steer-experiment with a direction"; }
+[ "$(json "$dir/steer_dir/steer_report.json" "d['conditions']['low']['interventions'][0]['alpha']")" = -2.0 ] ||
+  fail "steer: SET@ALPHA"
 [ -s "$dir/steer/height_over_time.png" ] || fail "steer plots"
 mkdir -p "$dir/report_root"
 cp -r "$dir/eval" "$dir/report_root/eval_unfrozen"
