@@ -320,20 +320,43 @@ JointVector So100Follower::read_locked(TickVector* ticks_out) {
   return q;
 }
 
+std::pair<double, double> So100Follower::allowed_range(int joint) const {
+  // The calibrated range is checked here, before the step limit, not only as a clamp on the ticks sent:
+  // a clamp after the step check could move a goal any distance (an arm outside a narrowed range). The
+  // tick clamp that follows only absorbs rounding.
+  TickVector low{}, high{};
+  for (int j = 0; j < kNumJoints; ++j) low[j] = calibration_[j].range_min, high[j] = calibration_[j].range_max;
+  const double a = ticks_to_radians(low)[joint], b = ticks_to_radians(high)[joint];  // a joint's sign may flip them
+  const double lower = std::max(config_.joint_limits.lower[joint], std::min(a, b));
+  const double upper = std::min(config_.joint_limits.upper[joint], std::max(a, b));
+  if (lower > upper) {
+    char why[256];
+    std::snprintf(why, sizeof why,
+                  ": %s's calibrated range [%.3f, %.3f] rad and its joint limits [%.3f, %.3f] do not overlap; check "
+                  "the calibration file and the unit mapping",
+                  kJointNames[joint], std::min(a, b), std::max(a, b), config_.joint_limits.lower[joint],
+                  config_.joint_limits.upper[joint]);
+    throw Error("SO-100 on " + port_ + why);
+  }
+  return {lower, upper};
+}
+
 double So100Follower::goal_inside_limits_locked(int joint, double goal, double present) {
   // The step limit keeps a goal between the present position and the limits, so the goal is inside the
   // limits whenever the arm is, or is outside by at most one step (then the limit is at most a step away).
   // An arm further out (left there by hand with torque off, pushed there, or a unit mapping or limits that
   // do not fit it) has no goal that is both inside the limits and within one step: clamping to the limit
   // would jump it there at the servo's full speed, and stepping would command a pose outside the limits.
-  // Neither is safe, so the arm stops (torque off) and the error says what to fix.
-  const double lower = config_.joint_limits.lower[joint], upper = config_.joint_limits.upper[joint];
+  // Neither is safe, so the arm stops (torque off) and the error says what to fix. "Limits" here are the
+  // joint limits narrowed to the calibrated range.
+  const auto [lower, upper] = allowed_range(joint);
   const double inside = std::clamp(goal, lower, upper);
   const double step = config_.max_step_rad[joint];
   if (step > 0 && std::abs(inside - present) > step + 1e-9) {
     char why[320];
     std::snprintf(why, sizeof why,
-                  ": %s is at %.3f rad, %.3f rad outside its joint limits [%.3f, %.3f], more than one step "
+                  ": %s is at %.3f rad, %.3f rad outside its joint limits and calibrated range [%.3f, %.3f], more "
+                  "than one step "
                   "(%.3f rad): no goal is both inside the limits and within a step; move the joint inside by hand "
                   "(torque is off) or check the unit mapping and joint limits",
                   kJointNames[joint], present, present < lower ? lower - present : present - upper, lower, upper, step);
@@ -362,7 +385,8 @@ JointVector So100Follower::write_locked(const JointVector& targets) {
     if (!std::isfinite(targets[j])) throw Error("SO-100 on " + port_ + ": non-finite target for " + kJointNames[j]);
   JointVector goal = targets;
   for (int j = 0; j < kNumJoints; ++j) {
-    const double clamped = std::clamp(goal[j], config_.joint_limits.lower[j], config_.joint_limits.upper[j]);
+    const auto [lower, upper] = allowed_range(j);
+    const double clamped = std::clamp(goal[j], lower, upper);
     if (clamped != goal[j]) ++counters_.limit_clamps;
     goal[j] = clamped;
   }

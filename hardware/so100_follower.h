@@ -30,6 +30,7 @@
 #include <optional>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "hardware/calibration.h"
@@ -144,8 +145,10 @@ class So100Follower : public Robot {
   // SYNC READ, error bits checked, watchdog fed; needs bus_mutex_. `ticks`: also the raw positions.
   JointVector read_locked(TickVector* ticks = nullptr);
   JointVector write_locked(const JointVector& targets);
-  // The last word on every goal (radians): inside the joint limits and within one step of `present`;
-  // throws when the arm is too far outside its limits for both (see the definition for why).
+  // The joint limits narrowed to the calibrated range, in radians: where a goal may be.
+  std::pair<double, double> allowed_range(int joint) const;
+  // The last word on every goal (radians): inside allowed_range and within one step of `present`;
+  // throws when the arm is too far outside that range for both (see the definition for why).
   double goal_inside_limits_locked(int joint, double goal, double present);
   // Goal := present, the goal that keeps the arm still (torque on, watchdog hold), made as safe as any
   // other goal: inside the joint limits and the calibrated range.
