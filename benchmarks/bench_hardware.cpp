@@ -6,7 +6,8 @@
 //                        (hand-built packets, blocking reads): the transport + twin baseline.
 //   BM_TickOverPty       the full driver tick over the pty against the twin (what `observe+act` cost).
 //   BM_TickOverPtyWire   the same with the twin holding each reply for its time on a 1 Mbps wire
-//                        (62 bytes of replies + 40 of requests ≈ 0.88 ms per tick, so100.md §2.5).
+//                        (so100.md §2.5: the host waits for the 14-byte SYNC READ and six 8-byte replies,
+//                        62 bytes ≈ 0.62 ms; the 26-byte SYNC WRITE gets no reply: 88 bytes ≈ 0.88 ms in all).
 //
 // Driver overhead beyond the wire = BM_TickOverPty − BM_RawPtyExchange (≈ BM_DriverOnly); the target is
 // < 1 ms. Each benchmark reports p50/p90/p99/max wall time per tick and the calling thread's CPU time.
