@@ -134,7 +134,7 @@ AttentionSettings read_settings(const ArgParser& args, const SmolVLAConfig& conf
     for (int j = config.num_expert_layers - 1; j >= 0 && expert.layers.empty(); --j)
       if (config.expert_layer_is_cross(j)) expert.layers = {j};
   const std::string heads = args.get("heads");
-  if (!heads.empty() && std::all_of(heads.begin(), heads.end(), ::isdigit)) {
+  if (!heads.empty() && std::all_of(heads.begin(), heads.end(), [](unsigned char c) { return std::isdigit(c) != 0; })) {
     vlm.head = expert.head = std::stoi(heads);
   } else {
     try {

@@ -97,10 +97,13 @@ int run_neurons(int argc, char** argv) {
   args.option("direction-size", "100",
               "neurons in each choice contrast's direction set (rise_direction, speed_direction: weighted by the\n"
               "mean difference, for --op add with α > 0 toward higher/faster, α < 0 toward lower/slower)");
+  args.option("threads", "0", "intra-op threads (0 = all cores)");
   if (!args.parse(argc, argv)) return 0;
   const fs::path out(args.get("out"));
   fs::create_directories(out);
-  std::unique_ptr<Policy> policy = Policy::load(args.get("checkpoint"));
+  PolicyOptions po;
+  po.threads = args.get_int("threads");
+  std::unique_ptr<Policy> policy = Policy::load(args.get("checkpoint"), po);
   const SmolVLA& model = policy->model();
   const Tokenizer& tokenizer = policy->tokenizer();
   const int k = args.get_int("top-k"), n = args.get_int("set-size");
@@ -228,6 +231,8 @@ int run_neurons(int argc, char** argv) {
       const std::string outcome = item.substr(0, colon), phase_text = item.substr(colon + 1);
       ChoiceContrastOptions o;
       require(outcome == "rise" || outcome == "speed", "--choices: outcome '" + outcome + "' is not rise or speed");
+      require(!choices.contains(outcome),
+              "--choices: outcome '" + outcome + "' is listed twice (its sets would share names)");
       o.outcome = outcome == "rise" ? ChunkOutcome::kRise : ChunkOutcome::kSpeed;
       bool known = false;
       for (Phase p : {Phase::kReach, Phase::kGrasp, Phase::kLift, Phase::kHold})
@@ -256,8 +261,8 @@ int run_neurons(int argc, char** argv) {
       const bool rise = o.outcome == ChunkOutcome::kRise;
       sets.push_back(choice_set(c, rise ? "high_choice" : "fast_choice", n, +1, args.get("checkpoint"), o));
       sets.push_back(choice_set(c, rise ? "low_choice" : "slow_choice", n, -1, args.get("checkpoint"), o));
-      sets.push_back(choice_direction(c, outcome + "_direction", args.get_int("direction-size"),
-                                      args.get("checkpoint"), o));
+      sets.push_back(
+          choice_direction(c, outcome + "_direction", args.get_int("direction-size"), args.get("checkpoint"), o));
       choices[outcome] = {{"frames", c.frames},
                           {"outcome_mean", c.outcome_mean},
                           {"outcome_sd_within_frame", c.outcome_sd_within},

@@ -68,6 +68,12 @@ struct SetChoice {
   std::string set;
   double alpha = 0;
 };
+std::string format_number(double x) {
+  char text[32];
+  std::snprintf(text, sizeof text, "%g", x);
+  return text;
+}
+
 SetChoice parse_set_choice(const std::string& text, double default_alpha, const char* flag) {
   const size_t at = text.find('@');
   if (at == std::string::npos) return {text, default_alpha};
@@ -97,7 +103,9 @@ int run_steer_experiment(int argc, char** argv) {
   args.option("fast", "fast", "set used as 'fast' (empty: skip; SET@ALPHA)");
   args.option("slow", "slow", "set used as 'slow' (empty: skip; SET@ALPHA)");
   args.option("alpha", "4", "α of the sets (Häon et al. use 4 on OpenVLA, 10 on π0-FAST)");
-  args.option("op", "set", "set (x := α), add (x += α) or scale (x *= α)");
+  args.option("op", "set",
+              "set (x := α), add (x += α) or scale (x *= α); a weighted set (a direction: rise_direction, …)\n"
+              "uses α × each channel's weight, so use add with it");
   args.option("rollouts", "10", "rollouts per condition");
   args.option("seed", "200000", "first seed (every condition uses the same seeds)");
   args.option("task", "pick up the cube and lift it", "instruction");
@@ -220,14 +228,14 @@ int run_steer_experiment(int argc, char** argv) {
   if (!sweep.empty()) {
     LinePlot plot{"α sweep: lift-segment mean height", "α", "mean EE height (cm)"};
     // Magnitudes: a condition with a negative α (a direction steered away) sweeps negative values.
-    for (const SetChoice& choice : {high_choice, low_choice}) {
+    for (const SetChoice* choice_ptr : {&high_choice, &low_choice}) {
+      const SetChoice& choice = *choice_ptr;
       const std::string& name = choice.set;
       const double sign = choice.alpha < 0 ? -1 : 1;
-      // One direction steered both ways: its two sweeps need their own names in the report and the plot.
-      const std::string label = high_choice.set == low_choice.set ? name + (sign < 0 ? " (α < 0)" : " (α > 0)") : name;
+      // Named by condition: one direction steered both ways gives two sweeps of one set.
+      const std::string label = std::string(choice_ptr == &high_choice ? "high" : "low") + ": " + name;
       std::vector<SteerCondition> cs;
-      for (double a : sweep)
-        cs.push_back({name + " α=" + std::to_string(sign * a).substr(0, 4), steer(name, sign * a), ""});
+      for (double a : sweep) cs.push_back({label + " α=" + format_number(sign * a), steer(name, sign * a), ""});
       const std::vector<SteerRun> sr =
           run_steer_conditions(*robot, *policy, sets, cs, args.get_int("sweep-rollouts"), seed, ro);
       std::vector<double> x, y, lo, hi, all_x, all_y;
@@ -240,7 +248,7 @@ int run_steer_experiment(int argc, char** argv) {
           const Summary s = summarize(v);
           x.push_back(sign * sweep[i]), y.push_back(s.mean), lo.push_back(s.ci_lo), hi.push_back(s.ci_hi);
         }
-        report["alpha_sweep"][label][std::to_string(sign * sweep[i])] = {
+        report["alpha_sweep"][label][format_number(sign * sweep[i])] = {
             {"successes", successes(sr[i])}, {"mean_height_cm", v.empty() ? 0.0 : mean(v)}, {"lifted", v.size()}};
       }
       if (all_x.size() >= 3) {

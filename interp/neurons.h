@@ -110,7 +110,8 @@ struct ChoiceContrast {
   int frames = 0;
   double outcome_mean = 0;
   double outcome_sd_within = 0;   // sd of the outcome across noise seeds of one frame (pooled): the choice's spread
-  double outcome_sd_between = 0;  // sd of the per-frame mean outcome across frames: the observation's part
+  double outcome_sd_between = 0;  // sd of the per-frame mean outcome across frames (the observation's part, plus
+                                  // the seeds' sd / √samples)
 };
 ChoiceContrast contrast_neurons_by_choice(Policy& policy, const DatasetReader& dataset, KinematicModel& kinematics,
                                           const ChoiceContrastOptions& options);

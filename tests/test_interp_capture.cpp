@@ -196,13 +196,18 @@ TEST(Steering, OverridesExactlyTheChosenNeuronsAndNothingWhenEmpty) {
   }
   // A weighted set (a direction): each channel moves by α × its weight; set gives α × weight.
   {
-    std::vector<NeuronSet> direction = {{"dir", "", {}, {{Stream::kVlm, 1, 5, "", 2.0}, {Stream::kVlm, 1, 200, "", -0.5}}}};
+    std::vector<NeuronSet> direction = {
+        {"dir", "", {}, {{Stream::kVlm, 1, 5, "", 2.0}, {Stream::kVlm, 1, 200, "", -0.5}}}};
     for (InterventionOp op : {InterventionOp::kAdd, InterventionOp::kSet}) {
       Steering steer(p.model(), direction, {Intervention{"dir", op, 3.0}});
       ActivationRecorder after(p, true, false, {1});
       p.predict_chunk(f.input(), 3, 0);
       const std::vector<float> c = after.chunks().back().vlm_state.at(1);
       const bool add = op == InterventionOp::kAdd;
+      if (!add) {  // every position, not only the state token: the mean over the prefix holds α × weight too
+        EXPECT_NEAR(after.chunks().back().vlm_mean.at(1)[5], 6.f, 1e-5);
+        EXPECT_NEAR(after.chunks().back().vlm_mean.at(1)[200], -1.5f, 1e-5);
+      }
       for (size_t i = 0; i < a.size(); ++i) {
         if (i == 5) {
           EXPECT_NEAR(c[i], (add ? a[i] : 0.f) + 6.f, 1e-5);
@@ -334,7 +339,8 @@ TEST(Neurons, ChoiceContrastPairsEachFramesHigherAndLowerChunksInTheExpert) {
     }
   }
   EXPECT_GT(c.outcome_sd_within, 0);  // the noise changes the chunks
-  // Independently: the strongest neuron's coefficient correlates with the outcome, in the direction of its d_z.
+  // Consistency, through a second computation on the same frames and seeds (a correlation instead of halves): the
+  // strongest neuron's coefficient goes with the outcome in the direction of its d_z.
   const NeuronContrast& top = c.neurons.front();
   ActivationRecorder recorder(*f.policy, false, true);
   std::vector<double> act, out;
