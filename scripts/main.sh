@@ -6,9 +6,10 @@
 #                                  mass on cube / gripper / arm / background per layer and phase, causal check
 #   compare_attention/             frozen vs unfrozen VLM on the same seeds, side by side
 #   demos/                         a few labelled demonstrations (high, low, fast, slow) for the contrastive search
-#   neurons/                       value vectors in the vocabulary, concept and contrastive neuron sets
+#   neurons/                       value vectors in the vocabulary; concept, contrastive and choice neuron sets
 #   steer/                         the steering experiment: baseline, high, low, random, fast, slow, prompt baselines
-# About 13 minutes on 2 cores once built (measured 2026-12-02; 24 min with EPISODES=50 on the previous model).
+# About 14 minutes on 2 cores once built (measured 2026-12-02, with the steering chain in the background; 26.5 min
+# when every step ran one after another on the same day).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/setup.sh
@@ -23,14 +24,25 @@ mkdir -p "$out"
 start=$(date +%s)
 $vlascope info
 
-$vlascope eval --checkpoint $unfrozen --episodes "$episodes" --seed 100000 --videos 2 --out "$out/eval_unfrozen"
-$vlascope eval --checkpoint $frozen --episodes "$episodes" --seed 100000 --videos 1 --out "$out/eval_frozen"
-$vlascope attention --checkpoint $unfrozen --episodes 2 --seed 100000 --out "$out/attention"
+# The steering chain (demonstrations → neuron search → steering experiment) is the longest part; it runs in the
+# background while the evaluations and attention studies take one thread in the foreground. Its log is printed after.
+(
+  $vlascope collect --out "$out/demos" --episodes 48 --variants high,low,fast,slow --seed 50000 --threads 1 --resume
+  $vlascope neurons --checkpoint $unfrozen --dataset "$out/demos" --episodes 8 --choice-episodes 4 --choice-samples 6 \
+    --out "$out/neurons"
+  $vlascope steer-experiment --checkpoint $unfrozen --sets "$out/neurons/neuron_sets.json" --rollouts "$rollouts" \
+    --sweep 1,4,8 --sweep-rollouts 3 --seed 200000 --out "$out/steer"
+) >"$out/steering.log" 2>&1 &
+steering=$!
+$vlascope eval --checkpoint $unfrozen --episodes "$episodes" --seed 100000 --videos 2 --threads 1 --out "$out/eval_unfrozen"
+$vlascope eval --checkpoint $frozen --episodes "$episodes" --seed 100000 --videos 1 --threads 1 --out "$out/eval_frozen"
+$vlascope attention --checkpoint $unfrozen --episodes 2 --seed 100000 --threads 1 --out "$out/attention"
 $vlascope compare-attention --a $frozen --a-name frozen --b $unfrozen --b-name unfrozen --episodes 3 \
-  --seed 100000 --causal-every 2 --out "$out/compare_attention"
-$vlascope collect --out "$out/demos" --episodes 48 --variants high,low,fast,slow --seed 50000 --threads 2 --resume
-$vlascope neurons --checkpoint $unfrozen --dataset "$out/demos" --episodes 12 --out "$out/neurons"
-$vlascope steer-experiment --checkpoint $unfrozen --sets "$out/neurons/neuron_sets.json" --rollouts "$rollouts" \
-  --seed 200000 --out "$out/steer"
+  --seed 100000 --causal-every 2 --threads 1 --out "$out/compare_attention"
+echo "waiting for the steering experiment (progress: $out/steering.log)"
+status=0
+wait $steering || status=$?
+tr '\r' '\n' <"$out/steering.log" | grep -v '^[a-z /]* \[[#.]*\]' || true
+[ $status -eq 0 ] || { echo "main: the steering chain failed (exit $status)" >&2; exit $status; }
 $vlascope report "$out"
 echo "main job done in $(( ($(date +%s) - start) / 60 )) min: open $out/index.html"
