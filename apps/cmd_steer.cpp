@@ -226,14 +226,16 @@ int run_steer_experiment(int argc, char** argv) {
   // α sweep on high and low.
   std::vector<double> sweep = args.get("sweep").empty() ? std::vector<double>{} : args.get_doubles("sweep");
   if (!sweep.empty()) {
-    LinePlot plot{"α sweep: lift-segment mean height", "α", "mean EE height (cm)"};
+    // The plots' font has no Greek letters.
+    LinePlot plot{"alpha sweep: lift-segment mean height", "alpha", "mean EE height (cm)"};
     // Magnitudes: a condition with a negative α (a direction steered away) sweeps negative values.
     for (const SetChoice* choice_ptr : {&high_choice, &low_choice}) {
       const SetChoice& choice = *choice_ptr;
       const std::string& name = choice.set;
       const double sign = choice.alpha < 0 ? -1 : 1;
       // Named by condition: one direction steered both ways gives two sweeps of one set.
-      const std::string label = std::string(choice_ptr == &high_choice ? "high" : "low") + ": " + name;
+      const std::string condition = choice_ptr == &high_choice ? "high" : "low";
+      const std::string label = name == condition ? name : condition + ": " + name;
       std::vector<SteerCondition> cs;
       for (double a : sweep) cs.push_back({label + " α=" + format_number(sign * a), steer(name, sign * a), ""});
       const std::vector<SteerRun> sr =
