@@ -34,6 +34,7 @@ $vlascope info
     --sweep 1,4,8 --sweep-rollouts 3 --seed 200000 --out "$out/steer"
 ) >"$out/steering.log" 2>&1 &
 steering=$!
+trap 'kill "$steering" 2>/dev/null || true' EXIT  # a failing foreground step must not leave the chain running
 $vlascope eval --checkpoint $unfrozen --episodes "$episodes" --seed 100000 --videos 2 --threads 1 --out "$out/eval_unfrozen"
 $vlascope eval --checkpoint $frozen --episodes "$episodes" --seed 100000 --videos 1 --threads 1 --out "$out/eval_frozen"
 $vlascope attention --checkpoint $unfrozen --episodes 2 --seed 100000 --threads 1 --out "$out/attention"
@@ -42,7 +43,8 @@ $vlascope compare-attention --a $frozen --a-name frozen --b $unfrozen --b-name u
 echo "waiting for the steering experiment (progress: $out/steering.log)"
 status=0
 wait $steering || status=$?
-tr '\r' '\n' <"$out/steering.log" | grep -v '^[a-z /]* \[[#.]*\]' || true
+trap - EXIT
+tr '\r' '\n' <"$out/steering.log" | grep -v '^[a-z /()]* \[[#.]*\]' || true  # without its progress bars
 [ $status -eq 0 ] || { echo "main: the steering chain failed (exit $status)" >&2; exit $status; }
 $vlascope report "$out"
 echo "main job done in $(( ($(date +%s) - start) / 60 )) min: open $out/index.html"
