@@ -166,9 +166,7 @@ int run_neurons(int argc, char** argv) {
   nlohmann::json overlaps = nlohmann::json::object();
   if (!args.get("dataset").empty()) {
     const DatasetReader dataset(args.get("dataset"));
-    Phase phase = Phase::kLift;
-    for (Phase p : {Phase::kReach, Phase::kGrasp, Phase::kLift, Phase::kHold})
-      if (args.get("phase") == phase_name(p)) phase = p;
+    const Phase phase = parse_task_phase(args.get("phase"), "--phase");
     for (const std::string& pair : args.get_list("contrasts")) {
       const size_t colon = pair.find(':');
       require(colon != std::string::npos, "--contrasts: '" + pair + "' must be a:b");
@@ -234,10 +232,7 @@ int run_neurons(int argc, char** argv) {
       require(!choices.contains(outcome),
               "--choices: outcome '" + outcome + "' is listed twice (its sets would share names)");
       o.outcome = outcome == "rise" ? ChunkOutcome::kRise : ChunkOutcome::kSpeed;
-      bool known = false;
-      for (Phase p : {Phase::kReach, Phase::kGrasp, Phase::kLift, Phase::kHold})
-        if (phase_text == phase_name(p)) o.phase = p, known = true;
-      require(known, "--choices: phase '" + phase_text + "' is not reach, grasp, lift or hold");
+      o.phase = parse_task_phase(phase_text, "--choices");
       o.episodes = args.get_int("choice-episodes");
       o.frame_stride = args.get_int("choice-stride");
       o.samples_per_frame = args.get_int("choice-samples");

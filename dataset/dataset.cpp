@@ -44,6 +44,12 @@ const char* phase_name(Phase phase) {
   return "invalid";
 }
 
+Phase parse_task_phase(const std::string& name, const std::string& what) {
+  for (Phase p : {Phase::kReach, Phase::kGrasp, Phase::kLift, Phase::kHold})
+    if (name == phase_name(p)) return p;
+  throw Error(what + ": phase '" + name + "' is not reach, grasp, lift or hold");
+}
+
 namespace {
 
 constexpr const char* kFormatName = "vlascope-episode";

@@ -26,6 +26,8 @@ namespace vlascope {
 // interp/ finds the lift segment from the end-effector trajectory instead).
 enum class Phase : int8_t { kUnknown = 0, kReach = 1, kGrasp = 2, kLift = 3, kHold = 4 };
 const char* phase_name(Phase phase);
+// The phase a name (reach, grasp, lift, hold) means; `what` names the option in the Error for anything else.
+Phase parse_task_phase(const std::string& name, const std::string& what);
 
 struct EpisodeInfo {
   std::string instruction;   // the task text given to the policy

@@ -754,6 +754,15 @@ TEST(DatasetPhase, Names) {
   EXPECT_STREQ(phase_name(Phase::kUnknown), "unknown");
   EXPECT_STREQ(phase_name(Phase::kLift), "lift");
   EXPECT_STREQ(phase_name(Phase::kHold), "hold");
+  for (Phase p : {Phase::kReach, Phase::kGrasp, Phase::kLift, Phase::kHold})
+    EXPECT_EQ(parse_task_phase(phase_name(p), "--phase"), p);
+  try {
+    parse_task_phase("lfit", "--phase");
+    FAIL() << "a misspelt phase was accepted";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("--phase: phase 'lfit'"), std::string::npos) << e.what();
+  }
+  EXPECT_THROW(parse_task_phase("unknown", "--phase"), Error);  // not a phase a user can ask for
 }
 
 }  // namespace
