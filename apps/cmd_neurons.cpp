@@ -6,6 +6,8 @@
 #include <fstream>
 #include <map>
 #include <nlohmann/json.hpp>
+#include <tuple>
+#include <utility>
 
 #include "apps/commands.h"
 #include "common/cli.h"
@@ -53,6 +55,13 @@ std::vector<Concept> parse_concepts(const std::string& text) {
     start = end + 1;
   }
   return out;
+}
+
+// "a:b" → {a, b}; `form` names the parts in the Error ("a:b", "outcome:phase").
+std::pair<std::string, std::string> split_pair(const std::string& text, const char* flag, const char* form) {
+  const size_t colon = text.find(':');
+  require(colon != std::string::npos, std::string(flag) + ": '" + text + "' must be " + form);
+  return {text.substr(0, colon), text.substr(colon + 1)};
 }
 
 std::string join(const std::vector<std::string>& v, const char* sep) {
@@ -131,9 +140,7 @@ int run_neurons(int argc, char** argv) {
   for (const Concept& c : concepts) scores_of[c.name] = search_concept(model, tokenizer, c.words, k, final_norm);
   std::map<std::string, std::string> opposite_of;
   for (const std::string& pair : args.get_list("opposites")) {
-    const size_t colon = pair.find(':');
-    require(colon != std::string::npos, "--opposites: '" + pair + "' must be a:b");
-    const std::string a = pair.substr(0, colon), b = pair.substr(colon + 1);
+    const auto [a, b] = split_pair(pair, "--opposites", "a:b");
     require(scores_of.count(a) && scores_of.count(b), "--opposites: '" + pair + "' names a concept --concepts lacks");
     opposite_of[a] = b;
     opposite_of[b] = a;
@@ -168,11 +175,8 @@ int run_neurons(int argc, char** argv) {
     const DatasetReader dataset(args.get("dataset"));
     const Phase phase = parse_task_phase(args.get("phase"), "--phase");
     for (const std::string& pair : args.get_list("contrasts")) {
-      const size_t colon = pair.find(':');
-      require(colon != std::string::npos, "--contrasts: '" + pair + "' must be a:b");
       ContrastOptions o;
-      o.variant_a = pair.substr(0, colon);
-      o.variant_b = pair.substr(colon + 1);
+      std::tie(o.variant_a, o.variant_b) = split_pair(pair, "--contrasts", "a:b");
       o.phase = phase;
       o.episodes_per_variant = args.get_int("episodes");
       o.frame_stride = args.get_int("stride");
@@ -224,9 +228,7 @@ int run_neurons(int argc, char** argv) {
     const DatasetReader dataset(args.get("dataset"));
     ArmKinematics kinematics = ArmKinematics::load(scene_path("pick_cube.xml"));
     for (const std::string& item : args.get_list("choices")) {
-      const size_t colon = item.find(':');
-      require(colon != std::string::npos, "--choices: '" + item + "' must be outcome:phase");
-      const std::string outcome = item.substr(0, colon), phase_text = item.substr(colon + 1);
+      const auto [outcome, phase_text] = split_pair(item, "--choices", "outcome:phase");
       ChoiceContrastOptions o;
       require(outcome == "rise" || outcome == "speed", "--choices: outcome '" + outcome + "' is not rise or speed");
       require(!choices.contains(outcome),

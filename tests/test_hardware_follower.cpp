@@ -579,6 +579,19 @@ TEST(So100Follower, ArmJustOutsideAJointLimitComesBackWithoutAGoalOutside) {
   EXPECT_TRUE(arm.torque_enabled());
 }
 
+// Connecting must fail with an error holding every `expected` phrase, with torque left off and no goal sent.
+void expect_connect_refused(ArmRig& rig, const So100Config& config, const std::vector<std::string>& expected) {
+  try {
+    So100Follower arm(config);
+    ADD_FAILURE() << "connected; expected a refusal";
+  } catch (const Error& e) {
+    for (const std::string& phrase : expected)
+      EXPECT_NE(std::string(e.what()).find(phrase), std::string::npos) << e.what();
+  }
+  EXPECT_TRUE(rig.all_torque_off());
+  EXPECT_TRUE(rig.twin->goal_log().empty()) << "torque stays off and no goal was sent";
+}
+
 TEST(So100Follower, ArmMoreThanAStepOutsideAJointLimitIsStoppedNotJumpedBack) {
   // No goal is both inside the limits and within one step of such an arm: the driver refuses to move it.
   const double beyond = 0.16;  // the step limit is 0.1 rad; the twin's stop allows 0.18
@@ -586,15 +599,7 @@ TEST(So100Follower, ArmMoreThanAStepOutsideAJointLimitIsStoppedNotJumpedBack) {
     ArmRig rig;
     So100Config config = rig.config();
     teleport(rig, kElbowFlex, config.joint_limits.upper[kElbowFlex] + beyond);
-    try {
-      So100Follower arm(config);
-      FAIL() << "connected with the elbow outside its limits";
-    } catch (const Error& e) {
-      EXPECT_NE(std::string(e.what()).find("elbow_flex is at"), std::string::npos) << e.what();
-      EXPECT_NE(std::string(e.what()).find("outside its joint limits"), std::string::npos) << e.what();
-    }
-    EXPECT_TRUE(rig.all_torque_off());
-    EXPECT_TRUE(rig.twin->goal_log().empty()) << "torque stays off and no goal was sent";
+    expect_connect_refused(rig, config, {"elbow_flex is at", "outside its joint limits"});
   }
   {
     // Running, then pushed out and held there.
@@ -625,15 +630,7 @@ TEST(So100Follower, ArmBeyondANarrowedCalibratedRangeIsRefusedNotJumpedBack) {
   narrow[kShoulderPan].range_max -= 300;
   config.calibration = narrow;
   teleport(rig, kShoulderPan, 1.80);  // the joint limit is 1.92
-  try {
-    So100Follower arm(config);
-    FAIL() << "connected with the pan outside its calibrated range";
-  } catch (const Error& e) {
-    EXPECT_NE(std::string(e.what()).find("shoulder_pan is at"), std::string::npos) << e.what();
-    EXPECT_NE(std::string(e.what()).find("calibrated range"), std::string::npos) << e.what();
-  }
-  EXPECT_TRUE(rig.all_torque_off());
-  EXPECT_TRUE(rig.twin->goal_log().empty()) << "torque stays off and no goal was sent";
+  expect_connect_refused(rig, config, {"shoulder_pan is at", "calibrated range"});
 }
 
 TEST(So100Follower, ResetDrivesHomeSlowly) {
