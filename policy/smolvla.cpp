@@ -174,17 +174,23 @@ void SmolVLA::init_random(uint64_t seed) {
 void SmolVLA::pack_for_inference() {
   torch::NoGradGuard no_grad;
   auto pack = [](Linear& l) { l.weight_t = l.weight.detach().t().contiguous(); };
+  // Several projections of one input as one Linear: [in, Σ out] (and the biases, when they have them).
+  auto fuse = [](std::initializer_list<const Linear*> parts) {
+    std::vector<torch::Tensor> ws, bs;
+    for (const Linear* x : parts) {
+      ws.push_back(x->weight_t.defined() ? x->weight_t : x->weight.detach().t());
+      if (x->bias.defined()) bs.push_back(x->bias.detach());
+    }
+    Linear fused;
+    fused.weight_t = torch::cat(ws, 1);  // [in, Σ out]
+    fused.weight = fused.weight_t.t();   // [Σ out, in], a view
+    if (!bs.empty()) fused.bias = torch::cat(bs, 0);
+    return fused;
+  };
+  for (VisionLayer& l : weights_.vision_layers) l.qkv = fuse({&l.q, &l.k, &l.v});
   for (DecoderLayer& l : weights_.expert_layers) {
     for (Linear* x : {&l.q, &l.k, &l.v, &l.o, &l.gate, &l.up, &l.down}) pack(*x);
     // Cross layers' k/v read the VLM's keys, not the expert's stream: only self-attention layers fuse q|k|v.
-    auto fuse = [](std::initializer_list<const Linear*> parts) {
-      std::vector<torch::Tensor> ts;
-      for (const Linear* x : parts) ts.push_back(x->weight_t);
-      Linear fused;
-      fused.weight_t = torch::cat(ts, 1);      // [in, Σ out]
-      fused.weight = fused.weight_t.t();       // [Σ out, in], a view
-      return fused;
-    };
     if (l.q.weight.size(1) == l.k.weight.size(1)) l.qkv = fuse({&l.q, &l.k, &l.v});
     l.gate_up = fuse({&l.gate, &l.up});
   }
@@ -196,6 +202,7 @@ void SmolVLA::pack_for_inference() {
 
 void SmolVLA::unpack() {
   if (!packed_) return;
+  for (VisionLayer& l : weights_.vision_layers) l.qkv = Linear{};
   for (DecoderLayer& l : weights_.expert_layers) {
     for (Linear* x : {&l.q, &l.k, &l.v, &l.o, &l.gate, &l.up, &l.down}) x->weight_t = torch::Tensor();
     l.qkv = l.gate_up = Linear{};
@@ -374,27 +381,30 @@ torch::Tensor attention_apply(const torch::Tensor& probs, const torch::Tensor& v
 }
 
 // The same attention one (batch, KV head) block at a time, for big maps nobody hooks (the vision tower at 512²:
-// 12 × 1024² logits per image). Each block's logits stay in one reused buffer that fits the cache, instead of
-// streaming a 150 MB tensor through memory four times; the numbers are the same as attention_probs + apply.
+// 12 × 1024² logits per image). Each block's logits stay in one reused per-thread buffer that fits the cache, instead
+// of streaming a 150 MB tensor through memory four times; the numbers are the same as attention_probs + apply.
+// Blocks run in parallel, each on one thread: a [G·Lq, hd] × [hd, Lk] product with hd = 64 splits badly across
+// threads (3 × 12 blocks at 512², 2 cores: 214 ms per layer with two-thread matmuls, 120 ms one block per thread).
 torch::Tensor attention_blocked(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v,
                                 const torch::Tensor& blocked, bool fp32_logits, double scale) {
   const int64_t b = q.size(0), lq = q.size(1), h = q.size(2), hd = q.size(3);
   const int64_t lk = k.size(1), hkv = k.size(2), groups = h / hkv;
   const torch::ScalarType dt = fp32_logits ? torch::kFloat32 : q.scalar_type();
-  const bool fold = is_power_of_two(scale);
-  torch::Tensor qd = q.to(dt);
-  if (fold) qd = qd * scale;
-  const torch::Tensor kd = k.to(dt);
+  const torch::Tensor qd = q.to(dt), kd = k.to(dt);
   torch::Tensor out = torch::empty({b, lq, h, hd}, v.options());
-  torch::Tensor logits = torch::empty({groups * lq, lk}, q.options().dtype(torch::kFloat32));
-  torch::Tensor scores = dt == torch::kFloat32 ? logits : torch::empty({groups * lq, lk}, q.options().dtype(dt));
-  for (int64_t i = 0; i < b; ++i) {
-    for (int64_t g = 0; g < hkv; ++g) {
+  const bool inference = c10::InferenceMode::is_enabled();  // thread-local: the workers must share the caller's mode
+  at::parallel_for(0, b * hkv, 1, [&](int64_t first, int64_t end) {
+    const c10::InferenceMode inference_mode(inference);
+    const torch::NoGradGuard no_grad;
+    torch::Tensor logits = torch::empty({groups * lq, lk}, q.options().dtype(torch::kFloat32));
+    torch::Tensor scores = dt == torch::kFloat32 ? logits : torch::empty({groups * lq, lk}, q.options().dtype(dt));
+    for (int64_t block = first; block < end; ++block) {
+      const int64_t i = block / hkv, g = block % hkv;
       // Rows of the G query heads that share KV head g: [G·Lq, hd].
       const torch::Tensor qb = qd.select(0, i).narrow(1, g * groups, groups).permute({1, 0, 2}).reshape(
           {groups * lq, hd});
       torch::mm_out(scores, qb, kd.select(0, i).select(1, g).t());
-      if (!fold) scores.mul_(scale);
+      scores.mul_(scale);  // after the product: for a power-of-two scale the same numbers as scaling q first
       if (scores.data_ptr() != logits.data_ptr()) logits.copy_(scores);
       if (blocked.defined())
         logits.view({groups, lq, lk}).masked_fill_(blocked.select(0, i), std::numeric_limits<float>::lowest());
@@ -402,7 +412,7 @@ torch::Tensor attention_blocked(const torch::Tensor& q, const torch::Tensor& k, 
       const torch::Tensor ob = torch::mm(logits.to(v.scalar_type()), v.select(0, i).select(1, g));  // [G·Lq, hd]
       out.select(0, i).narrow(1, g * groups, groups).copy_(ob.view({groups, lq, hd}).permute({1, 0, 2}));
     }
-  }
+  });
   return out.view({b, lq, h * hd});
 }
 
@@ -507,9 +517,15 @@ torch::Tensor SmolVLA::vision_tower(const torch::Tensor& images) const {
     const VisionLayer& l = w.vision_layers[i];
     // x = x + out_proj(MHA(LN1(x)))
     const torch::Tensor h = layer_norm(x, l.ln1, vc.layer_norm_eps);
-    const torch::Tensor q = linear(h, l.q).view({n, p, heads, hd});
-    const torch::Tensor k = linear(h, l.k).view({n, p, heads, hd});
-    const torch::Tensor v = linear(h, l.v).view({n, p, heads, hd});
+    torch::Tensor q, k, v;  // [N, P, heads, hd]
+    if (l.qkv.weight.defined()) {
+      const torch::Tensor qkv = linear(h, l.qkv).view({n, p, 3 * heads, hd});
+      q = qkv.narrow(2, 0, heads), k = qkv.narrow(2, heads, heads), v = qkv.narrow(2, 2 * heads, heads);
+    } else {
+      q = linear(h, l.q).view({n, p, heads, hd});
+      k = linear(h, l.k).view({n, p, heads, hd});
+      v = linear(h, l.v).view({n, p, heads, hd});
+    }
     std::function<void(torch::Tensor&)> on_probs;
     if (hooks_.active(HookStream::kVision, i, HookSite::kAttnPattern))
       on_probs = [&](torch::Tensor& probs) { hooks_.run(HookStream::kVision, i, HookSite::kAttnPattern, context, probs); };

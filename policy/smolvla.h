@@ -47,6 +47,7 @@ struct Norm {
 struct VisionLayer {
   Norm ln1, ln2;
   Linear q, k, v, o, fc1, fc2;
+  Linear qkv;  // inference cache (pack_for_inference): q|k|v as one matmul; not a checkpoint tensor
 };
 struct DecoderLayer {  // Llama: RMSNorm, GQA attention, SwiGLU MLP, no biases
   Norm input_norm, post_norm;

@@ -348,25 +348,69 @@ TEST(Model, PackedInferenceWeightsGiveTheSameActionsAndGoStaleSafely) {
   EXPECT_GT(max_diff(model.sample_actions(in, noise), plain), 0.5);
 }
 
+// Runs `body` with libtorch's intra-op threads set to `threads`, restoring them after.
+template <typename Body>
+void with_threads(int threads, Body body) {
+  const int saved = at::get_num_threads();
+  at::set_num_threads(threads);
+  body();
+  at::set_num_threads(saved);
+}
+
 TEST(Model, BlockedAttentionMatchesTheFullPatternPath) {
-  // A vision tower big enough for the blocked path (2 heads × 1024² logits) against the same tower with a pattern
-  // hook, which forces the full-pattern path.
+  // A vision tower big enough for the blocked path (2 images × 2 heads × 1024² logits, spread over two threads)
+  // against the same tower with a pattern hook, which forces the full-pattern path; packed (fused q|k|v) and not,
+  // under NoGrad and InferenceMode (the blocked path's worker threads must take the caller's mode).
   SmolVLAConfig c = test_config();
   c.vision = VisionConfig{32, 1, 2, 64, 16, 512, 1e-6};
   c.scale_factor = 4;
   SmolVLA model(c);
   model.init_random(2);
   torch::NoGradGuard no_grad;
-  const torch::Tensor images = torch::rand({1, 3, 512, 512}) * 2 - 1;
-  const torch::Tensor blocked = model.embed_images(images);
-  int seen = 0;
-  model.hooks().add("vision.layers.0.attn.pattern", [&](const HookContext&, at::Tensor& p) {
-    ++seen;
-    EXPECT_EQ(p.sizes(), (std::vector<int64_t>{1, 2, 1024, 1024}));
+  const torch::Tensor images = torch::rand({2, 3, 512, 512}) * 2 - 1;
+  with_threads(2, [&] {
+    const torch::Tensor blocked = model.embed_images(images);
+    torch::Tensor packed, inference;
+    model.pack_for_inference();
+    packed = model.embed_images(images);
+    {
+      c10::InferenceMode mode;
+      inference = model.embed_images(images);
+    }
+    int seen = 0;
+    model.hooks().add("vision.layers.0.attn.pattern", [&](const HookContext&, at::Tensor& p) {
+      ++seen;
+      EXPECT_EQ(p.sizes(), (std::vector<int64_t>{2, 2, 1024, 1024}));
+    });
+    const torch::Tensor full = model.embed_images(images);
+    EXPECT_EQ(seen, 1);
+    EXPECT_LT(max_diff(blocked, full), 1e-5);
+    EXPECT_LT(max_diff(packed, full), 1e-5);
+    EXPECT_LT(max_diff(inference, full), 1e-5);
   });
-  const torch::Tensor full = model.embed_images(images);
-  EXPECT_EQ(seen, 1);
-  EXPECT_LT(max_diff(blocked, full), 1e-5);
+}
+
+TEST(Model, BlockedAttentionWithPaddingAndGroupedHeadsMatchesTheFullPatternPath) {
+  // The VLM's prefix attention takes the blocked path once a prefix is long enough (4 heads × 729² ≥ 2²¹ logits):
+  // grouped KV heads, the prefix mask and left-padded words must come out as in the full-pattern path, which
+  // no-op pattern hooks on every VLM layer force.
+  SmolVLAConfig c = test_config();
+  SmolVLA model(c);
+  model.init_random(4);
+  ModelInputs in = random_inputs(c, 2, 720, 8);
+  in.lang_masks[1].narrow(0, 0, 100).fill_(false);
+  const torch::Tensor noise = torch::randn({2, c.chunk_size, c.max_action_dim});
+  c10::InferenceMode mode;
+  with_threads(2, [&] {
+    const torch::Tensor blocked = model.sample_actions(in, noise, true);
+    int seen = 0;
+    for (int i = 0; i < c.num_vlm_layers; ++i)
+      model.hooks().add("vlm.layers." + std::to_string(i) + ".attn.pattern",
+                        [&](const HookContext&, at::Tensor&) { ++seen; });
+    const torch::Tensor full = model.sample_actions(in, noise, true);
+    EXPECT_GE(seen, c.num_vlm_layers - 1);  // the last layer's prefix rows are not computed
+    EXPECT_LT(max_diff(blocked, full), 1e-5);
+  });
 }
 
 TEST(Hooks, NamesParseAndUnknownNamesAreErrors) {
