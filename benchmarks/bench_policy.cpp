@@ -2,11 +2,19 @@
 // at the parity-tiny size; the prefix vs denoising split; cached vs uncached; fp32 vs bf16. Each case reports the
 // FLOP rate it achieved as a fraction of the machine's matmul peak measured in the same run.
 //
+// BM_ChunkLeRobotOps runs the same model the way LeRobot's eager PyTorch code does, so that a machine without
+// LeRobot still gets a same-machine baseline: separate q/k/v and gate/up matmuls, every attention as full
+// [B, H, L, L] maps (matmul, fp32 softmax, matmul — what no-op pattern hooks force), the last VLM layer's prefix rows
+// computed, two threads for every op, and glibc's default of mmap for big blocks (fresh, page-faulting memory for
+// every large activation, as a Python process gets). It is an emulation, not LeRobot.
+//
 //   ./build/benchmarks/bench_policy                               # everything (~3 min on 2 cores)
 //   ./build/benchmarks/bench_policy --benchmark_filter=Base --threads=2
 // LeRobot's own SmolVLA on these machines (PyTorch eager, fp32, 2 threads): 6.2 s per chunk at base size,
 // 17.4 ms at tiny size (the timing recorded in shared/parity/smolvla_tiny_io.safetensors).
 #include <benchmark/benchmark.h>
+
+#include <malloc.h>
 
 #include <chrono>
 #include <cmath>
@@ -76,6 +84,42 @@ Fixture& fixture(int size_index, Precision precision) {
   return cache.emplace(key, std::move(f)).first->second;
 }
 
+// The base fp32 model as LeRobot's code runs it (see the top of this file), built on first use.
+Fixture& lerobot_ops_fixture(int size_index) {
+  static std::map<int, Fixture> cache;
+  auto it = cache.find(size_index);
+  if (it != cache.end()) return it->second;
+  const Size& s = size(size_index);
+  Fixture f;
+  f.model = std::make_unique<SmolVLA>(s.config, Precision::kFloat32);
+  f.model->init_random(0);  // not packed
+  f.model->set_threads({2, 2});
+  const auto no_op = [](const HookContext&, at::Tensor&) {};
+  for (int i = 0; i < s.config.vision.layers; ++i) f.model->hooks().add("vision.layers." + std::to_string(i) + ".attn.pattern", no_op);
+  for (int i = 0; i < s.config.num_vlm_layers; ++i) f.model->hooks().add("vlm.layers." + std::to_string(i) + ".attn.pattern", no_op);
+  for (int i = 0; i < s.config.num_expert_layers; ++i)
+    f.model->hooks().add("expert.layers." + std::to_string(i) + ".attn.pattern", no_op);
+  const Fixture& same = fixture(size_index, Precision::kFloat32);
+  f.inputs = same.inputs;
+  f.noise = same.noise;
+  return cache.emplace(size_index, std::move(f)).first->second;
+}
+
+// glibc's allocation defaults for a scope (prepare_runtime turns mmap off); 32 MB is the threshold its dynamic rule
+// settles at in a long-running process.
+class DefaultMalloc {
+ public:
+  DefaultMalloc() {
+    mallopt(M_MMAP_MAX, 65536);
+    mallopt(M_MMAP_THRESHOLD, 32 << 20);
+    mallopt(M_TRIM_THRESHOLD, 64 << 20);
+  }
+  ~DefaultMalloc() {
+    mallopt(M_MMAP_MAX, 0);
+    mallopt(M_TRIM_THRESHOLD, 1 << 30);
+  }
+};
+
 void report(benchmark::State& state, double flops, Precision precision) {
   // Rate counters divide by the measured wall time.
   state.counters["GFLOP/s"] = benchmark::Counter(flops / 1e9 * state.iterations(), benchmark::Counter::kIsRate);
@@ -95,6 +139,17 @@ void BM_Chunk(benchmark::State& state) {
   const ChunkFlops fl = chunk_flops(s.config, s.cameras, s.image, s.words);
   report(state, fl.prefix + fl.denoise, precision);
   state.SetLabel(std::string(s.name) + " " + precision_name(precision));
+}
+
+void BM_ChunkLeRobotOps(benchmark::State& state) {
+  Fixture& f = lerobot_ops_fixture(static_cast<int>(state.range(0)));
+  c10::InferenceMode inference;
+  const DefaultMalloc malloc_defaults;
+  for (auto _ : state) benchmark::DoNotOptimize(f.model->sample_actions(f.inputs, f.noise, true));
+  const Size& s = size(static_cast<int>(state.range(0)));
+  const ChunkFlops fl = chunk_flops(s.config, s.cameras, s.image, s.words);
+  report(state, fl.prefix + fl.denoise, Precision::kFloat32);
+  state.SetLabel(std::string(s.name) + " fp32, LeRobot's op sequence (emulated)");
 }
 
 void BM_ChunkUncached(benchmark::State& state) {
@@ -143,9 +198,11 @@ BENCHMARK(BM_Chunk)->ArgsProduct({{0}, {0, 1}})->Unit(benchmark::kMillisecond)->
 BENCHMARK(BM_Prefix)->ArgsProduct({{0}, {0, 1}})->Unit(benchmark::kMillisecond)->UseRealTime()->MinTime(1);
 BENCHMARK(BM_Denoise)->ArgsProduct({{0}, {0, 1}})->Unit(benchmark::kMillisecond)->UseRealTime()->MinTime(1);
 BENCHMARK(BM_ChunkUncached)->ArgsProduct({{0}, {0}})->Unit(benchmark::kMillisecond)->UseRealTime()->MinTime(1);
+BENCHMARK(BM_ChunkLeRobotOps)->Arg(0)->Unit(benchmark::kMillisecond)->UseRealTime()->MinTime(2);
 BENCHMARK(BM_Chunk)->ArgsProduct({{1}, {0, 1}})->Unit(benchmark::kMillisecond)->UseRealTime()->Iterations(5);
 BENCHMARK(BM_Prefix)->ArgsProduct({{1}, {0, 1}})->Unit(benchmark::kMillisecond)->UseRealTime()->Iterations(3);
 BENCHMARK(BM_Denoise)->ArgsProduct({{1}, {0, 1}})->Unit(benchmark::kMillisecond)->UseRealTime()->Iterations(3);
+BENCHMARK(BM_ChunkLeRobotOps)->Arg(1)->Unit(benchmark::kMillisecond)->UseRealTime()->Iterations(5);
 BENCHMARK(BM_ChunkUncached)->ArgsProduct({{1}, {1}})->Unit(benchmark::kMillisecond)->UseRealTime()->Iterations(1);
 
 }  // namespace
