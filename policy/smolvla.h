@@ -142,6 +142,7 @@ class SmolVLA {
   }
   // Keeps a [in, out] copy of the weights that multiply the T action tokens (the expert and the action/time
   // projections): OpenBLAS multiplies a few rows by a pre-transposed matrix 1.5–2× faster than by weight.t().
+  // Also fuses projections of one input into one matmul (vision and expert q|k|v, expert gate|up).
   // Policy does this after loading; mutable access to the weights undoes it.
   void pack_for_inference();
   void unpack();
