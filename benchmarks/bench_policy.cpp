@@ -5,17 +5,17 @@
 // BM_VersusLeRobotOps runs the same model the way LeRobot's eager PyTorch code does, so that a machine without
 // LeRobot still gets a same-machine baseline: separate q/k/v and gate/up matmuls, every attention as full
 // [B, H, L, L] maps (matmul, fp32 softmax, matmul — what no-op pattern hooks force), the last VLM layer's prefix rows
-// computed, two threads, and glibc's default of mmap for big blocks (fresh, page-faulting memory for every large
-// activation, as a Python process gets). It is an emulation, not LeRobot, and a generous one: at base size it runs at
-// 0.65–0.8 of the 1024² matmul peak per chunk's 828 GFLOP (6.2–7.9 s here, depending on what the heap already
-// holds), where LeRobot itself — timed on an Intel machine, PyTorch eager, fp32, 2 threads — took 6.2 s, 0.57 of that
-// machine's 235 GFLOP/s. At tiny size LeRobot took 17.4 ms (recorded in shared/parity/smolvla_tiny_io.safetensors),
-// 0.03 of peak: Python's per-op cost dominates, which the emulation does not have (0.06 of peak here).
+// computed, two threads (but the denoising loop's small elementwise ops on one, as here), and glibc's default of mmap
+// for big blocks (fresh, page-faulting memory for every large activation, as a Python process gets). It is an
+// emulation, not LeRobot, and a generous one: at base size it runs at 0.65–0.8 of the 1024² matmul peak per chunk's 828
+// GFLOP (6.2–8.5 s here, depending on what the heap already holds), where LeRobot itself — timed on an Intel machine,
+// PyTorch eager, fp32, 2 threads — took 6.2 s, 0.57 of that machine's 235 GFLOP/s. At tiny size LeRobot took 17.4 ms
+// (recorded in shared/parity/smolvla_tiny_io.safetensors), 0.03 of peak: Python's per-op cost dominates, which the
+// emulation does not have (0.06 of peak here).
 //
 //   ./build/benchmarks/bench_policy                               # everything (~6 min on 2 cores)
 //   ./build/benchmarks/bench_policy --benchmark_filter='/1/' --threads=2   # base size only
 #include <benchmark/benchmark.h>
-
 #include <malloc.h>
 
 #include <algorithm>
@@ -88,7 +88,7 @@ Fixture& fixture(int size_index, Precision precision) {
   return cache.emplace(key, std::move(f)).first->second;
 }
 
-// The base fp32 model as LeRobot's code runs it (see the top of this file), built on first use.
+// The fp32 model at a size, run as LeRobot's code runs it (see the top of this file), built on first use.
 Fixture& lerobot_ops_fixture(int size_index) {
   static std::map<int, Fixture> cache;
   auto it = cache.find(size_index);
@@ -99,8 +99,10 @@ Fixture& lerobot_ops_fixture(int size_index) {
   f.model->init_random(0);  // not packed
   f.model->set_threads({2, 2});
   const auto no_op = [](const HookContext&, at::Tensor&) {};
-  for (int i = 0; i < s.config.vision.layers; ++i) f.model->hooks().add("vision.layers." + std::to_string(i) + ".attn.pattern", no_op);
-  for (int i = 0; i < s.config.num_vlm_layers; ++i) f.model->hooks().add("vlm.layers." + std::to_string(i) + ".attn.pattern", no_op);
+  for (int i = 0; i < s.config.vision.layers; ++i)
+    f.model->hooks().add("vision.layers." + std::to_string(i) + ".attn.pattern", no_op);
+  for (int i = 0; i < s.config.num_vlm_layers; ++i)
+    f.model->hooks().add("vlm.layers." + std::to_string(i) + ".attn.pattern", no_op);
   for (int i = 0; i < s.config.num_expert_layers; ++i)
     f.model->hooks().add("expert.layers." + std::to_string(i) + ".attn.pattern", no_op);
   const Fixture& same = fixture(size_index, Precision::kFloat32);
@@ -179,7 +181,8 @@ void BM_VersusLeRobotOps(benchmark::State& state) {
   state.counters["lerobot_ops_ms"] = median(lerobot_ms);
   state.counters["speedup"] = median(ratios);
   const Size& s = size(size_index);
-  state.SetLabel(std::string(s.name) + " " + precision_name(precision) + " vs fp32 in LeRobot's op sequence (emulated)");
+  state.SetLabel(std::string(s.name) + " " + precision_name(precision) +
+                 " vs fp32 in LeRobot's op sequence (emulated)");
 }
 
 void BM_ChunkUncached(benchmark::State& state) {
@@ -220,8 +223,7 @@ void BM_Denoise(benchmark::State& state) {
     for (int k = 0; k < steps; ++k) benchmark::DoNotOptimize(f.model->denoise_step(cache, f.noise, t, k));
   at::set_num_threads(saved);
   report(state, flops, precision);
-  state.SetLabel(std::string(s.name) + " " + precision_name(precision) + ", all " + std::to_string(steps) +
-                 " steps");
+  state.SetLabel(std::string(s.name) + " " + precision_name(precision) + ", all " + std::to_string(steps) + " steps");
 }
 
 BENCHMARK(BM_Chunk)->ArgsProduct({{0}, {0, 1}})->Unit(benchmark::kMillisecond)->UseRealTime()->MinTime(2);
@@ -252,8 +254,8 @@ int main(int argc, char** argv) {
   vlascope::g_peak_fp32 = vlascope::measure_matmul(torch::kFloat32);
   vlascope::g_peak_bf16 = vlascope::measure_matmul(torch::kBFloat16);
   std::printf("OpenBLAS core %s; ", vlascope::blas_core_name().c_str());
-  std::printf("threads %d; 1024² matmul peak: fp32 %.0f GFLOP/s, bf16 %.0f GFLOP/s\n", threads,
-              vlascope::g_peak_fp32, vlascope::g_peak_bf16);
+  std::printf("threads %d; 1024² matmul peak: fp32 %.0f GFLOP/s, bf16 %.0f GFLOP/s\n", threads, vlascope::g_peak_fp32,
+              vlascope::g_peak_bf16);
   int n = static_cast<int>(rest.size());
   benchmark::Initialize(&n, rest.data());
   benchmark::RunSpecifiedBenchmarks();
