@@ -1,6 +1,7 @@
 // vlascope neurons: find neurons that carry "high", "low", "fast", "slow" — by the logit lens of the VLM's FFN value
 // vectors and by contrasting recorded demonstrations of two variants — and write them as named sets
 // (interp/neuron_set.h) plus the tables behind them (CSV and JSON), with the overlap of the two methods.
+#include <algorithm>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -227,44 +228,57 @@ int run_neurons(int argc, char** argv) {
   if (!args.get("dataset").empty() && !args.get("choices").empty()) {
     const DatasetReader dataset(args.get("dataset"));
     ArmKinematics kinematics = ArmKinematics::load(scene_path("pick_cube.xml"));
+    // Outcomes of one phase rank the same sampled chunks: one pass over the frames per phase.
+    std::vector<ChoiceContrastOptions> passes;
     for (const std::string& item : args.get_list("choices")) {
-      const auto [outcome, phase_text] = split_pair(item, "--choices", "outcome:phase");
-      ChoiceContrastOptions o;
-      require(outcome == "rise" || outcome == "speed", "--choices: outcome '" + outcome + "' is not rise or speed");
-      require(!choices.contains(outcome),
-              "--choices: outcome '" + outcome + "' is listed twice (its sets would share names)");
-      o.outcome = outcome == "rise" ? ChunkOutcome::kRise : ChunkOutcome::kSpeed;
-      o.phase = parse_task_phase(phase_text, "--choices");
-      o.episodes = args.get_int("choice-episodes");
-      o.frame_stride = args.get_int("choice-stride");
-      o.samples_per_frame = args.get_int("choice-samples");
-      const ChoiceContrast c = contrast_neurons_by_choice(*policy, dataset, kinematics, o);
-      std::ofstream csv(out / ("choice_" + outcome + ".csv"));
-      csv << "stream,layer,neuron,mean_upper,mean_lower,d_z,t,p,frames\n";
-      int significant = 0;
-      for (const NeuronContrast& x : c.neurons) {
-        csv << stream_name(x.stream) << "," << x.layer << "," << x.index << "," << x.mean_a << "," << x.mean_b << ","
-            << x.g << "," << x.t << "," << x.p << "," << x.n_a << "\n";
-        significant += x.p < 0.01;
+      const auto [name, phase_text] = split_pair(item, "--choices", "outcome:phase");
+      require(name == "rise" || name == "speed", "--choices: outcome '" + name + "' is not rise or speed");
+      const ChunkOutcome outcome = name == "rise" ? ChunkOutcome::kRise : ChunkOutcome::kSpeed;
+      const Phase phase = parse_task_phase(phase_text, "--choices");
+      for (const ChoiceContrastOptions& p : passes)
+        require(std::find(p.outcomes.begin(), p.outcomes.end(), outcome) == p.outcomes.end(),
+                "--choices: outcome '" + name + "' is listed twice (its sets would share names)");
+      auto pass = std::find_if(passes.begin(), passes.end(), [&](const auto& p) { return p.phase == phase; });
+      if (pass == passes.end()) {
+        ChoiceContrastOptions o;
+        o.outcomes.clear();
+        o.phase = phase;
+        o.episodes = args.get_int("choice-episodes");
+        o.frame_stride = args.get_int("choice-stride");
+        o.samples_per_frame = args.get_int("choice-samples");
+        pass = passes.insert(passes.end(), o);
       }
-      const double scale = outcome == "rise" ? 100 : 1000;
-      const char* unit = outcome == "rise" ? "cm" : "mm/step";
-      std::printf(
-          "choice %s (%s phase, %d frames × %d seeds): outcome %.2f %s, sd across seeds %.2f, across frames "
-          "%.2f; %d of %zu expert neurons differ at p < 0.01; strongest |d_z| %.2f (L%d/%d)\n",
-          outcome.c_str(), phase_name(o.phase), c.frames, o.samples_per_frame, c.outcome_mean * scale, unit,
-          c.outcome_sd_within * scale, c.outcome_sd_between * scale, significant, c.neurons.size(),
-          std::abs(c.neurons.front().g), c.neurons.front().layer, c.neurons.front().index);
-      const bool rise = o.outcome == ChunkOutcome::kRise;
-      sets.push_back(choice_set(c, rise ? "high_choice" : "fast_choice", n, +1, args.get("checkpoint"), o));
-      sets.push_back(choice_set(c, rise ? "low_choice" : "slow_choice", n, -1, args.get("checkpoint"), o));
-      sets.push_back(
-          choice_direction(c, outcome + "_direction", args.get_int("direction-size"), args.get("checkpoint"), o));
-      choices[outcome] = {{"frames", c.frames},
-                          {"outcome_mean", c.outcome_mean},
-                          {"outcome_sd_within_frame", c.outcome_sd_within},
-                          {"outcome_sd_between_frames", c.outcome_sd_between}};
+      pass->outcomes.push_back(outcome);
     }
+    for (const ChoiceContrastOptions& o : passes)
+      for (const ChoiceContrast& c : contrast_neurons_by_choice(*policy, dataset, kinematics, o)) {
+        const std::string outcome = chunk_outcome_name(c.outcome);
+        std::ofstream csv(out / ("choice_" + outcome + ".csv"));
+        csv << "stream,layer,neuron,mean_upper,mean_lower,d_z,t,p,frames\n";
+        int significant = 0;
+        for (const NeuronContrast& x : c.neurons) {
+          csv << stream_name(x.stream) << "," << x.layer << "," << x.index << "," << x.mean_a << "," << x.mean_b << ","
+              << x.g << "," << x.t << "," << x.p << "," << x.n_a << "\n";
+          significant += x.p < 0.01;
+        }
+        const double scale = outcome == "rise" ? 100 : 1000;
+        const char* unit = outcome == "rise" ? "cm" : "mm/step";
+        std::printf(
+            "choice %s (%s phase, %d frames × %d seeds): outcome %.2f %s, sd across seeds %.2f, across frames "
+            "%.2f; %d of %zu expert neurons differ at p < 0.01; strongest |d_z| %.2f (L%d/%d)\n",
+            outcome.c_str(), phase_name(o.phase), c.frames, o.samples_per_frame, c.outcome_mean * scale, unit,
+            c.outcome_sd_within * scale, c.outcome_sd_between * scale, significant, c.neurons.size(),
+            std::abs(c.neurons.front().g), c.neurons.front().layer, c.neurons.front().index);
+        const bool rise = c.outcome == ChunkOutcome::kRise;
+        sets.push_back(choice_set(c, rise ? "high_choice" : "fast_choice", n, +1, args.get("checkpoint"), o));
+        sets.push_back(choice_set(c, rise ? "low_choice" : "slow_choice", n, -1, args.get("checkpoint"), o));
+        sets.push_back(
+            choice_direction(c, outcome + "_direction", args.get_int("direction-size"), args.get("checkpoint"), o));
+        choices[outcome] = {{"frames", c.frames},
+                            {"outcome_mean", c.outcome_mean},
+                            {"outcome_sd_within_frame", c.outcome_sd_within},
+                            {"outcome_sd_between_frames", c.outcome_sd_between}};
+      }
   }
   const ModelShape shape = model_shape(model.config());
   for (const NeuronSet& s : sets) validate_neuron_set(s, shape);

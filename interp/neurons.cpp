@@ -304,9 +304,10 @@ double chunk_outcome(const std::vector<std::vector<float>>& chunk, const std::ve
   return path / static_cast<double>(chunk.size());
 }
 
-ChoiceContrast contrast_neurons_by_choice(Policy& policy, const DatasetReader& dataset, KinematicModel& kinematics,
-                                          const ChoiceContrastOptions& o) {
+std::vector<ChoiceContrast> contrast_neurons_by_choice(Policy& policy, const DatasetReader& dataset,
+                                                       KinematicModel& kinematics, const ChoiceContrastOptions& o) {
   require(o.samples_per_frame >= 4, "choice contrast: needs at least 4 noise samples per frame");
+  require(!o.outcomes.empty(), "choice contrast: no outcome to rank the chunks by");
   std::vector<int> episodes;
   for (int e = 0; e < dataset.num_episodes() && static_cast<int>(episodes.size()) < o.episodes; ++e)
     if (dataset.info(e).success) episodes.push_back(e);
@@ -323,11 +324,13 @@ ChoiceContrast contrast_neurons_by_choice(Policy& policy, const DatasetReader& d
           std::string("choice contrast: fewer than three frames in the ") + phase_name(o.phase) + " phase");
   ActivationRecorder recorder(policy, /*vlm=*/false, /*expert=*/true);
   const int k = o.samples_per_frame, half = k / 2;
-  // Per frame: the upper-half minus lower-half mean coefficient of every expert neuron, and the halves' means.
-  std::map<int, std::vector<std::vector<double>>> upper, lower;  // layer → frame → [width]
-  std::vector<double> frame_means, within_sq;
-  ProgressBar bar(std::string("choice contrast (") + chunk_outcome_name(o.outcome) + ")",
-                  static_cast<int64_t>(frames.size()) * k, "chunks");
+  const size_t n_outcomes = o.outcomes.size();
+  // Per outcome and frame: the upper-half and lower-half mean coefficient of every expert neuron.
+  std::vector<std::map<int, std::vector<std::vector<double>>>> upper(n_outcomes), lower(n_outcomes);  // layer → frame
+  std::vector<std::vector<double>> frame_means(n_outcomes), within_sq(n_outcomes);
+  std::string names;
+  for (ChunkOutcome x : o.outcomes) names += (names.empty() ? "" : ", ") + std::string(chunk_outcome_name(x));
+  ProgressBar bar("choice contrast (" + names + ")", static_cast<int64_t>(frames.size()) * k, "chunks");
   for (size_t f = 0; f < frames.size(); ++f) {
     const auto [e, i] = frames[f];
     const Frame frame = dataset.frame(e, i);
@@ -335,81 +338,90 @@ ChoiceContrast contrast_neurons_by_choice(Policy& policy, const DatasetReader& d
     in.images = frame.images;
     in.state.assign(frame.state.begin(), frame.state.end());
     in.task = o.task.empty() ? dataset.info(e).instruction : o.task;
-    std::vector<double> outcome(static_cast<size_t>(k));
+    std::vector<std::vector<double>> outcome(n_outcomes, std::vector<double>(static_cast<size_t>(k)));
     std::vector<std::map<int, std::vector<float>>> acts(static_cast<size_t>(k));
     for (int s = 0; s < k; ++s) {
       recorder.clear();
       const std::vector<std::vector<float>> chunk = policy.predict_chunk(in, o.seed + f, s);
-      outcome[static_cast<size_t>(s)] = chunk_outcome(chunk, in.state, kinematics, o.units, o.outcome);
+      for (size_t m = 0; m < n_outcomes; ++m)
+        outcome[m][static_cast<size_t>(s)] = chunk_outcome(chunk, in.state, kinematics, o.units, o.outcomes[m]);
       acts[static_cast<size_t>(s)] = recorder.chunks().back().expert_mean;
       bar.advance();
     }
-    std::vector<int> order(static_cast<size_t>(k));
-    for (int s = 0; s < k; ++s) order[static_cast<size_t>(s)] = s;
-    std::sort(order.begin(), order.end(), [&](int a, int b) { return outcome[a] > outcome[b]; });
-    const double m = mean(outcome);
-    frame_means.push_back(m);
-    for (double y : outcome) within_sq.push_back((y - m) * (y - m));
-    for (const auto& [layer, first] : acts.front()) {
-      std::vector<double> hi(first.size(), 0.0), lo(first.size(), 0.0);
-      for (int r = 0; r < k; ++r) {
-        if (r >= half && r < k - half) continue;  // the median sample of an odd k belongs to neither half
-        std::vector<double>& side = r < half ? hi : lo;
-        const std::vector<float>& a = acts[static_cast<size_t>(order[static_cast<size_t>(r)])].at(layer);
-        for (size_t n = 0; n < a.size(); ++n) side[n] += a[n] / half;
+    for (size_t m = 0; m < n_outcomes; ++m) {
+      const std::vector<double>& y = outcome[m];
+      std::vector<int> order(static_cast<size_t>(k));
+      for (int s = 0; s < k; ++s) order[static_cast<size_t>(s)] = s;
+      std::sort(order.begin(), order.end(), [&](int a, int b) { return y[a] > y[b]; });
+      const double mu = mean(y);
+      frame_means[m].push_back(mu);
+      for (double v : y) within_sq[m].push_back((v - mu) * (v - mu));
+      for (const auto& [layer, first] : acts.front()) {
+        std::vector<double> hi(first.size(), 0.0), lo(first.size(), 0.0);
+        for (int r = 0; r < k; ++r) {
+          if (r >= half && r < k - half) continue;  // the median sample of an odd k belongs to neither half
+          std::vector<double>& side = r < half ? hi : lo;
+          const std::vector<float>& a = acts[static_cast<size_t>(order[static_cast<size_t>(r)])].at(layer);
+          for (size_t n = 0; n < a.size(); ++n) side[n] += a[n] / half;
+        }
+        upper[m][layer].push_back(std::move(hi));
+        lower[m][layer].push_back(std::move(lo));
       }
-      upper[layer].push_back(std::move(hi));
-      lower[layer].push_back(std::move(lo));
     }
   }
   bar.finish();
-  ChoiceContrast out;
-  out.frames = static_cast<int>(frames.size());
-  out.outcome_mean = mean(frame_means);
-  out.outcome_sd_between = sample_sd(frame_means);
-  double sq = 0;
-  for (double x : within_sq) sq += x;
-  out.outcome_sd_within = std::sqrt(sq / static_cast<double>(frames.size() * static_cast<size_t>(k - 1)));
+  std::vector<ChoiceContrast> results;
   const double nf = static_cast<double>(frames.size());
-  for (const auto& [layer, per_frame] : upper) {
-    const size_t width = per_frame.front().size();
-    for (size_t n = 0; n < width; ++n) {
-      std::vector<double> diff, a, b;
-      for (size_t f = 0; f < per_frame.size(); ++f) {
-        a.push_back(per_frame[f][n]);
-        b.push_back(lower.at(layer)[f][n]);
-        diff.push_back(a.back() - b.back());
+  for (size_t m = 0; m < n_outcomes; ++m) {
+    ChoiceContrast out;
+    out.outcome = o.outcomes[m];
+    out.frames = static_cast<int>(frames.size());
+    out.outcome_mean = mean(frame_means[m]);
+    out.outcome_sd_between = sample_sd(frame_means[m]);
+    double sq = 0;
+    for (double x : within_sq[m]) sq += x;
+    out.outcome_sd_within = std::sqrt(sq / static_cast<double>(frames.size() * static_cast<size_t>(k - 1)));
+    for (const auto& [layer, per_frame] : upper[m]) {
+      const size_t width = per_frame.front().size();
+      for (size_t n = 0; n < width; ++n) {
+        std::vector<double> diff, a, b;
+        for (size_t f = 0; f < per_frame.size(); ++f) {
+          a.push_back(per_frame[f][n]);
+          b.push_back(lower[m].at(layer)[f][n]);
+          diff.push_back(a.back() - b.back());
+        }
+        NeuronContrast c;
+        c.stream = Stream::kExpert;
+        c.layer = layer;
+        c.index = static_cast<int>(n);
+        c.mean_a = mean(a);
+        c.mean_b = mean(b);
+        c.n_a = c.n_b = out.frames;
+        const double sd = sample_sd(diff);
+        if (sd > 0) {
+          c.g = mean(diff) / sd;
+          c.t = c.g * std::sqrt(nf);
+          c.p = student_t_two_sided_p(c.t, nf - 1);
+        }
+        out.neurons.push_back(c);
       }
-      NeuronContrast c;
-      c.stream = Stream::kExpert;
-      c.layer = layer;
-      c.index = static_cast<int>(n);
-      c.mean_a = mean(a);
-      c.mean_b = mean(b);
-      c.n_a = c.n_b = out.frames;
-      const double sd = sample_sd(diff);
-      if (sd > 0) {
-        c.g = mean(diff) / sd;
-        c.t = c.g * std::sqrt(nf);
-        c.p = student_t_two_sided_p(c.t, nf - 1);
-      }
-      out.neurons.push_back(c);
     }
+    std::sort(out.neurons.begin(), out.neurons.end(),
+              [](const NeuronContrast& x, const NeuronContrast& y) { return std::abs(x.g) > std::abs(y.g); });
+    results.push_back(std::move(out));
   }
-  std::sort(out.neurons.begin(), out.neurons.end(),
-            [](const NeuronContrast& x, const NeuronContrast& y) { return std::abs(x.g) > std::abs(y.g); });
-  return out;
+  return results;
 }
 
 NeuronSet choice_set(const ChoiceContrast& contrast, const std::string& name, int n, int sign, const std::string& model,
                      const ChoiceContrastOptions& o) {
-  const std::string what = o.outcome == ChunkOutcome::kRise ? "rise" : "move";
+  const std::string what = contrast.outcome == ChunkOutcome::kRise ? "rise" : "move";
   NeuronSet set;
   set.name = name;
   set.description = "expert neurons more active when the model's own chunk would " + what +
                     (sign > 0 ? " more" : " less") + " (choice contrast over noise seeds, " + phase_name(o.phase) +
                     " phase)";
-  set.provenance = {"choice contrast (" + std::string(chunk_outcome_name(o.outcome)) + "): paired d_z over " +
+  set.provenance = {"choice contrast (" + std::string(chunk_outcome_name(contrast.outcome)) + "): paired d_z over " +
                         std::to_string(contrast.frames) + " frames, " + std::to_string(o.samples_per_frame) +
                         " noise seeds each, top " + std::to_string(n),
                     model, ""};
@@ -428,11 +440,12 @@ NeuronSet choice_direction(const ChoiceContrast& contrast, const std::string& na
   NeuronSet set;
   set.name = name;
   set.description = std::string("direction of the model's own ") +
-                    (o.outcome == ChunkOutcome::kRise ? "higher- vs lower-rising" : "faster vs slower") +
+                    (contrast.outcome == ChunkOutcome::kRise ? "higher- vs lower-rising" : "faster vs slower") +
                     " chunks: expert neurons weighted by their upper − lower mean coefficient (use with op add; "
                     "α > 0 toward, α < 0 away)";
-  set.provenance = {"choice contrast (" + std::string(chunk_outcome_name(o.outcome)) + "): top " + std::to_string(n) +
-                        " by |d_z| over " + std::to_string(contrast.frames) + " frames, weight = mean difference",
+  set.provenance = {"choice contrast (" + std::string(chunk_outcome_name(contrast.outcome)) + "): top " +
+                        std::to_string(n) + " by |d_z| over " + std::to_string(contrast.frames) +
+                        " frames, weight = mean difference",
                     model, ""};
   for (const NeuronContrast& c : contrast.neurons) {
     if (static_cast<int>(set.neurons.size()) >= n) break;

@@ -93,7 +93,7 @@ double chunk_outcome(const std::vector<std::vector<float>>& chunk, const std::ve
                      KinematicModel& kinematics, const UnitMapping& units, ChunkOutcome outcome);
 
 struct ChoiceContrastOptions {
-  ChunkOutcome outcome = ChunkOutcome::kRise;
+  std::vector<ChunkOutcome> outcomes = {ChunkOutcome::kRise};  // each ranks the same sampled chunks
   Phase phase = Phase::kLift;  // frames of this expert phase, from successful episodes of every variant
   int episodes = 16;
   int frame_stride = 6;
@@ -107,14 +107,17 @@ struct ChoiceContrast {
   // outcome; g: the paired effect size d_z (mean of the per-frame differences over their sd); t, p: paired t-test;
   // n_a = n_b = frames.
   std::vector<NeuronContrast> neurons;
+  ChunkOutcome outcome = ChunkOutcome::kRise;
   int frames = 0;
   double outcome_mean = 0;
   double outcome_sd_within = 0;   // sd of the outcome across noise seeds of one frame (pooled): the choice's spread
   double outcome_sd_between = 0;  // sd of the per-frame mean outcome across frames (the observation's part, plus
                                   // the seeds' sd / √samples)
 };
-ChoiceContrast contrast_neurons_by_choice(Policy& policy, const DatasetReader& dataset, KinematicModel& kinematics,
-                                          const ChoiceContrastOptions& options);
+// One contrast per outcome of `options.outcomes`, in that order, all from one pass of sampled chunks.
+std::vector<ChoiceContrast> contrast_neurons_by_choice(Policy& policy, const DatasetReader& dataset,
+                                                       KinematicModel& kinematics,
+                                                       const ChoiceContrastOptions& options);
 // The n neurons with the largest g in the given direction (+1: higher when the chunk rises more / moves faster).
 NeuronSet choice_set(const ChoiceContrast& contrast, const std::string& name, int n, int sign, const std::string& model,
                      const ChoiceContrastOptions& options);

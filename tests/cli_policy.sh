@@ -43,7 +43,8 @@ $vlascope neurons --checkpoint "$dir/vla" --dataset "$dir/demos" --episodes 2 --
 [ "$(json "$dir/neurons/neuron_sets.json" "all(n.get('weight', 1) != 1 for s in d['sets'] if s['name'] == 'rise_direction' for n in s['neurons'])")" = True ] ||
   fail "neurons: rise_direction is not weighted"
 [ "$(json "$dir/neurons/choices.json" "sorted(d)")" = "['rise', 'speed']" ] || fail "neurons: choices.json"
-[ -s "$dir/neurons/choice_rise.csv" ] || fail "neurons: choice_rise.csv"
+[ -s "$dir/neurons/choice_rise.csv" ] && [ -s "$dir/neurons/choice_speed.csv" ] || fail "neurons: choice CSVs"
+grep -q "choice contrast (rise, speed)" "$dir/neurons.txt" || fail "neurons: rise and speed did not share one pass"
 grep -q "^3,17," "$dir/neurons/top_tokens.csv" || fail "top_tokens.csv lacks layer 3 neuron 17"
 
 $vlascope rollout --checkpoint "$dir/vla" --out "$dir/rollout" --steer high --sets "$dir/neurons/neuron_sets.json" \

@@ -317,12 +317,15 @@ TEST(Neurons, ChoiceContrastPairsEachFramesHigherAndLowerChunksInTheExpert) {
   const DatasetReader dataset(data.string());
   LinearKinematics k;
   ChoiceContrastOptions o;
-  o.outcome = ChunkOutcome::kRise;
+  o.outcomes = {ChunkOutcome::kRise};
   o.phase = Phase::kLift;
   o.frame_stride = 2;
   o.samples_per_frame = 6;
   o.seed = 11;
-  const ChoiceContrast c = contrast_neurons_by_choice(*f.policy, dataset, k, o);
+  const std::vector<ChoiceContrast> only_rise = contrast_neurons_by_choice(*f.policy, dataset, k, o);
+  ASSERT_EQ(only_rise.size(), 1u);
+  const ChoiceContrast& c = only_rise.front();
+  EXPECT_EQ(c.outcome, ChunkOutcome::kRise);
   EXPECT_EQ(c.frames, 3 * 3);
   const SmolVLAConfig& cfg = f.policy->config();
   ASSERT_EQ(c.neurons.size(),
@@ -356,7 +359,7 @@ TEST(Neurons, ChoiceContrastPairsEachFramesHigherAndLowerChunksInTheExpert) {
       for (int s = 0; s < 6; ++s) {
         recorder.clear();
         const auto chunk = f.policy->predict_chunk(in, o.seed + frame_number, s);
-        y.push_back(chunk_outcome(chunk, in.state, k, o.units, o.outcome));
+        y.push_back(chunk_outcome(chunk, in.state, k, o.units, ChunkOutcome::kRise));
         a.push_back(recorder.chunks().back().expert_mean.at(top.layer)[static_cast<size_t>(top.index)]);
       }
       for (int s = 0; s < 6; ++s) act.push_back(a[s] - mean(a)), out.push_back(y[s] - mean(y));
@@ -369,7 +372,31 @@ TEST(Neurons, ChoiceContrastPairsEachFramesHigherAndLowerChunksInTheExpert) {
   const NeuronSet high = choice_set(c, "high_choice", 4, +1, "test", o);
   ASSERT_EQ(high.neurons.size(), 4u);
   for (const NeuronRef& n : high.neurons) EXPECT_EQ(n.stream, Stream::kExpert);
+  // Two outcomes from one pass over the same chunks: the rise contrast is the one computed alone, the speed
+  // contrast ranks the chunks its own way.
+  o.outcomes = {ChunkOutcome::kRise, ChunkOutcome::kSpeed};
+  const std::vector<ChoiceContrast> both = contrast_neurons_by_choice(*f.policy, dataset, k, o);
+  ASSERT_EQ(both.size(), 2u);
+  EXPECT_EQ(both[0].outcome, ChunkOutcome::kRise);
+  EXPECT_EQ(both[1].outcome, ChunkOutcome::kSpeed);
+  EXPECT_EQ(both[1].frames, c.frames);
+  ASSERT_EQ(both[0].neurons.size(), c.neurons.size());
+  for (size_t i = 0; i < c.neurons.size(); ++i) {
+    ASSERT_EQ(both[0].neurons[i].index, c.neurons[i].index);
+    ASSERT_EQ(both[0].neurons[i].g, c.neurons[i].g);
+  }
+  EXPECT_NE(both[1].outcome_mean, c.outcome_mean);
+  bool speed_differs = false;
+  for (size_t i = 0; i < c.neurons.size() && !speed_differs; ++i)
+    speed_differs = both[1].neurons[i].layer != c.neurons[i].layer || both[1].neurons[i].index != c.neurons[i].index ||
+                    both[1].neurons[i].g != c.neurons[i].g;
+  EXPECT_TRUE(speed_differs);
+  const NeuronSet fast = choice_set(both[1], "fast_choice", 4, +1, "test", o);
+  EXPECT_NE(fast.description.find("move more"), std::string::npos) << fast.description;
   // Bad options are errors, not crashes.
+  o.outcomes = {};
+  EXPECT_THROW(contrast_neurons_by_choice(*f.policy, dataset, k, o), Error);
+  o.outcomes = {ChunkOutcome::kRise};
   o.samples_per_frame = 2;
   EXPECT_THROW(contrast_neurons_by_choice(*f.policy, dataset, k, o), Error);
   o.samples_per_frame = 6;
