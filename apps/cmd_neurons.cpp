@@ -239,20 +239,22 @@ int run_neurons(int argc, char** argv) {
         require(std::find(p.outcomes.begin(), p.outcomes.end(), outcome) == p.outcomes.end(),
                 "--choices: outcome '" + name + "' is listed twice (its sets would share names)");
       auto pass = std::find_if(passes.begin(), passes.end(), [&](const auto& p) { return p.phase == phase; });
-      if (pass == passes.end()) {
-        ChoiceContrastOptions o;
-        o.outcomes.clear();
-        o.phase = phase;
-        o.episodes = args.get_int("choice-episodes");
-        o.frame_stride = args.get_int("choice-stride");
-        o.samples_per_frame = args.get_int("choice-samples");
-        pass = passes.insert(passes.end(), o);
+      if (pass != passes.end()) {
+        pass->outcomes.push_back(outcome);
+        continue;
       }
-      pass->outcomes.push_back(outcome);
+      ChoiceContrastOptions o;
+      o.outcomes = {outcome};
+      o.phase = phase;
+      o.episodes = args.get_int("choice-episodes");
+      o.frame_stride = args.get_int("choice-stride");
+      o.samples_per_frame = args.get_int("choice-samples");
+      passes.push_back(o);
     }
     for (const ChoiceContrastOptions& o : passes)
       for (const ChoiceContrast& c : contrast_neurons_by_choice(*policy, dataset, kinematics, o)) {
         const std::string outcome = chunk_outcome_name(c.outcome);
+        const bool rise = c.outcome == ChunkOutcome::kRise;
         std::ofstream csv(out / ("choice_" + outcome + ".csv"));
         csv << "stream,layer,neuron,mean_upper,mean_lower,d_z,t,p,frames\n";
         int significant = 0;
@@ -261,15 +263,14 @@ int run_neurons(int argc, char** argv) {
               << x.g << "," << x.t << "," << x.p << "," << x.n_a << "\n";
           significant += x.p < 0.01;
         }
-        const double scale = outcome == "rise" ? 100 : 1000;
-        const char* unit = outcome == "rise" ? "cm" : "mm/step";
+        const double scale = rise ? 100 : 1000;
+        const char* unit = rise ? "cm" : "mm/step";
         std::printf(
             "choice %s (%s phase, %d frames × %d seeds): outcome %.2f %s, sd across seeds %.2f, across frames "
             "%.2f; %d of %zu expert neurons differ at p < 0.01; strongest |d_z| %.2f (L%d/%d)\n",
             outcome.c_str(), phase_name(o.phase), c.frames, o.samples_per_frame, c.outcome_mean * scale, unit,
             c.outcome_sd_within * scale, c.outcome_sd_between * scale, significant, c.neurons.size(),
             std::abs(c.neurons.front().g), c.neurons.front().layer, c.neurons.front().index);
-        const bool rise = c.outcome == ChunkOutcome::kRise;
         sets.push_back(choice_set(c, rise ? "high_choice" : "fast_choice", n, +1, args.get("checkpoint"), o));
         sets.push_back(choice_set(c, rise ? "low_choice" : "slow_choice", n, -1, args.get("checkpoint"), o));
         sets.push_back(

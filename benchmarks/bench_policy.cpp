@@ -25,9 +25,11 @@
 #include <cstring>
 #include <map>
 #include <memory>
+#include <utility>
 #include <vector>
 
 #include "common/runtime.h"
+#include "interp/stats.h"
 #include "policy/config.h"
 #include "policy/smolvla.h"
 
@@ -99,12 +101,11 @@ Fixture& lerobot_ops_fixture(int size_index) {
   f.model->init_random(0);  // not packed
   f.model->set_threads({2, 2});
   const auto no_op = [](const HookContext&, at::Tensor&) {};
-  for (int i = 0; i < s.config.vision.layers; ++i)
-    f.model->hooks().add("vision.layers." + std::to_string(i) + ".attn.pattern", no_op);
-  for (int i = 0; i < s.config.num_vlm_layers; ++i)
-    f.model->hooks().add("vlm.layers." + std::to_string(i) + ".attn.pattern", no_op);
-  for (int i = 0; i < s.config.num_expert_layers; ++i)
-    f.model->hooks().add("expert.layers." + std::to_string(i) + ".attn.pattern", no_op);
+  const std::pair<const char*, int> streams[] = {
+      {"vision", s.config.vision.layers}, {"vlm", s.config.num_vlm_layers}, {"expert", s.config.num_expert_layers}};
+  for (const auto& [stream, layers] : streams)
+    for (int i = 0; i < layers; ++i)
+      f.model->hooks().add(std::string(stream) + ".layers." + std::to_string(i) + ".attn.pattern", no_op);
   const Fixture& same = fixture(size_index, Precision::kFloat32);
   f.inputs = same.inputs;
   f.noise = same.noise;
@@ -120,10 +121,7 @@ class DefaultMalloc {
     mallopt(M_MMAP_THRESHOLD, 32 << 20);
     mallopt(M_TRIM_THRESHOLD, 64 << 20);
   }
-  ~DefaultMalloc() {
-    mallopt(M_MMAP_MAX, 0);
-    mallopt(M_TRIM_THRESHOLD, 1 << 30);
-  }
+  ~DefaultMalloc() { keep_freed_memory_on_the_heap(); }
 };
 
 void report(benchmark::State& state, double flops, Precision precision) {
@@ -145,12 +143,6 @@ void BM_Chunk(benchmark::State& state) {
   const ChunkFlops fl = chunk_flops(s.config, s.cameras, s.image, s.words);
   report(state, fl.prefix + fl.denoise, precision);
   state.SetLabel(std::string(s.name) + " " + precision_name(precision));
-}
-
-double median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  const size_t n = v.size();
-  return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
 }
 
 // args: size, precision of vlascope's run. Each iteration runs one chunk our way, then one the emulated LeRobot way,
@@ -177,9 +169,9 @@ void BM_VersusLeRobotOps(benchmark::State& state) {
     lerobot_ms.push_back(std::chrono::duration<double, std::milli>(t2 - t1).count());
     ratios.push_back(lerobot_ms.back() / ours_ms.back());
   }
-  state.counters["ours_ms"] = median(ours_ms);
-  state.counters["lerobot_ops_ms"] = median(lerobot_ms);
-  state.counters["speedup"] = median(ratios);
+  state.counters["ours_ms"] = quantile(ours_ms, 0.5);
+  state.counters["lerobot_ops_ms"] = quantile(lerobot_ms, 0.5);
+  state.counters["speedup"] = quantile(ratios, 0.5);
   const Size& s = size(size_index);
   state.SetLabel(std::string(s.name) + " " + precision_name(precision) +
                  " vs fp32 in LeRobot's op sequence (emulated)");

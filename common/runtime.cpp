@@ -82,11 +82,15 @@ void ensure_runtime_settings(char** argv) {
   std::fprintf(stderr, "vlascope: could not re-execute with the runtime settings of common/runtime.h\n");
 }
 
-void prepare_runtime(char** argv) {
-  ensure_runtime_settings(argv);
+void keep_freed_memory_on_the_heap() {
   // Never mmap (large blocks stay on the heap and are reused) and keep up to 1 GB of freed memory.
   mallopt(M_MMAP_MAX, 0);
   mallopt(M_TRIM_THRESHOLD, 1 << 30);
+}
+
+void prepare_runtime(char** argv) {
+  ensure_runtime_settings(argv);
+  keep_freed_memory_on_the_heap();
 }
 
 }  // namespace vlascope

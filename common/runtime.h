@@ -28,6 +28,10 @@ namespace vlascope {
 
 void prepare_runtime(char** argv);
 
+// glibc's allocation policy of note 4 (no mmap, keep up to 1 GB of freed memory); prepare_runtime sets it, and code
+// that changes it for a scope (a benchmark's baseline) restores it with this.
+void keep_freed_memory_on_the_heap();
+
 // Re-executes the program once (same arguments) with OPENBLAS_CORETYPE set when OpenBLAS runs its generic kernels on
 // a CPU that has AVX2 or AVX-512, ATEN_CPU_CAPABILITY=avx512 on an AVX-512 CPU, and OMP_WAIT_POLICY=PASSIVE, unless
 // the user set them; returns normally when nothing needs changing.
