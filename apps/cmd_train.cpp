@@ -3,6 +3,7 @@
 
 #include "apps/commands.h"
 #include "common/cli.h"
+#include "common/error.h"
 #include "policy/train.h"
 
 namespace vlascope {
@@ -55,6 +56,7 @@ int run_pretrain_vlm(int argc, char** argv) {
   args.option("init", "", "continue from this checkpoint instead of a fresh model");
   args.option("lr", "3e-4", "peak learning rate");
   args.option("warmup", "100", "warm-up steps");
+  args.flag("canonical-captions", "one wording per caption (no synonyms)");
   if (!args.parse(argc, argv)) return 0;
   PretrainOptions o;
   read_common(args, o);
@@ -62,6 +64,7 @@ int run_pretrain_vlm(int argc, char** argv) {
   o.init = args.get("init");
   o.lr = args.get_double("lr");
   o.warmup_steps = args.get_int("warmup");
+  o.paraphrase = !args.get_flag("canonical-captions");
   print_result("pretrain-vlm", pretrain_vlm(o), "held-out next-word accuracy");
   return 0;
 }
@@ -77,6 +80,10 @@ int run_train(int argc, char** argv) {
   args.option("lr", "0", "peak learning rate (0 = the checkpoint config's optimizer_lr)");
   args.option("warmup", "-1", "warm-up steps (-1 = the config's, scaled to the run length as LeRobot does)");
   args.option("instruction", "", "train every episode with this instruction (default: each episode's own)");
+  args.option("instruction-mix", "0",
+              "VLA pre-training: the fraction of samples whose instruction names the episode's variant in a\n"
+              "paraphrase ('… lift it high', 'gently grab the block and lift it'); the rest get a wording of the\n"
+              "neutral task (0 = each episode's own instruction)");
   if (!args.parse(argc, argv)) return 0;
   VlaOptions o;
   read_common(args, o);
@@ -86,6 +93,10 @@ int run_train(int argc, char** argv) {
   o.lr = args.get_double("lr");
   o.warmup_steps = args.get_int("warmup");
   o.instruction = args.get("instruction");
+  o.mix.named_fraction = args.get_double("instruction-mix");
+  require(o.mix.named_fraction >= 0 && o.mix.named_fraction <= 1,
+          "--instruction-mix: " + args.get("instruction-mix") + " is not a fraction in [0, 1]");
+  require(o.instruction.empty() || o.mix.named_fraction == 0, "--instruction and --instruction-mix exclude each other");
   print_result("train", train_vla(o), nullptr);
   return 0;
 }

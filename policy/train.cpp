@@ -394,17 +394,20 @@ TrainResult pretrain_vlm(const PretrainOptions& o) {
     if (vlm) params.push_back(*e.tensor);
   }
 
-  auto make_batch = [&](const std::vector<std::pair<int, int>>& frames) {
+  // `paraphrase_base` + k picks the wording of sample k's caption (0: the canonical wording for every sample).
+  auto make_batch = [&](const std::vector<std::pair<int, int>>& frames, uint64_t paraphrase_base) {
     CaptionBatch b;
     std::vector<std::vector<torch::Tensor>> per_camera(cameras.size());
     std::vector<std::vector<int64_t>> ids;
     size_t longest = 0;
-    for (const auto& [e, i] : frames) {
+    for (size_t sample = 0; sample < frames.size(); ++sample) {
+      const auto [e, i] = frames[sample];
       const Frame f = reader.frame(e, i);
       const std::vector<torch::Tensor> imgs = frame_images(f, c, cameras);
       for (size_t k = 0; k < cameras.size(); ++k) per_camera[k].push_back(imgs[k]);
       std::vector<int64_t> t = {bos};
-      for (int64_t id : tokenizer.encode(caption_frame(reader.info(e), reader.trajectory(e), i), false))
+      const uint64_t paraphrase = o.paraphrase ? paraphrase_base + sample : 0;
+      for (int64_t id : tokenizer.encode(caption_frame(reader.info(e), reader.trajectory(e), i, {}, paraphrase), false))
         t.push_back(id);
       t.push_back(eos);
       longest = std::max(longest, t.size());
@@ -429,7 +432,7 @@ TrainResult pretrain_vlm(const PretrainOptions& o) {
     std::uniform_int_distribution<size_t> pick(0, split.train_frames.size() - 1);
     std::vector<std::pair<int, int>> frames;
     for (int k = 0; k < o.batch_size; ++k) frames.push_back(split.train_frames[pick(rng)]);
-    return make_batch(frames);
+    return make_batch(frames, 1 + static_cast<uint64_t>(index) * 4096);
   };
   // The held-out batch: evenly spaced frames of the held-out episodes.
   std::vector<std::pair<int, int>> eval_frames;
@@ -438,7 +441,7 @@ TrainResult pretrain_vlm(const PretrainOptions& o) {
   if (eval_frames.size() > 64) eval_frames.resize(64);
   const CaptionBatch eval_batch = [&] {
     torch::NoGradGuard no_grad;
-    return make_batch(eval_frames);
+    return make_batch(eval_frames, 0x5eed0000ULL);  // fixed wordings, none used in training
   }();
 
   // Next-token cross-entropy over the caption words (and [EOS]), images as the prefix.
@@ -558,7 +561,10 @@ TrainResult train_vla(const VlaOptions& o) {
         for (int d = 0; d < kStateDims; ++d)
           action_acc[r][t][d] = (traj[idx].action[d] - s_action.mean[d]) / (s_action.std[d] + 1e-8f);
       }
-      const std::string task = o.instruction.empty() ? reader.info(e).instruction : o.instruction;
+      const EpisodeInfo& info = reader.info(e);
+      const std::string task = !o.instruction.empty()       ? o.instruction
+                               : o.mix.named_fraction > 0 ? training_instruction(info, o.mix, noise_seed + 7919 * r)
+                                                          : info.instruction;
       TokenizedText text = tokenize_task(tokenizer, task, c.tokenizer_max_length, c.pad_language_to_max_length);
       longest = std::max(longest, text.ids.size());
       words.push_back(text.ids);

@@ -17,6 +17,8 @@
 #include <string>
 #include <vector>
 
+#include "policy/captions.h"
+
 namespace vlascope {
 
 // LeRobot's cosine decay with linear warm-up: the learning-rate multiplier at `step` of a run of `total_steps`.
@@ -53,6 +55,7 @@ struct PretrainOptions : TrainCommon {
   std::string init;              // continue from this checkpoint instead of a fresh model
   double lr = 3e-4;
   int warmup_steps = 100;
+  bool paraphrase = true;  // captions in random wordings (synonyms); false = the canonical wording only
 };
 // Stage 1. Writes a complete checkpoint (the action expert still random) with tokenizer.json.
 TrainResult pretrain_vlm(const PretrainOptions& options);
@@ -64,7 +67,10 @@ struct VlaOptions : TrainCommon {
   bool train_state_proj = true;
   double lr = 0;                   // 0 = the config's optimizer_lr
   int warmup_steps = -1;           // −1 = the config's (then scaled as LeRobot does)
-  std::string instruction;         // "" = each episode's own instruction
+  std::string instruction;         // "" = each episode's own instruction (or the mix below)
+  // The VLA pre-training stage's instruction mix (policy/captions.h): with named_fraction > 0 (and no
+  // `instruction`), each sample names its episode's variant with that probability, else a neutral wording.
+  InstructionMix mix;
 };
 // Stage 2.
 TrainResult train_vla(const VlaOptions& options);
