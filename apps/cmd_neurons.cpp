@@ -2,6 +2,7 @@
 // vectors and by contrasting recorded demonstrations of two variants — and write them as named sets
 // (interp/neuron_set.h) plus the tables behind them (CSV and JSON), with the overlap of the two methods.
 #include <algorithm>
+#include <cmath>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -16,6 +17,7 @@
 #include "dataset/dataset.h"
 #include "interp/capture.h"
 #include "interp/neurons.h"
+#include "policy/captions.h"
 #include "policy/policy.h"
 #include "policy/smolvla.h"
 #include "policy/tokenizer.h"
@@ -65,6 +67,43 @@ std::pair<std::string, std::string> split_pair(const std::string& text, const ch
   return {text.substr(0, colon), text.substr(colon + 1)};
 }
 
+// "a;b;c" → {a, b, c} (empty items dropped).
+std::vector<std::string> split_items(const std::string& text) {
+  std::vector<std::string> out;
+  size_t start = 0;
+  while (start <= text.size()) {
+    size_t end = text.find(';', start);
+    if (end == std::string::npos) end = text.size();
+    if (end > start) out.push_back(text.substr(start, end - start));
+    start = end + 1;
+  }
+  return out;
+}
+
+// "high=high,higher,…;low=…": the concept clusters of vlascope's own vocabulary (policy/captions.h).
+std::string default_concepts() {
+  std::string text;
+  for (const char* name : {"high", "low", "fast", "slow"}) {
+    text += (text.empty() ? "" : ";") + std::string(name) + "=";
+    const std::vector<std::string>& words = concept_words(name);
+    for (size_t i = 0; i < words.size(); ++i) text += (i ? "," : "") + words[i];
+  }
+  return text;
+}
+
+// The words a single token of the tokenizer spells (as the concept search takes them); the others go to `dropped`.
+std::vector<std::string> known_words(const Tokenizer& tokenizer, const std::vector<std::string>& words,
+                                     std::vector<std::string>& dropped) {
+  std::vector<std::string> out;
+  for (const std::string& w : words) {
+    const std::vector<int64_t> plain = tokenizer.encode(w, false), spaced = tokenizer.encode(" " + w, false);
+    const bool one = (plain.size() == 1 && !tokenizer.is_special(plain[0])) ||
+                     (spaced.size() == 1 && !tokenizer.is_special(spaced[0]));
+    (one ? out : dropped).push_back(w);
+  }
+  return out;
+}
+
 std::string join(const std::vector<std::string>& v, const char* sep) {
   std::string s;
   for (const std::string& x : v) s += (s.empty() ? "" : sep) + x;
@@ -85,13 +124,23 @@ int run_neurons(int argc, char** argv) {
   args.required("out", "output directory");
   args.option("top-k", "10", "top tokens per value vector");
   args.flag("final-norm", "project through the VLM's final RMSNorm (Geva et al.) instead of raw (Häon et al.)");
-  args.option("concepts", "high=high,higher,up;low=low,lower,down;fast=fast,quickly;slow=slow,slowly",
-              "concepts as name=word,word;…");
+  args.option("concepts", default_concepts(),
+              "concepts as name=word,word;… (words the model's vocabulary lacks are left out, and named)");
   args.option("opposites", "high:low,fast:slow",
               "concept pairs a:b whose sets leave out the neurons that promote the other concept at least as much\n"
               "(z): a value vector whose top tokens hold both 'fast' and 'slowly' carries the slot, not the concept\n"
               "(empty: keep them)");
   args.option("set-size", "10", "neurons per set");
+  args.option("prompt-directions",
+              "rise=pick up the cube and lift it high|pick up the cube and lift it low;"
+              "speed=pick up the cube and lift it fast|pick up the cube and lift it slowly",
+              "prompt-difference directions name=PROMPT_A|PROMPT_B;… on the --dataset frames (sets prompt_<name>,\n"
+              "weighted by the mean activation difference; steer with --op add; empty: skip)");
+  args.option("prompt-layers", "lexical",
+              "VLM layers of the prompt directions: 'lexical' (the layers the lexical concept sets use) or a list");
+  args.option("prompt-episodes", "6", "episodes whose frames the prompt directions are measured on");
+  args.option("prompt-stride", "10", "every n-th frame of those episodes");
+  args.option("prompt-direction-size", "0", "channels in each prompt direction (0: every channel of its layers)");
   args.option("dataset", "", "recorded demonstrations for the contrastive search (skipped when empty)");
   args.option("contrasts", "high:low,fast:slow", "variant pairs a:b to contrast");
   args.option("episodes", "12", "episodes per variant in the contrast");
@@ -136,9 +185,17 @@ int run_neurons(int argc, char** argv) {
   }
   std::printf("logit lens (%s): %zu value vectors, top-%d tokens → %s\n", final_norm ? "final norm" : "raw",
               tops.size(), k, (out / "top_tokens.csv").c_str());
-  const std::vector<Concept> concepts = parse_concepts(args.get("concepts"));
+  std::vector<Concept> concepts = parse_concepts(args.get("concepts"));
   std::map<std::string, std::vector<ConceptScore>> scores_of;
-  for (const Concept& c : concepts) scores_of[c.name] = search_concept(model, tokenizer, c.words, k, final_norm);
+  for (Concept& c : concepts) {
+    std::vector<std::string> dropped;
+    c.words = known_words(tokenizer, c.words, dropped);
+    require(!c.words.empty(), "--concepts: none of " + c.name + "'s words is a token of " + args.get("checkpoint") +
+                                  "'s vocabulary (" + join(dropped, ", ") + ")");
+    if (!dropped.empty())
+      std::printf("concept %s: not in the vocabulary, left out: %s\n", c.name.c_str(), join(dropped, ", ").c_str());
+    scores_of[c.name] = search_concept(model, tokenizer, c.words, k, final_norm);
+  }
   std::map<std::string, std::string> opposite_of;
   for (const std::string& pair : args.get_list("opposites")) {
     const auto [a, b] = split_pair(pair, "--opposites", "a:b");
@@ -164,11 +221,22 @@ int run_neurons(int argc, char** argv) {
                 join(c.words, ",").c_str(), exact, k);
     if (opposite != opposite_of.end())
       std::printf(", %zu promote '%s' at least as much", scores.size() - kept.size(), opposite->second.c_str());
-    std::printf("; set:");
-    for (const NeuronRef& r : set.neurons) std::printf(" L%d/%d", r.layer, r.index);
     std::printf("\n");
+    // The steering papers' grouping: nearest by the semantic embedding of the top tokens.
+    const std::vector<ConceptScore> kept_semantic =
+        opposite == opposite_of.end() ? scores : without_opposite(scores, scores_of.at(opposite->second), true);
+    NeuronSet semantic = semantic_set(kept_semantic, c.name + "_semantic", n, args.get("checkpoint"), c.words);
+    for (const NeuronSet* chosen : {&set, &semantic}) {
+      std::printf("  set %s:\n", chosen->name.c_str());
+      for (const NeuronRef& r : chosen->neurons) std::printf("    L%d/%-5d %s\n", r.layer, r.index, r.note.c_str());
+    }
     sets.push_back(std::move(set));
+    sets.push_back(std::move(semantic));
   }
+  const SetOverlap lexical_semantic_high =
+      overlap(find_neuron_set(sets, concepts.front().name), find_neuron_set(sets, concepts.front().name + "_semantic"));
+  std::printf("%s: z-score set ∩ semantic set = %d of %d\n", concepts.front().name.c_str(),
+              lexical_semantic_high.shared, lexical_semantic_high.a);
 
   // 2. Contrast.
   nlohmann::json overlaps = nlohmann::json::object();
@@ -281,8 +349,59 @@ int run_neurons(int argc, char** argv) {
                             {"outcome_sd_between_frames", c.outcome_sd_between}};
       }
   }
+  // 4. Prompt-difference directions (the positive control): what the words themselves change, on the same frames.
+  nlohmann::json prompt_directions = nlohmann::json::object();
+  if (!args.get("dataset").empty() && !args.get("prompt-directions").empty()) {
+    const DatasetReader dataset(args.get("dataset"));
+    std::vector<int> layers;
+    if (args.get("prompt-layers") == "lexical") {
+      for (const Concept& c : concepts)
+        for (const NeuronRef& r : find_neuron_set(sets, c.name).neurons) layers.push_back(r.layer);
+      std::sort(layers.begin(), layers.end());
+      layers.erase(std::unique(layers.begin(), layers.end()), layers.end());
+    } else {
+      for (const double l : args.get_doubles("prompt-layers")) {
+        require(l == std::floor(l) && l >= 0 && l < model.config().num_vlm_layers,
+                "--prompt-layers: " + args.get("prompt-layers") + " names a layer the VLM lacks (0 … " +
+                    std::to_string(model.config().num_vlm_layers - 1) + ")");
+        layers.push_back(static_cast<int>(l));
+      }
+    }
+    for (const std::string& item : split_items(args.get("prompt-directions"))) {
+      const size_t eq = item.find('='), bar = item.find('|');
+      require(eq != std::string::npos && eq > 0 && bar != std::string::npos && bar > eq,
+              "--prompt-directions: '" + item + "' must be name=PROMPT_A|PROMPT_B");
+      PromptDirectionOptions o;
+      o.prompt_a = item.substr(eq + 1, bar - eq - 1);
+      o.prompt_b = item.substr(bar + 1);
+      o.vlm_layers = layers;
+      o.episodes = args.get_int("prompt-episodes");
+      o.frame_stride = args.get_int("prompt-stride");
+      const std::string name = "prompt_" + item.substr(0, eq);
+      const PromptDirection d = prompt_difference(*policy, dataset, o);
+      NeuronSet set = prompt_direction_set(d, name, args.get_int("prompt-direction-size"), args.get("checkpoint"), o);
+      std::string layer_list;
+      nlohmann::json per_layer = nlohmann::json::object();
+      for (const auto& [layer, diff] : d.difference) {
+        double dn = 0, sn = 0;
+        for (size_t i = 0; i < diff.size(); ++i) dn += diff[i] * diff[i], sn += d.spread.at(layer)[i] * d.spread.at(layer)[i];
+        per_layer[std::to_string(layer)] = {{"difference_norm", std::sqrt(dn)}, {"spread_norm", std::sqrt(sn)}};
+        layer_list += (layer_list.empty() ? "" : ",") + std::to_string(layer);
+      }
+      std::printf("prompt direction %s ('%s' − '%s', %d frames, VLM layers %s): |difference| %.3f, |spread across "
+                  "frames| %.3f (ratio %.2f); %zu channels\n",
+                  name.c_str(), o.prompt_a.c_str(), o.prompt_b.c_str(), d.frames, layer_list.c_str(), d.difference_norm,
+                  d.spread_norm, d.spread_norm > 0 ? d.difference_norm / d.spread_norm : 0.0, set.neurons.size());
+      prompt_directions[name] = {{"prompt_a", o.prompt_a},         {"prompt_b", o.prompt_b},
+                                 {"frames", d.frames},             {"layers", per_layer},
+                                 {"difference_norm", d.difference_norm}, {"spread_norm", d.spread_norm},
+                                 {"channels", set.neurons.size()}};
+      sets.push_back(std::move(set));
+    }
+  }
   const ModelShape shape = model_shape(model.config());
   for (const NeuronSet& s : sets) validate_neuron_set(s, shape);
+  std::ofstream(out / "prompt_directions.json") << prompt_directions.dump(2) << "\n";
   write_neuron_sets((out / "neuron_sets.json").string(), sets);
   std::ofstream(out / "overlaps.json") << overlaps.dump(2) << "\n";
   std::ofstream(out / "choices.json") << choices.dump(2) << "\n";

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cmath>
 #include <map>
+#include <tuple>
 
 #include "common/error.h"
 #include "common/progress.h"
@@ -33,6 +34,30 @@ torch::Tensor special_mask(const Tokenizer& tok, int64_t vocab) {
   for (int64_t i = 0; i < std::min(vocab, tok.vocab_size()); ++i)
     if (tok.is_special(i)) m[i] = true;
   return m;
+}
+
+// Semantic embedding of value vectors: the softmax over their top-k logits [I, k] weights those tokens'
+// embeddings (rows `ids` [I, k] of `embed` [V, D]). Returns [I, D].
+torch::Tensor semantic_embedding_rows(const torch::Tensor& top_logits, const torch::Tensor& top_ids,
+                                      const torch::Tensor& embed) {
+  const torch::Tensor weights = torch::softmax(top_logits, 1);  // [I, k]
+  const torch::Tensor rows = embed.index_select(0, top_ids.flatten()).view({top_ids.size(0), top_ids.size(1), -1});
+  return (weights.unsqueeze(2) * rows).sum(1);  // [I, D]
+}
+
+std::vector<float> to_floats(const torch::Tensor& t) {
+  const torch::Tensor c = t.contiguous().to(torch::kFloat32);
+  return std::vector<float>(c.data_ptr<float>(), c.data_ptr<float>() + c.numel());
+}
+
+// A concept neuron with its note: the best concept token's rank and z, the semantic cosine, its top tokens.
+NeuronRef concept_neuron(const ConceptScore& s) {
+  char head[128];
+  std::snprintf(head, sizeof head, "%s rank %d, z %.2f, semantic %.2f; top:", s.best_token.c_str(), s.best_rank, s.z,
+                s.semantic);
+  std::string note = head;
+  for (const std::string& t : s.top_tokens) note += " " + t;
+  return {Stream::kVlm, s.layer, s.index, note};
 }
 
 }  // namespace
@@ -100,11 +125,9 @@ std::vector<ConceptScore> search_concept(const SmolVLA& model, const Tokenizer& 
     const torch::Tensor concept_logits = logits.index_select(1, cids);                           // [I, C]
     const torch::Tensor ranks = (logits.unsqueeze(1) > concept_logits.unsqueeze(2)).sum(2) + 1;  // [I, C]
     const auto [top_vals, top_ids] = logits.topk(std::min<int64_t>(k, real), 1);
-    const torch::Tensor weights = torch::softmax(top_vals, 1);  // [I, k]
-    const torch::Tensor sem_vec =
-        (weights.unsqueeze(2) * embed.index_select(0, top_ids.flatten()).view({top_ids.size(0), top_ids.size(1), -1}))
-            .sum(1);  // [I, D]
-    const torch::Tensor cosine = torch::cosine_similarity(sem_vec, concept_vec.unsqueeze(0), 1);
+    const torch::Tensor cosine =
+        torch::cosine_similarity(semantic_embedding_rows(top_vals, top_ids, embed), concept_vec.unsqueeze(0), 1);
+    const auto tia = top_ids.accessor<int64_t, 2>();
     const torch::Tensor best_z = std::get<0>(z.max(1));
     const auto za = best_z.accessor<float, 1>();
     const auto ra = ranks.accessor<int64_t, 2>();
@@ -121,6 +144,7 @@ std::vector<ConceptScore> search_concept(const SmolVLA& model, const Tokenizer& 
       s.z = za[i];
       s.semantic = sa[i];
       s.exact = best_rank <= k;
+      for (int64_t j = 0; j < top_ids.size(1); ++j) s.top_tokens.push_back(tokenizer.piece(tia[i][j]));
       out.push_back(s);
     }
   }
@@ -129,13 +153,14 @@ std::vector<ConceptScore> search_concept(const SmolVLA& model, const Tokenizer& 
 }
 
 std::vector<ConceptScore> without_opposite(const std::vector<ConceptScore>& scores,
-                                           const std::vector<ConceptScore>& opposite) {
-  std::map<std::pair<int, int>, double> opposite_z;
-  for (const ConceptScore& s : opposite) opposite_z[{s.layer, s.index}] = s.z;
+                                           const std::vector<ConceptScore>& opposite, bool by_semantic) {
+  auto key = [&](const ConceptScore& s) { return by_semantic ? s.semantic : s.z; };
+  std::map<std::pair<int, int>, double> opposite_score;
+  for (const ConceptScore& s : opposite) opposite_score[{s.layer, s.index}] = key(s);
   std::vector<ConceptScore> out;
   for (const ConceptScore& s : scores) {
-    const auto it = opposite_z.find({s.layer, s.index});
-    if (it == opposite_z.end() || it->second < s.z) out.push_back(s);
+    const auto it = opposite_score.find({s.layer, s.index});
+    if (it == opposite_score.end() || it->second < key(s)) out.push_back(s);
   }
   return out;
 }
@@ -154,14 +179,48 @@ NeuronSet concept_set(const std::vector<ConceptScore>& scores, const std::string
                         " by logit z-score of the concept tokens, exact top-k hits "
                         "first",
                     model, ""};
-  for (int i = 0; i < n && i < static_cast<int>(ranked.size()); ++i) {
-    const ConceptScore& s = ranked[static_cast<size_t>(i)];
-    char note[128];
-    std::snprintf(note, sizeof note, "%s rank %d, z %.2f, semantic %.2f", s.best_token.c_str(), s.best_rank, s.z,
-                  s.semantic);
-    set.neurons.push_back({Stream::kVlm, s.layer, s.index, note});
-  }
+  for (int i = 0; i < n && i < static_cast<int>(ranked.size()); ++i)
+    set.neurons.push_back(concept_neuron(ranked[static_cast<size_t>(i)]));
   return set;
+}
+
+NeuronSet semantic_set(const std::vector<ConceptScore>& scores, const std::string& name, int n,
+                       const std::string& model, const std::vector<std::string>& words) {
+  std::vector<ConceptScore> ranked = scores;
+  std::stable_sort(ranked.begin(), ranked.end(),
+                   [](const ConceptScore& a, const ConceptScore& b) { return a.semantic > b.semantic; });
+  NeuronSet set;
+  set.name = name;
+  std::string w;
+  for (const std::string& x : words) w += (w.empty() ? "" : ", ") + x;
+  set.description = "VLM value vectors whose semantic embedding is nearest to the words " + w + " (logit lens)";
+  set.provenance = {"logit lens: top-" + std::to_string(n) +
+                        " by cosine of the softmax-weighted mean embedding of the top tokens with the concept words' "
+                        "mean embedding",
+                    model, ""};
+  for (int i = 0; i < n && i < static_cast<int>(ranked.size()); ++i)
+    set.neurons.push_back(concept_neuron(ranked[static_cast<size_t>(i)]));
+  return set;
+}
+
+std::vector<std::vector<float>> semantic_embeddings(const std::vector<std::vector<float>>& logits,
+                                                    const std::vector<std::vector<float>>& embeddings, int k) {
+  require(!logits.empty() && !embeddings.empty(), "semantic_embeddings: no logits or no embeddings");
+  const int64_t v = static_cast<int64_t>(embeddings.size()), d = static_cast<int64_t>(embeddings[0].size());
+  torch::Tensor l = torch::empty({static_cast<int64_t>(logits.size()), v});
+  torch::Tensor e = torch::empty({v, d});
+  for (size_t i = 0; i < logits.size(); ++i) {
+    require(static_cast<int64_t>(logits[i].size()) == v, "semantic_embeddings: logit row " + std::to_string(i) +
+                                                             " has " + std::to_string(logits[i].size()) +
+                                                             " entries for " + std::to_string(v) + " embeddings");
+    l[static_cast<int64_t>(i)] = torch::tensor(logits[i]);
+  }
+  for (int64_t t = 0; t < v; ++t) e[t] = torch::tensor(embeddings[static_cast<size_t>(t)]);
+  const auto [top_vals, top_ids] = l.topk(std::min<int64_t>(k, v), 1);
+  const torch::Tensor s = semantic_embedding_rows(top_vals, top_ids, e);
+  std::vector<std::vector<float>> out(logits.size());
+  for (size_t i = 0; i < out.size(); ++i) out[i] = to_floats(s[static_cast<int64_t>(i)]);
+  return out;
 }
 
 std::vector<NeuronContrast> contrast_neurons(Policy& policy, const DatasetReader& dataset, const ContrastOptions& o) {
@@ -455,6 +514,96 @@ NeuronSet choice_direction(const ChoiceContrast& contrast, const std::string& na
     std::snprintf(note, sizeof note, "d_z %.2f", c.g);
     r.note = note;
     set.neurons.push_back(r);
+  }
+  return set;
+}
+
+PromptDirection prompt_difference(Policy& policy, const DatasetReader& dataset, const PromptDirectionOptions& o) {
+  require(!o.prompt_a.empty() && !o.prompt_b.empty() && o.prompt_a != o.prompt_b,
+          "prompt direction: needs two different prompts (got '" + o.prompt_a + "' and '" + o.prompt_b + "')");
+  std::vector<int> episodes;
+  for (int e = 0; e < dataset.num_episodes() && static_cast<int>(episodes.size()) < o.episodes; ++e)
+    if (dataset.info(e).success) episodes.push_back(e);
+  require(!episodes.empty(), "prompt direction: the dataset has no successful episode");
+  const int stride = std::max(1, o.frame_stride);
+  int total = 0;
+  for (int e : episodes) total += (dataset.num_frames(e) + stride - 1) / stride;
+  ActivationRecorder recorder(policy, true, false, o.vlm_layers);
+  // Per layer, per channel: running sums of (a − b), and of a and a² for the spread.
+  std::map<int, std::vector<double>> diff, sum_a, sq_a;
+  ProgressBar bar("prompt direction", total, "frames");
+  PromptDirection out;
+  for (int e : episodes) {
+    for (int i = 0; i < dataset.num_frames(e); i += stride) {
+      const Frame f = dataset.frame(e, i);
+      PolicyInput in;
+      in.images = f.images;
+      in.state.assign(f.state.begin(), f.state.end());
+      std::map<int, std::vector<float>> under[2];
+      for (int which = 0; which < 2; ++which) {
+        in.task = which == 0 ? o.prompt_a : o.prompt_b;
+        recorder.clear();
+        policy.predict_chunk(in, o.seed, 0);
+        under[which] = recorder.chunks().back().vlm_mean;
+      }
+      for (const auto& [layer, a] : under[0]) {
+        const std::vector<float>& b = under[1].at(layer);
+        std::vector<double>& d = diff[layer];
+        std::vector<double>& s = sum_a[layer];
+        std::vector<double>& q = sq_a[layer];
+        if (d.empty()) d.assign(a.size(), 0), s.assign(a.size(), 0), q.assign(a.size(), 0);
+        for (size_t k = 0; k < a.size(); ++k) d[k] += a[k] - b[k], s[k] += a[k], q[k] += double(a[k]) * a[k];
+      }
+      ++out.frames;
+      bar.advance();
+    }
+  }
+  bar.finish();
+  const double n = out.frames;
+  for (const auto& [layer, d] : diff) {
+    std::vector<double>& mean_diff = out.difference[layer];
+    std::vector<double>& spread = out.spread[layer];
+    for (size_t k = 0; k < d.size(); ++k) {
+      mean_diff.push_back(d[k] / n);
+      const double m = sum_a[layer][k] / n;
+      spread.push_back(n > 1 ? std::sqrt(std::max(0.0, (sq_a[layer][k] - n * m * m) / (n - 1))) : 0.0);
+      out.difference_norm += mean_diff.back() * mean_diff.back();
+      out.spread_norm += spread.back() * spread.back();
+    }
+  }
+  out.difference_norm = std::sqrt(out.difference_norm);
+  out.spread_norm = std::sqrt(out.spread_norm);
+  return out;
+}
+
+NeuronSet prompt_direction_set(const PromptDirection& direction, const std::string& name, int n,
+                               const std::string& model, const PromptDirectionOptions& o) {
+  struct Channel {
+    int layer, index;
+    double difference, spread;
+  };
+  std::vector<Channel> channels;
+  for (const auto& [layer, d] : direction.difference)
+    for (size_t k = 0; k < d.size(); ++k)
+      if (d[k] != 0) channels.push_back({layer, static_cast<int>(k), d[k], direction.spread.at(layer)[k]});
+  std::stable_sort(channels.begin(), channels.end(),
+                   [](const Channel& a, const Channel& b) { return std::abs(a.difference) > std::abs(b.difference); });
+  if (n > 0 && static_cast<int>(channels.size()) > n) channels.resize(static_cast<size_t>(n));
+  std::sort(channels.begin(), channels.end(),
+            [](const Channel& a, const Channel& b) { return std::tie(a.layer, a.index) < std::tie(b.layer, b.index); });
+  NeuronSet set;
+  set.name = name;
+  set.description = "prompt difference '" + o.prompt_a + "' − '" + o.prompt_b +
+                    "': VLM neurons weighted by their mean coefficient difference on the same frames (use with op "
+                    "add; α > 0 toward the first prompt, α < 0 toward the second)";
+  set.provenance = {"contrastive activation addition: " + std::to_string(direction.frames) + " frames, " +
+                        (n > 0 ? "top " + std::to_string(n) + " channels by |difference|" : "every channel") +
+                        " of the recorded layers",
+                    model, ""};
+  for (const Channel& c : channels) {
+    char note[64];
+    std::snprintf(note, sizeof note, "difference %.3g, spread %.3g", c.difference, c.spread);
+    set.neurons.push_back({Stream::kVlm, c.layer, c.index, note, c.difference});
   }
   return set;
 }

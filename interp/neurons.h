@@ -11,6 +11,7 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -42,17 +43,29 @@ struct ConceptScore {
   double z = 0;            // its logit's z-score over the vocabulary
   double semantic = 0;     // cosine of the top-k weighted mean embedding with the concept embedding
   bool exact = false;      // best_rank ≤ k
+  std::vector<std::string> top_tokens;  // the value vector's top-k tokens, best first (what it writes)
 };
 // Every VLM neuron scored for a concept (its words; unknown words are an Error naming them), sorted by z.
 std::vector<ConceptScore> search_concept(const SmolVLA& model, const Tokenizer& tokenizer,
                                          const std::vector<std::string>& words, int k, bool final_norm);
 // The scores whose neuron promotes the opposite concept less (a lower z) than this one; order kept. A value vector
 // whose top tokens hold both "fast" and "slowly" carries the slot the two words fill, not either concept.
+// by_semantic: compare the semantic cosines instead (a neuron nearer the opposite concept's words is left out).
 std::vector<ConceptScore> without_opposite(const std::vector<ConceptScore>& scores,
-                                           const std::vector<ConceptScore>& opposite);
-// The first n scored neurons as a set (exact hits first, then by z).
+                                           const std::vector<ConceptScore>& opposite, bool by_semantic = false);
+// The first n scored neurons as a set (exact hits first, then by z). Each neuron's note holds its top tokens.
 NeuronSet concept_set(const std::vector<ConceptScore>& scores, const std::string& name, int n, const std::string& model,
                       const std::vector<std::string>& words);
+// The grouping of the steering papers (Häon et al.): the n value vectors whose semantic embedding (the
+// softmax-weighted mean of their top-k tokens' input embeddings) is the nearest, by cosine, to the concept words'
+// mean embedding. Catches a neuron that writes "elevated, aloft, raised" though none of the listed words.
+NeuronSet semantic_set(const std::vector<ConceptScore>& scores, const std::string& name, int n,
+                       const std::string& model, const std::vector<std::string>& words);
+// The semantic embedding of value vectors from their vocabulary logits: logits [I, V] (row-major), embeddings
+// [V, D]; for each row the softmax over its top-k logits weights those tokens' embeddings. Returns [I, D].
+// Tokens whose logit is −∞ (special tokens) are never among the top k.
+std::vector<std::vector<float>> semantic_embeddings(const std::vector<std::vector<float>>& logits,
+                                                    const std::vector<std::vector<float>>& embeddings, int k);
 
 struct ContrastOptions {
   std::string variant_a, variant_b;  // e.g. "high", "low"
@@ -127,5 +140,30 @@ NeuronSet choice_set(const ChoiceContrast& contrast, const std::string& name, in
 // slower) chunks, and α = −1 by the opposite (contrastive activation addition in the neuron basis).
 NeuronSet choice_direction(const ChoiceContrast& contrast, const std::string& name, int n, const std::string& model,
                            const ChoiceContrastOptions& options);
+
+// Prompt-difference direction (contrastive activation addition; the positive control of issue 14): the same
+// recorded frames run with two prompts that differ in one concept ("… lift it high" vs "… lift it low"); for every
+// VLM neuron of the chosen layers, the mean over frames of its coefficient (mlp.post, mean over the prefix's
+// positions) under prompt a minus under prompt b. Added with op add and α = 1, it moves a neutral-prompt run's
+// activations by what the words themselves change.
+struct PromptDirectionOptions {
+  std::string prompt_a, prompt_b;
+  std::vector<int> vlm_layers;  // empty = every VLM layer
+  int episodes = 8;             // successful episodes, any variant
+  int frame_stride = 10;        // every n-th frame of each episode, all phases
+  uint64_t seed = 0;            // noise of the forward passes (the VLM does not see it)
+};
+struct PromptDirection {
+  int frames = 0;
+  std::map<int, std::vector<double>> difference;  // layer → per channel: mean over frames of (a − b)
+  std::map<int, std::vector<double>> spread;      // layer → per channel: sd across frames of the coefficient under a
+  double difference_norm = 0;  // L2 norm of every difference together
+  double spread_norm = 0;      // L2 norm of every spread together: the push's size against the natural range
+};
+PromptDirection prompt_difference(Policy& policy, const DatasetReader& dataset, const PromptDirectionOptions& options);
+// The direction as a weighted set: the n channels with the largest |difference| (n ≤ 0: every channel of the
+// layers), each weighted by its difference.
+NeuronSet prompt_direction_set(const PromptDirection& direction, const std::string& name, int n,
+                               const std::string& model, const PromptDirectionOptions& options);
 
 }  // namespace vlascope
