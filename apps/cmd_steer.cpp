@@ -95,7 +95,9 @@ int run_steer_experiment(int argc, char** argv) {
       "arm on identical seeds: baseline, high, low, a random set like high, fast, slow, and prompt-only\n"
       "baselines; lift height and speed, episode length, success; CIs, tests, effect sizes, α sweep, plots.");
   args.required("checkpoint", "SmolVLA checkpoint directory");
-  args.required("sets", "neuron_sets.json (vlascope neurons)");
+  args.option("sets", "",
+              "neuron_sets.json (vlascope neurons); empty: no neuron conditions, only the baseline and the prompts\n"
+              "(a prompt-following study)");
   args.required("out", "output directory");
   add_robot_options(args);
   args.option("high", "high", "set used as 'high'; SET@ALPHA gives this condition its own α (e.g. rise_direction@8)");
@@ -110,7 +112,12 @@ int run_steer_experiment(int argc, char** argv) {
   args.option("seed", "200000", "first seed (every condition uses the same seeds)");
   args.option("task", "pick up the cube and lift it", "instruction");
   args.option("prompt-high", "pick up the cube and lift it high", "prompt-only baseline for high (empty: skip)");
+  args.option("prompt-low", "pick up the cube and lift it low", "prompt-only baseline for low (empty: skip)");
+  args.option("prompt-fast", "pick up the cube and lift it fast", "prompt-only baseline for fast (empty: skip)");
   args.option("prompt-slow", "pick up the cube and lift it slowly", "prompt-only baseline for slow (empty: skip)");
+  args.option("add-conditions", "",
+              "further conditions NAME=SET@ALPHA,… steered with op add whatever --op says, e.g. the prompt\n"
+              "directions of vlascope neurons: caa-high=prompt_rise@1,caa-low=prompt_rise@-1");
   args.option("sweep", "1,2,4,8", "α values of the dose–response sweep (empty: skip)");
   args.option("sweep-rollouts", "5", "rollouts per α in the sweep");
   args.option("max-seconds", "15", "episode length limit");
@@ -127,7 +134,8 @@ int run_steer_experiment(int argc, char** argv) {
   if (!args.get("camera-map").empty()) po.camera_map = parse_camera_map(args.get("camera-map"));
   std::unique_ptr<Policy> policy = Policy::load(args.get("checkpoint"), po);
   std::unique_ptr<Robot> robot = make_robot(args);
-  std::vector<NeuronSet> sets = read_neuron_sets(args.get("sets"));
+  const bool neurons = !args.get("sets").empty();
+  std::vector<NeuronSet> sets = neurons ? read_neuron_sets(args.get("sets")) : std::vector<NeuronSet>{};
   const ModelShape shape = model_shape(policy->config());
   const InterventionOp op = parse_intervention_op(args.get("op"));
   const double alpha = args.get_double("alpha");
@@ -140,21 +148,34 @@ int run_steer_experiment(int argc, char** argv) {
   };
   const SetChoice high_choice = parse_set_choice(args.get("high"), alpha, "high");
   const SetChoice low_choice = parse_set_choice(args.get("low"), alpha, "low");
-  // The random control: as many neurons as "high", in the same layers, with the same weights and α.
-  const NeuronSet& high = find_neuron_set(sets, high_choice.set);
-  sets.push_back(random_like(high, shape, 12345, "random"));
-
-  std::vector<SteerCondition> conditions = {{"baseline", {}, ""},
-                                            {"high", steer(high_choice.set, high_choice.alpha), ""},
-                                            {"low", steer(low_choice.set, low_choice.alpha), ""},
-                                            {"random", steer("random", high_choice.alpha), ""}};
+  std::vector<SteerCondition> conditions = {{"baseline", {}, ""}};
+  if (neurons) {
+    // The random control: as many neurons as "high", in the same layers, with the same weights and α.
+    const NeuronSet& high = find_neuron_set(sets, high_choice.set);
+    sets.push_back(random_like(high, shape, 12345, "random"));
+    conditions.push_back({"high", steer(high_choice.set, high_choice.alpha), ""});
+    conditions.push_back({"low", steer(low_choice.set, low_choice.alpha), ""});
+    conditions.push_back({"random", steer("random", high_choice.alpha), ""});
+  }
   for (const char* name : {"fast", "slow"})
-    if (!args.get(name).empty()) {
+    if (neurons && !args.get(name).empty()) {
       const SetChoice c = parse_set_choice(args.get(name), alpha, name);
       conditions.push_back({name, steer(c.set, c.alpha), ""});
     }
-  if (!args.get("prompt-high").empty()) conditions.push_back({"prompt-high", {}, args.get("prompt-high")});
-  if (!args.get("prompt-slow").empty()) conditions.push_back({"prompt-slow", {}, args.get("prompt-slow")});
+  for (const char* name : {"prompt-high", "prompt-low", "prompt-fast", "prompt-slow"})
+    if (!args.get(name).empty()) conditions.push_back({name, {}, args.get(name)});
+  for (const std::string& item : args.get_list("add-conditions")) {
+    const size_t eq = item.find('=');
+    require(eq != std::string::npos && eq > 0, "--add-conditions: '" + item + "' must be NAME=SET@ALPHA");
+    const std::string name = item.substr(0, eq);
+    for (const SteerCondition& c : conditions)
+      require(c.name != name, "--add-conditions: '" + name + "' names a condition twice");
+    const SetChoice c = parse_set_choice(item.substr(eq + 1), alpha, "add-conditions");
+    find_neuron_set(sets, c.set);  // an Error naming the set when the file lacks it
+    std::vector<Intervention> iv = steer(c.set, c.alpha);
+    iv[0].op = InterventionOp::kAdd;
+    conditions.push_back({name, iv, ""});
+  }
   RolloutOptions ro;
   ro.task = args.get("task");
   ro.max_seconds = args.get_double("max-seconds");
@@ -212,19 +233,33 @@ int run_steer_experiment(int argc, char** argv) {
   // The headline contrasts.
   const MetricDef& height = metric_defs()[0];
   const MetricDef& disp = metric_defs()[3];
-  const SteerComparison hl = compare_runs(*run_named("high"), *run_named("low"), height.name, height.get, true);
-  const SteerComparison rb = compare_runs(*run_named("random"), baseline, height.name, height.get, true);
-  report["high_vs_low_mean_height_cm"] = comparison_json(hl, 100);
-  report["random_vs_baseline_mean_height_cm"] = comparison_json(rb, 100);
-  if (run_named("fast") && run_named("slow")) {
-    const SteerComparison fs_ = compare_runs(*run_named("fast"), *run_named("slow"), disp.name, disp.get, true);
-    report["fast_vs_slow_step_displacement_mm"] = comparison_json(fs_, 1000);
-    if (fs_.valid && fs_.summary_b.mean > 0)
-      report["fast_over_slow_speed_ratio"] = fs_.summary_a.mean / fs_.summary_b.mean;
+  if (neurons) {
+    const SteerComparison hl = compare_runs(*run_named("high"), *run_named("low"), height.name, height.get, true);
+    const SteerComparison rb = compare_runs(*run_named("random"), baseline, height.name, height.get, true);
+    report["high_vs_low_mean_height_cm"] = comparison_json(hl, 100);
+    report["random_vs_baseline_mean_height_cm"] = comparison_json(rb, 100);
   }
+  // Speed contrasts (fast vs slow steering, and the prompts' own) and height contrasts of the prompts and of the
+  // further conditions against the baseline.
+  auto speed_pair = [&](const char* a, const char* b, const std::string& key) {
+    if (!run_named(a) || !run_named(b)) return;
+    const SteerComparison c = compare_runs(*run_named(a), *run_named(b), disp.name, disp.get, true);
+    report[key + "_step_displacement_mm"] = comparison_json(c, 1000);
+    if (c.valid && c.summary_b.mean > 0) report[key + "_speed_ratio"] = c.summary_a.mean / c.summary_b.mean;
+  };
+  speed_pair("fast", "slow", "fast_over_slow");
+  speed_pair("prompt-fast", "prompt-slow", "prompt_fast_over_slow");
+  if (run_named("prompt-high") && run_named("prompt-low"))
+    report["prompt_high_vs_low_mean_height_cm"] =
+        comparison_json(compare_runs(*run_named("prompt-high"), *run_named("prompt-low"), height.name, height.get, true), 100);
+  for (const SteerRun& r : runs)
+    if (r.condition.name.rfind("prompt-", 0) != 0 && &r != &baseline && r.condition.name != "random")
+      report["vs_baseline_mean_height_cm"][r.condition.name] =
+          comparison_json(compare_runs(r, baseline, height.name, height.get, true), 100);
 
   // α sweep on high and low.
-  std::vector<double> sweep = args.get("sweep").empty() ? std::vector<double>{} : args.get_doubles("sweep");
+  std::vector<double> sweep =
+      args.get("sweep").empty() || !neurons ? std::vector<double>{} : args.get_doubles("sweep");
   if (!sweep.empty()) {
     // The plots' font has no Greek letters.
     LinePlot plot{"alpha sweep: lift-segment mean height", "alpha", "mean EE height (cm)"};
@@ -273,9 +308,14 @@ int run_steer_experiment(int argc, char** argv) {
   for (const SteerRun& r : runs) all.push_back(&r);
   plot_heights(all, robot->control_hz(), "End-effector height around the lift, per condition (mean, 95% band)",
                (out / "height_over_time.png").string());
-  plot_heights({run_named("high"), run_named("low"), &baseline}, robot->control_hz(),
-               "High vs Low end-effector height over " + std::to_string(n) + " rollouts",
-               (out / "high_vs_low_height.png").string());
+  if (neurons)
+    plot_heights({run_named("high"), run_named("low"), &baseline}, robot->control_hz(),
+                 "High vs Low end-effector height over " + std::to_string(n) + " rollouts",
+                 (out / "high_vs_low_height.png").string());
+  if (run_named("prompt-high") && run_named("prompt-low"))
+    plot_heights({run_named("prompt-high"), run_named("prompt-low"), &baseline}, robot->control_hz(),
+                 "Prompted high vs low end-effector height over " + std::to_string(n) + " rollouts",
+                 (out / "prompt_high_vs_low_height.png").string());
   for (const MetricDef& m : metric_defs()) bar_plot(runs, m, (out / ("bars_" + std::string(m.name) + ".png")).string());
 
   // Terminal summary.
@@ -296,12 +336,22 @@ int run_steer_experiment(int argc, char** argv) {
                 j["difference"].get<double>(), unit, j["ci95"][0].get<double>(), j["ci95"][1].get<double>(),
                 j["welch_p"].get<double>(), j["mann_whitney_p"].get<double>(), j["hedges_g"].get<double>());
   };
-  line("high − low mean lift height", report["high_vs_low_mean_height_cm"], "cm");
-  line("random − baseline mean lift height", report["random_vs_baseline_mean_height_cm"], "cm");
-  if (report.contains("fast_vs_slow_step_displacement_mm")) {
-    line("fast − slow step displacement", report["fast_vs_slow_step_displacement_mm"], "mm/step");
+  if (neurons) {
+    line("high − low mean lift height", report["high_vs_low_mean_height_cm"], "cm");
+    line("random − baseline mean lift height", report["random_vs_baseline_mean_height_cm"], "cm");
+  }
+  if (report.contains("fast_over_slow_step_displacement_mm")) {
+    line("fast − slow step displacement", report["fast_over_slow_step_displacement_mm"], "mm/step");
     if (report.contains("fast_over_slow_speed_ratio"))
       std::printf("fast / slow speed ratio %.2f\n", report["fast_over_slow_speed_ratio"].get<double>());
+  }
+  if (report.contains("prompt_high_vs_low_mean_height_cm"))
+    line("prompt high − prompt low mean lift height", report["prompt_high_vs_low_mean_height_cm"], "cm");
+  if (report.contains("prompt_fast_over_slow_speed_ratio"))
+    std::printf("prompt fast / prompt slow speed ratio %.2f\n", report["prompt_fast_over_slow_speed_ratio"].get<double>());
+  for (const std::string& item : args.get_list("add-conditions")) {
+    const std::string name = item.substr(0, item.find('='));
+    line((name + " − baseline mean lift height").c_str(), report["vs_baseline_mean_height_cm"][name], "cm");
   }
   std::printf("wrote %s\n", (out / "steer_report.json").c_str());
   return 0;
