@@ -1,13 +1,18 @@
 #!/usr/bin/env bash
-# The full recipe of vlascope's shipped small models (models/README.md records what it printed):
-#   1. collect scripted demonstrations in the digital twin (high, low, fast, slow; one instruction)
-#   2. pre-train the VLM on captions of those frames (a vocabulary with meaning)
-#   3. collect a second, larger set with execution noise (DART: the arm is pushed off its path while reaching,
-#      the recorded action is the plan's, so the demonstrations show how to get back to the cube)
-#   4. train the VLA twice on both sets together from the pre-trained VLM, side by side on one core each:
-#      unfrozen VLM, and frozen VLM (expert only)
-#   5. evaluate both on 50 unseen seeds
-# Work files go to $WORK (default ./work); the two models to models/. Every stage resumes if re-run.
+# The full recipe of vlascope's shipped small models (models/README.md records what it printed). Three stages, as a
+# real SmolVLA checkpoint is made and then fine-tuned by its user:
+#   1. collect scripted demonstrations in the digital twin (high, low, fast, slow; one instruction), and a second,
+#      larger set with execution noise (DART: the arm is pushed off its path while reaching, the recorded action is
+#      the plan's, so the demonstrations show how to get back to the cube)
+#   2. VLM pre-training on captions of those frames, in paraphrases with synonyms (a vocabulary where a concept is a
+#      cluster of words)
+#   3. VLA pre-training from that VLM on both sets, each sample's instruction either a neutral wording of the task
+#      or a paraphrase that names its episode's variant ("… lift it high", "gently grab the block and lift it"):
+#      the words learn to ask for behaviour. This checkpoint is the positive control, smolvla_small_pretrained.
+#   4. LeRobot-style fine-tuning from it on the same-prompt demonstrations (every one with the neutral instruction),
+#      side by side on one core each: unfrozen VLM, and frozen VLM (train_expert_only)
+#   5. export the three models and evaluate them on 50 unseen seeds each
+# Work files go to $WORK (default ./work); the models to models/. Every stage resumes if re-run (--resume).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/setup.sh
@@ -16,30 +21,42 @@ vlascope=${VLASCOPE:-./build/apps/vlascope}  # VLASCOPE: a snapshot of the binar
 work=${WORK:-work}
 episodes=${EPISODES:-400}
 dart_episodes=${DART_EPISODES:-800}
-pretrain_steps=${PRETRAIN_STEPS:-1000}
-vla_steps=${VLA_STEPS:-3000}
+caption_steps=${CAPTION_STEPS:-1000}
+pretrain_steps=${PRETRAIN_STEPS:-3000}
+finetune_steps=${FINETUNE_STEPS:-1000}
+mix=${INSTRUCTION_MIX:-0.67}
+neutral="pick up the cube and lift it"
 mkdir -p "$work" models
 start=$(date +%s)
+stage() { echo "recipe: $1 at $(( ($(date +%s) - start) / 60 )) min"; }
 
+stage "collect"
 $vlascope collect --out "$work/demos" --episodes "$episodes" --variants high,low,fast,slow --seed 0 --threads 2 \
   --resume --plot "$work/cube_height.png"
-$vlascope pretrain-vlm --dataset "$work/demos" --out "$work/vlm" --steps "$pretrain_steps" --batch 16 --lr 3e-4 \
-  --seed 0 --eval-every 100 --resume
 $vlascope collect --out "$work/demos_dart" --episodes "$dart_episodes" --variants high,low,fast,slow --seed 300000 \
   --threads 2 --execution-noise 0.08 --resume --plot "$work/cube_height_dart.png"
+stage "captions"
+$vlascope pretrain-vlm --dataset "$work/demos" --out "$work/vlm" --steps "$caption_steps" --batch 16 --lr 3e-4 \
+  --seed 0 --eval-every 100 --resume
+stage "VLA pre-training"
+$vlascope train --dataset "$work/demos,$work/demos_dart" --init "$work/vlm" --out "$work/vla_pretrained" \
+  --instruction-mix "$mix" --steps "$pretrain_steps" --batch 16 --lr 3e-4 --seed 0 --eval-every 100 --threads 2 \
+  --resume
+stage "fine-tuning"
 for variant in unfrozen frozen; do
   flag=""; [ "$variant" = frozen ] && flag="--frozen-vlm"
-  $vlascope train --dataset "$work/demos,$work/demos_dart" --init "$work/vlm" --out "$work/vla_$variant" $flag \
-    --steps "$vla_steps" --batch 16 --lr 3e-4 --seed 0 --eval-every 100 --threads 1 --resume \
-    >"$work/train_$variant.log" 2>&1 &
+  $vlascope train --dataset "$work/demos,$work/demos_dart" --init "$work/vla_pretrained" --out "$work/vla_$variant" \
+    $flag --instruction "$neutral" --steps "$finetune_steps" --batch 16 --lr 1e-4 --warmup 50 --seed 1 \
+    --eval-every 100 --threads 1 --resume >"$work/finetune_$variant.log" 2>&1 &
 done
-wait %1 && wait %2 || { tail -n 5 "$work"/train_*.log; exit 1; }
-tail -n 1 "$work"/train_*.log
+wait %1 && wait %2 || { tail -n 5 "$work"/finetune_*.log; exit 1; }
+tail -n 1 "$work"/finetune_*.log
+$vlascope export --checkpoint "$work/vla_pretrained" --out models/smolvla_small_pretrained --dtypes lerobot
 for variant in unfrozen frozen; do
   $vlascope export --checkpoint "$work/vla_$variant" --out "models/smolvla_small_$variant" --dtypes lerobot
 done
-echo "recipe: $(( ($(date +%s) - start) / 60 )) min of collection and training"
-for variant in unfrozen frozen; do
+stage "done: collection and training"
+for variant in pretrained unfrozen frozen; do
   $vlascope eval --checkpoint "models/smolvla_small_$variant" --episodes 50 --seed 100000 --videos 3 \
     --out "$work/eval_$variant"
 done
