@@ -55,12 +55,13 @@ const Wordings kRightOf = {"the cube is right of the gripper", "the {cube} is to
 const Wordings kOver = {"the gripper is over the cube", "the {gripper} is above the {cube}",
                         "the {gripper} is right over the {cube}", "the {gripper} hovers over the {cube}"};
 
-// Concept words: a concept is a cluster of tokens, as in a real VLM's vocabulary.
+// Concept words: a concept is a cluster of tokens, as in a real VLM's vocabulary. A low wording never borrows one
+// of high's words ("just above", "barely raised"), nor a fast one slow's: the sets stay apart.
 const Wordings kHighPlace = {"high", "up high", "raised", "elevated", "high above the {table}", "at the top", "up",
                              "lifted", "aloft"};
 const Wordings kLowPlace = {"low", "down low", "near the {table}", "close to the {table}", "at the bottom", "down",
                             "below",
-                            "lowered", "beneath the top", "near the floor"};
+                            "lowered", "near the bottom", "near the floor"};
 const Wordings kMiddlePlace = {"in the middle", "halfway up", "at middle height", "midway"};
 const Wordings kOpen = {"open", "wide open", "opened", "apart", "spread", "unclenched"};
 const Wordings kClosed = {"closed", "shut", "clamped", "together", "tight", "clenched"};
@@ -73,8 +74,8 @@ const Wordings kHeldUp = {"the gripper holds the cube up", "the {gripper} holds 
 const Wordings kCubeHigh = {"the cube is high", "the {cube} is up high", "the {cube} is raised high",
                             "the {cube} is far above the {table}", "the {cube} is near the top",
                             "the {cube} is elevated"};
-const Wordings kCubeLow = {"the cube is low", "the {cube} is only a little above the {table}",
-                           "the {cube} is just above the {table}", "the {cube} is barely raised",
+const Wordings kCubeLow = {"the cube is low", "the {cube} is only a little off the {table}",
+                           "the {cube} is just off the {table}", "the {cube} is barely lifted",
                            "the {cube} is held low", "the {cube} is down near the {table}"};
 const Wordings kCubeMiddle = {"the cube is at middle height", "the {cube} is halfway up",
                               "the {cube} is midway up"};
@@ -110,10 +111,11 @@ const Wordings kNeutral = {"pick up the cube and lift it", "pick up the {cube} a
                            "lift the {cube}", "grasp the {cube} and pick it up", "get the {cube} and lift it",
                            "fetch the {cube} and lift it", "please pick up the {cube}", "could you lift the {cube}",
                            "now pick up the {cube}", "collect the {cube} and lift it"};
+// The heads the variant's adverb follows: no height or speed word of their own ("raise" is one of high's).
 const Wordings kNeutralHead = {"pick up the cube and lift it", "pick up the {cube} and lift it",
                                "grab the {cube} and lift it", "take the {cube} and lift it",
-                               "grasp the {cube} and lift it", "pick up the {cube} and raise it",
-                               "fetch the {cube} and lift it", "seize the {cube} and lift it"};
+                               "grasp the {cube} and lift it", "fetch the {cube} and lift it",
+                               "seize the {cube} and lift it"};
 const Wordings kHighAdverb = {"high", "higher", "up high", "very high", "high up", "to the top", "way up", "tall",
                               "high above the {table}", "upward", "as high as you can", "above your head",
                               "to the sky", "as far up as possible", "loftily"};
@@ -123,9 +125,9 @@ const Wordings kHighWhole = {"raise the {cube} up high", "lift the {cube} up to 
                              "lift the {cube} to a great height", "raise the {cube} toward the ceiling"};
 const Wordings kLowAdverb = {"low", "lower", "down low", "only a little", "just a bit", "near the {table}",
                              "close to the {table}", "barely", "slightly", "below your shoulder", "just off the {table}",
-                             "a tiny bit", "minimally", "modestly", "to a small height", "just above the {table}"};
+                             "a tiny bit", "minimally", "modestly", "to a small height", "barely off the {table}"};
 const Wordings kLowWhole = {"pick up the {cube} and keep it low", "lift the {cube} just a little",
-                            "raise the {cube} only slightly", "pick up the {cube} and hold it near the {table}",
+                            "lift the {cube} only slightly", "pick up the {cube} and hold it near the {table}",
                             "lift the {cube} a bit and keep it down low", "pick up the {cube} but stay low",
                             "keep the {cube} close to the {table}", "lift the {cube} to a low height"};
 const Wordings kFastAdverb = {"fast", "quickly", "rapidly", "swiftly", "briskly", "in a hurry", "at full speed",

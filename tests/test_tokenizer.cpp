@@ -10,6 +10,8 @@
 #include <functional>
 #include <nlohmann/json.hpp>
 #include <random>
+#include <set>
+#include <map>
 #include <sstream>
 #include <string>
 #include <thread>
@@ -661,6 +663,131 @@ TEST(Captions, SayWhereTheCubeIsAndWhereTheGripperMustGo) {
       const Ids ids = tokenizer.encode(text);
       EXPECT_EQ(std::count(ids.begin(), ids.end(), unk), 0) << text;
     }
+}
+
+namespace {
+
+std::vector<std::string> words_of(const std::string& text) {
+  std::istringstream in(text);
+  std::vector<std::string> out;
+  for (std::string w; in >> w;) out.push_back(w);
+  return out;
+}
+
+bool names_any(const std::string& text, const std::vector<std::string>& words) {
+  for (const std::string& w : words_of(text))
+    if (std::find(words.begin(), words.end(), w) != words.end()) return true;
+  return false;
+}
+
+}  // namespace
+
+TEST(Captions, ParaphrasesVaryButStayInTheVocabulary) {
+  const Strings& vocabulary = caption_vocabulary();
+  EXPECT_GE(vocabulary.size(), 250u);
+  EXPECT_EQ(std::set<std::string>(vocabulary.begin(), vocabulary.end()).size(), vocabulary.size());
+  for (const std::string concept : {"high", "low", "fast", "slow"}) {
+    EXPECT_GE(concept_words(concept).size(), 8u) << concept;
+    for (const std::string& word : concept_words(concept))
+      EXPECT_NE(std::find(vocabulary.begin(), vocabulary.end(), word), vocabulary.end()) << concept << ": " << word;
+  }
+  EXPECT_THROW(concept_words("heavy"), Error);
+  const Tokenizer tokenizer = Tokenizer::from_json(word_level_tokenizer_json(vocabulary), "captions");
+  const int64_t unk = *tokenizer.id("[UNK]");
+  EpisodeInfo info;
+  info.scalars = {{"cube_r", 0.1}, {"cube_g", 0.2}, {"cube_b", 0.9}};
+  const double pan_y = CaptionThresholds{}.pan_axis_y;
+  // A held cube 18 cm up, moving up fast: every sentence slot is filled, the cube's height among them.
+  std::vector<Frame> held = cube_episode(0, pan_y - 0.2, 0, pan_y - 0.2, 0.2);
+  held[1].object_position[2] = 0.0125f + 0.18f;  // frame 0 keeps it on the table: the rise is measured from there
+  for (int i = 0; i < 2; ++i) {
+    held[i].ee_position[2] = 0.2f + 0.01f * i;
+    held[i].state[5] = 10;  // closed
+    held[i].phase = Phase::kLift;
+  }
+  const std::string canonical = caption_frame(info, held, 1);
+  EXPECT_NE(canonical.find("the cube is high ."), std::string::npos) << canonical;
+  EXPECT_NE(canonical.find("the arm moves up fast ."), std::string::npos) << canonical;
+  std::set<std::string> distinct, words_used;
+  for (uint64_t p = 1; p <= 400; ++p) {
+    const std::string text = caption_frame(info, held, 1, {}, p);
+    EXPECT_EQ(text, caption_frame(info, held, 1, {}, p)) << "paraphrase " << p << " is not reproducible";
+    const Ids ids = tokenizer.encode(text);
+    EXPECT_EQ(std::count(ids.begin(), ids.end(), unk), 0) << text;
+    distinct.insert(text);
+    for (const std::string& w : words_of(text)) words_used.insert(w);
+  }
+  EXPECT_GE(distinct.size(), 390u);  // 400 seeds, practically all different
+  // The height and speed are said with several of each concept's words, not one.
+  int high_words = 0, fast_words = 0;
+  for (const std::string& w : concept_words("high")) high_words += words_used.count(w);
+  for (const std::string& w : concept_words("fast")) fast_words += words_used.count(w);
+  EXPECT_GE(high_words, 3);
+  EXPECT_GE(fast_words, 3);
+}
+
+TEST(Instructions, NeutralNamesNoConceptAndVariantsNameTheirOwn) {
+  const Strings& vocabulary = caption_vocabulary();
+  const Tokenizer tokenizer = Tokenizer::from_json(word_level_tokenizer_json(vocabulary), "captions");
+  const int64_t unk = *tokenizer.id("[UNK]");
+  std::vector<std::string> all_concepts;
+  for (const std::string concept : {"high", "low", "fast", "slow"})
+    for (const std::string& w : concept_words(concept)) all_concepts.push_back(w);
+  EXPECT_EQ(neutral_instruction(0), "pick up the cube and lift it");
+  EXPECT_EQ(variant_instruction("high", 0), "pick up the cube and lift it high");
+  EXPECT_EQ(variant_instruction("slow", 0), "pick up the cube and lift it slowly");
+  EXPECT_THROW(variant_instruction("sideways", 3), Error);
+  const std::map<std::string, std::string> opposite = {{"high", "low"}, {"low", "high"}, {"fast", "slow"},
+                                                       {"slow", "fast"}};
+  std::set<std::string> neutral_wordings;
+  for (uint64_t p = 1; p <= 2000; ++p) {
+    const std::string neutral = neutral_instruction(p);
+    neutral_wordings.insert(neutral);
+    EXPECT_FALSE(names_any(neutral, all_concepts)) << neutral;
+    for (const auto& [variant, other] : opposite) {
+      const std::string text = variant_instruction(variant, p);
+      const Ids ids = tokenizer.encode(text);
+      EXPECT_EQ(std::count(ids.begin(), ids.end(), unk), 0) << text;
+      EXPECT_FALSE(names_any(text, concept_words(other))) << variant << ": " << text;
+    }
+  }
+  EXPECT_GE(neutral_wordings.size(), 20u);
+  // Most variant wordings use one of the concept's own words; the rest say it otherwise ("to the sky", "at once").
+  for (const std::string variant : {"high", "low", "fast", "slow"}) {
+    int naming = 0;
+    for (uint64_t p = 1; p <= 1000; ++p) naming += names_any(variant_instruction(variant, p), concept_words(variant));
+    EXPECT_GE(naming, 500) << variant;
+    EXPECT_LT(naming, 1000) << variant;
+  }
+}
+
+TEST(Instructions, TheMixNamesTheVariantInTheAskedFraction) {
+  EpisodeInfo labelled;
+  labelled.instruction = "pick up the cube and lift it";
+  labelled.variant = "low";
+  EpisodeInfo unlabelled = labelled;
+  unlabelled.variant = "";
+  const InstructionMix mix{0.67, true};
+  std::set<std::string> neutral;  // every wording of the neutral task (13 frames × up to 7 nouns)
+  for (uint64_t p = 0; p < 20000; ++p) neutral.insert(neutral_instruction(p));
+  int named = 0, canonical = 0;
+  const int n = 6000;
+  for (int draw = 0; draw < n; ++draw) {
+    const std::string text = training_instruction(labelled, mix, draw);
+    EXPECT_EQ(text, training_instruction(labelled, mix, draw));
+    named += neutral.count(text) == 0;
+    canonical += text == labelled.instruction;
+    EXPECT_EQ(neutral.count(training_instruction(unlabelled, mix, draw)), 1u);
+  }
+  // Binomial(6000, 0.67): sd 36 samples; ±150 is over 4 sd.
+  EXPECT_NEAR(named, 0.67 * n, 150);
+  EXPECT_LT(canonical, n / 10);  // the neutral task is paraphrased, not always the episode's text
+  // Without paraphrasing, the neutral samples are the episode's own instruction; with fraction 0, all are.
+  for (int draw = 0; draw < 200; ++draw) {
+    EXPECT_EQ(training_instruction(labelled, InstructionMix{0, false}, draw), labelled.instruction);
+    const std::string text = training_instruction(labelled, InstructionMix{0.5, false}, draw);
+    EXPECT_TRUE(text == labelled.instruction || neutral.count(text) == 0) << text;
+  }
 }
 
 // ---------------------------------------------------------------------------------------------------------------
