@@ -36,6 +36,12 @@ torch::Tensor special_mask(const Tokenizer& tok, int64_t vocab) {
   return m;
 }
 
+// A logit row's text: its token, or "#id" for a row past the tokenizer's vocabulary (a checkpoint may pad its
+// embedding table beyond the tokens it has).
+std::string token_text(const Tokenizer& tok, int64_t id) {
+  return id < tok.vocab_size() ? tok.piece(id) : "#" + std::to_string(id);
+}
+
 // Semantic embedding of value vectors: the softmax over their top-k logits [I, k] weights those tokens'
 // embeddings (rows `ids` [I, k] of `embed` [V, D]). Returns [I, D].
 torch::Tensor semantic_embedding_rows(const torch::Tensor& top_logits, const torch::Tensor& top_ids,
@@ -78,8 +84,7 @@ std::vector<NeuronTokens> value_vector_top_tokens(const SmolVLA& model, const To
       n.index = static_cast<int>(i);
       for (int64_t j = 0; j < values.size(1); ++j) {
         n.ids.push_back(ia[i][j]);
-        n.tokens.push_back(ia[i][j] < tokenizer.vocab_size() ? tokenizer.piece(ia[i][j])
-                                                             : "#" + std::to_string(ia[i][j]));
+        n.tokens.push_back(token_text(tokenizer, ia[i][j]));
         n.logits.push_back(va[i][j]);
       }
       out.push_back(std::move(n));
@@ -144,7 +149,7 @@ std::vector<ConceptScore> search_concept(const SmolVLA& model, const Tokenizer& 
       s.z = za[i];
       s.semantic = sa[i];
       s.exact = best_rank <= k;
-      for (int64_t j = 0; j < top_ids.size(1); ++j) s.top_tokens.push_back(tokenizer.piece(tia[i][j]));
+      for (int64_t j = 0; j < top_ids.size(1); ++j) s.top_tokens.push_back(token_text(tokenizer, tia[i][j]));
       out.push_back(s);
     }
   }

@@ -1,11 +1,13 @@
 // Capture, steering and neuron search on a real (small, random) policy: recording never changes the actions, maps
 // know their token table, memory stays bounded, steering changes exactly the chosen activations, an empty steering
 // changes nothing, bad neuron sets are errors, the logit lens matches a hand computation, and the choice contrast
-// pairs each frame's higher- and lower-rising chunks.
+// pairs each frame's higher- and lower-rising chunks, semantic embeddings match a hand computation, and a prompt
+// difference is the mean change of each coefficient between two prompts.
 #include <gtest/gtest.h>
 
 #include <filesystem>
 #include <fstream>
+#include <limits>
 #include <sstream>
 
 #include "common/error.h"
@@ -416,6 +418,128 @@ TEST(Neurons, OppositeConceptFilterDropsNeuronsThatPromoteBothWords) {
   ASSERT_EQ(kept.size(), 1u);  // 5/504 promotes "slowly" more, 4/304 as much
   EXPECT_EQ(kept[0].index, 242);
   EXPECT_EQ(without_opposite(fast, {}).size(), 3u);
+}
+
+TEST(Neurons, SemanticEmbeddingIsTheSoftmaxWeightedMeanOfTheTopTokens) {
+  const float inf = std::numeric_limits<float>::infinity();
+  const std::vector<std::vector<float>> embeddings = {{1, 0}, {0, 1}, {5, 5}, {-1, 2}};
+  // Row 0: top two are token 1 (3) and token 3 (2), weights softmax(3, 2); token 2 is a special token (−∞).
+  // Row 1: token 2 wins by far; with k = 2 the runner-up (token 0) gets e^−10 of its weight.
+  const std::vector<std::vector<float>> logits = {{1, 3, -inf, 2}, {0, -inf, 10, -inf}};
+  const std::vector<std::vector<float>> s = semantic_embeddings(logits, embeddings, 2);
+  ASSERT_EQ(s.size(), 2u);
+  const double w1 = std::exp(3.0) / (std::exp(3.0) + std::exp(2.0)), w3 = 1 - w1;
+  EXPECT_NEAR(s[0][0], w1 * 0 + w3 * -1, 1e-6);
+  EXPECT_NEAR(s[0][1], w1 * 1 + w3 * 2, 1e-6);
+  const double v2 = 1 / (1 + std::exp(-10.0));
+  EXPECT_NEAR(s[1][0], v2 * 5 + (1 - v2) * 1, 1e-5);
+  EXPECT_NEAR(s[1][1], v2 * 5, 1e-5);
+  // k = 1: the top token's embedding itself.
+  EXPECT_NEAR(semantic_embeddings(logits, embeddings, 1)[0][1], 1, 1e-6);
+  EXPECT_THROW(semantic_embeddings({{1, 2}}, embeddings, 2), Error);  // 2 logits for 4 embeddings
+}
+
+TEST(Neurons, SemanticSetAndFilterRankByTheCosineNotTheZ) {
+  auto score = [](int index, double z, double semantic) {
+    ConceptScore s;
+    s.layer = 1, s.index = index, s.z = z, s.semantic = semantic;
+    s.top_tokens = {"raised", "aloft"};
+    return s;
+  };
+  const std::vector<ConceptScore> high = {score(1, 4.0, 0.1), score(2, 3.0, 0.9), score(3, 2.0, 0.5)};
+  const std::vector<ConceptScore> low = {score(1, 1.0, 0.3), score(2, 3.5, 0.2), score(3, 0.5, 0.7)};
+  const NeuronSet set = semantic_set(high, "high_semantic", 2, "test", {"high"});
+  ASSERT_EQ(set.neurons.size(), 2u);
+  EXPECT_EQ(set.neurons[0].index, 2);
+  EXPECT_EQ(set.neurons[1].index, 3);
+  EXPECT_NE(set.neurons[0].note.find("raised aloft"), std::string::npos) << set.neurons[0].note;
+  // By z, neuron 2 promotes "low" more and goes; by the cosine, neuron 3 is nearer "low" and goes.
+  std::vector<int> by_z, by_cosine;
+  for (const ConceptScore& s : without_opposite(high, low)) by_z.push_back(s.index);
+  for (const ConceptScore& s : without_opposite(high, low, true)) by_cosine.push_back(s.index);
+  EXPECT_EQ(by_z, (std::vector<int>{1, 3}));
+  EXPECT_EQ(by_cosine, (std::vector<int>{2}));
+}
+
+TEST(Neurons, PromptDifferenceIsTheMeanCoefficientChangeBetweenTwoPrompts) {
+  Fixture f;
+  const fs::path data = f.dir / "demos";
+  {
+    DatasetWriter writer(data.string());
+    for (int e = 0; e < 3; ++e) {
+      EpisodeInfo info;
+      info.instruction = "pick up the cube";
+      info.variant = "high";
+      info.success = e != 1;  // the failed episode is skipped
+      info.cameras = {"scene", "wrist"};
+      std::vector<Frame> frames;
+      for (int i = 0; i < 7; ++i) {
+        const PolicyInput in = f.input(static_cast<uint8_t>(60 + 20 * e + i));
+        Frame fr;
+        fr.timestamp = i / 30.0;
+        for (int j = 0; j < 6; ++j) fr.state[j] = in.state[static_cast<size_t>(j)] + i;
+        fr.images = in.images;
+        frames.push_back(fr);
+      }
+      writer.write(info, frames);
+    }
+  }
+  const DatasetReader dataset(data.string());
+  PromptDirectionOptions o;
+  o.prompt_a = "pick up the cube high";
+  o.prompt_b = "pick up the cube low";
+  o.vlm_layers = {1, 3};
+  o.frame_stride = 3;  // frames 0, 3, 6 of episodes 0 and 2
+  const PromptDirection d = prompt_difference(*f.policy, dataset, o);
+  EXPECT_EQ(d.frames, 6);
+  ASSERT_EQ(d.difference.size(), 2u);
+  ASSERT_EQ(d.difference.count(1), 1u);
+  ASSERT_EQ(d.difference.at(3).size(), 256u);
+  EXPECT_GT(d.difference_norm, 0);
+  EXPECT_GT(d.spread_norm, 0);
+  // Hand computation for one channel: the recorder's mean over the prefix under each prompt, frame by frame.
+  {
+    ActivationRecorder recorder(*f.policy, true, false, {3});
+    double sum = 0;
+    for (int e : {0, 2})
+      for (int i = 0; i < 7; i += 3) {
+        const Frame fr = dataset.frame(e, i);
+        PolicyInput in;
+        in.images = fr.images;
+        in.state.assign(fr.state.begin(), fr.state.end());
+        double under[2];
+        for (int which = 0; which < 2; ++which) {
+          in.task = which == 0 ? o.prompt_a : o.prompt_b;
+          recorder.clear();
+          f.policy->predict_chunk(in, 0, 0);
+          under[which] = recorder.chunks().back().vlm_mean.at(3)[100];
+        }
+        sum += under[0] - under[1];
+      }
+    EXPECT_NEAR(d.difference.at(3)[100], sum / 6, 1e-6);
+  }
+  // Swapping the prompts negates the direction.
+  std::swap(o.prompt_a, o.prompt_b);
+  const PromptDirection swapped = prompt_difference(*f.policy, dataset, o);
+  for (int layer : {1, 3})
+    for (size_t k = 0; k < 256; ++k) ASSERT_NEAR(swapped.difference.at(layer)[k], -d.difference.at(layer)[k], 1e-9);
+  std::swap(o.prompt_a, o.prompt_b);
+  // As a set: the n channels of largest |difference|, weighted by it, in layer order.
+  const NeuronSet set = prompt_direction_set(d, "prompt_rise", 5, "test", o);
+  ASSERT_EQ(set.neurons.size(), 5u);
+  double smallest_kept = 1e30;
+  for (const NeuronRef& n : set.neurons) {
+    EXPECT_EQ(n.stream, Stream::kVlm);
+    EXPECT_DOUBLE_EQ(n.weight, d.difference.at(n.layer)[static_cast<size_t>(n.index)]);
+    smallest_kept = std::min(smallest_kept, std::abs(n.weight));
+  }
+  int larger = 0;
+  for (const auto& [layer, diff] : d.difference)
+    for (double x : diff) larger += std::abs(x) > smallest_kept;
+  EXPECT_EQ(larger, 4);
+  EXPECT_EQ(prompt_direction_set(d, "all", 0, "test", o).neurons.size(), 512u);
+  o.prompt_b = o.prompt_a;
+  EXPECT_THROW(prompt_difference(*f.policy, dataset, o), Error);
 }
 
 }  // namespace
