@@ -1,5 +1,6 @@
 // vlascope report: one index.html over a results folder written by the main job (scripts/main.sh): the figures of
 // every section and the numbers of their JSON reports, so a reader opens one page.
+#include <algorithm>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -184,12 +185,43 @@ int run_report(int argc, char** argv) {
         << (vs.is_null() ? "–" : fmt(vs["difference"], 2) + " " + fmt(vs["ci95"], 2)) << "</td><td>"
         << (vs.is_null() ? "–" : fmt(vs["welch_p"], 4)) << "</td></tr>\n";
     }
-    h << "</table><p>high − low mean height: <code>" << esc(st["high_vs_low_mean_height_cm"].dump()) << "</code></p>"
-      << "<p>random − baseline: <code>" << esc(st["random_vs_baseline_mean_height_cm"].dump()) << "</code></p>";
+    h << "</table>\n";
+    for (const char* key : {"high_vs_low_mean_height_cm", "random_vs_baseline_mean_height_cm"})
+      if (st.contains(key)) h << "<p>" << key << ": <code>" << esc(st[key].dump()) << "</code></p>\n";
     if (st.contains("fast_over_slow_speed_ratio"))
       h << "<p>fast / slow speed ratio " << fmt(st["fast_over_slow_speed_ratio"], 2) << "</p>";
     h << images(root, root / "steer");
   }
+
+  // Prompt following: every steering study's prompt conditions (steer/, and prompt-only studies of other models).
+  std::vector<fs::path> studies;
+  for (const auto& entry : fs::directory_iterator(root))
+    if (entry.is_directory() && fs::exists(entry.path() / "steer_report.json")) studies.push_back(entry.path());
+  std::sort(studies.begin(), studies.end());
+  bool header = false;
+  for (const fs::path& dir : studies) {
+    const Json r = read_json(dir / "steer_report.json");
+    if (r.is_null() || !r.contains("prompt_high_vs_low_mean_height_cm")) continue;
+    if (!header) {
+      h << "<h2>Prompt following</h2><p>The same seeds run with prompts that name a height or a speed.</p><table><tr>"
+        << "<th>study</th><th>prompt high − low mean height (cm, 95% CI)</th><th>p</th>"
+        << "<th>prompt fast / slow speed</th><th>success per prompt</th></tr>\n";
+      header = true;
+    }
+    const Json& d = r["prompt_high_vs_low_mean_height_cm"];
+    std::string success;
+    for (const auto& [name, c] : r["conditions"].items())
+      if (name == "baseline" || name.rfind("prompt-", 0) == 0)
+        success += name + " " + std::to_string(c.value("successes", 0)) + "/" + std::to_string(c.value("rollouts", 0)) +
+                   "  ";
+    // A null comparison: too few rollouts lifted the cube under one of the prompts.
+    h << "<tr><td>" << esc(dir.filename().string()) << "</td><td>"
+      << (d.is_null() ? "too few lifts" : fmt(d["difference"], 2) + " " + fmt(d["ci95"], 2)) << "</td><td>"
+      << (d.is_null() ? "–" : fmt(d["welch_p"], 4)) << "</td><td>"
+      << (r.contains("prompt_fast_over_slow_speed_ratio") ? fmt(r["prompt_fast_over_slow_speed_ratio"], 2) : "–")
+      << "</td><td style=\"text-align:left\">" << esc(success) << "</td></tr>\n";
+  }
+  if (header) h << "</table>\n";
   h << "</body></html>\n";
   std::ofstream(root / "index.html") << h.str();
   std::printf("wrote %s\n", (root / "index.html").c_str());

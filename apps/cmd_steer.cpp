@@ -233,12 +233,12 @@ int run_steer_experiment(int argc, char** argv) {
   // The headline contrasts.
   const MetricDef& height = metric_defs()[0];
   const MetricDef& disp = metric_defs()[3];
-  if (neurons) {
-    const SteerComparison hl = compare_runs(*run_named("high"), *run_named("low"), height.name, height.get, true);
-    const SteerComparison rb = compare_runs(*run_named("random"), baseline, height.name, height.get, true);
-    report["high_vs_low_mean_height_cm"] = comparison_json(hl, 100);
-    report["random_vs_baseline_mean_height_cm"] = comparison_json(rb, 100);
-  }
+  if (run_named("high") && run_named("low"))
+    report["high_vs_low_mean_height_cm"] =
+        comparison_json(compare_runs(*run_named("high"), *run_named("low"), height.name, height.get, true), 100);
+  if (run_named("random"))
+    report["random_vs_baseline_mean_height_cm"] =
+        comparison_json(compare_runs(*run_named("random"), baseline, height.name, height.get, true), 100);
   // Speed contrasts (fast vs slow steering, and the prompts' own) and height contrasts of the prompts and of the
   // further conditions against the baseline.
   auto speed_pair = [&](const char* a, const char* b, const std::string& key) {

@@ -24,6 +24,19 @@ grep -q "resuming at step 6" "$dir/resume.txt" || fail "train --resume did not r
 $vlascope train --dataset "$dir/demos" --init "$dir/vlm" --out "$dir/vla_frozen" --frozen-vlm --steps 4 --batch 4 \
   >/dev/null 2>&1 || fail "train --frozen-vlm"
 grep -q '"train_expert_only": true' "$dir/vla_frozen/config.json" || fail "frozen config"
+# The two-stage recipe: VLA pre-training on mixed instructions, then same-prompt fine-tuning from that checkpoint.
+$vlascope train --dataset "$dir/demos" --init "$dir/vlm" --out "$dir/vla_mix" --instruction-mix 0.67 --steps 3 \
+  --batch 4 >/dev/null 2>&1 || fail "train --instruction-mix"
+$vlascope train --dataset "$dir/demos" --init "$dir/vla_mix" --out "$dir/vla_ft" --frozen-vlm \
+  --instruction "pick up the cube and lift it" --steps 2 --batch 4 --warmup 1 >/dev/null 2>&1 ||
+  fail "fine-tuning from a VLA checkpoint"
+[ -s "$dir/vla_ft/model.safetensors" ] || fail "fine-tuned model"
+for bad in "--instruction-mix 1.5" "--instruction-mix 0.5 --instruction lift"; do
+  # shellcheck disable=SC2086
+  if $vlascope train --dataset "$dir/demos" --init "$dir/vlm" --out "$dir/vla_bad" --steps 1 $bad \
+    >"$dir/bad.txt" 2>&1; then fail "train $bad must fail"; fi
+  grep -q -- "--instruction" "$dir/bad.txt" || fail "train $bad: the error names no flag: $(cat "$dir/bad.txt")"
+done
 $vlascope export --checkpoint "$dir/vla" --out "$dir/export" --dtypes lerobot >/dev/null || fail "export"
 $vlascope inspect "$dir/export" --summary | grep -q "BF16" || fail "export has no bf16 tensors"
 
@@ -35,13 +48,14 @@ $vlascope eval --checkpoint "$dir/export" --episodes 2 --videos 1 --out "$dir/ev
 $vlascope neurons --checkpoint "$dir/vla" --dataset "$dir/demos" --episodes 2 --stride 10 --set-size 3 \
   --choice-episodes 2 --choice-stride 10 --choice-samples 4 \
   --out "$dir/neurons" >"$dir/neurons.txt" 2>&1 || { cat "$dir/neurons.txt"; fail "neurons"; }
-[ "$(json "$dir/neurons/neuron_sets.json" "len(d['sets'])")" = 14 ] ||
-  fail "neurons: expected 4 lexical + 4 contrastive + 4 choice sets + 2 directions"
-[ "$(json "$dir/neurons/neuron_sets.json" "sorted(s['name'] for s in d['sets'] if '_' in s['name'] and 'contrast' not in s['name'])")" = \
-  "['fast_choice', 'high_choice', 'low_choice', 'rise_direction', 'slow_choice', 'speed_direction']" ] ||
-  fail "neurons: choice set names"
-[ "$(json "$dir/neurons/neuron_sets.json" "all(n.get('weight', 1) != 1 for s in d['sets'] if s['name'] == 'rise_direction' for n in s['neurons'])")" = True ] ||
-  fail "neurons: rise_direction is not weighted"
+[ "$(json "$dir/neurons/neuron_sets.json" "len(d['sets'])")" = 20 ] ||
+  fail "neurons: expected 4 lexical + 4 semantic + 4 contrastive + 4 choice sets + 2 directions + 2 prompt directions"
+[ "$(json "$dir/neurons/neuron_sets.json" "sorted(s['name'] for s in d['sets'] if '_' in s['name'] and 'contrast' not in s['name'] and 'semantic' not in s['name'])")" = \
+  "['fast_choice', 'high_choice', 'low_choice', 'prompt_rise', 'prompt_speed', 'rise_direction', 'slow_choice', 'speed_direction']" ] ||
+  fail "neurons: choice and direction set names"
+[ "$(json "$dir/neurons/neuron_sets.json" "all(n.get('weight', 1) != 1 for s in d['sets'] if s['name'] in ('rise_direction', 'prompt_rise') for n in s['neurons'])")" = True ] ||
+  fail "neurons: rise_direction or prompt_rise is not weighted"
+[ "$(json "$dir/neurons/prompt_directions.json" "sorted(d)")" = "['prompt_rise', 'prompt_speed']" ] || fail "neurons: prompt_directions.json"
 [ "$(json "$dir/neurons/choices.json" "sorted(d)")" = "['rise', 'speed']" ] || fail "neurons: choices.json"
 [ -s "$dir/neurons/choice_rise.csv" ] && [ -s "$dir/neurons/choice_speed.csv" ] || fail "neurons: choice CSVs"
 grep -q "choice contrast (rise, speed)" "$dir/neurons.txt" || fail "neurons: rise and speed did not share one pass"
@@ -121,18 +135,34 @@ PY
 
 $vlascope steer-experiment --checkpoint "$dir/vla" --sets "$dir/neurons/neuron_sets.json" --rollouts 2 \
   --sweep "" --out "$dir/steer" $common >"$dir/steer.txt" 2>&1 || { cat "$dir/steer.txt"; fail "steer-experiment"; }
-[ "$(json "$dir/steer/steer_report.json" "len(d['conditions'])")" = 8 ] || fail "steer: 8 conditions"
+[ "$(json "$dir/steer/steer_report.json" "len(d['conditions'])")" = 10 ] ||
+  fail "steer: 10 conditions (baseline, 4 prompts, 4 sets, random)"
+[ "$(json "$dir/steer/steer_report.json" "'prompt_high_vs_low_mean_height_cm' in d and 'prompt_fast_over_slow_step_displacement_mm' in d")" = True ] ||
+  fail "steer: prompt contrasts"
 $vlascope steer-experiment --checkpoint "$dir/vla" --sets "$dir/neurons/neuron_sets.json" --rollouts 1 --op add \
-  --high rise_direction@2 --low rise_direction@-2 --fast "" --slow "" --prompt-high "" --prompt-slow "" \
+  --high rise_direction@2 --low rise_direction@-2 --fast "" --slow "" --prompt-high "" --prompt-low "" \
+  --prompt-fast "" --prompt-slow "" --add-conditions caa-high=prompt_rise@1,caa-low=prompt_rise@-1 \
   --sweep "" --out "$dir/steer_dir" $common >"$dir/steer_dir.txt" 2>&1 ||
   { cat "$dir/steer_dir.txt"; fail "steer-experiment with a direction"; }
 [ "$(json "$dir/steer_dir/steer_report.json" "d['conditions']['low']['interventions'][0]['alpha']")" = -2.0 ] ||
   fail "steer: SET@ALPHA"
+[ "$(json "$dir/steer_dir/steer_report.json" "(d['conditions']['caa-low']['interventions'][0]['alpha'], d['conditions']['caa-low']['interventions'][0]['op'])")" = "(-1.0, 'add')" ] ||
+  fail "steer: --add-conditions"
+$vlascope steer-experiment --checkpoint "$dir/vla" --add-conditions caa=nope@1 --rollouts 1 --out "$dir/steer_bad" \
+  $common >"$dir/steer_bad.txt" 2>&1 && fail "steer: --add-conditions without --sets must fail"
+$vlascope steer-experiment --checkpoint "$dir/vla" --rollouts 1 --sweep "" --out "$dir/steer_prompts" $common \
+  >"$dir/steer_prompts.txt" 2>&1 || { cat "$dir/steer_prompts.txt"; fail "steer-experiment without --sets"; }
+[ "$(json "$dir/steer_prompts/steer_report.json" "sorted(d['conditions'])")" = \
+  "['baseline', 'prompt-fast', 'prompt-high', 'prompt-low', 'prompt-slow']" ] || fail "steer: prompt-following study"
 [ -s "$dir/steer/height_over_time.png" ] || fail "steer plots"
 mkdir -p "$dir/report_root"
 cp -r "$dir/eval" "$dir/report_root/eval_unfrozen"
 cp -r "$dir/cmp" "$dir/report_root/compare_attention"
 cp -r "$dir/attention" "$dir/neurons" "$dir/steer" "$dir/report_root/"
+cp -r "$dir/steer_prompts" "$dir/report_root/prompts_pretrained"
 $vlascope report "$dir/report_root" >/dev/null || fail "report"
 grep -q "Steering" "$dir/report_root/index.html" && grep -q "Concept neurons" "$dir/report_root/index.html" || fail "index.html"
+# Both studies' prompt conditions, one row each.
+[ "$(grep -c '<tr><td>\(steer\|prompts_pretrained\)</td>' "$dir/report_root/index.html")" = 2 ] ||
+  fail "index.html: prompt following rows"
 echo "cli_policy: collect, pretrain, train (+resume, frozen), export, eval, rollout --steer --live, attention, compare, neurons, steer, report OK"
