@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The full recipe of vlascope's shipped small models (models/README.md records what it printed). Three stages, as a
+# The full recipe of vlascope's shipped small models (models/README.md records what it printed). Five stages, as a
 # real SmolVLA checkpoint is made and then fine-tuned by its user:
 #   1. collect scripted demonstrations in the digital twin (high, low, fast, slow; one instruction), and a second,
 #      larger set with execution noise (DART: the arm is pushed off its path while reaching, the recorded action is
@@ -12,21 +12,26 @@
 #   4. LeRobot-style fine-tuning from it on the same-prompt demonstrations (every one with the neutral instruction),
 #      side by side on one core each: unfrozen VLM, and frozen VLM (train_expert_only)
 #   5. export the three models and evaluate them on 50 unseen seeds each
-# Work files go to $WORK (default ./work); the models to models/. Every stage resumes if re-run (--resume).
+# Knobs (environment): EPISODES, DART_EPISODES, CAPTION_STEPS, PRETRAIN_STEPS, FINETUNE_STEPS, INSTRUCTION_MIX,
+# EVAL_EPISODES; the defaults are the shipped recipe.
+# Work files go to $WORK (default ./work); the models to $MODELS (default models/, the shipped ones). Every stage
+# resumes if re-run (--resume).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/setup.sh
 ./scripts/build.sh
 vlascope=${VLASCOPE:-./build/apps/vlascope}  # VLASCOPE: a snapshot of the binary, so rebuilding meanwhile is safe
 work=${WORK:-work}
+models=${MODELS:-models}
 episodes=${EPISODES:-400}
 dart_episodes=${DART_EPISODES:-800}
 caption_steps=${CAPTION_STEPS:-1000}
 pretrain_steps=${PRETRAIN_STEPS:-3000}
 finetune_steps=${FINETUNE_STEPS:-1000}
 mix=${INSTRUCTION_MIX:-0.67}
+eval_episodes=${EVAL_EPISODES:-50}
 neutral="pick up the cube and lift it"
-mkdir -p "$work" models
+mkdir -p "$work" "$models"
 start=$(date +%s)
 stage() { echo "recipe: $1 at $(( ($(date +%s) - start) / 60 )) min"; }
 
@@ -51,12 +56,12 @@ for variant in unfrozen frozen; do
 done
 wait %1 && wait %2 || { tail -n 5 "$work"/finetune_*.log; exit 1; }
 tail -n 1 "$work"/finetune_*.log
-$vlascope export --checkpoint "$work/vla_pretrained" --out models/smolvla_small_pretrained --dtypes lerobot
+$vlascope export --checkpoint "$work/vla_pretrained" --out "$models/smolvla_small_pretrained" --dtypes lerobot
 for variant in unfrozen frozen; do
-  $vlascope export --checkpoint "$work/vla_$variant" --out "models/smolvla_small_$variant" --dtypes lerobot
+  $vlascope export --checkpoint "$work/vla_$variant" --out "$models/smolvla_small_$variant" --dtypes lerobot
 done
 stage "done: collection and training"
 for variant in pretrained unfrozen frozen; do
-  $vlascope eval --checkpoint "models/smolvla_small_$variant" --episodes 50 --seed 100000 --videos 3 \
+  $vlascope eval --checkpoint "$models/smolvla_small_$variant" --episodes "$eval_episodes" --seed 100000 --videos 3 \
     --out "$work/eval_$variant"
 done
