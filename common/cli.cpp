@@ -137,6 +137,7 @@ std::string ArgParser::help() const {
     std::string left = s.is_positional ? "<" + s.name + ">" : "--" + s.name + (s.is_flag ? "" : " VALUE");
     out << "  " << left;
     for (size_t pad = left.size(); pad < 28; ++pad) out << ' ';
+    if (left.size() >= 28) out << ' ';  // a long option name still gets a space before its help
     out << s.help;
     if (s.is_flag) {
     } else if (!s.default_value)

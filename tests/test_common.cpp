@@ -42,6 +42,15 @@ TEST(ArgParser, ParsesOptionsFlagsAndPositionals) {
   EXPECT_TRUE(args.given("episodes"));
 }
 
+TEST(ArgParser, HelpAlignsShortNamesAndSpacesLongOnes) {
+  ArgParser args("t", "test");
+  args.option("seed", "7", "first seed");
+  args.option("prompt-direction-size", "0", "channels");
+  const std::string h = args.help();
+  EXPECT_NE(h.find("  --seed VALUE                first seed [default: 7]\n"), std::string::npos) << h;
+  EXPECT_NE(h.find("--prompt-direction-size VALUE channels"), std::string::npos) << h;
+}
+
 TEST(ArgParser, RejectsUnknownMissingAndMalformed) {
   {
     ArgParser args("t", "test");
