@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The full recipe of vlascope's shipped small models (models/README.md records what it printed). Five stages, as a
+# The two-stage recipe of vlascope's small models (models/README.md records what it printed). Five stages, as a
 # real SmolVLA checkpoint is made and then fine-tuned by its user:
 #   1. collect scripted demonstrations in the digital twin (high, low, fast, slow; one instruction), and a second,
 #      larger set with execution noise (DART: the arm is pushed off its path while reaching, the recorded action is
@@ -13,8 +13,9 @@
 #      side by side on one core each: unfrozen VLM, and frozen VLM (train_expert_only)
 #   5. export the three models and evaluate them on 50 unseen seeds each
 # Knobs (environment): EPISODES, DART_EPISODES, CAPTION_STEPS, PRETRAIN_STEPS, FINETUNE_STEPS, INSTRUCTION_MIX,
-# EVAL_EPISODES; the defaults are the shipped recipe.
-# Work files go to $WORK (default ./work); the models to $MODELS (default models/, the shipped ones). Every stage
+# EVAL_EPISODES; the defaults are the run of 2026-12-04 (models/README.md).
+# Work files go to $WORK (default ./work); the models to $MODELS (default $WORK/models: the shipped models in models/
+# came from the one-stage recipe of commit 4d4e444 and are replaced only by hand, see models/README.md). Every stage
 # resumes if re-run (--resume).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -22,7 +23,7 @@ cd "$(dirname "$0")/.."
 ./scripts/build.sh
 vlascope=${VLASCOPE:-./build/apps/vlascope}  # VLASCOPE: a snapshot of the binary, so rebuilding meanwhile is safe
 work=${WORK:-work}
-models=${MODELS:-models}
+models=${MODELS:-$work/models}
 episodes=${EPISODES:-400}
 dart_episodes=${DART_EPISODES:-800}
 caption_steps=${CAPTION_STEPS:-1000}
