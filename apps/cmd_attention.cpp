@@ -26,6 +26,7 @@
 #include "dataset/dataset.h"
 #include "interp/attention_study.h"
 #include "interp/label_mask.h"
+#include "interp/neurons.h"
 #include "interp/stats.h"
 #include "policy/config.h"
 #include "policy/policy.h"
@@ -494,11 +495,7 @@ int run_attention(int argc, char** argv) {
     ProgressBar bar("attention", n / every + 1, "chunks");
     for (int i = 0; i < n; i += every) {
       const Frame f = reader.frame(e, i);
-      PolicyInput in;
-      in.images = f.images;
-      in.state.assign(f.state.begin(), f.state.end());
-      in.task = args.get("task");
-      policy->predict_chunk(in);
+      policy->predict_chunk(frame_input(f, args.get("task")));
       Observation obs;
       obs.images = f.images;
       const CapturedChunk& c = recorder.chunks().back();

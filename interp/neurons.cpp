@@ -68,6 +68,14 @@ NeuronRef concept_neuron(const ConceptScore& s) {
 
 }  // namespace
 
+PolicyInput frame_input(const Frame& frame, const std::string& task) {
+  PolicyInput in;
+  in.images = frame.images;
+  in.state.assign(frame.state.begin(), frame.state.end());
+  in.task = task;
+  return in;
+}
+
 std::vector<NeuronTokens> value_vector_top_tokens(const SmolVLA& model, const Tokenizer& tokenizer, int k,
                                                   bool final_norm) {
   const int64_t vocab = model.config().text.vocab_size;
@@ -259,11 +267,7 @@ std::vector<NeuronContrast> contrast_neurons(Policy& policy, const DatasetReader
       int frames = 0, seen = 0;
       for (int i = 0; i < static_cast<int>(traj.size()); ++i) {
         if (traj[static_cast<size_t>(i)].phase != o.phase || seen++ % stride != 0) continue;
-        const Frame f = dataset.frame(e, i);
-        PolicyInput in;
-        in.images = f.images;
-        in.state.assign(f.state.begin(), f.state.end());
-        in.task = o.task.empty() ? dataset.info(e).instruction : o.task;
+        const PolicyInput in = frame_input(dataset.frame(e, i), o.task.empty() ? dataset.info(e).instruction : o.task);
         recorder.clear();
         policy.predict_chunk(in, o.seed, 0);
         const ChunkActivations& a = recorder.chunks().back();
@@ -397,11 +401,7 @@ std::vector<ChoiceContrast> contrast_neurons_by_choice(Policy& policy, const Dat
   ProgressBar bar("choice contrast (" + names + ")", static_cast<int64_t>(frames.size()) * k, "chunks");
   for (size_t f = 0; f < frames.size(); ++f) {
     const auto [e, i] = frames[f];
-    const Frame frame = dataset.frame(e, i);
-    PolicyInput in;
-    in.images = frame.images;
-    in.state.assign(frame.state.begin(), frame.state.end());
-    in.task = o.task.empty() ? dataset.info(e).instruction : o.task;
+    const PolicyInput in = frame_input(dataset.frame(e, i), o.task.empty() ? dataset.info(e).instruction : o.task);
     std::vector<std::vector<double>> outcome(n_outcomes, std::vector<double>(static_cast<size_t>(k)));
     std::vector<std::map<int, std::vector<float>>> acts(static_cast<size_t>(k));
     for (int s = 0; s < k; ++s) {
@@ -540,10 +540,7 @@ PromptDirection prompt_difference(Policy& policy, const DatasetReader& dataset, 
   PromptDirection out;
   for (int e : episodes) {
     for (int i = 0; i < dataset.num_frames(e); i += stride) {
-      const Frame f = dataset.frame(e, i);
-      PolicyInput in;
-      in.images = f.images;
-      in.state.assign(f.state.begin(), f.state.end());
+      PolicyInput in = frame_input(dataset.frame(e, i), o.prompt_a);
       std::map<int, std::vector<float>> under[2];
       for (int which = 0; which < 2; ++which) {
         in.task = which == 0 ? o.prompt_a : o.prompt_b;

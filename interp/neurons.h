@@ -25,6 +25,10 @@ class KinematicModel;
 class Policy;
 class SmolVLA;
 class Tokenizer;
+struct PolicyInput;
+
+// The policy's input for a recorded frame: its images and state, with the instruction `task`.
+PolicyInput frame_input(const Frame& frame, const std::string& task);
 
 struct NeuronTokens {
   int layer = 0, index = 0;

@@ -7,6 +7,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <limits>
 #include <sstream>
 
@@ -53,6 +54,31 @@ struct Fixture {
     policy = Policy::load(dir.string());
   }
   ~Fixture() { fs::remove_all(dir); }
+  // Demonstrations under dir/demos: frame i of episode e is input(60 + 20e + i) with the state moved by i;
+  // `describe` names each episode's variant and success, `phase_of` each frame's phase.
+  fs::path write_demos(int episodes, int frames, const std::function<void(int, EpisodeInfo&)>& describe,
+                       const std::function<Phase(int)>& phase_of) const {
+    const fs::path data = dir / "demos";
+    DatasetWriter writer(data.string());
+    for (int e = 0; e < episodes; ++e) {
+      EpisodeInfo info;
+      info.instruction = "pick up the cube";
+      info.cameras = {"scene", "wrist"};
+      describe(e, info);
+      std::vector<Frame> recorded;
+      for (int i = 0; i < frames; ++i) {
+        const PolicyInput in = input(static_cast<uint8_t>(60 + 20 * e + i));
+        Frame fr;
+        fr.timestamp = i / 30.0;
+        for (int j = 0; j < 6; ++j) fr.state[j] = in.state[static_cast<size_t>(j)] + i;
+        fr.phase = phase_of(i);
+        fr.images = in.images;
+        recorded.push_back(fr);
+      }
+      writer.write(info, recorded);
+    }
+    return data;
+  }
   PolicyInput input(uint8_t shade = 90) const {
     PolicyInput in;
     in.images["scene"] = Image(64, 64, 3, shade);
@@ -294,28 +320,13 @@ TEST(Neurons, ChunkOutcomeIsTheRiseAndThePathPerStepOfTheEndEffector) {
 
 TEST(Neurons, ChoiceContrastPairsEachFramesHigherAndLowerChunksInTheExpert) {
   Fixture f;
-  const fs::path data = f.dir / "demos";
-  {
-    DatasetWriter writer(data.string());
-    for (int e = 0; e < 3; ++e) {
-      EpisodeInfo info;
-      info.instruction = "pick up the cube";
-      info.variant = e % 2 ? "high" : "low";
-      info.success = true;
-      info.cameras = {"scene", "wrist"};
-      std::vector<Frame> frames;
-      for (int i = 0; i < 8; ++i) {
-        const PolicyInput in = f.input(static_cast<uint8_t>(60 + 20 * e + i));
-        Frame fr;
-        fr.timestamp = i / 30.0;
-        for (int j = 0; j < 6; ++j) fr.state[j] = in.state[static_cast<size_t>(j)] + i;
-        fr.phase = i < 2 ? Phase::kGrasp : Phase::kLift;  // 6 lift frames
-        fr.images = in.images;
-        frames.push_back(fr);
-      }
-      writer.write(info, frames);
-    }
-  }
+  const fs::path data = f.write_demos(
+      3, 8,
+      [](int e, EpisodeInfo& info) {
+        info.variant = e % 2 ? "high" : "low";
+        info.success = true;
+      },
+      [](int i) { return i < 2 ? Phase::kGrasp : Phase::kLift; });  // 6 lift frames
   const DatasetReader dataset(data.string());
   LinearKinematics k;
   ChoiceContrastOptions o;
@@ -463,27 +474,13 @@ TEST(Neurons, SemanticSetAndFilterRankByTheCosineNotTheZ) {
 
 TEST(Neurons, PromptDifferenceIsTheMeanCoefficientChangeBetweenTwoPrompts) {
   Fixture f;
-  const fs::path data = f.dir / "demos";
-  {
-    DatasetWriter writer(data.string());
-    for (int e = 0; e < 3; ++e) {
-      EpisodeInfo info;
-      info.instruction = "pick up the cube";
-      info.variant = "high";
-      info.success = e != 1;  // the failed episode is skipped
-      info.cameras = {"scene", "wrist"};
-      std::vector<Frame> frames;
-      for (int i = 0; i < 7; ++i) {
-        const PolicyInput in = f.input(static_cast<uint8_t>(60 + 20 * e + i));
-        Frame fr;
-        fr.timestamp = i / 30.0;
-        for (int j = 0; j < 6; ++j) fr.state[j] = in.state[static_cast<size_t>(j)] + i;
-        fr.images = in.images;
-        frames.push_back(fr);
-      }
-      writer.write(info, frames);
-    }
-  }
+  const fs::path data = f.write_demos(
+      3, 7,
+      [](int e, EpisodeInfo& info) {
+        info.variant = "high";
+        info.success = e != 1;  // the failed episode is skipped
+      },
+      [](int) { return Phase::kUnknown; });
   const DatasetReader dataset(data.string());
   PromptDirectionOptions o;
   o.prompt_a = "pick up the cube high";
@@ -503,10 +500,7 @@ TEST(Neurons, PromptDifferenceIsTheMeanCoefficientChangeBetweenTwoPrompts) {
     double sum = 0;
     for (int e : {0, 2})
       for (int i = 0; i < 7; i += 3) {
-        const Frame fr = dataset.frame(e, i);
-        PolicyInput in;
-        in.images = fr.images;
-        in.state.assign(fr.state.begin(), fr.state.end());
+        PolicyInput in = frame_input(dataset.frame(e, i), o.prompt_a);
         double under[2];
         for (int which = 0; which < 2; ++which) {
           in.task = which == 0 ? o.prompt_a : o.prompt_b;
