@@ -53,6 +53,13 @@ std::string fmt(const Json& j, int precision = 3) {
   return esc(j.dump());
 }
 
+// The two cells of a steering comparison (difference with its 95 % CI, Welch p); a null comparison (too few
+// lifted rollouts on one side) shows `if_null` and a dash.
+std::string comparison_cells(const Json& c, const char* if_null) {
+  if (c.is_null()) return std::string("<td>") + if_null + "</td><td>–</td>";
+  return "<td>" + fmt(c["difference"], 2) + " " + fmt(c["ci95"], 2) + "</td><td>" + fmt(c["welch_p"], 4) + "</td>";
+}
+
 // Every PNG of a folder (sorted), as <img> tags; `only` keeps names containing it.
 std::string images(const fs::path& root, const fs::path& dir, const std::string& only = "", int limit = 40) {
   if (!fs::is_directory(dir)) return "";
@@ -181,9 +188,8 @@ int run_report(int argc, char** argv) {
       const Json vs = c.contains("vs_baseline") ? c["vs_baseline"]["mean_height"] : Json();
       h << "<tr><td>" << esc(name) << "</td><td>" << c.value("successes", 0) << "/" << c.value("rollouts", 0)
         << "</td><td>" << c.value("lifted", 0) << "</td><td>" << m("mean_height") << "</td><td>" << m("max_height")
-        << "</td><td>" << m("step_displacement") << "</td><td>" << m("length") << "</td><td>"
-        << (vs.is_null() ? "–" : fmt(vs["difference"], 2) + " " + fmt(vs["ci95"], 2)) << "</td><td>"
-        << (vs.is_null() ? "–" : fmt(vs["welch_p"], 4)) << "</td></tr>\n";
+        << "</td><td>" << m("step_displacement") << "</td><td>" << m("length") << "</td>"
+        << comparison_cells(vs, "–") << "</tr>\n";
     }
     h << "</table>\n";
     for (const char* key : {"high_vs_low_mean_height_cm", "random_vs_baseline_mean_height_cm"})
@@ -214,10 +220,7 @@ int run_report(int argc, char** argv) {
       if (name == "baseline" || name.rfind("prompt-", 0) == 0)
         success += name + " " + std::to_string(c.value("successes", 0)) + "/" + std::to_string(c.value("rollouts", 0)) +
                    "  ";
-    // A null comparison: too few rollouts lifted the cube under one of the prompts.
-    h << "<tr><td>" << esc(dir.filename().string()) << "</td><td>"
-      << (d.is_null() ? "too few lifts" : fmt(d["difference"], 2) + " " + fmt(d["ci95"], 2)) << "</td><td>"
-      << (d.is_null() ? "–" : fmt(d["welch_p"], 4)) << "</td><td>"
+    h << "<tr><td>" << esc(dir.filename().string()) << "</td>" << comparison_cells(d, "too few lifts") << "<td>"
       << (r.contains("prompt_fast_over_slow_speed_ratio") ? fmt(r["prompt_fast_over_slow_speed_ratio"], 2) : "–")
       << "</td><td style=\"text-align:left\">" << esc(success) << "</td></tr>\n";
   }

@@ -233,14 +233,16 @@ int run_steer_experiment(int argc, char** argv) {
   // The headline contrasts.
   const MetricDef& height = metric_defs()[0];
   const MetricDef& disp = metric_defs()[3];
-  if (run_named("high") && run_named("low"))
-    report["high_vs_low_mean_height_cm"] =
-        comparison_json(compare_runs(*run_named("high"), *run_named("low"), height.name, height.get, true), 100);
-  if (run_named("random"))
-    report["random_vs_baseline_mean_height_cm"] =
-        comparison_json(compare_runs(*run_named("random"), baseline, height.name, height.get, true), 100);
-  // Speed contrasts (fast vs slow steering, and the prompts' own) and height contrasts of the prompts and of the
-  // further conditions against the baseline.
+  // Height contrast of two conditions, when both ran.
+  auto height_pair = [&](const char* a, const char* b, const std::string& key) {
+    if (!run_named(a) || !run_named(b)) return;
+    report[key] = comparison_json(compare_runs(*run_named(a), *run_named(b), height.name, height.get, true), 100);
+  };
+  height_pair("high", "low", "high_vs_low_mean_height_cm");
+  height_pair("random", "baseline", "random_vs_baseline_mean_height_cm");
+  height_pair("prompt-high", "prompt-low", "prompt_high_vs_low_mean_height_cm");
+  // Speed contrasts (fast vs slow steering, and the prompts' own), and the further conditions' heights against the
+  // baseline.
   auto speed_pair = [&](const char* a, const char* b, const std::string& key) {
     if (!run_named(a) || !run_named(b)) return;
     const SteerComparison c = compare_runs(*run_named(a), *run_named(b), disp.name, disp.get, true);
@@ -249,9 +251,6 @@ int run_steer_experiment(int argc, char** argv) {
   };
   speed_pair("fast", "slow", "fast_over_slow");
   speed_pair("prompt-fast", "prompt-slow", "prompt_fast_over_slow");
-  if (run_named("prompt-high") && run_named("prompt-low"))
-    report["prompt_high_vs_low_mean_height_cm"] =
-        comparison_json(compare_runs(*run_named("prompt-high"), *run_named("prompt-low"), height.name, height.get, true), 100);
   for (const SteerRun& r : runs)
     if (r.condition.name.rfind("prompt-", 0) != 0 && &r != &baseline && r.condition.name != "random")
       report["vs_baseline_mean_height_cm"][r.condition.name] =
