@@ -134,8 +134,10 @@ int run_neurons(int argc, char** argv) {
   args.option("prompt-directions",
               "rise=pick up the cube and lift it high|pick up the cube and lift it low;"
               "speed=pick up the cube and lift it fast|pick up the cube and lift it slowly",
-              "prompt-difference directions name=PROMPT_A|PROMPT_B;… on the --dataset frames (sets prompt_<name>,\n"
-              "weighted by the mean activation difference; steer with --op add; empty: skip)");
+              "prompt-difference directions name=PROMPT_A|PROMPT_B;… on the --dataset frames: sets prompt_<name>\n"
+              "(the mean over every prefix row, added at every row) and prompt_<name>_tokens (measured and added per\n"
+              "kind of row: images, words, state); weighted by the mean activation difference; steer with op add;\n"
+              "empty: skip");
   args.option("prompt-layers", "lexical",
               "VLM layers of the prompt directions: 'lexical' (the layers the lexical concept sets use) or a list");
   args.option("prompt-episodes", "6", "episodes whose frames the prompt directions are measured on");
@@ -379,24 +381,42 @@ int run_neurons(int argc, char** argv) {
       o.frame_stride = args.get_int("prompt-stride");
       const std::string name = "prompt_" + item.substr(0, eq);
       const PromptDirection d = prompt_difference(*policy, dataset, o);
-      NeuronSet set = prompt_direction_set(d, name, args.get_int("prompt-direction-size"), args.get("checkpoint"), o);
+      const int size = args.get_int("prompt-direction-size");
+      NeuronSet set = prompt_direction_set(d, name, size, args.get("checkpoint"), o);
+      NeuronSet per_kind = prompt_direction_set(d, name + "_tokens", size, args.get("checkpoint"), o, true);
       std::string layer_list;
-      nlohmann::json per_layer = nlohmann::json::object();
-      for (const auto& [layer, diff] : d.difference) {
-        double dn = 0, sn = 0;
-        for (size_t i = 0; i < diff.size(); ++i) dn += diff[i] * diff[i], sn += d.spread.at(layer)[i] * d.spread.at(layer)[i];
-        per_layer[std::to_string(layer)] = {{"difference_norm", std::sqrt(dn)}, {"spread_norm", std::sqrt(sn)}};
-        layer_list += (layer_list.empty() ? "" : ",") + std::to_string(layer);
+      for (const auto& [layer, diff] : d.all().difference) layer_list += (layer_list.empty() ? "" : ",") + std::to_string(layer);
+      nlohmann::json parts = nlohmann::json::object();
+      for (const auto& [region, part] : d.parts) {
+        nlohmann::json per_layer = nlohmann::json::object();
+        for (const auto& [layer, diff] : part.difference) {
+          double dn = 0, sn = 0;
+          for (size_t i = 0; i < diff.size(); ++i)
+            dn += diff[i] * diff[i], sn += part.spread.at(layer)[i] * part.spread.at(layer)[i];
+          per_layer[std::to_string(layer)] = {{"difference_norm", std::sqrt(dn)}, {"spread_norm", std::sqrt(sn)}};
+        }
+        parts[token_region_name(region)] = {{"difference_norm", part.difference_norm},
+                                            {"spread_norm", part.spread_norm},
+                                            {"layers", per_layer}};
+        std::printf("prompt direction %s ('%s' − '%s', %d frames, VLM layers %s), %s rows: |difference| %.3f, "
+                    "|spread across frames| %.3f (ratio %.2f)\n",
+                    name.c_str(), o.prompt_a.c_str(), o.prompt_b.c_str(), d.frames, layer_list.c_str(),
+                    token_region_name(region), part.difference_norm, part.spread_norm,
+                    part.spread_norm > 0 ? part.difference_norm / part.spread_norm : 0.0);
       }
-      std::printf("prompt direction %s ('%s' − '%s', %d frames, VLM layers %s): |difference| %.3f, |spread across "
-                  "frames| %.3f (ratio %.2f); %zu channels\n",
-                  name.c_str(), o.prompt_a.c_str(), o.prompt_b.c_str(), d.frames, layer_list.c_str(), d.difference_norm,
-                  d.spread_norm, d.spread_norm > 0 ? d.difference_norm / d.spread_norm : 0.0, set.neurons.size());
-      prompt_directions[name] = {{"prompt_a", o.prompt_a},         {"prompt_b", o.prompt_b},
-                                 {"frames", d.frames},             {"layers", per_layer},
-                                 {"difference_norm", d.difference_norm}, {"spread_norm", d.spread_norm},
-                                 {"channels", set.neurons.size()}};
+      std::printf("  sets %s (%zu channels, every row) and %s (%zu, each kind of row its own)\n", name.c_str(),
+                  set.neurons.size(), per_kind.name.c_str(), per_kind.neurons.size());
+      prompt_directions[name] = {{"prompt_a", o.prompt_a},
+                                 {"prompt_b", o.prompt_b},
+                                 {"frames", d.frames},
+                                 {"layers", parts["all"]["layers"]},
+                                 {"difference_norm", d.all().difference_norm},
+                                 {"spread_norm", d.all().spread_norm},
+                                 {"channels", set.neurons.size()},
+                                 {"by_token_kind", parts},
+                                 {"per_token_kind_set", per_kind.name}};
       sets.push_back(std::move(set));
+      sets.push_back(std::move(per_kind));
     }
   }
   const ModelShape shape = model_shape(model.config());

@@ -56,7 +56,9 @@ int run_pretrain_vlm(int argc, char** argv) {
   args.option("init", "", "continue from this checkpoint instead of a fresh model");
   args.option("lr", "3e-4", "peak learning rate");
   args.option("warmup", "100", "warm-up steps");
-  args.flag("canonical-captions", "one wording per caption (no synonyms)");
+  args.flag("canonical-captions", "one wording per caption (no synonyms); the same as --paraphrase-fraction 0");
+  args.option("paraphrase-fraction", "1", "share of captions in a random wording with synonyms (the rest canonical)");
+  args.flag("tie-embeddings", "a fresh model's language head is its input embedding (as SmolLM2-135M's)");
   if (!args.parse(argc, argv)) return 0;
   PretrainOptions o;
   read_common(args, o);
@@ -64,7 +66,11 @@ int run_pretrain_vlm(int argc, char** argv) {
   o.init = args.get("init");
   o.lr = args.get_double("lr");
   o.warmup_steps = args.get_int("warmup");
-  o.paraphrase = !args.get_flag("canonical-captions");
+  o.paraphrase_fraction = args.get_flag("canonical-captions") ? 0.0 : args.get_double("paraphrase-fraction");
+  require(o.paraphrase_fraction >= 0 && o.paraphrase_fraction <= 1,
+          "--paraphrase-fraction: " + args.get("paraphrase-fraction") + " is not a fraction in [0, 1]");
+  o.tie_embeddings = args.get_flag("tie-embeddings");
+  require(!o.tie_embeddings || o.init.empty(), "--tie-embeddings applies to a fresh model, not to --init");
   print_result("pretrain-vlm", pretrain_vlm(o), "held-out next-word accuracy");
   return 0;
 }

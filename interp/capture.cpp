@@ -3,6 +3,7 @@
 #include <torch/torch.h>
 
 #include <algorithm>
+#include <tuple>
 
 #include "common/error.h"
 #include "policy/policy.h"
@@ -174,11 +175,21 @@ ActivationRecorder::ActivationRecorder(Policy& policy, bool vlm, bool expert, st
         torch::NoGradGuard no_grad;
         const PrefixLayout& layout = policy_.layout();
         const torch::Tensor x = t.select(0, 0).detach().to(torch::kFloat32);  // [Lp, I]
-        std::vector<float> valid(static_cast<size_t>(x.size(0)), 1.f);
-        for (int p = 0; p < x.size(0) && !layout.tokens.empty() && p < static_cast<int>(layout.tokens[0].size()); ++p)
-          valid[p] = layout.tokens[0][p].padding ? 0.f : 1.f;
-        const torch::Tensor w = torch::tensor(valid).unsqueeze(1);
-        chunks_.back().vlm_mean[i] = to_vector((x * w).sum(0) / w.sum().clamp_min(1));
+        // Row weights: every valid row, the valid image rows, the valid word rows.
+        std::vector<float> valid(static_cast<size_t>(x.size(0)), 1.f), images(valid.size(), 0.f), words(valid.size(), 0.f);
+        for (int p = 0; p < x.size(0) && !layout.tokens.empty() && p < static_cast<int>(layout.tokens[0].size()); ++p) {
+          const LayoutToken& token = layout.tokens[0][p];
+          valid[p] = token.padding ? 0.f : 1.f;
+          images[p] = token.kind == TokenKind::kImage ? valid[p] : 0.f;
+          words[p] = token.kind == TokenKind::kLanguage ? valid[p] : 0.f;
+        }
+        auto mean_over = [&](const std::vector<float>& rows) {
+          const torch::Tensor w = torch::tensor(rows).unsqueeze(1);
+          return to_vector((x * w).sum(0) / w.sum().clamp_min(1));
+        };
+        chunks_.back().vlm_mean[i] = mean_over(valid);
+        chunks_.back().vlm_images[i] = mean_over(images);
+        chunks_.back().vlm_words[i] = mean_over(words);
         const int s = layout.state_index;
         if (s >= 0 && s < x.size(0)) chunks_.back().vlm_state[i] = to_vector(x.select(0, s));
       }));
@@ -213,6 +224,7 @@ Steering::Steering(SmolVLA& model, const std::vector<NeuronSet>& sets, const std
   const ModelShape shape = model_shape(model.config());
   struct Entry {
     Intervention intervention;
+    TokenRegion tokens;
     torch::Tensor index;  // [n] channels
     torch::Tensor alpha;  // [n] α × each channel's weight
   };
@@ -221,14 +233,16 @@ Steering::Steering(SmolVLA& model, const std::vector<NeuronSet>& sets, const std
     validate_intervention(iv, sets, model.config().num_steps);
     const NeuronSet& set = find_neuron_set(sets, iv.set);
     validate_neuron_set(set, shape);
-    std::map<std::pair<int, int>, std::pair<std::vector<int64_t>, std::vector<float>>> channels;
+    // (stream, layer, token region) → channels and their α
+    std::map<std::tuple<int, int, TokenRegion>, std::pair<std::vector<int64_t>, std::vector<float>>> channels;
     for (const NeuronRef& n : set.neurons) {
-      auto& [index, alpha] = channels[{static_cast<int>(n.stream), n.layer}];
+      auto& [index, alpha] = channels[{static_cast<int>(n.stream), n.layer, n.tokens}];
       index.push_back(n.index);
       alpha.push_back(static_cast<float>(iv.alpha * n.weight));
     }
     for (const auto& [key, c] : channels)
-      by_layer[key].push_back({iv, torch::tensor(c.first, torch::kInt64), torch::tensor(c.second)});
+      by_layer[{std::get<0>(key), std::get<1>(key)}].push_back(
+          {iv, std::get<2>(key), torch::tensor(c.first, torch::kInt64), torch::tensor(c.second)});
   }
   for (auto& [key, entries] : by_layer) {
     const Stream s = static_cast<Stream>(key.first);
@@ -238,18 +252,33 @@ Steering::Steering(SmolVLA& model, const std::vector<NeuronSet>& sets, const std
           const bool prefix = ctx.pass != ForwardPass::kDenoise;
           for (const Entry& e : entries) {
             if (!e.intervention.applies(prefix, ctx.step)) continue;
+            // The rows of the entry's kind of token ([B, L, I] → [B, rows, I], a view written in place).
+            torch::Tensor rows = act;
+            if (e.tokens != TokenRegion::kAll) {
+              require(ctx.words_begin >= 0 && ctx.state_index >= ctx.words_begin && ctx.state_index < act.size(1),
+                      "steering '" + e.intervention.set + "': this pass does not say where its " +
+                          token_region_name(e.tokens) + " rows are");
+              const int64_t begin = e.tokens == TokenRegion::kImages ? 0
+                                    : e.tokens == TokenRegion::kWords ? ctx.words_begin
+                                                                      : ctx.state_index;
+              const int64_t end = e.tokens == TokenRegion::kImages ? ctx.words_begin
+                                  : e.tokens == TokenRegion::kWords ? ctx.state_index
+                                                                    : ctx.state_index + 1;
+              if (end <= begin) continue;
+              rows = act.narrow(1, begin, end - begin);
+            }
             const torch::Tensor idx = e.index.to(act.device());
             const torch::Tensor alpha = e.alpha.to(act.device(), act.scalar_type());  // [n], broadcast over [B, L]
-            const torch::Tensor picked = act.index_select(-1, idx);
+            const torch::Tensor picked = rows.index_select(-1, idx);
             switch (e.intervention.op) {
               case InterventionOp::kSet:
-                act.index_copy_(-1, idx, alpha.expand_as(picked).contiguous());
+                rows.index_copy_(-1, idx, alpha.expand_as(picked).contiguous());
                 break;
               case InterventionOp::kAdd:
-                act.index_copy_(-1, idx, picked + alpha);
+                rows.index_copy_(-1, idx, picked + alpha);
                 break;
               case InterventionOp::kScale:
-                act.index_copy_(-1, idx, picked * alpha);
+                rows.index_copy_(-1, idx, picked * alpha);
                 break;
             }
           }

@@ -109,11 +109,12 @@ class AttentionRecorder {
 // ---- neuron activations --------------------------------------------------------------------------------
 
 // Per chunk, the FFN neuron coefficients (mlp.post) of every captured layer, reduced over positions:
-//   VLM: the mean over the prefix's valid positions, and the value at the state token;
+//   VLM: the mean over the prefix's valid positions, over its valid image rows, over its valid word rows, and the
+//        value at the state token;
 //   expert: the mean over the chunk's action tokens and all denoising steps.
 struct ChunkActivations {
   int index = 0;
-  std::map<int, std::vector<float>> vlm_mean, vlm_state, expert_mean;  // layer → [ffn width]
+  std::map<int, std::vector<float>> vlm_mean, vlm_images, vlm_words, vlm_state, expert_mean;  // layer → [ffn width]
 };
 
 class ActivationRecorder {

@@ -32,7 +32,8 @@ bool valid_name(const std::string& name) {
 }
 
 std::string describe_neuron(const NeuronRef& n) {
-  return std::string(stream_name(n.stream)) + " layer " + std::to_string(n.layer) + " index " + std::to_string(n.index);
+  return std::string(stream_name(n.stream)) + " layer " + std::to_string(n.layer) + " index " + std::to_string(n.index) +
+         (n.tokens == TokenRegion::kAll ? "" : std::string(" on the ") + token_region_name(n.tokens));
 }
 
 // Checks that an object has only the allowed keys (plus ignored "_…" keys).
@@ -134,10 +135,27 @@ std::string mlp_post_hook(Stream stream, int layer) {
   return std::string(stream_name(stream)) + ".layers." + std::to_string(layer) + ".mlp.post";
 }
 
+const char* token_region_name(TokenRegion region) {
+  switch (region) {
+    case TokenRegion::kAll: return "all";
+    case TokenRegion::kImages: return "images";
+    case TokenRegion::kWords: return "words";
+    case TokenRegion::kState: return "state";
+  }
+  return "all";
+}
+
+TokenRegion parse_token_region(const std::string& name) {
+  for (TokenRegion r : {TokenRegion::kAll, TokenRegion::kImages, TokenRegion::kWords, TokenRegion::kState})
+    if (name == token_region_name(r)) return r;
+  throw Error("tokens '" + name + "' is not one of all, images, words, state");
+}
+
 bool NeuronRef::operator<(const NeuronRef& o) const {
   if (stream != o.stream) return stream < o.stream;
   if (layer != o.layer) return layer < o.layer;
-  return index < o.index;
+  if (index != o.index) return index < o.index;
+  return tokens < o.tokens;
 }
 
 StreamShape StreamShape::contiguous(int count, int ffn_width) {
@@ -167,6 +185,9 @@ void validate_neuron_set(const NeuronSet& set, const ModelShape& shape) {
     if (n.index < 0 || n.index >= s.ffn_width)
       problems.push_back(entry + "index " + std::to_string(n.index) + " is out of range (FFN width " +
                          std::to_string(s.ffn_width) + ")");
+    if (n.stream == Stream::kExpert && n.tokens != TokenRegion::kAll)
+      problems.push_back(entry + "tokens '" + token_region_name(n.tokens) +
+                         "': an expert channel acts on the action tokens, all of them");
     auto [it, inserted] = first_seen.emplace(n, i);
     if (!inserted) problems.push_back(entry + "duplicate of entry " + std::to_string(it->second));
   }
@@ -185,6 +206,7 @@ std::string neuron_sets_to_json(const std::vector<NeuronSet>& sets) {
       json entry = {{"stream", stream_name(n.stream)}, {"layer", n.layer}, {"index", n.index}};
       if (!n.note.empty()) entry["note"] = n.note;
       if (n.weight != 1) entry["weight"] = n.weight;
+      if (n.tokens != TokenRegion::kAll) entry["tokens"] = token_region_name(n.tokens);
       neurons.push_back(entry);
     }
     doc["sets"].push_back(
@@ -241,7 +263,7 @@ std::vector<NeuronSet> parse_neuron_sets(const std::string& text, const std::str
     for (size_t i = 0; i < neurons.size(); ++i) {
       const std::string nw = where + " neuron " + std::to_string(i);
       const json& jn = neurons[i];
-      only_keys(jn, {"stream", "layer", "index", "note", "weight"}, nw);
+      only_keys(jn, {"stream", "layer", "index", "note", "weight", "tokens"}, nw);
       NeuronRef n;
       try {
         n.stream = parse_stream(string_field(jn, "stream", nw));
@@ -255,6 +277,13 @@ std::vector<NeuronSet> parse_neuron_sets(const std::string& text, const std::str
         const json& w = jn["weight"];
         require(w.is_number() && std::isfinite(w.get<double>()), nw + ": field 'weight' must be a finite number");
         n.weight = w.get<double>();
+      }
+      if (jn.contains("tokens")) {
+        try {
+          n.tokens = parse_token_region(string_field(jn, "tokens", nw));
+        } catch (const Error& e) {
+          throw Error(nw + ": " + e.what());
+        }
       }
       auto [it, inserted] = seen.emplace(n, i);
       require(inserted, nw + " (" + describe_neuron(n) + "): duplicate of neuron " + std::to_string(it->second));

@@ -12,6 +12,7 @@
 //         "provenance": { "method": "logit-lens, top-10 tokens, hand-picked", "model": "models/small_unfrozen",
 //                         "date": "2026-05-01" },
 //         "neurons": [ { "stream": "vlm", "layer": 15, "index": 1234, "note": "up, high, above" }, … ] }
+//     // optional per neuron: "weight" (multiplies α), "tokens": "images" | "words" | "state" (default: all rows)
 //     ]
 //   }
 // interventions.json (pyvene-style records):
@@ -36,6 +37,13 @@ Stream parse_stream(const std::string& name);  // throws Error otherwise
 // The hook point a neuron lives on, e.g. "vlm.layers.15.mlp.post".
 std::string mlp_post_hook(Stream stream, int layer);
 
+// The prefix rows an intervention on a VLM channel reaches: all of them, or one kind of token (the camera images,
+// the instruction's words, the state token). A prompt's words change the words' rows most: a direction measured
+// there is applied there. Expert channels act on the action tokens, always all of them.
+enum class TokenRegion { kAll, kImages, kWords, kState };
+const char* token_region_name(TokenRegion region);        // "all" | "images" | "words" | "state"
+TokenRegion parse_token_region(const std::string& name);  // throws Error otherwise
+
 struct NeuronRef {
   Stream stream = Stream::kVlm;
   int layer = 0;
@@ -44,8 +52,11 @@ struct NeuronRef {
   // Multiplies an intervention's α for this channel (1 for a plain set). A set whose weights are a contrast's mean
   // differences is a direction in neuron space: `add` with α moves every channel by α times its own difference.
   double weight = 1;
+  TokenRegion tokens = TokenRegion::kAll;  // JSON "tokens", omitted for all; one channel may appear once per region
 
-  bool operator==(const NeuronRef& o) const { return stream == o.stream && layer == o.layer && index == o.index; }
+  bool operator==(const NeuronRef& o) const {
+    return stream == o.stream && layer == o.layer && index == o.index && tokens == o.tokens;
+  }
   bool operator<(const NeuronRef& o) const;
 };
 

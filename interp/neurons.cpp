@@ -25,7 +25,7 @@ torch::Tensor layer_logits(const SmolVLA& model, int layer, bool final_norm) {
   const SmolVLAWeights& w = model.weights();
   torch::Tensor v = w.vlm_layers[static_cast<size_t>(layer)].down.weight.t().to(torch::kFloat32);  // [I, D]
   if (final_norm) v = rms_norm(v, Norm{w.vlm_norm.weight.to(torch::kFloat32), {}}, model.config().text.rms_norm_eps);
-  return torch::mm(v, w.lm_head.weight.to(torch::kFloat32).t());  // [I, V]
+  return torch::mm(v, model.output_embedding().to(torch::kFloat32).t());  // [I, V]
 }
 
 // Ids that are not concepts: the tokenizer's special tokens.
@@ -534,27 +534,44 @@ PromptDirection prompt_difference(Policy& policy, const DatasetReader& dataset, 
   int total = 0;
   for (int e : episodes) total += (dataset.num_frames(e) + stride - 1) / stride;
   ActivationRecorder recorder(policy, true, false, o.vlm_layers);
-  // Per layer, per channel: running sums of (a − b), and of a and a² for the spread.
-  std::map<int, std::vector<double>> diff, sum_a, sq_a;
+  const std::vector<TokenRegion> regions = {TokenRegion::kAll, TokenRegion::kImages, TokenRegion::kWords,
+                                            TokenRegion::kState};
+  auto of_region = [](const ChunkActivations& a, TokenRegion r) -> const std::map<int, std::vector<float>>& {
+    switch (r) {
+      case TokenRegion::kImages: return a.vlm_images;
+      case TokenRegion::kWords: return a.vlm_words;
+      case TokenRegion::kState: return a.vlm_state;
+      case TokenRegion::kAll: break;
+    }
+    return a.vlm_mean;
+  };
+  // Per region, layer and channel: running sums of (a − b), and of a and a² for the spread.
+  struct Sums {
+    std::map<int, std::vector<double>> diff, sum_a, sq_a;
+  };
+  std::map<TokenRegion, Sums> sums;
   ProgressBar bar("prompt direction", total, "frames");
   PromptDirection out;
   for (int e : episodes) {
     for (int i = 0; i < dataset.num_frames(e); i += stride) {
       PolicyInput in = frame_input(dataset.frame(e, i), o.prompt_a);
-      std::map<int, std::vector<float>> under[2];
+      ChunkActivations under[2];
       for (int which = 0; which < 2; ++which) {
         in.task = which == 0 ? o.prompt_a : o.prompt_b;
         recorder.clear();
         policy.predict_chunk(in, o.seed, 0);
-        under[which] = recorder.chunks().back().vlm_mean;
+        under[which] = recorder.chunks().back();
       }
-      for (const auto& [layer, a] : under[0]) {
-        const std::vector<float>& b = under[1].at(layer);
-        std::vector<double>& d = diff[layer];
-        std::vector<double>& s = sum_a[layer];
-        std::vector<double>& q = sq_a[layer];
-        if (d.empty()) d.assign(a.size(), 0), s.assign(a.size(), 0), q.assign(a.size(), 0);
-        for (size_t k = 0; k < a.size(); ++k) d[k] += a[k] - b[k], s[k] += a[k], q[k] += double(a[k]) * a[k];
+      for (TokenRegion r : regions) {
+        Sums& sr = sums[r];
+        for (const auto& [layer, a] : of_region(under[0], r)) {
+          const std::vector<float>& b = of_region(under[1], r).at(layer);
+          std::vector<double>& d = sr.diff[layer];
+          std::vector<double>& s = sr.sum_a[layer];
+          std::vector<double>& q = sr.sq_a[layer];
+          if (d.empty()) d.assign(a.size(), 0), s.assign(a.size(), 0), q.assign(a.size(), 0);
+          for (size_t k = 0; k < a.size(); ++k) d[k] += a[k] - b[k], s[k] += a[k], q[k] += double(a[k]) * a[k];
+        }
       }
       ++out.frames;
       bar.advance();
@@ -562,50 +579,64 @@ PromptDirection prompt_difference(Policy& policy, const DatasetReader& dataset, 
   }
   bar.finish();
   const double n = out.frames;
-  for (const auto& [layer, d] : diff) {
-    std::vector<double>& mean_diff = out.difference[layer];
-    std::vector<double>& spread = out.spread[layer];
-    for (size_t k = 0; k < d.size(); ++k) {
-      mean_diff.push_back(d[k] / n);
-      const double m = sum_a[layer][k] / n;
-      spread.push_back(n > 1 ? std::sqrt(std::max(0.0, (sq_a[layer][k] - n * m * m) / (n - 1))) : 0.0);
-      out.difference_norm += mean_diff.back() * mean_diff.back();
-      out.spread_norm += spread.back() * spread.back();
+  for (TokenRegion r : regions) {
+    PromptDirection::Part& part = out.parts[r];
+    for (const auto& [layer, d] : sums[r].diff) {
+      std::vector<double>& mean_diff = part.difference[layer];
+      std::vector<double>& spread = part.spread[layer];
+      for (size_t k = 0; k < d.size(); ++k) {
+        mean_diff.push_back(d[k] / n);
+        const double m = sums[r].sum_a[layer][k] / n;
+        spread.push_back(n > 1 ? std::sqrt(std::max(0.0, (sums[r].sq_a[layer][k] - n * m * m) / (n - 1))) : 0.0);
+        part.difference_norm += mean_diff.back() * mean_diff.back();
+        part.spread_norm += spread.back() * spread.back();
+      }
     }
+    part.difference_norm = std::sqrt(part.difference_norm);
+    part.spread_norm = std::sqrt(part.spread_norm);
   }
-  out.difference_norm = std::sqrt(out.difference_norm);
-  out.spread_norm = std::sqrt(out.spread_norm);
   return out;
 }
 
 NeuronSet prompt_direction_set(const PromptDirection& direction, const std::string& name, int n,
-                               const std::string& model, const PromptDirectionOptions& o) {
+                               const std::string& model, const PromptDirectionOptions& o, bool per_token_kind) {
   struct Channel {
     int layer, index;
+    TokenRegion tokens;
     double difference, spread;
   };
   std::vector<Channel> channels;
-  for (const auto& [layer, d] : direction.difference)
-    for (size_t k = 0; k < d.size(); ++k)
-      if (d[k] != 0) channels.push_back({layer, static_cast<int>(k), d[k], direction.spread.at(layer)[k]});
+  const std::vector<TokenRegion> regions =
+      per_token_kind ? std::vector<TokenRegion>{TokenRegion::kImages, TokenRegion::kWords, TokenRegion::kState}
+                     : std::vector<TokenRegion>{TokenRegion::kAll};
+  for (TokenRegion r : regions) {
+    const PromptDirection::Part& part = direction.parts.at(r);
+    for (const auto& [layer, d] : part.difference)
+      for (size_t k = 0; k < d.size(); ++k)
+        if (d[k] != 0) channels.push_back({layer, static_cast<int>(k), r, d[k], part.spread.at(layer)[k]});
+  }
   std::stable_sort(channels.begin(), channels.end(),
                    [](const Channel& a, const Channel& b) { return std::abs(a.difference) > std::abs(b.difference); });
   if (n > 0 && static_cast<int>(channels.size()) > n) channels.resize(static_cast<size_t>(n));
-  std::sort(channels.begin(), channels.end(),
-            [](const Channel& a, const Channel& b) { return std::tie(a.layer, a.index) < std::tie(b.layer, b.index); });
+  std::sort(channels.begin(), channels.end(), [](const Channel& a, const Channel& b) {
+    return std::tie(a.layer, a.index, a.tokens) < std::tie(b.layer, b.index, b.tokens);
+  });
   NeuronSet set;
   set.name = name;
   set.description = "prompt difference '" + o.prompt_a + "' − '" + o.prompt_b +
-                    "': VLM neurons weighted by their mean coefficient difference on the same frames (use with op "
-                    "add; α > 0 toward the first prompt, α < 0 toward the second)";
+                    "': VLM neurons weighted by their mean coefficient difference on the same frames" +
+                    (per_token_kind ? ", measured and applied per kind of row (images, words, state)" : "") +
+                    " (use with op add; α > 0 toward the first prompt, α < 0 toward the second)";
   set.provenance = {"contrastive activation addition: " + std::to_string(direction.frames) + " frames, " +
                         (n > 0 ? "top " + std::to_string(n) + " channels by |difference|" : "every channel") +
-                        " of the recorded layers",
+                        " of the recorded layers" + (per_token_kind ? ", per kind of row" : ""),
                     model, ""};
   for (const Channel& c : channels) {
     char note[64];
     std::snprintf(note, sizeof note, "difference %.3g, spread %.3g", c.difference, c.spread);
-    set.neurons.push_back({Stream::kVlm, c.layer, c.index, note, c.difference});
+    NeuronRef ref{Stream::kVlm, c.layer, c.index, note, c.difference};
+    ref.tokens = c.tokens;
+    set.neurons.push_back(ref);
   }
   return set;
 }

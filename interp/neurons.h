@@ -147,9 +147,10 @@ NeuronSet choice_direction(const ChoiceContrast& contrast, const std::string& na
 
 // Prompt-difference direction (contrastive activation addition; the positive control of issue 14): the same
 // recorded frames run with two prompts that differ in one concept ("… lift it high" vs "… lift it low"); for every
-// VLM neuron of the chosen layers, the mean over frames of its coefficient (mlp.post, mean over the prefix's
-// positions) under prompt a minus under prompt b. Added with op add and α = 1, it moves a neutral-prompt run's
-// activations by what the words themselves change.
+// VLM neuron of the chosen layers, the mean over frames of its coefficient (mlp.post) under prompt a minus under
+// prompt b — averaged over every prefix row, and separately over the image rows, the word rows and the state row.
+// The words change their own rows most; a direction averaged over all rows and added at all rows spreads that
+// change thin, one measured per kind of row and added there puts it back where it was.
 struct PromptDirectionOptions {
   std::string prompt_a, prompt_b;
   std::vector<int> vlm_layers;  // empty = every VLM layer
@@ -158,16 +159,22 @@ struct PromptDirectionOptions {
   uint64_t seed = 0;            // noise of the forward passes (the VLM does not see it)
 };
 struct PromptDirection {
+  struct Part {
+    std::map<int, std::vector<double>> difference;  // layer → per channel: mean over frames of (a − b)
+    std::map<int, std::vector<double>> spread;      // layer → per channel: sd across frames of the coefficient under a
+    double difference_norm = 0;  // L2 norm of every difference together
+    double spread_norm = 0;      // L2 norm of every spread together: the push's size against the natural range
+  };
   int frames = 0;
-  std::map<int, std::vector<double>> difference;  // layer → per channel: mean over frames of (a − b)
-  std::map<int, std::vector<double>> spread;      // layer → per channel: sd across frames of the coefficient under a
-  double difference_norm = 0;  // L2 norm of every difference together
-  double spread_norm = 0;      // L2 norm of every spread together: the push's size against the natural range
+  std::map<TokenRegion, Part> parts;  // kAll (the mean over every valid row), kImages, kWords, kState
+  const Part& all() const { return parts.at(TokenRegion::kAll); }
 };
 PromptDirection prompt_difference(Policy& policy, const DatasetReader& dataset, const PromptDirectionOptions& options);
 // The direction as a weighted set: the n channels with the largest |difference| (n ≤ 0: every channel of the
-// layers), each weighted by its difference.
+// layers), each weighted by its difference. per_token_kind: the channels of the image, word and state parts, each
+// entry acting on its own rows (NeuronRef::tokens); else the all-rows part, acting on every row.
 NeuronSet prompt_direction_set(const PromptDirection& direction, const std::string& name, int n,
-                               const std::string& model, const PromptDirectionOptions& options);
+                               const std::string& model, const PromptDirectionOptions& options,
+                               bool per_token_kind = false);
 
 }  // namespace vlascope

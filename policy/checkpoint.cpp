@@ -307,7 +307,9 @@ void save_checkpoint(const std::string& directory, SmolVLA& model, const Normali
     torch::ScalarType target = e.tensor->scalar_type();
     if (dtypes == SaveDtypes::kLeRobot) target = e.lerobot_bf16 ? torch::kBFloat16 : torch::kFloat32;
     if (dtypes == SaveDtypes::kFloat32) target = torch::kFloat32;
-    const torch::Tensor t = e.tensor->detach().to(torch::kCPU, target).contiguous();
+    // A tied head is stored as what it is, a copy of embed_tokens (LeRobot reads both keys).
+    const torch::Tensor& source = e.group == WeightGroup::kLmHead ? model.output_embedding() : *e.tensor;
+    const torch::Tensor t = source.detach().to(torch::kCPU, target).contiguous();
     weights.add(e.key, file_dtype(target), t.sizes().vec(), t.data_ptr(), t.numel() * t.element_size());
   }
   weights.write((dir / "model.safetensors").string());

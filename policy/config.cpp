@@ -219,6 +219,7 @@ void parse_vlm_config(const std::string& json_text, const std::string& source, S
   TextConfig t{4096, 32, 32, 0, 0, 11008, 32000, 1e-5};
   int scale = 2;
   get(j, "scale_factor", scale, source);
+  get(j, "tie_word_embeddings", t.tie_word_embeddings, source);  // the top level's: it ties the model's lm_head
   if (auto it = j.find("vision_config"); it != j.end() && it->is_object()) {
     const std::string where = source + ": vision_config";
     get(*it, "hidden_size", v.hidden, where);
@@ -401,7 +402,7 @@ std::string vlm_config_json(const SmolVLAConfig& c) {
   j["architectures"] = {"SmolVLMForConditionalGeneration"};
   j["model_type"] = "smolvlm";
   j["scale_factor"] = c.scale_factor;
-  j["tie_word_embeddings"] = false;
+  j["tie_word_embeddings"] = c.text.tie_word_embeddings;
   j["vocab_size"] = c.text.vocab_size;
   j["vision_config"] = {{"model_type", "smolvlm_vision"},
                         {"hidden_size", c.vision.hidden},
@@ -422,7 +423,7 @@ std::string vlm_config_json(const SmolVLAConfig& c) {
                       {"vocab_size", c.text.vocab_size},
                       {"rms_norm_eps", c.text.rms_norm_eps},
                       {"hidden_act", "silu"},
-                      {"tie_word_embeddings", false}};
+                      {"tie_word_embeddings", c.text.tie_word_embeddings}};
   return j.dump(4);
 }
 

@@ -37,6 +37,10 @@ struct TextConfig {  // SmolLM2-style Llama decoder (SmolVLM's text_config)
   int intermediate = 2560;
   int vocab_size = 49280;
   double rms_norm_eps = 1e-5;
+  // The language head is the input embedding (SmolLM2-135M's choice; SmolVLM2-500M keeps a separate lm_head). Then a
+  // value vector that writes a word's logit writes that word's input direction too: the logit lens and the words of
+  // an instruction meet in one space. Checkpoints store lm_head as a copy of embed_tokens.
+  bool tie_word_embeddings = false;
 };
 
 // One entry of LeRobot's input_features / output_features.

@@ -593,6 +593,8 @@ Prefix SmolVLA::embed_prefix(const ModelInputs& in) const {
   embs.push_back(lang * std::sqrt(static_cast<double>(config_.text.hidden)));
   pads.push_back(in.lang_masks.to(device_, torch::kBool));
   ar.insert(ar.end(), tokens.size(1), false);
+  out.words_begin = static_cast<int>(ar.size()) - static_cast<int>(tokens.size(1));
+  out.state_index = static_cast<int>(ar.size());
   // State: one token, no scaling.
   embs.push_back(linear(in.state.to(device_, torch::kFloat32), weights_.state_proj).unsqueeze(1));
   pads.push_back(torch::ones({b, 1}, torch::dtype(torch::kBool).device(device_)));
@@ -846,8 +848,9 @@ PrefixCache SmolVLA::run_prefix(const Prefix& prefix) const {
   Stream s{HookStream::kVlm, prefix.embs, rope_tables(positions, config_.text.head_dim), {}, 0,
            &weights_.vlm_layers, config_.text.rms_norm_eps};
   const torch::Tensor mask = make_att_2d_masks(prefix.pad_masks, prefix.att_masks);
-  run_layers(&s, nullptr, mask.logical_not().unsqueeze(1), &cache, nullptr, HookContext{ForwardPass::kPrefix},
-             /*need_prefix_output=*/false);
+  HookContext context{ForwardPass::kPrefix};
+  context.words_begin = prefix.words_begin, context.state_index = prefix.state_index;
+  run_layers(&s, nullptr, mask.logical_not().unsqueeze(1), &cache, nullptr, context, /*need_prefix_output=*/false);
 
   // The expert's re-projection of each cross layer's K/V does not depend on the denoising step: do it once.
   for (int i = 0; i < n; ++i) {
@@ -900,6 +903,7 @@ torch::Tensor SmolVLA::velocity_uncached(const Prefix& prefix, const torch::Tens
                                          int step) const {
   const ForwardPass pass = step >= 0 ? ForwardPass::kDenoise : ForwardPass::kTrain;
   HookContext context{pass, step, t.numel() ? t.flatten()[0].item<double>() : 0.0};
+  context.words_begin = prefix.words_begin, context.state_index = prefix.state_index;
   const int64_t b = x_t.size(0), chunk = x_t.size(1), lp = prefix.embs.size(1);
   torch::Tensor suffix = embed_suffix(x_t, t);
   hook(hooks_, HookStream::kExpert, -1, HookSite::kEmbed, context, suffix);
@@ -992,8 +996,8 @@ torch::Tensor SmolVLA::caption_logits(const std::vector<torch::Tensor>& images, 
              HookContext{ForwardPass::kTrain},
              /*need_prefix_output=*/true);
   const torch::Tensor words = s.h.narrow(1, h.size(1) - l, l);
-  return linear(rms_norm(words, weights_.vlm_norm, config_.text.rms_norm_eps), weights_.lm_head)
-      .to(torch::kFloat32);
+  const torch::Tensor normed = rms_norm(words, weights_.vlm_norm, config_.text.rms_norm_eps);
+  return torch::matmul(normed, output_embedding().to(normed.scalar_type()).t()).to(torch::kFloat32);
 }
 
 }  // namespace vlascope

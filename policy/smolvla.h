@@ -104,6 +104,7 @@ struct Prefix {
   torch::Tensor pad_masks;  // [B, Lp] bool: valid token
   torch::Tensor att_masks;  // [B, Lp] bool: the autoregressive flags of make_att_2d_masks (state = 1)
   std::vector<torch::Tensor> image_embeddings;  // per camera: connector output before ×√D, [B, tokens, D]
+  int words_begin = 0, state_index = 0;         // [images | words | state]: the first word's and the state's row
 };
 
 // What run_prefix leaves for the denoising loop.
@@ -131,6 +132,11 @@ class SmolVLA {
   Precision precision() const { return precision_; }
   torch::Device device() const { return device_; }
   const SmolVLAWeights& weights() const { return weights_; }
+  // The language head's matrix [vocab, D]: embed_tokens when the config ties them, else lm_head. Everything that
+  // reads words out of the residual stream (captions, the logit lens) goes through it.
+  const torch::Tensor& output_embedding() const {
+    return config_.text.tie_word_embeddings ? weights_.embed_tokens : weights_.lm_head.weight;
+  }
   // Mutable access drops the inference cache (pack_for_inference), which would otherwise go stale.
   SmolVLAWeights& mutable_weights() {
     unpack();

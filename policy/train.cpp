@@ -364,6 +364,7 @@ TrainResult pretrain_vlm(const PretrainOptions& o) {
   } else {
     SmolVLAConfig c = preset_config(o.preset);
     c.text.vocab_size = static_cast<int>(tokenizer.vocab_size());
+    c.text.tie_word_embeddings = o.tie_embeddings;
     // Cameras and image size from the dataset.
     const EpisodeInfo& info = reader.info(split.train[0]);
     const Frame first = reader.frame(split.train[0], 0);
@@ -389,12 +390,19 @@ TrainResult pretrain_vlm(const PretrainOptions& o) {
   // Trained: vision, connector, embeddings, text layers, final norm, lm_head. Not the expert or projections.
   std::vector<torch::Tensor> params;
   for (WeightEntry& e : m.weight_table()) {
-    const bool vlm = e.group != WeightGroup::kExpert && e.group != WeightGroup::kProjection;
+    const bool vlm = e.group != WeightGroup::kExpert && e.group != WeightGroup::kProjection &&
+                     !(e.group == WeightGroup::kLmHead && c.text.tie_word_embeddings);  // a tied head is the embedding
     e.tensor->set_requires_grad(vlm);
     if (vlm) params.push_back(*e.tensor);
   }
 
-  // `paraphrase_base` + k picks the wording of sample k's caption (0: the canonical wording for every sample).
+  // `paraphrase_base` + k picks the wording of sample k's caption, and whether it is paraphrased at all.
+  auto paraphrased = [&](uint64_t draw) {
+    if (o.paraphrase_fraction >= 1) return true;
+    if (o.paraphrase_fraction <= 0) return false;
+    std::mt19937_64 rng(draw * 0xD1B54A32D192ED03ULL + 0x8CB92BA72F3D8DD7ULL);
+    return std::uniform_real_distribution<double>(0, 1)(rng) < o.paraphrase_fraction;
+  };
   auto make_batch = [&](const std::vector<std::pair<int, int>>& frames, uint64_t paraphrase_base) {
     CaptionBatch b;
     std::vector<std::vector<torch::Tensor>> per_camera(cameras.size());
@@ -406,7 +414,7 @@ TrainResult pretrain_vlm(const PretrainOptions& o) {
       const std::vector<torch::Tensor> imgs = frame_images(f, c, cameras);
       for (size_t k = 0; k < cameras.size(); ++k) per_camera[k].push_back(imgs[k]);
       std::vector<int64_t> t = {bos};
-      const uint64_t paraphrase = o.paraphrase ? paraphrase_base + sample : 0;
+      const uint64_t paraphrase = paraphrased(paraphrase_base + sample) ? paraphrase_base + sample : 0;
       for (int64_t id : tokenizer.encode(caption_frame(reader.info(e), reader.trajectory(e), i, {}, paraphrase), false))
         t.push_back(id);
       t.push_back(eos);

@@ -55,7 +55,10 @@ struct PretrainOptions : TrainCommon {
   std::string init;              // continue from this checkpoint instead of a fresh model
   double lr = 3e-4;
   int warmup_steps = 100;
-  bool paraphrase = true;  // captions in random wordings (synonyms); false = the canonical wording only
+  // The share of captions in a random wording (synonyms); the rest in the canonical wording, whose one word per
+  // place and state keeps the picture of where the cube is sharp. 0 = canonical only.
+  double paraphrase_fraction = 1.0;
+  bool tie_embeddings = false;  // a fresh model's lm_head is its input embedding (TextConfig::tie_word_embeddings)
 };
 // Stage 1. Writes a complete checkpoint (the action expert still random) with tokenizer.json.
 TrainResult pretrain_vlm(const PretrainOptions& options);

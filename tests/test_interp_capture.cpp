@@ -179,6 +179,40 @@ TEST(Capture, SpecSelectsLayersHeadsStepsAndQueries) {
   EXPECT_THROW(attention_view(all.chunks().back(), missing), Error);
 }
 
+// A channel restricted to one kind of prefix row changes exactly those rows: the word rows here, then the state row.
+TEST(Steering, ATokenRegionReachesOnlyItsRows) {
+  Fixture f;
+  Policy& p = *f.policy;
+  torch::Tensor before, after;
+  auto record = [&](torch::Tensor& into) {
+    const int h = p.hooks().add("vlm.layers.1.mlp.post", [&](const HookContext& ctx, at::Tensor& t) {
+      if (ctx.pass == ForwardPass::kPrefix) into = t.select(0, 0).clone();  // [Lp, I]
+    });
+    p.predict_chunk(f.input(), 3, 0);
+    p.hooks().remove(h);
+  };
+  record(before);
+  for (TokenRegion region : {TokenRegion::kWords, TokenRegion::kState}) {
+    NeuronSet set{"words", "", {}, {{Stream::kVlm, 1, 5, ""}}};
+    set.neurons[0].tokens = region;
+    {
+      Steering steer(p.model(), {set}, {Intervention{"words", InterventionOp::kSet, 7.0}});
+      record(after);  // registered after the steering hook: sees its result
+    }
+    const PrefixLayout& layout = p.layout();
+    ASSERT_GT(layout.language_len, 0);
+    for (int row = 0; row < before.size(0); ++row) {
+      const bool reached = region == TokenRegion::kWords
+                               ? row >= layout.language_begin && row < layout.language_begin + layout.language_len
+                               : row == layout.state_index;
+      for (int channel = 0; channel < before.size(1); ++channel) {
+        const float expected = reached && channel == 5 ? 7.f : before[row][channel].item<float>();
+        ASSERT_EQ(after[row][channel].item<float>(), expected) << token_region_name(region) << " row " << row;
+      }
+    }
+  }
+}
+
 TEST(Steering, OverridesExactlyTheChosenNeuronsAndNothingWhenEmpty) {
   Fixture f;
   Policy& p = *f.policy;
@@ -489,34 +523,55 @@ TEST(Neurons, PromptDifferenceIsTheMeanCoefficientChangeBetweenTwoPrompts) {
   o.frame_stride = 3;  // frames 0, 3, 6 of episodes 0 and 2
   const PromptDirection d = prompt_difference(*f.policy, dataset, o);
   EXPECT_EQ(d.frames, 6);
-  ASSERT_EQ(d.difference.size(), 2u);
-  ASSERT_EQ(d.difference.count(1), 1u);
-  ASSERT_EQ(d.difference.at(3).size(), 256u);
-  EXPECT_GT(d.difference_norm, 0);
-  EXPECT_GT(d.spread_norm, 0);
-  // Hand computation for one channel: the recorder's mean over the prefix under each prompt, frame by frame.
+  ASSERT_EQ(d.parts.size(), 4u);  // all rows, images, words, state
+  ASSERT_EQ(d.all().difference.size(), 2u);
+  ASSERT_EQ(d.all().difference.count(1), 1u);
+  ASSERT_EQ(d.all().difference.at(3).size(), 256u);
+  EXPECT_GT(d.all().difference_norm, 0);
+  EXPECT_GT(d.all().spread_norm, 0);
+  // The words differ at their own rows: there the difference is larger than averaged over every row.
+  EXPECT_GT(d.parts.at(TokenRegion::kWords).difference_norm, d.all().difference_norm);
+  // Hand computation for one channel: the recorder's means under each prompt, frame by frame — over every row, and
+  // over the word rows (the layout's language tokens that are not padding).
   {
     ActivationRecorder recorder(*f.policy, true, false, {3});
-    double sum = 0;
+    double sum = 0, sum_words = 0, sum_words_by_hand = 0;
     for (int e : {0, 2})
       for (int i = 0; i < 7; i += 3) {
         PolicyInput in = frame_input(dataset.frame(e, i), o.prompt_a);
-        double under[2];
+        double under[2], words[2], by_hand[2];
         for (int which = 0; which < 2; ++which) {
           in.task = which == 0 ? o.prompt_a : o.prompt_b;
           recorder.clear();
+          torch::Tensor post;
+          const int h = f.policy->hooks().add("vlm.layers.3.mlp.post", [&](const HookContext& ctx, at::Tensor& t) {
+            if (ctx.pass == ForwardPass::kPrefix) post = t.select(0, 0).select(1, 100).clone();
+          });
           f.policy->predict_chunk(in, 0, 0);
+          f.policy->hooks().remove(h);
           under[which] = recorder.chunks().back().vlm_mean.at(3)[100];
+          words[which] = recorder.chunks().back().vlm_words.at(3)[100];
+          const PrefixLayout& layout = f.policy->layout();
+          double s = 0;
+          int count = 0;
+          for (int p = layout.language_begin; p < layout.language_begin + layout.language_len; ++p)
+            if (!layout.tokens[0][p].padding) s += post[p].item<double>(), ++count;
+          by_hand[which] = s / count;
         }
         sum += under[0] - under[1];
+        sum_words += words[0] - words[1];
+        sum_words_by_hand += by_hand[0] - by_hand[1];
       }
-    EXPECT_NEAR(d.difference.at(3)[100], sum / 6, 1e-6);
+    EXPECT_NEAR(d.all().difference.at(3)[100], sum / 6, 1e-6);
+    EXPECT_NEAR(d.parts.at(TokenRegion::kWords).difference.at(3)[100], sum_words / 6, 1e-6);
+    EXPECT_NEAR(sum_words, sum_words_by_hand, 1e-4);
   }
   // Swapping the prompts negates the direction.
   std::swap(o.prompt_a, o.prompt_b);
   const PromptDirection swapped = prompt_difference(*f.policy, dataset, o);
   for (int layer : {1, 3})
-    for (size_t k = 0; k < 256; ++k) ASSERT_NEAR(swapped.difference.at(layer)[k], -d.difference.at(layer)[k], 1e-9);
+    for (size_t k = 0; k < 256; ++k)
+      ASSERT_NEAR(swapped.all().difference.at(layer)[k], -d.all().difference.at(layer)[k], 1e-9);
   std::swap(o.prompt_a, o.prompt_b);
   // As a set: the n channels of largest |difference|, weighted by it, in layer order.
   const NeuronSet set = prompt_direction_set(d, "prompt_rise", 5, "test", o);
@@ -524,14 +579,23 @@ TEST(Neurons, PromptDifferenceIsTheMeanCoefficientChangeBetweenTwoPrompts) {
   double smallest_kept = 1e30;
   for (const NeuronRef& n : set.neurons) {
     EXPECT_EQ(n.stream, Stream::kVlm);
-    EXPECT_DOUBLE_EQ(n.weight, d.difference.at(n.layer)[static_cast<size_t>(n.index)]);
+    EXPECT_EQ(n.tokens, TokenRegion::kAll);
+    EXPECT_DOUBLE_EQ(n.weight, d.all().difference.at(n.layer)[static_cast<size_t>(n.index)]);
     smallest_kept = std::min(smallest_kept, std::abs(n.weight));
   }
   int larger = 0;
-  for (const auto& [layer, diff] : d.difference)
+  for (const auto& [layer, diff] : d.all().difference)
     for (double x : diff) larger += std::abs(x) > smallest_kept;
   EXPECT_EQ(larger, 4);
   EXPECT_EQ(prompt_direction_set(d, "all", 0, "test", o).neurons.size(), 512u);
+  // Per kind of row: each entry weighted by its own part's difference, and acting on those rows only.
+  const NeuronSet per_kind = prompt_direction_set(d, "prompt_rise_tokens", 0, "test", o, true);
+  EXPECT_EQ(per_kind.neurons.size(), 3 * 512u);
+  for (const NeuronRef& n : per_kind.neurons) {
+    ASSERT_NE(n.tokens, TokenRegion::kAll);
+    ASSERT_DOUBLE_EQ(n.weight, d.parts.at(n.tokens).difference.at(n.layer)[static_cast<size_t>(n.index)]);
+  }
+  validate_neuron_set(per_kind, model_shape(f.policy->config()));
   o.prompt_b = o.prompt_a;
   EXPECT_THROW(prompt_difference(*f.policy, dataset, o), Error);
 }

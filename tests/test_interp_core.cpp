@@ -994,6 +994,39 @@ TEST(NeuronSets, ParseErrorsNameTheSetAndEntry) {
   EXPECT_THROW(parse_neuron_sets(R"({"format": "something.else", "sets": []})", "f.json"), Error);
   EXPECT_THROW(parse_neuron_sets(R"({"version": 2, "sets": []})", "v.json"), Error);
   EXPECT_THROW(parse_neuron_sets(R"({"sets": [{"name": "bad name", "neurons": []}]})", "n.json"), Error);
+  // Token regions: named kinds only; one channel may appear once per kind of row.
+  e = parse(R"({"stream": "vlm", "layer": 3, "index": 9, "tokens": "pixels"})");
+  EXPECT_NE(e.find("neuron 0"), std::string::npos) << e;
+  EXPECT_NE(e.find("'pixels' is not one of all, images, words, state"), std::string::npos) << e;
+  EXPECT_EQ(parse(R"({"stream": "vlm", "layer": 3, "index": 9, "tokens": "words"},)"
+                  R"({"stream": "vlm", "layer": 3, "index": 9, "tokens": "images"})"),
+            "");
+  e = parse(R"({"stream": "vlm", "layer": 3, "index": 9, "tokens": "words"},)"
+            R"({"stream": "vlm", "layer": 3, "index": 9, "tokens": "words"})");
+  EXPECT_NE(e.find("on the words): duplicate of neuron 0"), std::string::npos) << e;
+}
+
+TEST(NeuronSets, TokenRegionsRoundTripAndExpertChannelsTakeAllRows) {
+  NeuronSet set;
+  set.name = "prompt_rise_tokens";
+  set.neurons = {{Stream::kVlm, 2, 7, "", 0.5}, {Stream::kVlm, 2, 7, "", -0.25}, {Stream::kVlm, 4, 1, ""}};
+  set.neurons[0].tokens = TokenRegion::kWords;
+  set.neurons[1].tokens = TokenRegion::kImages;
+  const std::vector<NeuronSet> back = parse_neuron_sets(neuron_sets_to_json({set}), "rt.json");
+  ASSERT_EQ(back.size(), 1u);
+  ASSERT_EQ(back[0].neurons.size(), 3u);
+  EXPECT_EQ(back[0].neurons[0].tokens, TokenRegion::kWords);
+  EXPECT_EQ(back[0].neurons[1].tokens, TokenRegion::kImages);
+  EXPECT_EQ(back[0].neurons[2].tokens, TokenRegion::kAll);  // no "tokens" key: every row
+  EXPECT_EQ(neuron_sets_to_json(back).find("\"tokens\":\"all\""), std::string::npos);
+  EXPECT_NO_THROW(validate_neuron_set(set, smolvla_shape()));
+  set.neurons.push_back({Stream::kExpert, 1, 3, ""});
+  set.neurons.back().tokens = TokenRegion::kState;
+  const std::string e = error_of([&] { validate_neuron_set(set, smolvla_shape()); });
+  EXPECT_NE(e.find("entry 3 (expert layer 1 index 3 on the state): tokens 'state': an expert channel acts on the "
+                   "action tokens"),
+            std::string::npos)
+      << e;
 }
 
 TEST(NeuronSets, ValidationAgainstModelSizes) {

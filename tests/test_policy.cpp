@@ -213,6 +213,47 @@ TEST(Checkpoint, SmolvlaBaseLayoutRoundTripsWithMixedDtypes) {
   EXPECT_EQ(back.stats.features["action"].mean, test_stats(6, 6).features["action"].mean);
 }
 
+// A tied language head: the caption logits read embed_tokens (a changed lm_head changes nothing), the checkpoint
+// stores lm_head as a copy of the embedding and says so in vlm_config.json, and the loaded model is tied again.
+TEST(Checkpoint, TiedEmbeddingsAreTheLanguageHeadAndRoundTrip) {
+  TempDir dir("tied");
+  SmolVLAConfig c = test_config();
+  c.vlm_model_name = "vlascope/test-tied";  // not a known backbone: the sizes go to vlm_config.json
+  c.text.tie_word_embeddings = true;
+  SmolVLA model(c, Precision::kFloat32);
+  model.init_random(3);
+  const ModelInputs in = random_inputs(c, 2, 5, 4);
+  torch::NoGradGuard no_grad;
+  const torch::Tensor before = model.caption_logits(in.images, in.image_masks, in.lang_tokens, in.lang_masks);
+  model.mutable_weights().lm_head.weight.add_(1.0);
+  EXPECT_TRUE(torch::equal(before, model.caption_logits(in.images, in.image_masks, in.lang_tokens, in.lang_masks)));
+  model.mutable_weights().embed_tokens.mul_(2.0);
+  EXPECT_GT(max_diff(before, model.caption_logits(in.images, in.image_masks, in.lang_tokens, in.lang_masks)), 1e-3);
+
+  save_checkpoint(dir.path.string(), model, test_stats(5, 5), SaveDtypes::kFloat32);
+  {
+    const SafetensorsFile file(dir / "model.safetensors");
+    const TensorInfo& head = file.at("model.vlm_with_expert.vlm.lm_head.weight");
+    const TensorInfo& embed = file.at("model.vlm_with_expert.vlm.model.text_model.embed_tokens.weight");
+    ASSERT_EQ(head.shape, embed.shape);
+    EXPECT_EQ(file.to_float(head), file.to_float(embed));
+  }
+  std::ifstream vlm(dir / "vlm_config.json");
+  const std::string text((std::istreambuf_iterator<char>(vlm)), std::istreambuf_iterator<char>());
+  EXPECT_NE(text.find("\"tie_word_embeddings\": true"), std::string::npos) << text;
+  LoadedCheckpoint back = load_checkpoint(dir.path.string());
+  EXPECT_TRUE(back.model->config().text.tie_word_embeddings);
+  EXPECT_TRUE(torch::equal(back.model->output_embedding(), model.weights().embed_tokens));
+  EXPECT_TRUE(torch::equal(back.model->weights().lm_head.weight, model.weights().embed_tokens));
+
+  // An untied model keeps its own head.
+  SmolVLAConfig u = c;
+  u.text.tie_word_embeddings = false;
+  SmolVLA untied(u, Precision::kFloat32);
+  untied.init_random(3);
+  EXPECT_FALSE(torch::equal(untied.output_embedding(), untied.weights().embed_tokens));
+}
+
 // Writes a checkpoint file by hand from a weight table (optionally renaming keys or adding extras).
 void write_weights(const std::string& path, SmolVLA& model,
                    const std::function<std::string(const std::string&)>& rename,
