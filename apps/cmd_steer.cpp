@@ -233,6 +233,7 @@ int run_steer_experiment(int argc, char** argv) {
   // The headline contrasts.
   const MetricDef& height = metric_defs()[0];
   const MetricDef& disp = metric_defs()[3];
+  const MetricDef& lift_speed = metric_def("speed");
   // Height contrast of two conditions, when both ran.
   auto height_pair = [&](const char* a, const char* b, const std::string& key) {
     if (!run_named(a) || !run_named(b)) return;
@@ -248,6 +249,10 @@ int run_steer_experiment(int argc, char** argv) {
     const SteerComparison c = compare_runs(*run_named(a), *run_named(b), disp.name, disp.get, true);
     report[key + "_step_displacement_mm"] = comparison_json(c, 1000);
     if (c.valid && c.summary_b.mean > 0) report[key + "_speed_ratio"] = c.summary_a.mean / c.summary_b.mean;
+    // The lift's own speed (path length over duration of the lift segment), with its interval.
+    const SteerComparison l = compare_runs(*run_named(a), *run_named(b), lift_speed.name, lift_speed.get, true);
+    report[key + "_lift_speed_cm_s"] = comparison_json(l, 100);
+    if (l.valid && l.summary_b.mean > 0) report[key + "_lift_speed_ratio"] = l.summary_a.mean / l.summary_b.mean;
   };
   speed_pair("fast", "slow", "fast_over_slow");
   speed_pair("prompt-fast", "prompt-slow", "prompt_fast_over_slow");
@@ -343,11 +348,16 @@ int run_steer_experiment(int argc, char** argv) {
     line("fast − slow step displacement", report["fast_over_slow_step_displacement_mm"], "mm/step");
     if (report.contains("fast_over_slow_speed_ratio"))
       std::printf("fast / slow speed ratio %.2f\n", report["fast_over_slow_speed_ratio"].get<double>());
+    if (report.contains("fast_over_slow_lift_speed_ratio"))
+      std::printf("fast / slow lift speed ratio %.2f\n", report["fast_over_slow_lift_speed_ratio"].get<double>());
   }
   if (report.contains("prompt_high_vs_low_mean_height_cm"))
     line("prompt high − prompt low mean lift height", report["prompt_high_vs_low_mean_height_cm"], "cm");
   if (report.contains("prompt_fast_over_slow_speed_ratio"))
     std::printf("prompt fast / prompt slow speed ratio %.2f\n", report["prompt_fast_over_slow_speed_ratio"].get<double>());
+  if (report.contains("prompt_fast_over_slow_lift_speed_ratio"))
+    std::printf("prompt fast / prompt slow lift speed ratio %.2f\n",
+                report["prompt_fast_over_slow_lift_speed_ratio"].get<double>());
   for (const std::string& item : args.get_list("add-conditions")) {
     const std::string name = item.substr(0, item.find('='));
     line((name + " − baseline mean lift height").c_str(), report["vs_baseline_mean_height_cm"][name], "cm");

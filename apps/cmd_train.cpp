@@ -21,6 +21,7 @@ void common_options(ArgParser& args) {
   args.option("max-minutes", "0", "wall-clock budget; the run saves and stops when it is spent (0 = none)");
   args.option("holdout", "0.05", "fraction of episodes held out for evaluation");
   args.flag("resume", "continue from <out>/training/state");
+  args.option("ema", "0", "decay of an exponential moving average of the weights, saved as the checkpoint (0 = off)");
 }
 
 void read_common(const ArgParser& args, TrainCommon& o) {
@@ -35,6 +36,8 @@ void read_common(const ArgParser& args, TrainCommon& o) {
   o.max_minutes = args.get_double("max-minutes");
   o.holdout = args.get_double("holdout");
   o.resume = args.get_flag("resume");
+  o.ema = args.get_double("ema");
+  require(o.ema >= 0 && o.ema < 1, "--ema: " + args.get("ema") + " is not a decay in [0, 1)");
 }
 
 void print_result(const char* stage, const TrainResult& r, const char* metric) {

@@ -224,6 +224,58 @@ void write_loss_files(const fs::path& dir, const std::vector<LogRow>& rows, cons
   }
 }
 
+// The moving average of the trained tensors. Its decay ramps up as (1 + n) / (10 + n) over the first steps, so the
+// average does not remember the random start. swap() exchanges the live weights with the average (twice: back).
+class WeightAverage {
+ public:
+  WeightAverage(const std::vector<torch::Tensor>& params, double decay) : params_(params), decay_(decay) {
+    torch::NoGradGuard no_grad;
+    if (decay_ > 0)
+      for (const torch::Tensor& p : params_) average_.push_back(p.detach().clone());
+  }
+  bool active() const { return decay_ > 0; }
+  void update(int step) {
+    if (!active()) return;
+    torch::NoGradGuard no_grad;
+    const double d = std::min(decay_, (1.0 + step) / (10.0 + step));
+    for (size_t i = 0; i < params_.size(); ++i) average_[i].mul_(d).add_(params_[i].detach(), 1 - d);
+  }
+  void swap() {
+    if (!active()) return;
+    torch::NoGradGuard no_grad;
+    for (size_t i = 0; i < params_.size(); ++i) {
+      const torch::Tensor live = params_[i].detach().clone();
+      params_[i].detach().copy_(average_[i]);
+      average_[i].copy_(live);
+    }
+  }
+  void save(const fs::path& path) const {
+    if (!active()) return;
+    torch::serialize::OutputArchive archive;
+    for (size_t i = 0; i < average_.size(); ++i) archive.write("w" + std::to_string(i), average_[i]);
+    archive.save_to(path.string() + ".tmp");
+    fs::rename(path.string() + ".tmp", path);
+  }
+  void load(const fs::path& path) {
+    if (!active()) return;
+    require(fs::exists(path), "resume: " + path.string() + " is missing (the run had no --ema, or it was removed)");
+    torch::serialize::InputArchive archive;
+    archive.load_from(path.string());
+    torch::NoGradGuard no_grad;
+    for (size_t i = 0; i < average_.size(); ++i) {
+      torch::Tensor t;
+      archive.read("w" + std::to_string(i), t);
+      require(t.sizes() == average_[i].sizes(), "resume: " + path.string() + " does not fit this model");
+      average_[i].copy_(t);
+    }
+  }
+
+ private:
+  std::vector<torch::Tensor> params_;
+  std::vector<torch::Tensor> average_;
+  double decay_;
+};
+
 struct Stage {
   std::string name;
   // One step's loss on batch `index` (training mode); the returned scalar is backpropagated.
@@ -243,6 +295,7 @@ TrainResult run_training(const TrainCommon& o, SmolVLA& model, const std::vector
                                             .eps(schedule_config.optimizer_eps)
                                             .weight_decay(schedule_config.optimizer_weight_decay));
   std::vector<LogRow> log;
+  WeightAverage average(params, o.ema);
   int start = 0;
   if (o.resume && fs::exists(state / "step.json")) {
     const Json j = Json::parse(read_text((state / "step.json").string()));
@@ -250,6 +303,14 @@ TrainResult run_training(const TrainCommon& o, SmolVLA& model, const std::vector
     torch::serialize::InputArchive archive;
     archive.load_from((state / "optimizer.pt").string());
     optimizer.load(archive);
+    average.load(state / "ema.pt");
+    // The weights the run had reached: --init only says where it started. Copied into the tensors the optimiser
+    // holds, not swapped for new ones.
+    SmolVLA reached(model.config(), model.precision(), model.device());
+    load_weights(reached, (state / "model.safetensors").string());
+    std::vector<WeightEntry> live = model.weight_table(), saved = reached.weight_table();
+    torch::NoGradGuard no_grad;
+    for (size_t i = 0; i < live.size(); ++i) live[i].tensor->copy_(*saved[i].tensor);
     std::ifstream csv(training / "loss.csv");
     std::string line;
     std::getline(csv, line);  // header
@@ -288,6 +349,7 @@ TrainResult run_training(const TrainCommon& o, SmolVLA& model, const std::vector
     loss.backward();
     torch::nn::utils::clip_grad_norm_(params, schedule_config.optimizer_grad_clip_norm);
     optimizer.step();
+    average.update(step);
 
     const double l = loss.item<double>();
     if (step - start < 20) result.first_loss += l / std::min(20, o.steps - start);
@@ -299,7 +361,9 @@ TrainResult run_training(const TrainCommon& o, SmolVLA& model, const std::vector
     if ((o.eval_every > 0 && (step + 1) % o.eval_every == 0) || last || over_budget) {
       torch::NoGradGuard no_grad;
       result.eval_metric.clear();
+      average.swap();  // the held-out loss of the weights that get saved
       row.eval_loss = result.eval_loss = stage.eval(&result.eval_metric);
+      average.swap();
     }
     log.push_back(row);
     const double rate = (step + 1 - start) * o.batch_size / std::max(1e-9, elapsed());
@@ -309,7 +373,8 @@ TrainResult run_training(const TrainCommon& o, SmolVLA& model, const std::vector
     bar.advance();
     if ((o.save_every > 0 && (step + 1) % o.save_every == 0) || last || over_budget) {
       fs::create_directories(state);
-      save(state);
+      save(state);  // the live weights: a resumed run continues from them
+      average.save(state / "ema.pt");
       torch::serialize::OutputArchive archive;
       optimizer.save(archive);
       archive.save_to((state / "optimizer.pt.tmp").string());
@@ -329,7 +394,9 @@ TrainResult run_training(const TrainCommon& o, SmolVLA& model, const std::vector
   result.seconds = offset_seconds + elapsed();
   result.samples_per_second = (step - start) * o.batch_size / std::max(1e-9, elapsed());
   result.final_loss = recent;
-  save(out);  // the checkpoint users load: <out>/config.json, model.safetensors, …
+  average.swap();
+  save(out);  // the checkpoint users load: <out>/config.json, model.safetensors, … (the average, with --ema)
+  average.swap();
   write_loss_files(training, log, stage.name + " loss");
   return result;
 }

@@ -38,6 +38,10 @@ struct TrainCommon {
   bool resume = false;    // continue <out>/training/ from its last checkpoint
   double holdout = 0.05;  // fraction of episodes held out for evaluation (at least one)
   bool quiet = false;     // no progress bar
+  // Exponential moving average of the trained weights (Diffusion Policy's, 0 = off): the checkpoint written to <out>
+  // holds the average, and the held-out loss is the average's. A flow-matching policy's closed loop reads every
+  // chunk from a fresh sample, so weights that wander step to step make chunks that disagree.
+  double ema = 0;
 };
 
 struct TrainResult {

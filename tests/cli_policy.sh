@@ -21,6 +21,20 @@ $vlascope train --dataset "$dir/demos" --init "$dir/vlm" --out "$dir/vla" --step
   --resume >"$dir/resume.txt" 2>&1 || fail "train --resume"
 grep -q "resuming at step 6" "$dir/resume.txt" || fail "train --resume did not resume: $(cat "$dir/resume.txt")"
 [ "$(tail -n +2 "$dir/vla/training/loss.csv" | wc -l)" = 12 ] || fail "loss.csv should hold 12 steps"
+# --ema: the checkpoint holds the moving average (not the live weights the resumable state keeps), and a run resumed
+# halfway writes the same average as one that never stopped.
+ema="--dataset $dir/demos --init $dir/vlm --steps 4 --batch 4 --eval-every 2 --save-every 2 --threads 1 --ema 0.9"
+# shellcheck disable=SC2086
+$vlascope train $ema --out "$dir/ema_once" >/dev/null 2>&1 || fail "train --ema"
+# shellcheck disable=SC2086
+$vlascope train $ema --out "$dir/ema_twice" --max-minutes 1e-9 >/dev/null 2>&1 || fail "train --ema (stopped)"
+[ "$(json "$dir/ema_twice/training/state/step.json" "d['step']")" = 1 ] || fail "the budget should stop after a step"
+# shellcheck disable=SC2086
+$vlascope train $ema --out "$dir/ema_twice" --resume >/dev/null 2>&1 || fail "train --ema --resume"
+cmp -s "$dir/ema_once/model.safetensors" "$dir/ema_twice/model.safetensors" || fail "a resumed --ema run differs"
+! cmp -s "$dir/ema_once/model.safetensors" "$dir/ema_once/training/state/model.safetensors" ||
+  fail "--ema saved the live weights"
+[ -s "$dir/ema_once/training/state/ema.pt" ] || fail "--ema keeps no average in the resumable state"
 $vlascope train --dataset "$dir/demos" --init "$dir/vlm" --out "$dir/vla_frozen" --frozen-vlm --steps 4 --batch 4 \
   >/dev/null 2>&1 || fail "train --frozen-vlm"
 grep -q '"train_expert_only": true' "$dir/vla_frozen/config.json" || fail "frozen config"
@@ -48,14 +62,16 @@ $vlascope eval --checkpoint "$dir/export" --episodes 2 --videos 1 --out "$dir/ev
 $vlascope neurons --checkpoint "$dir/vla" --dataset "$dir/demos" --episodes 2 --stride 10 --set-size 3 \
   --choice-episodes 2 --choice-stride 10 --choice-samples 4 \
   --out "$dir/neurons" >"$dir/neurons.txt" 2>&1 || { cat "$dir/neurons.txt"; fail "neurons"; }
-[ "$(json "$dir/neurons/neuron_sets.json" "len(d['sets'])")" = 20 ] ||
-  fail "neurons: expected 4 lexical + 4 semantic + 4 contrastive + 4 choice sets + 2 directions + 2 prompt directions"
+[ "$(json "$dir/neurons/neuron_sets.json" "len(d['sets'])")" = 22 ] ||
+  fail "neurons: expected 4 lexical + 4 semantic + 4 contrastive + 4 choice sets + 2 directions + 2 × 2 prompt directions"
 [ "$(json "$dir/neurons/neuron_sets.json" "sorted(s['name'] for s in d['sets'] if '_' in s['name'] and 'contrast' not in s['name'] and 'semantic' not in s['name'])")" = \
-  "['fast_choice', 'high_choice', 'low_choice', 'prompt_rise', 'prompt_speed', 'rise_direction', 'slow_choice', 'speed_direction']" ] ||
+  "['fast_choice', 'high_choice', 'low_choice', 'prompt_rise', 'prompt_rise_tokens', 'prompt_speed', 'prompt_speed_tokens', 'rise_direction', 'slow_choice', 'speed_direction']" ] ||
   fail "neurons: choice and direction set names"
 [ "$(json "$dir/neurons/neuron_sets.json" "all(n.get('weight', 1) != 1 for s in d['sets'] if s['name'] in ('rise_direction', 'prompt_rise') for n in s['neurons'])")" = True ] ||
   fail "neurons: rise_direction or prompt_rise is not weighted"
 [ "$(json "$dir/neurons/prompt_directions.json" "sorted(d)")" = "['prompt_rise', 'prompt_speed']" ] || fail "neurons: prompt_directions.json"
+[ "$(json "$dir/neurons/neuron_sets.json" "sorted({n.get('tokens', 'all') for s in d['sets'] if s['name'] == 'prompt_rise_tokens' for n in s['neurons']})")" = \
+  "['images', 'state', 'words']" ] || fail "neurons: prompt_rise_tokens should act per kind of row"
 [ "$(json "$dir/neurons/choices.json" "sorted(d)")" = "['rise', 'speed']" ] || fail "neurons: choices.json"
 [ -s "$dir/neurons/choice_rise.csv" ] && [ -s "$dir/neurons/choice_speed.csv" ] || fail "neurons: choice CSVs"
 grep -q "choice contrast (rise, speed)" "$dir/neurons.txt" || fail "neurons: rise and speed did not share one pass"

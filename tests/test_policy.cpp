@@ -370,6 +370,23 @@ TEST(Model, CachedAndUncachedSamplingAgreeWithPaddingAndMaskedCamera) {
   // …but a real word matters.
   changed.lang_tokens[0][0] = (in.lang_tokens[0][0].item<int64_t>() + 1) % c.text.vocab_size;
   EXPECT_GT(max_diff(model.sample_actions(changed, noise, true), cached), 1e-4);
+  // The padded prompt alone and unpadded (as a policy runs it) gives the same actions, and so does the training
+  // forward: mixed-length instruction batches train what inference runs.
+  ModelInputs alone;
+  for (size_t k = 0; k < in.images.size(); ++k) {
+    alone.images.push_back(in.images[k].narrow(0, 0, 1));
+    alone.image_masks.push_back(in.image_masks[k].narrow(0, 0, 1));
+  }
+  alone.lang_tokens = in.lang_tokens.narrow(0, 0, 1).narrow(1, 0, 6);
+  alone.lang_masks = in.lang_masks.narrow(0, 0, 1).narrow(1, 0, 6);
+  alone.state = in.state.narrow(0, 0, 1);
+  EXPECT_LT(max_diff(model.sample_actions(alone, noise.narrow(0, 0, 1), true), cached.narrow(0, 0, 1)), 1e-5);
+  const torch::Tensor actions = torch::randn({2, c.chunk_size, c.max_action_dim});
+  const torch::Tensor time = torch::tensor({0.3f, 0.8f});
+  const torch::Tensor batch_loss = model.flow_loss(in, actions, noise, time);
+  const torch::Tensor alone_loss =
+      model.flow_loss(alone, actions.narrow(0, 0, 1), noise.narrow(0, 0, 1), time.narrow(0, 0, 1));
+  EXPECT_LT(max_diff(batch_loss.narrow(0, 0, 1), alone_loss), 1e-5);
 }
 
 TEST(Model, PackedInferenceWeightsGiveTheSameActionsAndGoStaleSafely) {
