@@ -22,6 +22,7 @@ void common_options(ArgParser& args) {
   args.option("holdout", "0.05", "fraction of episodes held out for evaluation");
   args.flag("resume", "continue from <out>/training/state");
   args.option("ema", "0", "decay of an exponential moving average of the weights, saved as the checkpoint (0 = off)");
+  args.option("augment-shift", "0", "shift each training image by up to N pixels in x and y, edges repeated (0 = off)");
 }
 
 void read_common(const ArgParser& args, TrainCommon& o) {
@@ -37,6 +38,8 @@ void read_common(const ArgParser& args, TrainCommon& o) {
   o.holdout = args.get_double("holdout");
   o.resume = args.get_flag("resume");
   o.ema = args.get_double("ema");
+  o.augment_shift = args.get_int("augment-shift");
+  require(o.augment_shift >= 0, "--augment-shift: " + args.get("augment-shift") + " must be ≥ 0 pixels");
   require(o.ema >= 0 && o.ema < 1, "--ema: " + args.get("ema") + " is not a decay in [0, 1)");
 }
 

@@ -32,4 +32,14 @@ torch::Tensor model_image(const Image& image, const SmolVLAConfig& config) {
   return resize_with_pad(image_tensor(image), width, height).mul(2.0).sub(1.0);
 }
 
+torch::Tensor shift_image(const torch::Tensor& images, int dx, int dy) {
+  namespace F = torch::nn::functional;
+  const int64_t h = images.size(2), w = images.size(3), m = std::max(std::abs(dx), std::abs(dy));
+  require(m < std::min(h, w), "shift_image: a shift of " + std::to_string(m) + " pixels does not fit a " +
+                                  std::to_string(w) + "x" + std::to_string(h) + " image");
+  if (m == 0) return images;
+  const torch::Tensor padded = F::pad(images, F::PadFuncOptions({m, m, m, m}).mode(torch::kReplicate));
+  return padded.narrow(2, m - dy, h).narrow(3, m - dx, w).contiguous();
+}
+
 }  // namespace vlascope

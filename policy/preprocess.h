@@ -15,5 +15,8 @@ torch::Tensor image_tensor(const Image& image);
 torch::Tensor resize_with_pad(const torch::Tensor& images, int width, int height);
 // A camera frame as the model sees it: resized with padding and mapped to [−1, 1], [1, 3, h, w].
 torch::Tensor model_image(const Image& image, const SmolVLAConfig& config);
+// Training augmentation (not LeRobot's; `train --augment-shift`): images [N, 3, H, W] moved by dx pixels right and dy
+// down, the uncovered border filled by repeating the edge; same size.
+torch::Tensor shift_image(const torch::Tensor& images, int dx, int dy);
 
 }  // namespace vlascope

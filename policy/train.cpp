@@ -173,14 +173,22 @@ class Prefetcher {
   std::thread thread_;
 };
 
-// Camera frames of one dataset frame as model inputs [1, 3, h, w] each, in the config's camera order.
+// Camera frames of one dataset frame as model inputs [1, 3, h, w] each, in the config's camera order; with `shift`
+// > 0 each one moved by a random offset of up to that many pixels, drawn from `rng`.
 std::vector<torch::Tensor> frame_images(const Frame& f, const SmolVLAConfig& config,
-                                        const std::vector<std::string>& cameras) {
+                                        const std::vector<std::string>& cameras, int shift = 0,
+                                        std::mt19937_64* rng = nullptr) {
   std::vector<torch::Tensor> out;
   for (const std::string& cam : cameras) {
     auto it = f.images.find(cam);
     require(it != f.images.end(), "training: a dataset frame has no '" + cam + "' image");
-    out.push_back(model_image(it->second, config));
+    torch::Tensor image = model_image(it->second, config);
+    if (shift > 0 && rng) {
+      std::uniform_int_distribution<int> offset(-shift, shift);
+      const int dx = offset(*rng), dy = offset(*rng);
+      image = shift_image(image, dx, dy);
+    }
+    out.push_back(image);
   }
   return out;
 }
@@ -470,15 +478,16 @@ TrainResult pretrain_vlm(const PretrainOptions& o) {
     std::mt19937_64 rng(draw * 0xD1B54A32D192ED03ULL + 0x8CB92BA72F3D8DD7ULL);
     return std::uniform_real_distribution<double>(0, 1)(rng) < o.paraphrase_fraction;
   };
-  auto make_batch = [&](const std::vector<std::pair<int, int>>& frames, uint64_t paraphrase_base) {
+  auto make_batch = [&](const std::vector<std::pair<int, int>>& frames, uint64_t paraphrase_base, int shift) {
     CaptionBatch b;
     std::vector<std::vector<torch::Tensor>> per_camera(cameras.size());
     std::vector<std::vector<int64_t>> ids;
     size_t longest = 0;
+    std::mt19937_64 shifts(paraphrase_base ^ 0x51F7ULL);
     for (size_t sample = 0; sample < frames.size(); ++sample) {
       const auto [e, i] = frames[sample];
       const Frame f = reader.frame(e, i);
-      const std::vector<torch::Tensor> imgs = frame_images(f, c, cameras);
+      const std::vector<torch::Tensor> imgs = frame_images(f, c, cameras, shift, &shifts);
       for (size_t k = 0; k < cameras.size(); ++k) per_camera[k].push_back(imgs[k]);
       std::vector<int64_t> t = {bos};
       const uint64_t paraphrase = paraphrased(paraphrase_base + sample) ? paraphrase_base + sample : 0;
@@ -507,7 +516,7 @@ TrainResult pretrain_vlm(const PretrainOptions& o) {
     std::uniform_int_distribution<size_t> pick(0, split.train_frames.size() - 1);
     std::vector<std::pair<int, int>> frames;
     for (int k = 0; k < o.batch_size; ++k) frames.push_back(split.train_frames[pick(rng)]);
-    return make_batch(frames, 1 + static_cast<uint64_t>(index) * 4096);
+    return make_batch(frames, 1 + static_cast<uint64_t>(index) * 4096, o.augment_shift);
   };
   // The held-out batch: evenly spaced frames of the held-out episodes.
   std::vector<std::pair<int, int>> eval_frames;
@@ -516,7 +525,7 @@ TrainResult pretrain_vlm(const PretrainOptions& o) {
   if (eval_frames.size() > 64) eval_frames.resize(64);
   const CaptionBatch eval_batch = [&] {
     torch::NoGradGuard no_grad;
-    return make_batch(eval_frames, 0x5eed0000ULL);  // fixed wordings, none used in training
+    return make_batch(eval_frames, 0x5eed0000ULL, 0);  // fixed wordings, none used in training; not shifted
   }();
 
   // Next-token cross-entropy over the caption words (and [EOS]), images as the prefix.
@@ -609,8 +618,9 @@ TrainResult train_vla(const VlaOptions& o) {
     if (trains) params.push_back(*e.tensor);
   }
 
-  auto make_batch = [&](const std::vector<std::pair<int, int>>& frames, uint64_t noise_seed) {
+  auto make_batch = [&](const std::vector<std::pair<int, int>>& frames, uint64_t noise_seed, int shift) {
     VlaBatch b;
+    std::mt19937_64 shifts(noise_seed ^ 0x51F7ULL);
     const int64_t n = static_cast<int64_t>(frames.size());
     std::vector<std::vector<torch::Tensor>> per_camera(cameras.size());
     b.inputs.state = torch::zeros({n, s_dim});
@@ -624,7 +634,7 @@ TrainResult train_vla(const VlaOptions& o) {
     for (int64_t r = 0; r < n; ++r) {
       const auto [e, i] = frames[r];
       const Frame f = reader.frame(e, i);
-      const std::vector<torch::Tensor> imgs = frame_images(f, c, cameras);
+      const std::vector<torch::Tensor> imgs = frame_images(f, c, cameras, shift, &shifts);
       for (size_t k = 0; k < cameras.size(); ++k) per_camera[k].push_back(imgs[k]);
       for (int d = 0; d < kStateDims; ++d)
         state_acc[r][d] = (f.state[d] - s_state.mean[d]) / (s_state.std[d] + 1e-8f);
@@ -670,7 +680,7 @@ TrainResult train_vla(const VlaOptions& o) {
     std::uniform_int_distribution<size_t> pick(0, split.train_frames.size() - 1);
     std::vector<std::pair<int, int>> frames;
     for (int k = 0; k < o.batch_size; ++k) frames.push_back(split.train_frames[pick(rng)]);
-    return make_batch(frames, s ^ 0xA5A5A5A5ULL);
+    return make_batch(frames, s ^ 0xA5A5A5A5ULL, o.augment_shift);
   };
   std::vector<std::pair<int, int>> eval_frames;
   for (int e : split.eval)
@@ -678,7 +688,7 @@ TrainResult train_vla(const VlaOptions& o) {
   if (eval_frames.size() > 64) eval_frames.resize(64);
   const VlaBatch eval_batch = [&] {
     torch::NoGradGuard no_grad;
-    return make_batch(eval_frames, o.seed + 12345);
+    return make_batch(eval_frames, o.seed + 12345, 0);
   }();
 
   // LeRobot's loss: elementwise MSE, cropped to the real action dims, padded steps masked out, mean of the rest.

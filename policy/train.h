@@ -42,6 +42,9 @@ struct TrainCommon {
   // holds the average, and the held-out loss is the average's. A flow-matching policy's closed loop reads every
   // chunk from a fresh sample, so weights that wander step to step make chunks that disagree.
   double ema = 0;
+  // Random shifts of every training image by up to this many pixels in x and y (edges repeated), drawn per sample and
+  // camera (Diffusion Policy's random crop; 0 = off, as LeRobot trains). The held-out batch is never shifted.
+  int augment_shift = 0;
 };
 
 struct TrainResult {

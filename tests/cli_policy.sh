@@ -35,6 +35,21 @@ cmp -s "$dir/ema_once/model.safetensors" "$dir/ema_twice/model.safetensors" || f
 ! cmp -s "$dir/ema_once/model.safetensors" "$dir/ema_once/training/state/model.safetensors" ||
   fail "--ema saved the live weights"
 [ -s "$dir/ema_once/training/state/ema.pt" ] || fail "--ema keeps no average in the resumable state"
+# Shifted training images: a different run from the unshifted one, and the same on a rerun.
+for run in a b; do
+  $vlascope train --dataset "$dir/demos" --init "$dir/vlm" --out "$dir/shift_$run" --steps 2 --batch 4 --threads 1 \
+    --augment-shift 6 >/dev/null 2>&1 || fail "train --augment-shift"
+done
+cmp -s "$dir/shift_a/model.safetensors" "$dir/shift_b/model.safetensors" || fail "--augment-shift is not reproducible"
+$vlascope train --dataset "$dir/demos" --init "$dir/vlm" --out "$dir/shift_none" --steps 2 --batch 4 --threads 1 \
+  >/dev/null 2>&1 || fail "train without shifts"
+! cmp -s "$dir/shift_a/model.safetensors" "$dir/shift_none/model.safetensors" || fail "--augment-shift changed nothing"
+$vlascope pretrain-vlm --dataset "$dir/demos" --out "$dir/vlm_shift" --preset tiny --steps 2 --batch 4 --augment-shift 6 \
+  --tie-embeddings --paraphrase-fraction 0.5 >/dev/null 2>&1 || fail "pretrain-vlm --augment-shift --tie-embeddings"
+grep -q '"tie_word_embeddings": true' "$dir/vlm_shift/vlm_config.json" || fail "pretrain-vlm --tie-embeddings"
+if $vlascope train --dataset "$dir/demos" --init "$dir/vlm" --out "$dir/shift_bad" --steps 1 --augment-shift -2 \
+  >"$dir/bad.txt" 2>&1; then fail "a negative --augment-shift must fail"; fi
+grep -q -- "--augment-shift" "$dir/bad.txt" || fail "the error names no flag: $(cat "$dir/bad.txt")"
 $vlascope train --dataset "$dir/demos" --init "$dir/vlm" --out "$dir/vla_frozen" --frozen-vlm --steps 4 --batch 4 \
   >/dev/null 2>&1 || fail "train --frozen-vlm"
 grep -q '"train_expert_only": true' "$dir/vla_frozen/config.json" || fail "frozen config"

@@ -3,6 +3,7 @@
 // hooks (capture, override, the skipped last layer), bf16 mode, and the Policy wrapper (preprocessing, queue).
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -13,6 +14,7 @@
 #include "policy/checkpoint.h"
 #include "policy/config.h"
 #include "policy/policy.h"
+#include "policy/preprocess.h"
 #include "policy/safetensors.h"
 #include "policy/smolvla.h"
 #include "policy/tokenizer.h"
@@ -693,6 +695,19 @@ struct PolicyFixture {
     return in;
   }
 };
+
+TEST(Policy, ShiftedTrainingImagesMoveTheirPixelsAndRepeatTheEdge) {
+  const torch::Tensor img = torch::arange(2 * 3 * 5 * 6, torch::kFloat32).view({2, 3, 5, 6});
+  const torch::Tensor moved = shift_image(img, 2, -1);  // 2 right, 1 up
+  ASSERT_EQ(moved.sizes(), img.sizes());
+  for (int64_t y = 0; y < 5; ++y)
+    for (int64_t x = 0; x < 6; ++x) {
+      const int64_t sy = std::clamp<int64_t>(y + 1, 0, 4), sx = std::clamp<int64_t>(x - 2, 0, 5);
+      ASSERT_EQ(moved[1][2][y][x].item<float>(), img[1][2][sy][sx].item<float>()) << y << "," << x;
+    }
+  EXPECT_TRUE(torch::equal(shift_image(img, 0, 0), img));
+  EXPECT_THROW(shift_image(img, 5, 0), Error);  // no pixel of the image would be left
+}
 
 TEST(Policy, QueuesChunksAndRunsTheModelEveryNActionSteps) {
   PolicyFixture f;
