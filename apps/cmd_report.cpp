@@ -192,10 +192,16 @@ int run_report(int argc, char** argv) {
         << comparison_cells(vs, "–") << "</tr>\n";
     }
     h << "</table>\n";
-    for (const char* key : {"high_vs_low_mean_height_cm", "random_vs_baseline_mean_height_cm"})
-      if (st.contains(key)) h << "<p>" << key << ": <code>" << esc(st[key].dump()) << "</code></p>\n";
-    if (st.contains("fast_over_slow_speed_ratio"))
-      h << "<p>fast / slow speed ratio " << fmt(st["fast_over_slow_speed_ratio"], 2) << "</p>";
+    // The study's claims and its controls, each with its interval.
+    h << "<table><tr><th>comparison</th><th>difference (cm, 95% CI)</th><th>p</th></tr>\n";
+    for (const auto& [key, label] : {std::pair<const char*, const char*>{"high_vs_low_mean_height_cm", "high − low"},
+                                     {"random_vs_baseline_mean_height_cm", "random − baseline (control)"}})
+      if (st.contains(key)) h << "<tr><td>" << label << "</td>" << comparison_cells(st[key], "too few lifts") << "</tr>\n";
+    h << "</table>\n";
+    for (const auto& [key, label] :
+         {std::pair<const char*, const char*>{"fast_over_slow_speed_ratio", "fast / slow step speed"},
+          {"fast_over_slow_lift_speed_ratio", "fast / slow lift speed"}})
+      if (st.contains(key)) h << "<p>" << label << " ratio " << fmt(st[key], 2) << "</p>\n";
     h << images(root, root / "steer");
   }
 
@@ -211,7 +217,7 @@ int run_report(int argc, char** argv) {
     if (!header) {
       h << "<h2>Prompt following</h2><p>The same seeds run with prompts that name a height or a speed.</p><table><tr>"
         << "<th>study</th><th>prompt high − low mean height (cm, 95% CI)</th><th>p</th>"
-        << "<th>prompt fast / slow speed</th><th>success per prompt</th></tr>\n";
+        << "<th>prompt fast / slow step speed</th><th>lift speed</th><th>success per prompt</th></tr>\n";
       header = true;
     }
     const Json& d = r["prompt_high_vs_low_mean_height_cm"];
@@ -222,6 +228,9 @@ int run_report(int argc, char** argv) {
                    "  ";
     h << "<tr><td>" << esc(dir.filename().string()) << "</td>" << comparison_cells(d, "too few lifts") << "<td>"
       << (r.contains("prompt_fast_over_slow_speed_ratio") ? fmt(r["prompt_fast_over_slow_speed_ratio"], 2) : "–")
+      << "</td><td>"
+      << (r.contains("prompt_fast_over_slow_lift_speed_ratio") ? fmt(r["prompt_fast_over_slow_lift_speed_ratio"], 2)
+                                                                 : "–")
       << "</td><td style=\"text-align:left\">" << esc(success) << "</td></tr>\n";
   }
   if (header) h << "</table>\n";

@@ -37,8 +37,19 @@ double ProgressBar::elapsed_seconds() const {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
 }
 
+double ProgressBar::rate() const {
+  double elapsed = elapsed_seconds();
+  return elapsed > 0 ? (done_ - skipped_) / elapsed : 0.0;
+}
+
 void ProgressBar::advance(int64_t n) {
   done_ += n;
+  draw(false);
+}
+
+void ProgressBar::skip(int64_t n) {
+  done_ += n;
+  skipped_ += n;
   draw(false);
 }
 
@@ -70,7 +81,7 @@ void ProgressBar::draw(bool force) {
   last_draw_ = now;
 
   double elapsed = elapsed_seconds();
-  double rate = elapsed > 0 ? done_ / elapsed : 0.0;
+  double rate = this->rate();
   std::string eta = (rate > 0 && total_ > done_) ? format_duration((total_ - done_) / rate) : "--:--";
   constexpr int kWidth = 24;
   int filled = static_cast<int>(fraction * kWidth);

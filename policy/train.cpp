@@ -339,7 +339,7 @@ TrainResult run_training(const TrainCommon& o, SmolVLA& model, const std::vector
   const double offset_seconds = log.empty() ? 0.0 : log.back().seconds;
   ProgressBar bar(stage.name, o.steps, "steps");
   if (o.quiet) ProgressBar::set_enabled(false);
-  bar.advance(start);
+  bar.skip(start);
   double recent = 0;
   int recent_n = 0;
   auto elapsed = [&] { return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(); };

@@ -193,6 +193,7 @@ cp -r "$dir/attention" "$dir/neurons" "$dir/steer" "$dir/report_root/"
 cp -r "$dir/steer_prompts" "$dir/report_root/prompts_pretrained"
 $vlascope report "$dir/report_root" >/dev/null || fail "report"
 grep -q "Steering" "$dir/report_root/index.html" && grep -q "Concept neurons" "$dir/report_root/index.html" || fail "index.html"
+grep -q "<td>random − baseline (control)</td>" "$dir/report_root/index.html" || fail "index.html: steering controls"
 # Both studies' prompt conditions, one row each.
 [ "$(grep -c '<tr><td>\(steer\|prompts_pretrained\)</td>' "$dir/report_root/index.html")" = 2 ] ||
   fail "index.html: prompt following rows"

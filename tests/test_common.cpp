@@ -1,12 +1,15 @@
 #include <gtest/gtest.h>
 
+#include <chrono>
 #include <cstdio>
+#include <thread>
 #include <filesystem>
 
 #include "common/cli.h"
 #include "common/error.h"
 #include "common/image_io.h"
 #include "common/plot.h"
+#include "common/progress.h"
 #include "hardware/units.h"
 
 namespace vlascope {
@@ -78,6 +81,19 @@ TEST(ArgParser, RejectsUnknownMissingAndMalformed) {
       EXPECT_NE(std::string(e.what()).find("--n"), std::string::npos);  // names the option
     }
   }
+}
+
+TEST(ProgressBar, ResumedWorkCountsAsDoneButNotInTheRate) {
+  ProgressBar::set_enabled(false);
+  ProgressBar bar("train", 1000, "steps");
+  bar.skip(750);  // a resumed run: 750 steps were done by the run before
+  std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  bar.advance(2);
+  EXPECT_EQ(bar.done(), 752);
+  // Two steps in >= 20 ms is at most 100 steps/s; counting the skipped 750 would claim >= 37500.
+  EXPECT_GT(bar.rate(), 0.0);
+  EXPECT_LE(bar.rate(), 100.0);
+  ProgressBar::set_enabled(true);
 }
 
 TEST(Units, RoundTripAndKnownValues) {
