@@ -151,10 +151,25 @@ torch::ScalarType SmolVLA::dtype_of(const WeightEntry& entry) const {
   return precision_ == Precision::kBFloat16 && entry.lerobot_bf16 ? torch::kBFloat16 : torch::kFloat32;
 }
 
+namespace {
+// The seed of one tensor's random stream: splitmix64 of the run's seed mixed with an FNV-1a hash of the tensor's key.
+uint64_t tensor_seed(uint64_t seed, const std::string& key) {
+  uint64_t h = 1469598103934665603ull;
+  for (unsigned char c : key) h = (h ^ c) * 1099511628211ull;
+  uint64_t z = seed ^ h;
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+  return z ^ (z >> 31);
+}
+}  // namespace
+
+// Every tensor draws from its own stream: with one stream for all, a larger vocabulary (embed_tokens comes early in
+// the table) moved every later draw, so the action expert of two recipes that differed only in their words started
+// from different weights even with the same seed.
 void SmolVLA::init_random(uint64_t seed) {
   torch::NoGradGuard no_grad;
-  auto generator = at::make_generator<at::CPUGeneratorImpl>(seed);
   for (WeightEntry& e : weight_table()) {
+    auto generator = at::make_generator<at::CPUGeneratorImpl>(tensor_seed(seed, e.key));
     torch::Tensor x = torch::empty(e.shape, torch::kFloat32);
     switch (e.init) {
       case WeightEntry::kNormal: x.normal_(0.0, 0.02, generator); break;

@@ -256,6 +256,36 @@ TEST(Checkpoint, TiedEmbeddingsAreTheLanguageHeadAndRoundTrip) {
   EXPECT_FALSE(torch::equal(untied.output_embedding(), untied.weights().embed_tokens));
 }
 
+TEST(Checkpoint, InitialWeightsOfATensorDoNotDependOnOtherTensorsSizes) {
+  SmolVLAConfig small = test_config();
+  SmolVLAConfig large = small;
+  large.text.vocab_size = small.text.vocab_size + 200;  // a larger vocabulary, nothing else
+  SmolVLA a(small, Precision::kFloat32), b(large, Precision::kFloat32), c(small, Precision::kFloat32);
+  a.init_random(7);
+  b.init_random(7);
+  c.init_random(8);
+  std::vector<WeightEntry> ta = a.weight_table(), tb = b.weight_table(), tc = c.weight_table();
+  ASSERT_EQ(ta.size(), tb.size());
+  int compared = 0, random = 0;
+  for (size_t i = 0; i < ta.size(); ++i) {
+    ASSERT_EQ(ta[i].key, tb[i].key);
+    if (ta[i].shape != tb[i].shape) continue;  // the embedding and the language head
+    EXPECT_TRUE(torch::equal(*ta[i].tensor, *tb[i].tensor)) << ta[i].key;
+    ++compared;
+    if (ta[i].init == WeightEntry::kNormal || ta[i].init == WeightEntry::kTorchLinear) {
+      EXPECT_FALSE(torch::equal(*ta[i].tensor, *tc[i].tensor)) << ta[i].key << ": the seed must matter";
+      ++random;
+    }
+  }
+  EXPECT_EQ(compared + 2, static_cast<int>(ta.size()));
+  EXPECT_GT(random, 10);
+  // Two tensors of one shape draw different values.
+  const torch::Tensor& q0 = a.weights().vision_layers.at(0).q.weight;  // [Dv, Dv] both
+  const torch::Tensor& k0 = a.weights().vision_layers.at(0).k.weight;
+  ASSERT_EQ(q0.sizes(), k0.sizes());
+  EXPECT_FALSE(torch::equal(q0, k0));
+}
+
 // Writes a checkpoint file by hand from a weight table (optionally renaming keys or adding extras).
 void write_weights(const std::string& path, SmolVLA& model,
                    const std::function<std::string(const std::string&)>& rename,
