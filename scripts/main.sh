@@ -7,9 +7,12 @@
 #   compare_attention/             frozen vs unfrozen VLM on the same seeds, side by side
 #   demos/                         a few labelled demonstrations (high, low, fast, slow) for the contrastive search
 #   neurons/                       value vectors in the vocabulary; concept, contrastive and choice neuron sets
-#   steer/                         the steering experiment: baseline, high, low, random, fast, slow, prompt baselines
+#   steer/                         the steering experiment: baseline, high, low, random, fast, slow, prompt baselines,
+#                                  and the positive control: the "high" − "low" prompts' own activation difference
+#                                  added to a neutral-prompt run (caa-high / caa-low, vlascope neurons' prompt_rise_tokens)
 # About 14 minutes on 2 cores once built (measured 2026-12-02, with the steering chain in the background; 26.5 min
-# when every step ran one after another on the same day).
+# when every step ran one after another on the same day; 15.9 min on 2026-12-06 with the CAA conditions, beside a
+# training run on one of the cores).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/setup.sh
@@ -31,7 +34,8 @@ $vlascope info
   $vlascope neurons --checkpoint $unfrozen --dataset "$out/demos" --episodes 8 --choice-episodes 4 --choice-samples 6 \
     --out "$out/neurons"
   $vlascope steer-experiment --checkpoint $unfrozen --sets "$out/neurons/neuron_sets.json" --rollouts "$rollouts" \
-    --sweep 1,4,8 --sweep-rollouts 3 --seed 200000 --out "$out/steer"
+    --sweep 1,4,8 --sweep-rollouts 3 --seed 200000 \
+    --add-conditions caa-high=prompt_rise_tokens@1,caa-low=prompt_rise_tokens@-1 --out "$out/steer"
 ) >"$out/steering.log" 2>&1 &
 steering=$!
 trap 'kill "$steering" 2>/dev/null || true' EXIT  # a failing foreground step must not leave the chain running
