@@ -193,11 +193,13 @@ int run_report(int argc, char** argv) {
     }
     h << "</table>\n";
     // The study's claims and its controls, each with its interval.
-    h << "<table><tr><th>comparison</th><th>difference (cm, 95% CI)</th><th>p</th></tr>\n";
+    std::string claims;
     for (const auto& [key, label] : {std::pair<const char*, const char*>{"high_vs_low_mean_height_cm", "high − low"},
                                      {"random_vs_baseline_mean_height_cm", "random − baseline (control)"}})
-      if (st.contains(key)) h << "<tr><td>" << label << "</td>" << comparison_cells(st[key], "too few lifts") << "</tr>\n";
-    h << "</table>\n";
+      if (st.contains(key))
+        claims += std::string("<tr><td>") + label + "</td>" + comparison_cells(st[key], "too few lifts") + "</tr>\n";
+    if (!claims.empty())
+      h << "<table><tr><th>comparison</th><th>difference (cm, 95% CI)</th><th>p</th></tr>\n" << claims << "</table>\n";
     for (const auto& [key, label] :
          {std::pair<const char*, const char*>{"fast_over_slow_speed_ratio", "fast / slow step speed"},
           {"fast_over_slow_lift_speed_ratio", "fast / slow lift speed"}})

@@ -72,6 +72,9 @@ int run_pretrain_vlm(int argc, char** argv) {
   o.init = args.get("init");
   o.lr = args.get_double("lr");
   o.warmup_steps = args.get_int("warmup");
+  require(!args.get_flag("canonical-captions") || args.get_double("paraphrase-fraction") == 1.0 ||
+              args.get_double("paraphrase-fraction") == 0.0,
+          "--canonical-captions means --paraphrase-fraction 0; give one of the two");
   o.paraphrase_fraction = args.get_flag("canonical-captions") ? 0.0 : args.get_double("paraphrase-fraction");
   require(o.paraphrase_fraction >= 0 && o.paraphrase_fraction <= 1,
           "--paraphrase-fraction: " + args.get("paraphrase-fraction") + " is not a fraction in [0, 1]");

@@ -104,7 +104,7 @@ struct Prefix {
   torch::Tensor pad_masks;  // [B, Lp] bool: valid token
   torch::Tensor att_masks;  // [B, Lp] bool: the autoregressive flags of make_att_2d_masks (state = 1)
   std::vector<torch::Tensor> image_embeddings;  // per camera: connector output before ×√D, [B, tokens, D]
-  int words_begin = 0, state_index = 0;         // [images | words | state]: the first word's and the state's row
+  int words_begin = -1, state_index = -1;       // [images | words | state]: the first word's and the state's row
 };
 
 // What run_prefix leaves for the denoising loop.

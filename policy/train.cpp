@@ -295,6 +295,10 @@ struct Stage {
 TrainResult run_training(const TrainCommon& o, SmolVLA& model, const std::vector<torch::Tensor>& params,
                          double peak_lr, int warmup, const SmolVLAConfig& schedule_config, const Stage& stage,
                          const std::function<void(const fs::path&)>& save) {
+  const auto [image_width, image_height] = model.config().input_image_size();
+  require(o.augment_shift < std::min(image_width, image_height),
+          "--augment-shift " + std::to_string(o.augment_shift) + ": the model's images are " +
+              std::to_string(image_width) + "x" + std::to_string(image_height) + " pixels");
   const fs::path out(o.out), training = out / "training", state = training / "state";
   fs::create_directories(training);
   torch::optim::AdamW optimizer(params, torch::optim::AdamWOptions(peak_lr)
@@ -525,7 +529,9 @@ TrainResult pretrain_vlm(const PretrainOptions& o) {
   if (eval_frames.size() > 64) eval_frames.resize(64);
   const CaptionBatch eval_batch = [&] {
     torch::NoGradGuard no_grad;
-    return make_batch(eval_frames, 0x5eed0000ULL, 0);  // fixed wordings, none used in training; not shifted
+    // Fixed wordings drawn like the training ones (so the held-out loss of a paraphrasing run is not comparable with
+    // a canonical run's); not shifted.
+    return make_batch(eval_frames, 0x5eed0000ULL, 0);
   }();
 
   // Next-token cross-entropy over the caption words (and [EOS]), images as the prefix.

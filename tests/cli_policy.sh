@@ -50,6 +50,12 @@ grep -q '"tie_word_embeddings": true' "$dir/vlm_shift/vlm_config.json" || fail "
 if $vlascope train --dataset "$dir/demos" --init "$dir/vlm" --out "$dir/shift_bad" --steps 1 --augment-shift -2 \
   >"$dir/bad.txt" 2>&1; then fail "a negative --augment-shift must fail"; fi
 grep -q -- "--augment-shift" "$dir/bad.txt" || fail "the error names no flag: $(cat "$dir/bad.txt")"
+if $vlascope train --dataset "$dir/demos" --init "$dir/vlm" --out "$dir/shift_big" --steps 1 --augment-shift 4000 \
+  >"$dir/bad.txt" 2>&1; then fail "a shift larger than the image must fail"; fi
+grep -q -- "--augment-shift 4000: the model's images are" "$dir/bad.txt" || fail "shift too large: $(cat "$dir/bad.txt")"
+if $vlascope pretrain-vlm --dataset "$dir/demos" --out "$dir/vlm_both" --preset tiny --steps 1 --canonical-captions \
+  --paraphrase-fraction 0.5 >"$dir/bad.txt" 2>&1; then fail "--canonical-captions with a paraphrase fraction must fail"; fi
+grep -q -- "--canonical-captions means" "$dir/bad.txt" || fail "conflicting caption flags: $(cat "$dir/bad.txt")"
 $vlascope train --dataset "$dir/demos" --init "$dir/vlm" --out "$dir/vla_frozen" --frozen-vlm --steps 4 --batch 4 \
   >/dev/null 2>&1 || fail "train --frozen-vlm"
 grep -q '"train_expert_only": true' "$dir/vla_frozen/config.json" || fail "frozen config"
