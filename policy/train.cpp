@@ -260,6 +260,9 @@ class WeightAverage {
   void save(const fs::path& path) const {
     if (!active()) return;
     torch::serialize::OutputArchive archive;
+    // What the average is of, so a resume with another --ema or another set of trained tensors is caught.
+    archive.write("decay", torch::tensor(decay_, torch::kFloat64));
+    archive.write("count", torch::tensor(static_cast<int64_t>(average_.size())));
     for (size_t i = 0; i < average_.size(); ++i) archive.write("w" + std::to_string(i), average_[i]);
     archive.save_to(path.string() + ".tmp");
     fs::rename(path.string() + ".tmp", path);
@@ -270,6 +273,15 @@ class WeightAverage {
     torch::serialize::InputArchive archive;
     archive.load_from(path.string());
     torch::NoGradGuard no_grad;
+    torch::Tensor decay, count;
+    require(archive.try_read("decay", decay) && archive.try_read("count", count),
+            "resume: " + path.string() + " has no decay or tensor count (written by an older vlascope)");
+    require(decay.item<double>() == decay_, "resume: " + path.string() + " averages with --ema " +
+                                                std::to_string(decay.item<double>()) + ", this run asks for " +
+                                                std::to_string(decay_));
+    require(count.item<int64_t>() == static_cast<int64_t>(average_.size()),
+            "resume: " + path.string() + " averages " + std::to_string(count.item<int64_t>()) +
+                " tensors, this run trains " + std::to_string(average_.size()) + " (was --frozen-vlm changed?)");
     for (size_t i = 0; i < average_.size(); ++i) {
       torch::Tensor t;
       archive.read("w" + std::to_string(i), t);

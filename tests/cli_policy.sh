@@ -29,6 +29,12 @@ $vlascope train $ema --out "$dir/ema_once" >/dev/null 2>&1 || fail "train --ema"
 # shellcheck disable=SC2086
 $vlascope train $ema --out "$dir/ema_twice" --max-minutes 1e-9 >/dev/null 2>&1 || fail "train --ema (stopped)"
 [ "$(json "$dir/ema_twice/training/state/step.json" "d['step']")" = 1 ] || fail "the budget should stop after a step"
+# Resuming with another decay must stop with the file's name, and leave the state to resume properly.
+# shellcheck disable=SC2086
+if $vlascope train ${ema% --ema 0.9} --ema 0.5 --out "$dir/ema_twice" --resume >"$dir/bad.txt" 2>&1; then
+  fail "resuming an --ema 0.9 run with --ema 0.5 must fail"
+fi
+grep -q "ema.pt averages with --ema 0.9" "$dir/bad.txt" || fail "changed --ema on resume: $(cat "$dir/bad.txt")"
 # shellcheck disable=SC2086
 $vlascope train $ema --out "$dir/ema_twice" --resume >/dev/null 2>&1 || fail "train --ema --resume"
 cmp -s "$dir/ema_once/model.safetensors" "$dir/ema_twice/model.safetensors" || fail "a resumed --ema run differs"
