@@ -72,10 +72,11 @@ int run_pretrain_vlm(int argc, char** argv) {
   o.init = args.get("init");
   o.lr = args.get_double("lr");
   o.warmup_steps = args.get_int("warmup");
-  require(!args.get_flag("canonical-captions") || args.get_double("paraphrase-fraction") == 1.0 ||
-              args.get_double("paraphrase-fraction") == 0.0,
+  const double paraphrase_fraction = args.get_double("paraphrase-fraction");
+  const bool canonical = args.get_flag("canonical-captions");
+  require(!canonical || paraphrase_fraction == 1.0 || paraphrase_fraction == 0.0,
           "--canonical-captions means --paraphrase-fraction 0; give one of the two");
-  o.paraphrase_fraction = args.get_flag("canonical-captions") ? 0.0 : args.get_double("paraphrase-fraction");
+  o.paraphrase_fraction = canonical ? 0.0 : paraphrase_fraction;
   require(o.paraphrase_fraction >= 0 && o.paraphrase_fraction <= 1,
           "--paraphrase-fraction: " + args.get("paraphrase-fraction") + " is not a fraction in [0, 1]");
   o.tie_embeddings = args.get_flag("tie-embeddings");
