@@ -6,8 +6,10 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <optional>
 #include <sstream>
 #include <thread>
+#include <vector>
 
 #include "apps/commands.h"
 #include "apps/mujoco_joint_backend.h"
@@ -129,6 +131,10 @@ int run_twin(int argc, char** argv) {
   args.option("hand", "none", "what moves unpowered joints: none, wave (a leader being moved), sweep (calibration)");
   args.option("hand-period", "12", "seconds per cycle of the hand's motion");
   args.option("hand-delay", "0", "the hand holds the arm at mid-range this long before moving");
+  args.option("hand-start", "start",
+              "what the hand's delay counts from: start (the twin's start) or homing (the moment every servo's "
+              "Homing_Offset has been rewritten, as LeRobot's calibration does at its first ENTER: a person starts "
+              "moving the arm then, however long the host took to get there)");
   args.option("drop-rate", "0", "probability that a byte is lost (both directions)");
   args.option("corrupt-rate", "0", "probability that a byte is corrupted (both directions)");
   args.option("silent", "", "servo IDs that stop answering, e.g. 3 or 2,5");
@@ -142,6 +148,8 @@ int run_twin(int argc, char** argv) {
   const std::string hand = args.get("hand");
   require(hand == "none" || hand == "wave" || hand == "sweep", "--hand: none, wave or sweep");
   require(args.get_double("hand-period") > 0, "--hand-period must be positive");
+  const std::string hand_start = args.get("hand-start");
+  require(hand_start == "start" || hand_start == "homing", "--hand-start: start or homing");
 
   TwinOptions options;
   options.calibrated = args.get_flag("calibrated");
@@ -182,13 +190,28 @@ int run_twin(int argc, char** argv) {
   install_stop_signal_handler();
   const double duration = args.get_double("duration");
   const auto start = std::chrono::steady_clock::now();
+  // --hand-start homing: the hand's clock starts once every servo's Homing_Offset differs from its value now.
+  std::vector<int> initial_offsets;
+  for (int id : options.ids) initial_offsets.push_back(twin->register_value(id, feetech::reg::Homing_Offset));
+  auto homed = [&] {
+    for (size_t i = 0; i < options.ids.size(); ++i)
+      if (twin->register_value(options.ids[i], feetech::reg::Homing_Offset) == initial_offsets[i]) return false;
+    return true;
+  };
+  std::optional<double> hand_clock_start;
+  if (hand_start == "start") hand_clock_start = 0.0;
   bool read_stdin = true;
   std::string pending;
   while (!stop_requested()) {
     const double t = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     if (duration > 0 && t >= duration) break;
     if (hand != "none") {
-      const double moving = std::max(0.0, t - args.get_double("hand-delay"));
+      if (!hand_clock_start && homed()) {
+        hand_clock_start = t;
+        std::fprintf(stderr, "twin: homing offsets written at %.2f s; the hand starts %.2f s later\n", t,
+                     args.get_double("hand-delay"));
+      }
+      const double moving = hand_clock_start ? std::max(0.0, t - *hand_clock_start - args.get_double("hand-delay")) : 0.0;
       const JointVector pose = hand_pose(hand, twin->options().mounting, moving, args.get_double("hand-period"));
       twin->with_backend([&](JointBackend& b) { b.set_hand(pose); });
     }

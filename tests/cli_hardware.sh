@@ -6,16 +6,17 @@ set -euo pipefail
 vlascope=$1
 source "$(dirname "$0")/twin_lib.sh"
 
-# A factory-fresh arm that a "hand" holds at mid-range for 2 s, then sweeps between the stops every 4 s.
-"$vlascope" twin --hand sweep --hand-delay 2 --hand-period 4 --link "$dir/arm" --duration 60 --write-calibration "$dir/truth.json" \
+# A factory-fresh arm that a "hand" holds at mid-range until calibrate has written the homing offsets (its first
+# ENTER), then sweeps between the stops every 4 s: event-driven, so a slow machine cannot start the sweep early.
+"$vlascope" twin --hand sweep --hand-start homing --hand-delay 0.3 --hand-period 4 --link "$dir/arm" --duration 60 --write-calibration "$dir/truth.json" \
   </dev/null >"$dir/arm.out" 2>"$dir/arm.log" &
 pids+=($!)
 wait_for "$dir/arm"
 [ "$(head -1 "$dir/arm.out")" = "$dir/arm" ] || fail "twin did not print its device path first"
 
-[ "$("$vlascope" servo scan --port "$dir/arm" --last 8 --bus-latency-ms 50 --scan-timeout-ms 50 | grep -c 'model  777 (STS3215)')" = 6 ] || fail "servo scan"
+[ "$("$vlascope" servo scan --port "$dir/arm" --last 8 --bus-latency-ms 250 --scan-timeout-ms 50 | grep -c 'model  777 (STS3215)')" = 6 ] || fail "servo scan"
 
-printf '\n\n' | HF_LEROBOT_CALIBRATION="$dir/cal" "$vlascope" calibrate --port "$dir/arm" --id twin --bus-latency-ms 50 \
+printf '\n\n' | HF_LEROBOT_CALIBRATION="$dir/cal" "$vlascope" calibrate --port "$dir/arm" --id twin --bus-latency-ms 250 \
   --min-sweep-seconds 6 >"$dir/calibrate.out"
 file="$dir/cal/robots/so_follower/twin.json"
 [ -f "$file" ] || fail "no calibration at $file"
@@ -38,9 +39,9 @@ pids+=($!)
 pids+=($!)
 wait_for "$dir/leader"
 wait_for "$dir/follower"
-"$vlascope" servo read 3 Present_Position --port "$dir/follower" --bus-latency-ms 50 >/dev/null
+"$vlascope" servo read 3 Present_Position --port "$dir/follower" --bus-latency-ms 250 >/dev/null
 "$vlascope" teleop --leader "$dir/leader" --follower "$dir/follower" --leader-calibration "$dir/leader.json" \
-  --follower-calibration "$dir/follower.json" --duration 2 --quiet --bus-latency-ms 50 2>"$dir/teleop.log"
+  --follower-calibration "$dir/follower.json" --duration 2 --quiet --bus-latency-ms 250 2>"$dir/teleop.log"
 ticks=$(sed -n 's/^teleop: \([0-9]*\) ticks.*/\1/p' "$dir/teleop.log")
 [ -n "$ticks" ] && [ "$ticks" -ge 30 ] || fail "teleop ran $ticks ticks: $(cat "$dir/teleop.log")"
 echo "cli_hardware: twin, servo scan, calibrate and teleop OK ($ticks teleop ticks)"

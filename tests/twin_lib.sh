@@ -8,7 +8,12 @@ cleanup() {
   rm -rf "$dir"
 }
 trap cleanup EXIT
-fail() { echo "FAIL: $*" >&2; exit 1; }
+show_logs() {  # the twins' and commands' own output, so a failure under load says what the processes saw
+  for f in "$dir"/*.log "$dir"/*.out; do [ -s "$f" ] && { echo "--- $(basename "$f"):"; tail -n 15 "$f"; }; done >&2
+}
+fail() { echo "FAIL: $*" >&2; show_logs; exit 1; }
+# A command that fails under set -e names itself instead of ending the test with no output.
+trap 'rc=$?; echo "FAIL: line $LINENO: \`$BASH_COMMAND\` exited $rc" >&2; show_logs' ERR
 wait_for() {  # wait_for <path>: a twin's link appears (10 s at most)
   for _ in $(seq 200); do [ -e "$1" ] && return 0; sleep 0.05; done
   fail "$1 never appeared"
