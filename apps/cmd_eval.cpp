@@ -160,6 +160,7 @@ int run_eval(int argc, char** argv) {
   add_policy_options(args);
   add_live_option(args);
   add_robot_options(args);
+  add_batch_options(args);
   args.option("episodes", "50", "episodes; episode k resets the robot with seed + k");
   args.option("seed", "100000", "first seed (training data uses seeds from 0, so the default is unseen)");
   args.option("videos", "3", "write an MP4 of the first N episodes");
@@ -167,55 +168,71 @@ int run_eval(int argc, char** argv) {
   if (!args.parse(argc, argv)) return 0;
   const fs::path out(args.get("out"));
   fs::create_directories(out);
+  const BatchOptions batch = batch_options(args);
+  require(batch.lanes == 1 || !args.get_flag("live"), "--live shows one episode at a time: leave out --batch");
   std::unique_ptr<Policy> policy = load_policy(args);
-  std::unique_ptr<Robot> robot = make_robot(args);
+  // One robot (the real arm, or one simulator) is made here; --batch makes a simulator per lane on its thread.
+  std::shared_ptr<Robot> robot = make_robot(args);
   const std::unique_ptr<Steering> steering = steering_from(args, *policy);
-  const RolloutOptions options = rollout_options(args);
+  RolloutOptions options = rollout_options(args);
   const std::unique_ptr<LiveView> live = make_live_view(args, *policy, out, robot->control_hz());
   const int episodes = args.get_int("episodes"), videos = args.get_int("videos");
+  require(episodes >= 1, "--episodes must be at least 1");
   const uint64_t seed0 = static_cast<uint64_t>(args.get_int64("seed"));
+  const double control_hz = robot->control_hz();
+  const std::vector<std::string> camera_names = robot->camera_names();
+  const std::string robot_name = robot->name();
+  std::vector<uint64_t> seeds;
+  for (int k = 0; k < episodes; ++k) seeds.push_back(seed0 + static_cast<uint64_t>(k));
 
-  std::vector<RolloutResult> results;
+  std::vector<std::unique_ptr<VideoWriter>> video(static_cast<size_t>(episodes));
+  options.frames_every_step = true;  // for the episodes that have an observer (videos, the live view)
+  RolloutCallbacks callbacks;
+  callbacks.start = [&](int k) -> RolloutObserver {
+    if (k < videos)
+      video[static_cast<size_t>(k)] = std::make_unique<VideoWriter>(
+          (out / ("episode_" + std::to_string(k) + ".mp4")).string(), control_hz);
+    VideoWriter* v = video[static_cast<size_t>(k)].get();
+    if (!v && !live) return {};
+    return [&, v, k](int, const Observation& obs, const RolloutStep& step) {
+      if (live) live->show(obs, step);
+      if (!v) return true;
+      char caption[128];
+      std::snprintf(caption, sizeof caption, "seed %llu  t %.1fs  ee z %.3f m%s",
+                    static_cast<unsigned long long>(seed0 + k), step.time, step.end_effector.position[2],
+                    step.task && step.task->success ? "  SUCCESS" : "");
+      v->write(video_frame(obs, camera_names, caption));
+      return true;
+    };
+  };
+  ProgressBar bar("eval", episodes, "episodes");
+  int successes = 0, finished = 0;
+  callbacks.done = [&](int k, const RolloutResult& r) {
+    if (video[static_cast<size_t>(k)]) video[static_cast<size_t>(k)]->close();
+    successes += r.success;
+    char status[64];
+    std::snprintf(status, sizeof status, "success %d/%d", successes, ++finished);
+    bar.set_status(status);
+    bar.advance();
+  };
+  const auto wall0 = std::chrono::steady_clock::now();
+  std::vector<RolloutResult> results = run_rollouts(lane_robots(args, robot), *policy, seeds, options, batch, callbacks);
+  const double wall_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - wall0).count();
+  bar.finish();
+
   std::vector<LiftSegment> lifts;
   nlohmann::json per_episode = nlohmann::json::array();
   std::ofstream csv(out / "episodes.csv");
   csv << "seed,success,max_cube_lift_m,success_time_s,seconds,lift_status,ee_max_rise_m,ee_mean_height_m,"
          "ee_lift_mean_speed_mps,model_ms_per_chunk\n";
-  ProgressBar bar("eval", episodes, "episodes");
-  int successes = 0;
-  for (int k = 0; k < episodes; ++k) {
-    std::unique_ptr<VideoWriter> video;
-    if (k < videos) video = std::make_unique<VideoWriter>((out / ("episode_" + std::to_string(k) + ".mp4")).string(),
-                                                          robot->control_hz());
-    RolloutObserver observer;
-    if (video || live) {
-      observer = [&](int, const Observation& obs, const RolloutStep& step) {
-        if (live) live->show(obs, step);
-        if (!video) return true;
-        char caption[128];
-        std::snprintf(caption, sizeof caption, "seed %llu  t %.1fs  ee z %.3f m%s",
-                      static_cast<unsigned long long>(seed0 + k), step.time, step.end_effector.position[2],
-                      step.task && step.task->success ? "  SUCCESS" : "");
-        video->write(video_frame(obs, robot->camera_names(), caption));
-        return true;
-      };
-    }
-    RolloutResult r = run_rollout(*robot, *policy, seed0 + k, options, observer);
-    if (video) video->close();
+  for (const RolloutResult& r : results) {
     const LiftSegment lift = find_lift_segment(r.ee_trajectory());
-    successes += r.success;
     csv << r.seed << "," << r.success << "," << r.max_cube_lift << "," << r.success_time << "," << r.seconds << ","
         << lift_status_name(lift.status) << "," << lift.max_rise << "," << lift.mean_height << "," << lift.mean_speed
         << "," << (r.model_calls ? 1e3 * r.model_seconds / r.model_calls : 0) << "\n";
     per_episode.push_back(episode_json(r, lift));
-    results.push_back(std::move(r));
     lifts.push_back(lift);
-    char status[64];
-    std::snprintf(status, sizeof status, "success %d/%d", successes, k + 1);
-    bar.set_status(status);
-    bar.advance();
   }
-  bar.finish();
 
   // Summary.
   const bool known = !results.empty() && results[0].success_known;
@@ -233,8 +250,12 @@ int run_eval(int argc, char** argv) {
     return nlohmann::json{{"mean", s.mean}, {"sd", s.sd}, {"ci_low", s.ci_lo}, {"ci_high", s.ci_hi}, {"n", s.n}};
   };
   nlohmann::json report = {{"checkpoint", args.get("checkpoint")},
-                           {"robot", robot->name()},
+                           {"robot", robot_name},
                            {"episodes", episodes},
+                           {"batch", batch.lanes},
+                           {"sim_threads", batch.threads},
+                           {"wall_seconds", wall_seconds},
+                           {"episodes_per_minute", 60.0 * episodes / std::max(1e-9, wall_seconds)},
                            {"first_seed", seed0},
                            {"success_known", known},
                            {"successes", successes},
@@ -283,7 +304,12 @@ int run_eval(int argc, char** argv) {
     const Summary s = summarize(length);
     std::printf("episode length (to success, else to the end) %.2f ± %.2f s\n", s.mean, s.sd);
   }
-  if (chunk_ms.size() >= 2) std::printf("policy: %.1f ms per action chunk\n", summarize(chunk_ms).mean);
+  if (chunk_ms.size() >= 2)
+    std::printf("policy: %.1f ms per %s\n", summarize(chunk_ms).mean,
+                batch.lanes > 1 ? "batched policy call" : "action chunk");
+  std::printf("%d episodes in %.1f s of wall time: %.1f episodes/min (--batch %d, %d simulation thread%s)\n", episodes,
+              wall_seconds, 60.0 * episodes / std::max(1e-9, wall_seconds), batch.lanes, batch.threads,
+              batch.threads == 1 ? "" : "s");
   if (live) std::printf("live view: %.1f ms per frame (%s)\n", live->ms_per_frame(), live->window() ? "window" : "live.mp4");
   if (live) live->print_mirror_gap();
   std::printf("wrote %s\n", (out / "eval.json").c_str());
@@ -308,7 +334,9 @@ int run_rollout_command(int argc, char** argv) {
   const std::unique_ptr<LiveView> live = make_live_view(args, *policy, out, robot->control_hz());
   VideoWriter video((out / "rollout.mp4").string(), robot->control_hz());
   const uint64_t seed = static_cast<uint64_t>(args.get_int64("seed"));
-  RolloutResult r = run_rollout(*robot, *policy, seed, rollout_options(args),
+  RolloutOptions options = rollout_options(args);
+  options.frames_every_step = true;  // the video
+  RolloutResult r = run_rollout(*robot, *policy, seed, options,
                                 [&](int, const Observation& obs, const RolloutStep& step) {
                                   if (live) live->show(obs, step);
                                   char caption[96];

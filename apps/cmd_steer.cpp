@@ -11,6 +11,7 @@
 #include <nlohmann/json.hpp>
 
 #include "apps/commands.h"
+#include "apps/policy_options.h"
 #include "apps/robot_factory.h"
 #include "apps/steer_report.h"
 #include "common/cli.h"
@@ -100,6 +101,7 @@ int run_steer_experiment(int argc, char** argv) {
               "(a prompt-following study)");
   args.required("out", "output directory");
   add_robot_options(args);
+  add_batch_options(args);
   args.option("high", "high", "set used as 'high'; SET@ALPHA gives this condition its own α (e.g. rise_direction@8)");
   args.option("low", "low", "set used as 'low' (SET@ALPHA as for --high, e.g. rise_direction@-8)");
   args.option("fast", "fast", "set used as 'fast' (empty: skip; SET@ALPHA)");
@@ -133,7 +135,9 @@ int run_steer_experiment(int argc, char** argv) {
   po.threads = args.get_int("threads");
   if (!args.get("camera-map").empty()) po.camera_map = parse_camera_map(args.get("camera-map"));
   std::unique_ptr<Policy> policy = Policy::load(args.get("checkpoint"), po);
-  std::unique_ptr<Robot> robot = make_robot(args);
+  const BatchOptions batch = batch_options(args);
+  const std::shared_ptr<Robot> robot = make_robot(args);
+  const RobotFactory robots = lane_robots(args, robot);
   const bool neurons = !args.get("sets").empty();
   std::vector<NeuronSet> sets = neurons ? read_neuron_sets(args.get("sets")) : std::vector<NeuronSet>{};
   const ModelShape shape = model_shape(policy->config());
@@ -182,7 +186,7 @@ int run_steer_experiment(int argc, char** argv) {
   ro.stop_after_success_s = args.get_double("after-success");
   const uint64_t seed = static_cast<uint64_t>(args.get_int64("seed"));
   const int n = args.get_int("rollouts");
-  const std::vector<SteerRun> runs = run_steer_conditions(*robot, *policy, sets, conditions, n, seed, ro);
+  const std::vector<SteerRun> runs = run_steer_conditions(robots, *policy, sets, conditions, n, seed, ro, batch);
   auto run_named = [&](const std::string& name) -> const SteerRun* {
     for (const SteerRun& r : runs)
       if (r.condition.name == name) return &r;
@@ -194,6 +198,7 @@ int run_steer_experiment(int argc, char** argv) {
   nlohmann::json report;
   report["checkpoint"] = args.get("checkpoint");
   report["robot"] = robot->name();
+  report["batch"] = batch.lanes;
   report["alpha"] = alpha;
   report["op"] = intervention_op_name(op);
   report["rollouts_per_condition"] = n;
@@ -278,7 +283,7 @@ int run_steer_experiment(int argc, char** argv) {
       std::vector<SteerCondition> cs;
       for (double a : sweep) cs.push_back({label + " α=" + format_number(sign * a), steer(name, sign * a), ""});
       const std::vector<SteerRun> sr =
-          run_steer_conditions(*robot, *policy, sets, cs, args.get_int("sweep-rollouts"), seed, ro);
+          run_steer_conditions(robots, *policy, sets, cs, args.get_int("sweep-rollouts"), seed, ro, batch);
       std::vector<double> x, y, lo, hi, all_x, all_y;
       for (size_t i = 0; i < sr.size(); ++i) {
         std::vector<double> v;

@@ -1,6 +1,8 @@
 #include "apps/policy_options.h"
 
+#include <algorithm>
 #include <cstdio>
+#include <thread>
 
 #include "common/error.h"
 
@@ -40,6 +42,25 @@ RolloutOptions rollout_options(const ArgParser& args) {
   o.max_seconds = args.get_double("max-seconds");
   o.stop_after_success_s = args.get_double("after-success");
   return o;
+}
+
+void add_batch_options(ArgParser& args) {
+  args.option("batch", "1", "episodes run together in lock step, one batched policy call for all whose action queue\n"
+              "ran out at the same tick (simulation only; results reproduce for the same --batch)");
+  args.option("sim-threads", "0", "threads stepping the --batch simulators (0 = all cores, at most --batch)");
+}
+
+BatchOptions batch_options(const ArgParser& args) {
+  BatchOptions b;
+  b.lanes = args.get_int("batch");
+  require(b.lanes >= 1 && b.lanes <= 256, "--batch must be 1..256, got " + args.get("batch"));
+  require(b.lanes == 1 || args.get("robot") == "sim",
+          "--batch " + args.get("batch") + " needs --robot sim: one real arm runs one episode at a time");
+  b.threads = args.get_int("sim-threads");
+  require(b.threads >= 0, "--sim-threads must be ≥ 0");
+  if (b.threads == 0) b.threads = std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
+  b.threads = std::min(b.threads, b.lanes);
+  return b;
 }
 
 std::vector<Intervention> steering_interventions(const ArgParser& args) {

@@ -24,6 +24,11 @@ void add_policy_options(ArgParser& args);
 std::unique_ptr<Policy> load_policy(const ArgParser& args);
 RolloutOptions rollout_options(const ArgParser& args);
 
+// --batch N (episodes stepped together, one batched policy call per tick) and --sim-threads T (threads stepping their
+// simulators). Many episodes at once need the simulator: batch_options() names --batch when --robot is the real arm.
+void add_batch_options(ArgParser& args);
+BatchOptions batch_options(const ArgParser& args);
+
 // --steer / --alpha / --op as interventions (empty without --steer), and the neuron sets they name (--sets,
 // required with --steer). The interventions are printed, so a log shows what was switched on.
 std::vector<Intervention> steering_interventions(const ArgParser& args);

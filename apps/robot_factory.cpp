@@ -81,6 +81,13 @@ std::unique_ptr<Robot> make_robot(const ArgParser& args, std::shared_ptr<Kinemat
   throw Error("--robot: unknown robot '" + robot + "' (sim, so100)");
 }
 
+RobotFactory lane_robots(const ArgParser& args, std::shared_ptr<Robot> first) {
+  return [&args, first](int lane) -> std::shared_ptr<Robot> {
+    if (lane == 0) return first;
+    return make_sim_robot(args);
+  };
+}
+
 void add_leader_options(ArgParser& args) {
   args.required("leader", "serial port of the leader arm (moved by hand, torque off)");
   args.option("leader-id", "", "leader calibration name (teleoperators/so_leader/<id>.json); default: EEPROM");

@@ -19,6 +19,7 @@
 #include "hardware/robot.h"
 #include "hardware/so100_follower.h"
 #include "hardware/so100_leader.h"
+#include "interp/rollout.h"
 
 namespace vlascope {
 
@@ -37,6 +38,10 @@ std::unique_ptr<Robot> make_robot(const ArgParser& args, std::shared_ptr<Kinemat
 std::unique_ptr<Robot> make_sim_robot(const ArgParser& args);
 std::unique_ptr<So100Follower> make_so100_follower(const ArgParser& args,
                                                    std::shared_ptr<KinematicModel> kinematics = nullptr);
+
+// The robots of batched rollouts (interp/rollout.h): lane 0 is `first` (made by make_robot on the calling thread,
+// where lane 0 runs), every other lane a new simulator from the options, made on its own thread.
+RobotFactory lane_robots(const ArgParser& args, std::shared_ptr<Robot> first);
 
 // The leader arm of teleoperation: --leader PORT, --leader-id / --leader-calibration. The bus settings
 // (--transport, --bus-latency-ms) are the follower's, so the command must define those options too.

@@ -42,7 +42,7 @@ struct Observation {
   JointVector joint_positions{};        // radians
   JointVector joint_velocities{};       // radians per second
   Pose end_effector;                    // the `ee` point between the jaw tips, from the shared kinematic model
-  std::map<std::string, Image> images;  // camera name → RGB frame
+  std::map<std::string, Image> images;  // camera name → RGB frame; empty when observed with CameraFrames::kSkip
 };
 
 // What only a simulator can know: the object's pose and whether the task is done. The real arm has none.
@@ -60,6 +60,8 @@ class KinematicModel {
   virtual Pose forward(const JointVector& joint_positions) = 0;
 };
 
+enum class CameraFrames { kRead, kSkip };
+
 class Robot {
  public:
   virtual ~Robot() = default;
@@ -73,8 +75,12 @@ class Robot {
   // the real arm drives to the home pose at a safe speed and uses the seed only as a label.
   virtual void reset(uint64_t seed) = 0;
 
-  // Read: the current joint state, end-effector pose and one frame per camera.
-  virtual Observation observe() = 0;
+  // Read: the current joint state, end-effector pose and, with CameraFrames::kRead, one frame per camera. The
+  // simulator renders a frame only when asked (a render per camera is most of a control tick), so a loop asks for
+  // frames only when something reads them: the policy at a chunk boundary, a video, a live view. The real arm's
+  // cameras run at their own rate either way; kSkip only leaves the latest frame uncopied.
+  virtual Observation observe(CameraFrames frames) = 0;
+  Observation observe() { return observe(CameraFrames::kRead); }
 
   // Write: joint position targets (radians). Returns at the start of the next control tick: the
   // simulator integrates one control period; the real arm sleeps until the tick's deadline. Targets

@@ -449,7 +449,7 @@ JointVector So100Follower::read_lerobot() { return to_lerobot(read_joint_positio
 
 void So100Follower::act_lerobot(const JointVector& values) { act(from_lerobot(values, config_.units)); }
 
-Observation So100Follower::observe() {
+Observation So100Follower::observe(CameraFrames frames) {
   return guarded("observe", [&] {
     if (stop_requested()) throw Error("SO-100 on " + port_ + ": interrupted (Ctrl-C); torque is off");
     Observation obs;
@@ -466,7 +466,8 @@ Observation So100Follower::observe() {
     }
     obs.timestamp = t - episode_start_;
     if (config_.kinematics) obs.end_effector = config_.kinematics->forward(obs.joint_positions);
-    for (auto& camera : cameras_) obs.images[camera->config().name] = camera->latest().image;
+    if (frames == CameraFrames::kRead)
+      for (auto& camera : cameras_) obs.images[camera->config().name] = camera->latest().image;
     return obs;
   });
 }

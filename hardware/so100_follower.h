@@ -109,7 +109,8 @@ class So100Follower : public Robot {
   double control_hz() const override { return config_.control_hz; }
   JointLimits joint_limits() const override { return config_.joint_limits; }
   void reset(uint64_t seed) override;  // torque on if needed, drive home at reset_speed, restart the clock
-  Observation observe() override;
+  using Robot::observe;
+  Observation observe(CameraFrames frames) override;
   void act(const JointVector& targets) override;
   void stop() override;  // torque off (idempotent)
 

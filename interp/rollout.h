@@ -10,6 +10,7 @@
 #include <array>
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -26,6 +27,9 @@ struct RolloutOptions {
   double max_seconds = 15;            // the episode ends here at the latest
   double stop_after_success_s = 2.0;  // …or this long after the simulator first reports success (< 0: never)
   UnitMapping units;                  // LeRobot units ↔ the robot interface's radians
+  // Camera frames are read only at the steps where the policy computes a chunk (they are all it reads them for),
+  // unless an observer shows or records every frame (videos, live views): then set this.
+  bool frames_every_step = false;
 };
 
 struct RolloutStep {
@@ -57,12 +61,39 @@ struct RolloutResult {
 
 // Called at every step after the policy answered and before the targets are sent (so the robot is still in the
 // observed state: a simulator can render it), with the observation and the filled step; returning false ends the
-// episode. Live views, capture, figures and videos hang here.
+// episode. Live views, capture, figures and videos hang here. The observation has camera frames at the steps where
+// step.model_ran, and at every step with RolloutOptions::frames_every_step.
 using RolloutObserver = std::function<bool(int index, const Observation& observation, const RolloutStep& step)>;
 
-// One episode: robot.reset(seed), policy.reset(seed), then the loop. The robot is stopped (robot.stop()) on
-// every exit, errors included.
+// One episode: robot.reset(seed), then the loop; the noise of chunk k is (seed, k), as Policy::reset(seed) and
+// select_action would draw it. The robot is stopped (robot.stop()) on every exit, errors included.
 RolloutResult run_rollout(Robot& robot, Policy& policy, uint64_t seed, const RolloutOptions& options = {},
                           const RolloutObserver& observer = {});
+
+// Many episodes at once (`--batch`, `--sim-threads`): `lanes` robots stepped in lock step, lane l on thread
+// l % threads (its simulator's OpenGL context never changes thread), and one batched policy call per tick for every
+// lane whose action queue ran out. Episode k runs seeds[k]; a lane that finishes takes the next episode at once.
+//
+// Reproducibility: the same seeds, lanes and machine give the same results bit for bit (which episodes share a
+// call depends only on the simulations); the number of threads changes nothing. Another number of lanes batches
+// other rows together, and the matrix products round differently, so trajectories drift apart after a while (closed
+// loops are chaotic) — the statistics over many episodes agree, individual episodes need not. With one lane this is
+// exactly run_rollout.
+struct BatchOptions {
+  int lanes = 1;
+  int threads = 1;
+};
+// Makes lane l's robot; called on lane l's thread.
+using RobotFactory = std::function<std::shared_ptr<Robot>(int lane)>;
+struct RolloutCallbacks {
+  // Before episode k starts (on the calling thread): its observer, or none. The observer then runs on the episode's
+  // lane thread; it sees every frame only with RolloutOptions::frames_every_step.
+  std::function<RolloutObserver(int episode)> start;
+  // After episode k ended (on the calling thread, in the order episodes end).
+  std::function<void(int episode, const RolloutResult& result)> done;
+};
+std::vector<RolloutResult> run_rollouts(const RobotFactory& make_robot, Policy& policy,
+                                        const std::vector<uint64_t>& seeds, const RolloutOptions& options,
+                                        const BatchOptions& batch, const RolloutCallbacks& callbacks = {});
 
 }  // namespace vlascope

@@ -1,5 +1,6 @@
 #include "interp/steer_experiment.h"
 
+#include "common/error.h"
 #include "common/progress.h"
 #include "interp/capture.h"
 #include "policy/policy.h"
@@ -23,9 +24,14 @@ SteerMetrics steer_metrics(const RolloutResult& r, const LiftSegment& lift) {
   return m;
 }
 
-std::vector<SteerRun> run_steer_conditions(Robot& robot, Policy& policy, const std::vector<NeuronSet>& sets,
+std::vector<SteerRun> run_steer_conditions(const RobotFactory& robots, Policy& policy,
+                                           const std::vector<NeuronSet>& sets,
                                            const std::vector<SteerCondition>& conditions, int n, uint64_t seed0,
-                                           const RolloutOptions& options, const BeforeRollout& before_rollout) {
+                                           const RolloutOptions& options, const BatchOptions& batch,
+                                           const BeforeRollout& before_rollout) {
+  require(!before_rollout || batch.lanes == 1, "steering: a step before each rollout needs one rollout at a time");
+  std::vector<uint64_t> seeds;
+  for (int k = 0; k < n; ++k) seeds.push_back(seed0 + static_cast<uint64_t>(k));
   std::vector<SteerRun> runs;
   ProgressBar bar("steer", static_cast<int64_t>(conditions.size()) * n, "rollouts");
   for (const SteerCondition& c : conditions) {
@@ -34,22 +40,36 @@ std::vector<SteerRun> run_steer_conditions(Robot& robot, Policy& policy, const s
     Steering steering(policy.model(), sets, c.interventions);
     RolloutOptions o = options;
     if (!c.task.empty()) o.task = c.task;
-    int successes = 0;
-    for (int k = 0; k < n; ++k) {
-      if (before_rollout) before_rollout(c, k);
-      RolloutResult r = run_rollout(robot, policy, seed0 + static_cast<uint64_t>(k), o);
+    int successes = 0, finished = 0;
+    RolloutCallbacks callbacks;
+    if (before_rollout)
+      callbacks.start = [&](int k) {
+        before_rollout(c, k);
+        return RolloutObserver{};
+      };
+    callbacks.done = [&](int, const RolloutResult& r) {
+      successes += r.success;
+      bar.set_status(c.name + " success " + std::to_string(successes) + "/" + std::to_string(++finished));
+      bar.advance();
+    };
+    run.rollouts = run_rollouts(robots, policy, seeds, o, batch, callbacks);
+    for (const RolloutResult& r : run.rollouts) {
       const LiftSegment lift = find_lift_segment(r.ee_trajectory());
       run.metrics.push_back(steer_metrics(r, lift));
-      successes += r.success;
-      run.rollouts.push_back(std::move(r));
       run.lifts.push_back(lift);
-      bar.set_status(c.name + " success " + std::to_string(successes) + "/" + std::to_string(k + 1));
-      bar.advance();
     }
     runs.push_back(std::move(run));
   }
   bar.finish();
   return runs;
+}
+
+std::vector<SteerRun> run_steer_conditions(Robot& robot, Policy& policy, const std::vector<NeuronSet>& sets,
+                                           const std::vector<SteerCondition>& conditions, int n, uint64_t seed0,
+                                           const RolloutOptions& options, const BeforeRollout& before_rollout) {
+  const std::shared_ptr<Robot> borrowed(std::shared_ptr<Robot>{}, &robot);
+  return run_steer_conditions([&](int) { return borrowed; }, policy, sets, conditions, n, seed0, options, BatchOptions{},
+                              before_rollout);
 }
 
 SteerComparison compare_runs(const SteerRun& a, const SteerRun& b, const std::string& metric, const MetricGetter& get,

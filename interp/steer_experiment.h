@@ -40,10 +40,17 @@ struct SteerRun {
   std::vector<SteerMetrics> metrics;
 };
 
-// Runs every condition on seeds seed0 … seed0 + n − 1 (identical across conditions). before_rollout, if given,
-// is called before each rollout with the condition and the rollout's index (e.g. to let a person put the cube
-// back on the real arm).
+// Runs every condition on seeds seed0 … seed0 + n − 1 (identical across conditions), each condition's rollouts
+// batched as `batch` says (interp/rollout.h: the robots are made per condition, lane l on its thread).
+// before_rollout, if given, is called before each rollout with the condition and the rollout's index (e.g. to let a
+// person put the cube back on the real arm); it needs one lane.
 using BeforeRollout = std::function<void(const SteerCondition& condition, int index)>;
+std::vector<SteerRun> run_steer_conditions(const RobotFactory& robots, Policy& policy,
+                                           const std::vector<NeuronSet>& sets,
+                                           const std::vector<SteerCondition>& conditions, int rollouts_per_condition,
+                                           uint64_t seed0, const RolloutOptions& options, const BatchOptions& batch,
+                                           const BeforeRollout& before_rollout = {});
+// The same on one robot, one rollout at a time (the real arm).
 std::vector<SteerRun> run_steer_conditions(Robot& robot, Policy& policy, const std::vector<NeuronSet>& sets,
                                            const std::vector<SteerCondition>& conditions, int rollouts_per_condition,
                                            uint64_t seed0, const RolloutOptions& options,

@@ -143,49 +143,68 @@ std::vector<std::vector<float>> Policy::predict_chunk(const PolicyInput& input) 
 }
 
 std::vector<std::vector<float>> Policy::predict_chunk(const PolicyInput& input, uint64_t seed, int64_t chunk) {
+  return predict_chunks({&input}, {{seed, chunk}}).front();
+}
+
+std::vector<std::vector<std::vector<float>>> Policy::predict_chunks(const std::vector<const PolicyInput*>& inputs,
+                                                                   const std::vector<NoiseId>& noise_ids) {
   const auto t0 = std::chrono::steady_clock::now();
   SmolVLA& model = *impl_->model;
   const SmolVLAConfig& c = model.config();
   c10::InferenceMode inference;
+  const int64_t n = static_cast<int64_t>(inputs.size());
+  require(n > 0 && noise_ids.size() == inputs.size(), "policy: predict_chunks needs one noise id per input");
+  for (const PolicyInput* input : inputs)
+    require(input->task == inputs[0]->task, "policy: one batched call runs one task; got \"" + inputs[0]->task +
+                                                "\" and \"" + input->task + "\"");
 
   ModelInputs in;
   const auto [width, height] = c.input_image_size();
   for (size_t k = 0; k < impl_->camera_keys.size(); ++k) {
-    auto it = input.images.find(cameras_[k]);
-    if (it == input.images.end()) {
-      std::string have;
-      for (const auto& [name, _] : input.images) have += (have.empty() ? "" : ", ") + name;
-      throw Error("policy: the model needs camera '" + cameras_[k] + "' (feature " + impl_->camera_keys[k] +
-                  ") but the robot gave [" + have + "]; map cameras with --camera-map");
+    std::vector<torch::Tensor> frames;  // [1, 3, H, W] each
+    for (const PolicyInput* input : inputs) {
+      auto it = input->images.find(cameras_[k]);
+      if (it == input->images.end()) {
+        std::string have;
+        for (const auto& [name, _] : input->images) have += (have.empty() ? "" : ", ") + name;
+        throw Error("policy: the model needs camera '" + cameras_[k] + "' (feature " + impl_->camera_keys[k] +
+                    ") but the robot gave [" + have + "]; map cameras with --camera-map");
+      }
+      frames.push_back(model_image(it->second, c));
     }
-    in.images.push_back(model_image(it->second, c));
-    in.image_masks.push_back(torch::ones({1}, torch::kBool));
+    in.images.push_back(n == 1 ? frames[0] : torch::cat(frames, 0));  // [N, 3, H, W]
+    in.image_masks.push_back(torch::ones({n}, torch::kBool));
   }
   for (int e = 0; e < c.empty_cameras; ++e) {
-    in.images.push_back(torch::full({1, 3, height, width}, -1.0f));
-    in.image_masks.push_back(torch::zeros({1}, torch::kBool));
+    in.images.push_back(torch::full({n, 3, height, width}, -1.0f));
+    in.image_masks.push_back(torch::zeros({n}, torch::kBool));
   }
 
   const size_t sd = impl_->state_mean.size();
-  require(input.state.size() == sd, "policy: the state has " + std::to_string(input.state.size()) +
-                                        " values, the model expects " + std::to_string(sd));
-  torch::Tensor state = torch::zeros({1, c.max_state_dim});
-  for (size_t i = 0; i < sd; ++i)
-    state[0][static_cast<int64_t>(i)] = (input.state[i] - impl_->state_mean[i]) / (impl_->state_std[i] + 1e-8f);
+  torch::Tensor state = torch::zeros({n, c.max_state_dim});  // [N, max_state_dim]
+  auto state_acc = state.accessor<float, 2>();
+  for (int64_t b = 0; b < n; ++b) {
+    const PolicyInput& input = *inputs[static_cast<size_t>(b)];
+    require(input.state.size() == sd, "policy: the state has " + std::to_string(input.state.size()) +
+                                          " values, the model expects " + std::to_string(sd));
+    for (size_t i = 0; i < sd; ++i)
+      state_acc[b][static_cast<int64_t>(i)] = (input.state[i] - impl_->state_mean[i]) / (impl_->state_std[i] + 1e-8f);
+  }
   in.state = state;
 
-  const TokenizedText text = tokenize_task(tokenizer(), input.task, c.tokenizer_max_length,
+  const TokenizedText text = tokenize_task(tokenizer(), inputs[0]->task, c.tokenizer_max_length,
                                            c.pad_language_to_max_length);
   const int64_t words = static_cast<int64_t>(text.ids.size());
-  in.lang_tokens = torch::tensor(text.ids, torch::kInt64).view({1, words});
+  in.lang_tokens = torch::tensor(text.ids, torch::kInt64).view({1, words}).expand({n, words}).contiguous();
   in.lang_masks = torch::tensor(std::vector<int64_t>(text.mask.begin(), text.mask.end()), torch::kInt64)
                       .view({1, words})
-                      .to(torch::kBool);
-
+                      .to(torch::kBool)
+                      .expand({n, words})
+                      .contiguous();
   // The token table of this prefix.
   PrefixLayout& L = layout_;
   L = PrefixLayout{};
-  L.batch = 1;
+  L.batch = static_cast<int>(n);
   L.grid_rows = L.grid_cols = c.image_grid();
   L.camera_names = cameras_;
   for (int e = 0; e < c.empty_cameras; ++e) L.camera_names.push_back("empty" + std::to_string(e));
@@ -235,22 +254,31 @@ std::vector<std::vector<float>> Policy::predict_chunk(const PolicyInput& input, 
     t.position = position + 1 + a;
     tokens.push_back(t);
   }
-  L.tokens = {tokens};
+  L.tokens.assign(static_cast<size_t>(n), tokens);  // one task: every element has the same table
 
-  // Noise of chunk k: its own generator seeded from (seed, k), so a chunk does not depend on how many were drawn.
-  auto gen = at::make_generator<at::CPUGeneratorImpl>(seed * 1000003ULL + static_cast<uint64_t>(chunk));
-  const torch::Tensor noise = at::normal(0.0, 1.0, {1, c.chunk_size, c.max_action_dim}, gen);
+  // Noise of chunk k: its own generator seeded from (seed, k), so a chunk does not depend on how many were drawn
+  // nor on which episodes share its batch.
+  std::vector<torch::Tensor> noises;
+  for (const NoiseId& id : noise_ids) {
+    auto gen = at::make_generator<at::CPUGeneratorImpl>(id.seed * 1000003ULL + static_cast<uint64_t>(id.chunk));
+    noises.push_back(at::normal(0.0, 1.0, {1, c.chunk_size, c.max_action_dim}, gen));
+  }
+  const torch::Tensor noise = n == 1 ? noises[0] : torch::cat(noises, 0);  // [N, chunk, max_action_dim]
   const torch::Tensor actions = model.sample_actions(in, noise, c.use_cache).to(torch::kCPU, torch::kFloat32);
 
   const int ad = action_dim();
   const auto acc = actions.accessor<float, 3>();
-  std::vector<std::vector<float>> out(c.chunk_size, std::vector<float>(ad));
-  for (int t = 0; t < c.chunk_size; ++t)
-    for (int i = 0; i < ad; ++i) out[t][i] = acc[0][t][i] * impl_->action_std[i] + impl_->action_mean[i];
-  ++chunks_;
+  std::vector<std::vector<std::vector<float>>> out(
+      static_cast<size_t>(n), std::vector<std::vector<float>>(c.chunk_size, std::vector<float>(ad)));
+  for (int64_t b = 0; b < n; ++b)
+    for (int t = 0; t < c.chunk_size; ++t)
+      for (int i = 0; i < ad; ++i) out[b][t][i] = acc[b][t][i] * impl_->action_std[i] + impl_->action_mean[i];
+  chunks_ += static_cast<int>(n);
   last_chunk_seconds_ = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   return out;
 }
+
+bool Policy::will_compute_chunk() const { return impl_->queue.empty(); }
 
 std::vector<float> Policy::select_action(const PolicyInput& input) {
   ran_model_ = false;

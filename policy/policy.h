@@ -80,8 +80,19 @@ class Policy {
   // The same with the noise of (seed, chunk) given explicitly; the episode's sequence is not advanced. Causal
   // checks compare chunks of changed inputs under identical noise this way.
   std::vector<std::vector<float>> predict_chunk(const PolicyInput& input, uint64_t seed, int64_t chunk);
+  // One batched model call for several inputs, all with the same task text (an Error otherwise): chunk b uses the
+  // noise of (noise[b].seed, noise[b].chunk), as predict_chunk would. Batched rows agree with one-by-one calls to
+  // float rounding, not bit for bit (the matrix products block differently). last_chunk_seconds() is the call's.
+  struct NoiseId {
+    uint64_t seed = 0;
+    int64_t chunk = 0;
+  };
+  std::vector<std::vector<std::vector<float>>> predict_chunks(const std::vector<const PolicyInput*>& inputs,
+                                                              const std::vector<NoiseId>& noise);
   // The next action from the queue, computing a new chunk when it is empty.
   std::vector<float> select_action(const PolicyInput& input);
+  // The next select_action computes a chunk (the queue is empty): the only call that reads the camera frames.
+  bool will_compute_chunk() const;
   // Empties the queue and restarts the noise sequence (call at the start of every episode).
   void reset(uint64_t seed);
 

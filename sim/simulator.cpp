@@ -268,7 +268,7 @@ void Simulator::set_cube_pose(const Pose& pose) {
   mj_forward(model_.get(), data_.get());
 }
 
-Observation Simulator::observe() {
+Observation Simulator::observe(CameraFrames frames) {
   Observation obs;
   obs.timestamp = data_->time;
   for (int j = 0; j < kNumJoints; ++j) {
@@ -276,7 +276,9 @@ Observation Simulator::observe() {
     obs.joint_velocities[j] = data_->qvel[dof_adr_[j]];
   }
   obs.end_effector = end_effector();
+  if (frames == CameraFrames::kSkip) return obs;
   for (size_t c = 0; c < options_.cameras.size(); ++c) {
+    ++frames_rendered_;
     Image rgb;
     renderer(options_.quality)
         .render(data_.get(), observe_cameras_[c], options_.image_width, options_.image_height, &rgb, nullptr);

@@ -89,7 +89,8 @@ class Simulator : public Robot {
   double control_hz() const override { return options_.control_hz; }
   JointLimits joint_limits() const override { return kinematics_->limits(); }
   void reset(uint64_t seed) override;
-  Observation observe() override;
+  using Robot::observe;
+  Observation observe(CameraFrames frames) override;
   void act(const JointVector& targets) override;
   std::optional<TaskState> task_state() override;
 
@@ -121,6 +122,7 @@ class Simulator : public Robot {
   RenderOutput render(const std::string& camera, int width, int height, const RenderRequest& request = {});
   std::vector<std::string> scene_cameras() const;  // every camera in the model
   int camera_id(const std::string& camera) const;
+  int camera_frames_rendered() const { return frames_rendered_; }  // by observe(), since construction
   // The class of every geom (SegmentClass), from the naming rules in sim/segmentation.h.
   const std::vector<uint8_t>& geom_classes() const { return geom_class_; }
 
@@ -136,6 +138,7 @@ class Simulator : public Robot {
   std::unique_ptr<Renderer> fast_renderer_, nice_renderer_;
   int substeps_ = 1;
   uint64_t seed_ = 0;
+  int frames_rendered_ = 0;
 
   std::array<int, kNumJoints> qpos_adr_{}, dof_adr_{}, actuator_{};
   JointVector home_{};

@@ -85,6 +85,19 @@ common="--sim-size 64 --max-seconds 2"
 $vlascope eval --checkpoint "$dir/export" --episodes 2 --videos 1 --out "$dir/eval" $common >/dev/null 2>&1 || fail "eval"
 [ "$(json "$dir/eval/eval.json" "d['episodes']")" = 2 ] || fail "eval.json"
 [ -s "$dir/eval/episode_0.mp4" ] && [ -s "$dir/eval/ee_height.png" ] || fail "eval outputs"
+# Batched lock-step episodes: every episode once, videos of the first ones, and the same numbers on a rerun.
+for run in b1 b2; do
+  $vlascope eval --checkpoint "$dir/export" --episodes 4 --videos 2 --batch 3 --sim-threads 2 --out "$dir/eval_$run" \
+    $common >"$dir/eval_$run.txt" 2>&1 || { cat "$dir/eval_$run.txt"; fail "eval --batch"; }
+done
+[ "$(json "$dir/eval_b1/eval.json" "(d['episodes'], d['batch'], [e['seed'] for e in d['per_episode']])")" = \
+  "(4, 3, [100000, 100001, 100002, 100003])" ] || fail "eval --batch: episodes"
+[ -s "$dir/eval_b1/episode_1.mp4" ] && [ ! -e "$dir/eval_b1/episode_2.mp4" ] || fail "eval --batch: videos"
+cmp <(cut -d, -f1-9 "$dir/eval_b1/episodes.csv") <(cut -d, -f1-9 "$dir/eval_b2/episodes.csv") ||
+  fail "eval --batch: a rerun differs"
+$vlascope eval --checkpoint "$dir/export" --episodes 2 --batch 2 --robot so100 --port /dev/null --out "$dir/eval_bad" \
+  >"$dir/eval_bad.txt" 2>&1 && fail "eval --batch on the real arm must fail"
+grep -q -- "--batch 2 needs --robot sim" "$dir/eval_bad.txt" || fail "eval --batch on the real arm must name --batch"
 
 $vlascope neurons --checkpoint "$dir/vla" --dataset "$dir/demos" --episodes 2 --stride 10 --set-size 3 \
   --choice-episodes 2 --choice-stride 10 --choice-samples 4 \
@@ -176,7 +189,7 @@ assert d["causal_effect"] is not None
 PY
 [ -s "$dir/cmp/causal_effect.png" ] || fail "causal_effect.png"
 
-$vlascope steer-experiment --checkpoint "$dir/vla" --sets "$dir/neurons/neuron_sets.json" --rollouts 2 \
+$vlascope steer-experiment --checkpoint "$dir/vla" --sets "$dir/neurons/neuron_sets.json" --rollouts 2 --batch 2 \
   --sweep "" --out "$dir/steer" $common >"$dir/steer.txt" 2>&1 || { cat "$dir/steer.txt"; fail "steer-experiment"; }
 [ "$(json "$dir/steer/steer_report.json" "len(d['conditions'])")" = 10 ] ||
   fail "steer: 10 conditions (baseline, 4 prompts, 4 sets, random)"

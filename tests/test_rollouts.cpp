@@ -1,0 +1,242 @@
+// Closed-loop rollouts of a small random policy in the simulator: camera frames are rendered only when read, batched
+// lock-step episodes reproduce themselves and agree with one-at-a-time episodes up to rounding, and a lane pool keeps
+// each lane on its thread.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cmath>
+#include <filesystem>
+#include <map>
+#include <mutex>
+#include <set>
+#include <thread>
+
+#include "common/error.h"
+#include "common/lane_pool.h"
+#include "interp/neuron_set.h"
+#include "interp/capture.h"
+#include "interp/rollout.h"
+#include "interp/steer_experiment.h"
+#include "policy/checkpoint.h"
+#include "policy/policy.h"
+#include "policy/smolvla.h"
+#include "policy/tokenizer.h"
+#include "sim/simulator.h"
+
+namespace vlascope {
+namespace {
+
+namespace fs = std::filesystem;
+
+TEST(LanePool, EveryLaneRunsOnceAlwaysOnTheSameThreadAndErrorsComeBack) {
+  LanePool pool(3);
+  std::mutex m;
+  std::map<int, std::set<std::thread::id>> threads_of_lane;
+  std::vector<int> runs(7, 0);
+  for (int round = 0; round < 20; ++round)
+    pool.run(7, [&](int lane) {
+      std::lock_guard<std::mutex> lock(m);
+      threads_of_lane[lane].insert(std::this_thread::get_id());
+      ++runs[static_cast<size_t>(lane)];
+    });
+  for (int lane = 0; lane < 7; ++lane) {
+    EXPECT_EQ(runs[static_cast<size_t>(lane)], 20);
+    EXPECT_EQ(threads_of_lane[lane].size(), 1u) << "lane " << lane << " moved between threads";
+  }
+  EXPECT_EQ(*threads_of_lane[0].begin(), std::this_thread::get_id());  // thread 0 is the caller
+  EXPECT_EQ(threads_of_lane[3], threads_of_lane[0]);
+  EXPECT_NE(threads_of_lane[1], threads_of_lane[0]);
+  std::atomic<int> finished{0};
+  EXPECT_THROW(pool.run(5,
+                        [&](int lane) {
+                          if (lane == 2) throw Error("lane 2 failed");
+                          ++finished;
+                        }),
+               Error);
+  EXPECT_EQ(finished.load(), 4);  // the others still ran to the end
+  pool.run(2, [&](int) { ++finished; });
+  EXPECT_EQ(finished.load(), 6);  // and the pool still works
+}
+
+struct Fixture {
+  fs::path dir;
+  std::unique_ptr<Policy> policy;
+  Fixture() {
+    dir = fs::temp_directory_path() / ("vlascope_test_rollouts_" + std::to_string(::getpid()));
+    fs::remove_all(dir);
+    fs::create_directories(dir);
+    SmolVLAConfig c = smolvla_tiny_config();
+    c.input_features = {{"observation.state", "STATE", {6}},
+                        {"observation.images.scene", "VISUAL", {3, 64, 64}},
+                        {"observation.images.wrist", "VISUAL", {3, 64, 64}}};
+    c.output_features = {{"action", "ACTION", {6}}};
+    c.resize_imgs_with_padding = {64, 64};
+    c.n_action_steps = 5;
+    const std::string tokenizer = word_level_tokenizer_json({"pick", "up", "the", "cube", "and", "lift", "it"});
+    c.text.vocab_size = 16;
+    SmolVLA model(c);
+    model.init_random(3);
+    // Actions in LeRobot units near the home pose (degrees, gripper 0–100), so the arm moves but stays sane.
+    NormalizationStats stats;
+    stats.features["observation.state"] = {std::vector<float>(6, 0.f), std::vector<float>(6, 30.f), {}, {}, {}, {}};
+    stats.features["action"] = {{0, -20, 20, 60, 0, 20}, std::vector<float>(6, 15.f), {}, {}, {}, {}};
+    save_checkpoint(dir.string(), model, stats, SaveDtypes::kFloat32, tokenizer);
+    PolicyOptions o;
+    o.threads = 1;
+    policy = Policy::load(dir.string(), o);
+  }
+  ~Fixture() { fs::remove_all(dir); }
+};
+
+SimOptions small_sim() {
+  SimOptions o;
+  o.image_width = o.image_height = 64;
+  return o;
+}
+
+RolloutOptions short_episodes() {
+  RolloutOptions o;
+  o.max_seconds = 1.5;  // 45 ticks, 9 chunks
+  return o;
+}
+
+void expect_same_steps(const RolloutResult& a, const RolloutResult& b, double tolerance) {
+  ASSERT_EQ(a.steps.size(), b.steps.size());
+  double worst = 0;
+  for (size_t i = 0; i < a.steps.size(); ++i)
+    for (int j = 0; j < kNumJoints; ++j) {
+      worst = std::max(worst, std::abs(a.steps[i].target[j] - b.steps[i].target[j]));
+      worst = std::max(worst, std::abs(a.steps[i].joints[j] - b.steps[i].joints[j]));
+    }
+  EXPECT_LE(worst, tolerance) << "seed " << a.seed;
+}
+
+// The first `steps` steps of two episodes agree to `tolerance`.
+void expect_same_start(const RolloutResult& a, const RolloutResult& b, size_t steps, double tolerance) {
+  ASSERT_GE(a.steps.size(), steps);
+  ASSERT_GE(b.steps.size(), steps);
+  RolloutResult x = a, y = b;
+  x.steps.resize(steps);
+  y.steps.resize(steps);
+  expect_same_steps(x, y, tolerance);
+}
+
+TEST(Rollout, FramesAreRenderedOnlyWhenThePolicyReadsThemAndNothingElseChanges) {
+  Fixture f;
+  Simulator lazy(small_sim()), eager(small_sim());
+  const RolloutResult a = run_rollout(lazy, *f.policy, 7, short_episodes());
+  // An observer that wants every frame: the same episode, rendered at every tick.
+  RolloutOptions every = short_episodes();
+  every.frames_every_step = true;
+  int frames_seen = 0;
+  const RolloutResult b = run_rollout(eager, *f.policy, 7, every, [&](int, const Observation& obs, const RolloutStep&) {
+    frames_seen += static_cast<int>(obs.images.size());
+    return true;
+  });
+  ASSERT_EQ(a.steps.size(), 45u);
+  EXPECT_EQ(a.model_calls, 9);
+  EXPECT_EQ(lazy.camera_frames_rendered(), 2 * a.model_calls);  // two cameras at each chunk boundary
+  EXPECT_EQ(eager.camera_frames_rendered(), 2 * 45);
+  EXPECT_EQ(frames_seen, 2 * 45);
+  expect_same_steps(a, b, 0.0);  // rendering never touches the physics
+  for (size_t i = 0; i < a.steps.size(); ++i) EXPECT_EQ(a.steps[i].model_ran, i % 5 == 0) << i;
+}
+
+TEST(Rollout, BatchedEpisodesReproduceAndAgreeWithOneAtATime) {
+  Fixture f;
+  const std::vector<uint64_t> seeds = {11, 12, 13, 14, 15};
+  auto sims = [](int) -> std::shared_ptr<Robot> { return std::make_shared<Simulator>(small_sim()); };
+  // One lane is run_rollout, exactly.
+  Simulator one(small_sim());
+  std::vector<RolloutResult> single;
+  for (uint64_t s : seeds) single.push_back(run_rollout(one, *f.policy, s, short_episodes()));
+  const std::vector<RolloutResult> lane1 = run_rollouts(sims, *f.policy, seeds, short_episodes(), {1, 1});
+  ASSERT_EQ(lane1.size(), seeds.size());
+  for (size_t k = 0; k < seeds.size(); ++k) {
+    EXPECT_EQ(lane1[k].seed, seeds[k]);
+    expect_same_steps(lane1[k], single[k], 0.0);
+  }
+  // Three lanes on two threads: every episode, in seed order; the same again bit for bit, also on one thread; and
+  // the one-at-a-time episodes to rounding (batched matrix products round differently) for the first chunk. After
+  // that the loop is chaotic: the ~1e-7 rad the rounding moved the arm flips edge pixels of the next render (4e-8
+  // rad: 0–42 bytes by up to 84 levels, measured on these seeds), and one level of one pixel moves this model's chunk
+  // by ~5e-4, so the second chunk already differs by ~1e-3 rad.
+  std::vector<int> done_order;
+  RolloutCallbacks callbacks;
+  callbacks.done = [&](int k, const RolloutResult& r) {
+    EXPECT_EQ(r.seed, seeds[static_cast<size_t>(k)]);
+    done_order.push_back(k);
+  };
+  const std::vector<RolloutResult> batched = run_rollouts(sims, *f.policy, seeds, short_episodes(), {3, 2}, callbacks);
+  EXPECT_EQ(std::set<int>(done_order.begin(), done_order.end()), (std::set<int>{0, 1, 2, 3, 4}));
+  const std::vector<RolloutResult> again = run_rollouts(sims, *f.policy, seeds, short_episodes(), {3, 1});
+  for (size_t k = 0; k < seeds.size(); ++k) {
+    EXPECT_EQ(batched[k].seed, seeds[k]);
+    EXPECT_EQ(batched[k].model_calls, single[k].model_calls);
+    expect_same_steps(batched[k], again[k], 0.0);
+    expect_same_start(batched[k], single[k], 5, 1e-5);
+  }
+}
+
+TEST(Rollout, SteeringActsOnEveryEpisodeOfABatch) {
+  Fixture f;
+  const std::vector<uint64_t> seeds = {21, 22, 23};
+  auto sims = [](int) -> std::shared_ptr<Robot> { return std::make_shared<Simulator>(small_sim()); };
+  const SmolVLAConfig& c = f.policy->config();
+  NeuronSet set;
+  set.name = "push";
+  for (int i = 0; i < 8; ++i) {
+    NeuronRef n;
+    n.stream = Stream::kExpert;
+    n.layer = c.num_expert_layers - 1;
+    n.index = i;
+    set.neurons.push_back(n);
+  }
+  const std::vector<RolloutResult> plain = run_rollouts(sims, *f.policy, seeds, short_episodes(), {3, 2});
+  std::vector<RolloutResult> steered;
+  {
+    Intervention push;
+    push.set = "push";
+    push.alpha = 5.0;
+    Steering steering(f.policy->model(), {set}, {push});
+    steered = run_rollouts(sims, *f.policy, seeds, short_episodes(), {3, 2});
+  }
+  const std::vector<RolloutResult> after = run_rollouts(sims, *f.policy, seeds, short_episodes(), {3, 2});
+  for (size_t k = 0; k < seeds.size(); ++k) {
+    double moved = 0;
+    for (int j = 0; j < kNumJoints; ++j)
+      moved = std::max(moved, std::abs(steered[k].steps[1].target[j] - plain[k].steps[1].target[j]));
+    EXPECT_GT(moved, 1e-3) << "episode " << k << " was not steered";
+    expect_same_steps(after[k], plain[k], 0.0);  // the steering ended with its scope
+  }
+}
+
+TEST(Rollout, BatchOptionsAreChecked) {
+  Fixture f;
+  auto sims = [](int) -> std::shared_ptr<Robot> { return std::make_shared<Simulator>(small_sim()); };
+  EXPECT_THROW(run_rollouts(sims, *f.policy, {1}, short_episodes(), {0, 1}), Error);
+  EXPECT_THROW(run_rollouts(sims, *f.policy, {1}, short_episodes(), {1, 0}), Error);
+  // Two tasks cannot share one batched call.
+  PolicyInput a, b;
+  a.images["scene"] = a.images["wrist"] = Image(64, 64, 3, 100);
+  a.state = std::vector<float>(6, 0.f);
+  b = a;
+  a.task = "pick up the cube";
+  b.task = "lift it";
+  EXPECT_THROW(f.policy->predict_chunks({&a, &b}, {{1, 0}, {2, 0}}), Error);
+  // A batched chunk is the one-by-one chunk to rounding, and its noise is the episode's own.
+  b.task = a.task;
+  b.state[0] = 10;
+  const auto both = f.policy->predict_chunks({&a, &b}, {{1, 0}, {2, 0}});
+  const auto first = f.policy->predict_chunk(a, 1, 0), second = f.policy->predict_chunk(b, 2, 0);
+  double worst = 0;
+  for (size_t t = 0; t < first.size(); ++t)
+    for (size_t i = 0; i < first[t].size(); ++i)
+      worst = std::max({worst, double(std::abs(both[0][t][i] - first[t][i])), double(std::abs(both[1][t][i] - second[t][i]))});
+  EXPECT_LT(worst, 1e-3);
+  EXPECT_GT(std::abs(both[0][0][0] - both[1][0][0]), 1e-4);
+}
+
+}  // namespace
+}  // namespace vlascope
