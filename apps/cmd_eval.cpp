@@ -8,6 +8,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <nlohmann/json.hpp>
 
 #include <chrono>
@@ -27,6 +28,7 @@
 #include "interp/lift_segment.h"
 #include "interp/neuron_set.h"
 #include "interp/rollout.h"
+#include "interp/rollout_io.h"
 #include "interp/stats.h"
 #include "policy/policy.h"
 #include "sim/simulator.h"
@@ -151,80 +153,17 @@ nlohmann::json episode_json(const RolloutResult& r, const LiftSegment& lift) {
           {"ee_lift_mean_speed_mps", lift.mean_speed}};
 }
 
-}  // namespace
-
-int run_eval(int argc, char** argv) {
-  ArgParser args("vlascope eval",
-                 "Seeded closed-loop rollouts of a checkpoint through the robot interface (sim or the real arm):\n"
-                 "success rate, cube and end-effector lift, episode length, latency; JSON, CSV, plots and videos.");
-  add_policy_options(args);
-  add_live_option(args);
-  add_robot_options(args);
-  add_batch_options(args);
-  args.option("episodes", "50", "episodes; episode k resets the robot with seed + k");
-  args.option("seed", "100000", "first seed (training data uses seeds from 0, so the default is unseen)");
-  args.option("videos", "3", "write an MP4 of the first N episodes");
-  args.required("out", "output directory");
-  if (!args.parse(argc, argv)) return 0;
-  const fs::path out(args.get("out"));
-  fs::create_directories(out);
-  const BatchOptions batch = batch_options(args);
-  require(batch.lanes == 1 || !args.get_flag("live"), "--live shows one episode at a time: leave out --batch");
-  std::unique_ptr<Policy> policy = load_policy(args);
-  // One robot (the real arm, or one simulator) is made here; --batch makes a simulator per lane on its thread.
-  std::shared_ptr<Robot> robot = make_robot(args);
-  const std::unique_ptr<Steering> steering = steering_from(args, *policy);
-  RolloutOptions options = rollout_options(args);
-  const std::unique_ptr<LiveView> live = make_live_view(args, *policy, out, robot->control_hz());
-  const int episodes = args.get_int("episodes"), videos = args.get_int("videos");
-  require(episodes >= 1, "--episodes must be at least 1");
-  const uint64_t seed0 = static_cast<uint64_t>(args.get_int64("seed"));
-  const double control_hz = robot->control_hz();
-  const std::vector<std::string> camera_names = robot->camera_names();
-  const std::string robot_name = robot->name();
-  std::vector<uint64_t> seeds;
-  for (int k = 0; k < episodes; ++k) seeds.push_back(seed0 + static_cast<uint64_t>(k));
-
-  std::vector<std::unique_ptr<VideoWriter>> video(static_cast<size_t>(episodes));
-  options.frames_every_step = true;  // for the episodes that have an observer (videos, the live view)
-  RolloutCallbacks callbacks;
-  callbacks.start = [&](int k) -> RolloutObserver {
-    if (k < videos)
-      video[static_cast<size_t>(k)] = std::make_unique<VideoWriter>(
-          (out / ("episode_" + std::to_string(k) + ".mp4")).string(), control_hz);
-    VideoWriter* v = video[static_cast<size_t>(k)].get();
-    if (!v && !live) return {};
-    return [&, v, k](int, const Observation& obs, const RolloutStep& step) {
-      if (live) live->show(obs, step);
-      if (!v) return true;
-      char caption[128];
-      std::snprintf(caption, sizeof caption, "seed %llu  t %.1fs  ee z %.3f m%s",
-                    static_cast<unsigned long long>(seed0 + k), step.time, step.end_effector.position[2],
-                    step.task && step.task->success ? "  SUCCESS" : "");
-      v->write(video_frame(obs, camera_names, caption));
-      return true;
-    };
-  };
-  ProgressBar bar("eval", episodes, "episodes");
-  int successes = 0, finished = 0;
-  callbacks.done = [&](int k, const RolloutResult& r) {
-    if (video[static_cast<size_t>(k)]) video[static_cast<size_t>(k)]->close();
-    successes += r.success;
-    char status[64];
-    std::snprintf(status, sizeof status, "success %d/%d", successes, ++finished);
-    bar.set_status(status);
-    bar.advance();
-  };
-  const auto wall0 = std::chrono::steady_clock::now();
-  std::vector<RolloutResult> results = run_rollouts(lane_robots(args, robot), *policy, seeds, options, batch, callbacks);
-  const double wall_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - wall0).count();
-  bar.finish();
-
+// The report of an evaluation from its episodes, whether they ran in this process or come from the shards `merge`
+// combines: eval.json, episodes.csv, ee_height.png, lift.png and the printed summary.
+void write_eval_report(const fs::path& out, nlohmann::json run, const std::vector<RolloutResult>& results,
+                       double wall_seconds) {
+  const int episodes = static_cast<int>(results.size());
   std::vector<LiftSegment> lifts;
   nlohmann::json per_episode = nlohmann::json::array();
   std::ofstream csv(out / "episodes.csv");
   csv << "seed,success,max_cube_lift_m,success_time_s,seconds,lift_status,ee_max_rise_m,ee_mean_height_m,"
          "ee_lift_mean_speed_mps,model_ms_per_chunk\n";
+  int successes = 0;
   for (const RolloutResult& r : results) {
     const LiftSegment lift = find_lift_segment(r.ee_trajectory());
     csv << r.seed << "," << r.success << "," << r.max_cube_lift << "," << r.success_time << "," << r.seconds << ","
@@ -232,9 +171,9 @@ int run_eval(int argc, char** argv) {
         << "," << (r.model_calls ? 1e3 * r.model_seconds / r.model_calls : 0) << "\n";
     per_episode.push_back(episode_json(r, lift));
     lifts.push_back(lift);
+    successes += r.success;
   }
 
-  // Summary.
   const bool known = !results.empty() && results[0].success_known;
   const ProportionInterval rate = wilson_interval(successes, episodes);
   std::vector<double> cube_lift, ee_rise, length, chunk_ms;
@@ -249,14 +188,15 @@ int run_eval(int argc, char** argv) {
     const Summary s = summarize(x);
     return nlohmann::json{{"mean", s.mean}, {"sd", s.sd}, {"ci_low", s.ci_lo}, {"ci_high", s.ci_hi}, {"n", s.n}};
   };
-  nlohmann::json report = {{"checkpoint", args.get("checkpoint")},
-                           {"robot", robot_name},
+  const int batch = run.value("batch", 1);
+  nlohmann::json report = {{"checkpoint", run.at("checkpoint")},
+                           {"robot", run.at("robot")},
                            {"episodes", episodes},
-                           {"batch", batch.lanes},
-                           {"sim_threads", batch.threads},
+                           {"first_seed", run.at("first_seed")},
+                           {"batch", batch},
+                           {"shard", run.at("shard")},
                            {"wall_seconds", wall_seconds},
                            {"episodes_per_minute", 60.0 * episodes / std::max(1e-9, wall_seconds)},
-                           {"first_seed", seed0},
                            {"success_known", known},
                            {"successes", successes},
                            {"success_rate", episodes ? double(successes) / episodes : 0.0},
@@ -274,7 +214,7 @@ int run_eval(int argc, char** argv) {
   for (size_t k = 0; k < results.size(); ++k) {
     std::vector<double> t, z;
     for (const RolloutStep& s : results[k].steps) t.push_back(s.time), z.push_back(s.end_effector.position[2]);
-    Series& series = heights.add(results[k].success ? "" : "", t, z);
+    Series& series = heights.add("", t, z);
     series.colour = results[k].success ? Rgb{40, 120, 200} : Rgb{220, 80, 60};
   }
   heights.title += known ? " (blue: success, red: failure)" : "";
@@ -305,14 +245,266 @@ int run_eval(int argc, char** argv) {
     std::printf("episode length (to success, else to the end) %.2f ± %.2f s\n", s.mean, s.sd);
   }
   if (chunk_ms.size() >= 2)
-    std::printf("policy: %.1f ms per %s\n", summarize(chunk_ms).mean,
-                batch.lanes > 1 ? "batched policy call" : "action chunk");
-  std::printf("%d episodes in %.1f s of wall time: %.1f episodes/min (--batch %d, %d simulation thread%s)\n", episodes,
-              wall_seconds, 60.0 * episodes / std::max(1e-9, wall_seconds), batch.lanes, batch.threads,
-              batch.threads == 1 ? "" : "s");
+    std::printf("policy: %.1f ms per %s\n", summarize(chunk_ms).mean, batch > 1 ? "batched policy call" : "action chunk");
+  std::printf("wrote %s\n", (out / "eval.json").c_str());
+}
+
+// "K/N": this process runs episodes k with k mod N = K (K counts from 0, as Slurm's array indices do with --array=0-…).
+struct Shard {
+  int index = 0, count = 1;
+  bool owns(int episode) const { return episode % count == index; }
+  std::string text() const { return std::to_string(index) + "/" + std::to_string(count); }
+};
+
+Shard parse_shard(const std::string& text) {
+  Shard s;
+  const size_t slash = text.find('/');
+  try {
+    require(slash != std::string::npos, "");
+    size_t used = 0;
+    s.index = std::stoi(text.substr(0, slash), &used);
+    require(used == slash, "");
+    s.count = std::stoi(text.substr(slash + 1), &used);
+    require(used == text.size() - slash - 1, "");
+  } catch (const std::exception&) {
+    throw Error("--shard: expected K/N with 0 ≤ K < N, e.g. 0/4; got '" + text + "'");
+  }
+  require(s.count >= 1 && s.index >= 0 && s.index < s.count,
+          "--shard: expected K/N with 0 ≤ K < N, e.g. 0/4; got '" + text + "'");
+  return s;
+}
+
+// A file's size and FNV-1a hash: two runs used the same weights (a path alone does not say so on a cluster).
+std::string file_digest(const fs::path& path) {
+  std::ifstream f(path, std::ios::binary);
+  require(static_cast<bool>(f), "cannot read " + path.string());
+  uint64_t h = 1469598103934665603ULL, size = 0;
+  std::vector<char> buffer(1 << 20);
+  while (f) {
+    f.read(buffer.data(), static_cast<std::streamsize>(buffer.size()));
+    const std::streamsize n = f.gcount();
+    for (std::streamsize i = 0; i < n; ++i) h = (h ^ static_cast<uint8_t>(buffer[static_cast<size_t>(i)])) * 1099511628211ULL;
+    size += static_cast<uint64_t>(n);
+  }
+  char text[64];
+  std::snprintf(text, sizeof text, "%llu bytes, fnv1a %016llx", static_cast<unsigned long long>(size),
+                static_cast<unsigned long long>(h));
+  return text;
+}
+
+// What makes two evaluations the same experiment: everything but the shard, the thread counts and where it ran.
+// Parts of one sweep must agree on all of it (`merge` and `--resume` check, naming the field).
+nlohmann::json eval_run_description(const ArgParser& args, const std::string& robot_name, const Shard& shard,
+                                    const BatchOptions& batch) {
+  nlohmann::json options;
+  for (const char* key : {"task", "max-seconds", "after-success", "precision", "action-steps", "camera-map", "tokenizer",
+                          "steer", "alpha", "op", "scene", "sim-size", "sim-quality"})
+    options[key] = args.get(key);
+  const fs::path checkpoint(args.get("checkpoint"));
+  return {{"command", "eval"},
+          {"checkpoint", args.get("checkpoint")},
+          {"weights", file_digest(checkpoint / "model.safetensors")},
+          {"sets", args.get("sets").empty() ? std::string() : file_digest(args.get("sets"))},
+          {"robot", robot_name},
+          {"first_seed", static_cast<uint64_t>(args.get_int64("seed"))},
+          {"episodes", args.get_int("episodes")},
+          {"batch", batch.lanes},
+          {"options", options},
+          {"shard", shard.text()}};
+}
+
+// The fields on which two parts must agree; names the first that differs.
+void require_same_experiment(const nlohmann::json& a, const std::string& a_file, const nlohmann::json& b,
+                             const std::string& b_file) {
+  for (const char* key : {"command", "weights", "sets", "robot", "first_seed", "episodes", "batch", "options"}) {
+    const nlohmann::json x = a.value(key, nlohmann::json()), y = b.value(key, nlohmann::json());
+    if (x != y)
+      throw Error(b_file + " is from another experiment than " + a_file + ": '" + key + "' is " + y.dump() + " there, " +
+                  x.dump() + " here");
+  }
+}
+
+fs::path episode_file(const fs::path& out, int episode) {
+  return out / "rollouts" / ("episode_" + std::to_string(episode) + ".json");
+}
+
+nlohmann::json read_json_file(const fs::path& path) {
+  std::ifstream f(path);
+  require(static_cast<bool>(f), "cannot read " + path.string());
+  try {
+    return nlohmann::json::parse(f);
+  } catch (const nlohmann::json::exception& e) {
+    throw Error(path.string() + ": not valid JSON (" + std::string(e.what()) + ")");
+  }
+}
+
+}  // namespace
+
+int run_eval(int argc, char** argv) {
+  ArgParser args("vlascope eval",
+                 "Seeded closed-loop rollouts of a checkpoint through the robot interface (sim or the real arm):\n"
+                 "success rate, cube and end-effector lift, episode length, latency; JSON, CSV, plots and videos.\n"
+                 "Every finished episode is kept in <out>/rollouts/ at once, so --resume loses none, and --shard K/N\n"
+                 "runs a share of the episodes that `vlascope merge` combines into the report of one run.");
+  add_policy_options(args);
+  add_live_option(args);
+  add_robot_options(args);
+  add_batch_options(args);
+  args.option("episodes", "50", "episodes; episode k resets the robot with seed + k");
+  args.option("seed", "100000", "first seed (training data uses seeds from 0, so the default is unseen)");
+  args.option("videos", "3", "write an MP4 of the first N episodes");
+  args.option("shard", "0/1", "K/N: run only the episodes k with k mod N = K (0 ≤ K < N), for `vlascope merge`");
+  args.flag("resume", "keep the episodes already in <out>/rollouts/ (same experiment, checked) and run the rest");
+  args.required("out", "output directory");
+  if (!args.parse(argc, argv)) return 0;
+  const fs::path out(args.get("out"));
+  const BatchOptions batch = batch_options(args);
+  const Shard shard = parse_shard(args.get("shard"));
+  require(batch.lanes == 1 || !args.get_flag("live"), "--live shows one episode at a time: leave out --batch");
+  const int episodes = args.get_int("episodes"), videos = args.get_int("videos");
+  require(episodes >= 1, "--episodes must be at least 1");
+  const uint64_t seed0 = static_cast<uint64_t>(args.get_int64("seed"));
+  std::unique_ptr<Policy> policy = load_policy(args);
+  // One robot (the real arm, or one simulator) is made here; --batch makes a simulator per lane on its thread.
+  std::shared_ptr<Robot> robot = make_robot(args);
+  const std::unique_ptr<Steering> steering = steering_from(args, *policy);
+  RolloutOptions options = rollout_options(args);
+
+  // The experiment's description; a resumed run must be the same experiment.
+  const nlohmann::json run = eval_run_description(args, robot->name(), shard, batch);
+  fs::create_directories(out / "rollouts");
+  const fs::path run_file = out / "run.json";
+  std::map<int, RolloutResult> finished;
+  if (args.get_flag("resume") && fs::exists(run_file)) {
+    const nlohmann::json before = read_json_file(run_file);
+    require_same_experiment(run, "this command", before, run_file.string());
+    require(before.value("shard", "") == run.at("shard").get<std::string>(),
+            run_file.string() + " is shard " + before.value("shard", "?") + ", this command runs " + shard.text());
+    for (int k = 0; k < episodes; ++k)
+      if (shard.owns(k) && fs::exists(episode_file(out, k)))
+        finished.emplace(k, read_rollout_file(episode_file(out, k).string()));
+    std::printf("resume: %zu finished episodes kept from %s\n", finished.size(), (out / "rollouts").c_str());
+  } else {
+    for (const auto& e : fs::directory_iterator(out / "rollouts")) fs::remove(e.path());  // a new run starts clean
+  }
+  std::ofstream(run_file) << run.dump(2) << "\n";
+
+  std::vector<int> todo;  // episode indices this process runs
+  std::vector<uint64_t> seeds;
+  for (int k = 0; k < episodes; ++k)
+    if (shard.owns(k) && !finished.count(k)) {
+      todo.push_back(k);
+      seeds.push_back(seed0 + static_cast<uint64_t>(k));
+    }
+  const std::unique_ptr<LiveView> live = make_live_view(args, *policy, out, robot->control_hz());
+  const double control_hz = robot->control_hz();
+  const std::vector<std::string> camera_names = robot->camera_names();
+
+  std::vector<std::unique_ptr<VideoWriter>> video(todo.size());
+  options.frames_every_step = true;  // for the episodes that have an observer (videos, the live view)
+  RolloutCallbacks callbacks;
+  callbacks.start = [&](int i) -> RolloutObserver {
+    const int k = todo[static_cast<size_t>(i)];
+    if (k < videos)
+      video[static_cast<size_t>(i)] = std::make_unique<VideoWriter>(
+          (out / ("episode_" + std::to_string(k) + ".mp4")).string(), control_hz);
+    VideoWriter* v = video[static_cast<size_t>(i)].get();
+    if (!v && !live) return {};
+    return [&, v, k](int, const Observation& obs, const RolloutStep& step) {
+      if (live) live->show(obs, step);
+      if (!v) return true;
+      char caption[128];
+      std::snprintf(caption, sizeof caption, "seed %llu  t %.1fs  ee z %.3f m%s",
+                    static_cast<unsigned long long>(seed0 + k), step.time, step.end_effector.position[2],
+                    step.task && step.task->success ? "  SUCCESS" : "");
+      v->write(video_frame(obs, camera_names, caption));
+      return true;
+    };
+  };
+  ProgressBar bar("eval", static_cast<int64_t>(todo.size()), "episodes");
+  int successes = 0, done = 0;
+  for (const auto& [k, r] : finished) successes += r.success;
+  callbacks.done = [&](int i, const RolloutResult& r) {
+    if (video[static_cast<size_t>(i)]) video[static_cast<size_t>(i)]->close();
+    write_rollout_file(episode_file(out, todo[static_cast<size_t>(i)]).string(), r);
+    successes += r.success;
+    char status[64];
+    std::snprintf(status, sizeof status, "success %d/%d", successes, ++done + static_cast<int>(finished.size()));
+    bar.set_status(status);
+    bar.advance();
+  };
+  const auto wall0 = std::chrono::steady_clock::now();
+  std::vector<RolloutResult> ran = run_rollouts(lane_robots(args, robot), *policy, seeds, options, batch, callbacks);
+  const double wall_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - wall0).count();
+  bar.finish();
+  for (size_t i = 0; i < todo.size(); ++i) finished.emplace(todo[i], std::move(ran[i]));
+
+  std::vector<RolloutResult> results;
+  for (auto& [k, r] : finished) results.push_back(std::move(r));
+  write_eval_report(out, run, results, wall_seconds);
+  std::printf("%zu episodes in %.1f s of wall time: %.1f episodes/min (--batch %d, %d simulation thread%s)%s\n",
+              todo.size(), wall_seconds, 60.0 * static_cast<double>(todo.size()) / std::max(1e-9, wall_seconds),
+              batch.lanes, batch.threads, batch.threads == 1 ? "" : "s",
+              shard.count > 1 ? ("; shard " + shard.text() + ": combine the shards with `vlascope merge`").c_str() : "");
   if (live) std::printf("live view: %.1f ms per frame (%s)\n", live->ms_per_frame(), live->window() ? "window" : "live.mp4");
   if (live) live->print_mirror_gap();
-  std::printf("wrote %s\n", (out / "eval.json").c_str());
+  return 0;
+}
+
+int run_merge(int argc, char** argv) {
+  ArgParser args("vlascope merge",
+                 "Combine the shards of a sharded `vlascope eval` (--shard K/N) into the report of one unsharded run.\n"
+                 "Refuses parts of different experiments (checkpoint weights, sets, seeds, options), naming the files,\n"
+                 "and names any shard or episode that is missing.");
+  args.required("out", "output directory of the combined report");
+  args.required("parts", "the shards' output directories, comma-separated (e.g. sweep/shard_0,sweep/shard_1)");
+  if (!args.parse(argc, argv)) return 0;
+  const std::vector<std::string> parts = args.get_list("parts");
+  require(!parts.empty(), "merge: name the shards' output directories");
+  nlohmann::json first;
+  std::string first_file;
+  std::map<int, std::string> shard_dirs;  // shard index → directory
+  int count = 0;
+  for (const std::string& part : parts) {
+    const fs::path run_file = fs::path(part) / "run.json";
+    require(fs::exists(run_file), "merge: " + part + " has no run.json (not an output of vlascope eval)");
+    const nlohmann::json run = read_json_file(run_file);
+    if (first.is_null()) {
+      first = run;
+      first_file = run_file.string();
+    } else {
+      require_same_experiment(first, first_file, run, run_file.string());
+    }
+    const Shard s = parse_shard(run.value("shard", std::string("?")));
+    if (count == 0) count = s.count;
+    require(s.count == count, "merge: " + run_file.string() + " is shard " + s.text() + " of " +
+                                  std::to_string(s.count) + ", " + first_file + " one of " + std::to_string(count));
+    const auto [it, added] = shard_dirs.emplace(s.index, part);
+    require(added, "merge: shard " + s.text() + " appears twice: " + it->second + " and " + part);
+  }
+  for (int i = 0; i < count; ++i)
+    require(shard_dirs.count(i), "merge: shard " + std::to_string(i) + "/" + std::to_string(count) + " is missing");
+  const int episodes = first.at("episodes").get<int>();
+  const uint64_t seed0 = first.at("first_seed").get<uint64_t>();
+  std::vector<RolloutResult> results;
+  double wall_seconds = 0;
+  for (int k = 0; k < episodes; ++k) {
+    const std::string& dir = shard_dirs.at(k % count);
+    const fs::path file = episode_file(dir, k);
+    require(fs::exists(file), "merge: episode " + std::to_string(k) + " (seed " + std::to_string(seed0 + k) +
+                                  ") is missing from " + dir + ": that shard did not finish; run it again with --resume");
+    results.push_back(read_rollout_file(file.string()));
+    require(results.back().seed == seed0 + static_cast<uint64_t>(k),
+            "merge: " + file.string() + " holds seed " + std::to_string(results.back().seed) + ", expected " +
+                std::to_string(seed0 + k));
+    wall_seconds += results.back().wall_seconds;
+  }
+  const fs::path out(args.get("out"));
+  fs::create_directories(out);
+  nlohmann::json run = first;
+  run["shard"] = "merged from " + std::to_string(count);
+  std::ofstream(out / "run.json") << run.dump(2) << "\n";
+  write_eval_report(out, run, results, wall_seconds);
   return 0;
 }
 

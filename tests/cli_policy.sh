@@ -98,6 +98,33 @@ cmp <(cut -d, -f1-9 "$dir/eval_b1/episodes.csv") <(cut -d, -f1-9 "$dir/eval_b2/e
 $vlascope eval --checkpoint "$dir/export" --episodes 2 --batch 2 --robot so100 --port /dev/null --out "$dir/eval_bad" \
   >"$dir/eval_bad.txt" 2>&1 && fail "eval --batch on the real arm must fail"
 grep -q -- "--batch 2 needs --robot sim" "$dir/eval_bad.txt" || fail "eval --batch on the real arm must name --batch"
+# Shards and merge: two shards combine into exactly the per-episode results of one unsharded run; a resumed run keeps
+# its finished episodes; merge refuses parts of another experiment and names a missing shard.
+e4="--checkpoint $dir/export --episodes 4 --videos 0 $common"
+$vlascope eval $e4 --out "$dir/eval_whole" >/dev/null 2>&1 || fail "eval (unsharded)"
+for k in 0 1; do
+  $vlascope eval $e4 --shard $k/2 --out "$dir/eval_shard_$k" >/dev/null 2>&1 || fail "eval --shard $k/2"
+done
+[ "$(ls "$dir/eval_shard_1/rollouts")" = "$(printf 'episode_1.json\nepisode_3.json')" ] || fail "shard 1/2 episodes"
+$vlascope merge --parts "$dir/eval_shard_0,$dir/eval_shard_1" --out "$dir/eval_merged" >"$dir/merge.txt" 2>&1 ||
+  { cat "$dir/merge.txt"; fail "merge"; }
+per_episode="[{k: v for k, v in e.items() if k not in ('wall_seconds', 'model_seconds')} for e in d['per_episode']]"
+[ "$(json "$dir/eval_merged/eval.json" "$per_episode")" = "$(json "$dir/eval_whole/eval.json" "$per_episode")" ] ||
+  fail "merged shards differ from the unsharded run"
+[ -s "$dir/eval_merged/ee_height.png" ] || fail "merge plots"
+rm "$dir/eval_whole/rollouts/episode_2.json"
+$vlascope eval $e4 --resume --out "$dir/eval_whole" >"$dir/resume.txt" 2>&1 || { cat "$dir/resume.txt"; fail "eval --resume"; }
+grep -q "resume: 3 finished episodes kept" "$dir/resume.txt" || fail "eval --resume kept $(cat "$dir/resume.txt")"
+[ "$(json "$dir/eval_whole/eval.json" "$per_episode")" = "$(json "$dir/eval_merged/eval.json" "$per_episode")" ] ||
+  fail "a resumed run differs"
+$vlascope eval $e4 --max-seconds 1 --shard 1/2 --out "$dir/eval_other" >/dev/null 2>&1 || fail "eval (other options)"
+$vlascope merge --parts "$dir/eval_shard_0,$dir/eval_other" --out "$dir/eval_bad_merge" >"$dir/merge_bad.txt" 2>&1 &&
+  fail "merge of two experiments must fail"
+grep -q "eval_other/run.json is from another experiment.*'options'" "$dir/merge_bad.txt" ||
+  fail "merge must name the part and the field: $(cat "$dir/merge_bad.txt")"
+$vlascope merge --parts "$dir/eval_shard_0" --out "$dir/eval_bad_merge" >"$dir/merge_bad.txt" 2>&1 &&
+  fail "merge without shard 1 must fail"
+grep -q "shard 1/2 is missing" "$dir/merge_bad.txt" || fail "merge must name the missing shard"
 
 $vlascope neurons --checkpoint "$dir/vla" --dataset "$dir/demos" --episodes 2 --stride 10 --set-size 3 \
   --choice-episodes 2 --choice-stride 10 --choice-samples 4 \
