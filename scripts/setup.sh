@@ -15,8 +15,8 @@ packages=(
   libopencv-dev ffmpeg
   # datasets, config files, serial bus
   libhdf5-dev nlohmann-json3-dev libserialport-dev
-  # tests and benchmarks
-  libgtest-dev libgmock-dev libbenchmark-dev
+  # tests and benchmarks; a one-node Slurm (with munge) for the sharded-sweep test
+  libgtest-dev libgmock-dev libbenchmark-dev slurm-wlm munge python3
 )
 
 missing=()
