@@ -19,7 +19,8 @@ cd "$(dirname "$0")/.."
 ./scripts/build.sh
 out=${OUT:-out}
 episodes=${EPISODES:-20}
-rollouts=${ROLLOUTS:-10}
+rollouts=${ROLLOUTS:-20}
+batch=${BATCH:-8}  # episodes in lock step with one batched policy call (interp/rollout.h)
 unfrozen=models/smolvla_small_unfrozen
 frozen=models/smolvla_small_frozen
 vlascope=./build/apps/vlascope
@@ -34,13 +35,15 @@ $vlascope info
   $vlascope neurons --checkpoint $unfrozen --dataset "$out/demos" --episodes 8 --choice-episodes 4 --choice-samples 6 \
     --out "$out/neurons"
   $vlascope steer-experiment --checkpoint $unfrozen --sets "$out/neurons/neuron_sets.json" --rollouts "$rollouts" \
-    --sweep 1,4,8 --sweep-rollouts 3 --seed 200000 \
+    --sweep 1,4,8 --sweep-rollouts 4 --seed 200000 --batch "$batch" --sim-threads 1 \
     --add-conditions caa-high=prompt_rise_tokens@1,caa-low=prompt_rise_tokens@-1 --out "$out/steer"
 ) >"$out/steering.log" 2>&1 &
 steering=$!
 trap 'kill "$steering" 2>/dev/null || true' EXIT  # a failing foreground step must not leave the chain running
-$vlascope eval --checkpoint $unfrozen --episodes "$episodes" --seed 100000 --videos 2 --threads 1 --out "$out/eval_unfrozen"
-$vlascope eval --checkpoint $frozen --episodes "$episodes" --seed 100000 --videos 1 --threads 1 --out "$out/eval_frozen"
+$vlascope eval --checkpoint $unfrozen --episodes "$episodes" --seed 100000 --videos 2 --threads 1 --batch "$batch" \
+  --sim-threads 1 --out "$out/eval_unfrozen"
+$vlascope eval --checkpoint $frozen --episodes "$episodes" --seed 100000 --videos 1 --threads 1 --batch "$batch" \
+  --sim-threads 1 --out "$out/eval_frozen"
 $vlascope attention --checkpoint $unfrozen --episodes 2 --seed 100000 --threads 1 --out "$out/attention"
 $vlascope compare-attention --a $frozen --a-name frozen --b $unfrozen --b-name unfrozen --episodes 3 \
   --seed 100000 --causal-every 2 --threads 1 --out "$out/compare_attention"
