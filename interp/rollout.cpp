@@ -161,20 +161,29 @@ std::vector<RolloutResult> run_rollouts(const RobotFactory& make_robot, Policy& 
     x.ended = false;
     ++running;
   };
-  for (Lane& x : lane)
-    if (next_episode < episodes) start_episode(x);
-  pool.run(lanes, [&](int l) {
-    Lane& x = lane[static_cast<size_t>(l)];
-    if (x.episode < 0) return;
-    x.wall0 = Clock::now();
-    x.robot->reset(x.result.seed);
-    x.max_steps = static_cast<int>(options.max_seconds * x.robot->control_hz());
-  });
-
   std::vector<const PolicyInput*> inputs;
   std::vector<Policy::NoiseId> noise;
   std::vector<Lane*> asking;
-  while (running > 0) {
+  // Episodes start only at ticks that are multiples of n_action_steps, so every lane's queue runs out at the same
+  // ticks and each policy call batches all running lanes. (Starting a lane the moment its episode ended would spread
+  // the lanes' chunk boundaries over the period, and the calls would shrink towards batch 1.)
+  for (int64_t tick = 0; running > 0 || next_episode < episodes; ++tick) {
+    if (tick % n_action_steps == 0 && next_episode < episodes) {
+      std::vector<int> started;
+      for (int l = 0; l < lanes; ++l)
+        if (lane[static_cast<size_t>(l)].episode < 0 && next_episode < episodes) {
+          start_episode(lane[static_cast<size_t>(l)]);
+          started.push_back(l);
+        }
+      if (!started.empty())
+        pool.run(lanes, [&](int l) {
+          Lane& x = lane[static_cast<size_t>(l)];
+          if (std::find(started.begin(), started.end(), l) == started.end()) return;
+          x.wall0 = Clock::now();
+          x.robot->reset(x.result.seed);
+          x.max_steps = static_cast<int>(options.max_seconds * x.robot->control_hz());
+        });
+    }
     pool.run(lanes, [&](int l) {
       Lane& x = lane[static_cast<size_t>(l)];
       if (x.episode >= 0) observe_step(x, options);
@@ -209,28 +218,14 @@ std::vector<RolloutResult> run_rollouts(const RobotFactory& make_robot, Policy& 
       if (x.episode >= 0 && x.ended) finish_episode(x);
     });
 
-    std::vector<int> restarted;
-    for (int l = 0; l < lanes; ++l) {
-      Lane& x = lane[static_cast<size_t>(l)];
+    for (Lane& x : lane) {
       if (x.episode < 0 || !x.ended) continue;
       const int done = x.episode;
       results[static_cast<size_t>(done)] = std::move(x.result);
       --running;
       x.episode = -1;
       if (callbacks.done) callbacks.done(done, results[static_cast<size_t>(done)]);
-      if (next_episode < episodes) {
-        start_episode(x);
-        restarted.push_back(l);
-      }
     }
-    if (!restarted.empty())
-      pool.run(lanes, [&](int l) {
-        Lane& x = lane[static_cast<size_t>(l)];
-        if (std::find(restarted.begin(), restarted.end(), l) == restarted.end()) return;
-        x.wall0 = Clock::now();
-        x.robot->reset(x.result.seed);
-        x.max_steps = static_cast<int>(options.max_seconds * x.robot->control_hz());
-      });
   }
   return results;
 }

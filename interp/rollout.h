@@ -72,7 +72,8 @@ RolloutResult run_rollout(Robot& robot, Policy& policy, uint64_t seed, const Rol
 
 // Many episodes at once (`--batch`, `--sim-threads`): `lanes` robots stepped in lock step, lane l on thread
 // l % threads (its simulator's OpenGL context never changes thread), and one batched policy call per tick for every
-// lane whose action queue ran out. Episode k runs seeds[k]; a lane that finishes takes the next episode at once.
+// lane whose action queue ran out. Episode k runs seeds[k]; a lane that finishes takes the next episode at the next
+// tick that is a multiple of n_action_steps, so all lanes compute their chunks at the same ticks, in one call.
 //
 // Reproducibility: the same seeds, lanes and machine give the same results bit for bit (which episodes share a
 // call depends only on the simulations); the number of threads changes nothing. Another number of lanes batches
