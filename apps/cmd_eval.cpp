@@ -155,8 +155,9 @@ nlohmann::json episode_json(const RolloutResult& r, const LiftSegment& lift) {
 
 // The report of an evaluation from its episodes, whether they ran in this process or come from the shards `merge`
 // combines: eval.json, episodes.csv, ee_height.png, lift.png and the printed summary.
+// wall_seconds is the time it took to run `episodes_run` of them (a resumed run ran fewer than it reports).
 void write_eval_report(const fs::path& out, nlohmann::json run, const std::vector<RolloutResult>& results,
-                       double wall_seconds) {
+                       double wall_seconds, int episodes_run) {
   const int episodes = static_cast<int>(results.size());
   std::vector<LiftSegment> lifts;
   nlohmann::json per_episode = nlohmann::json::array();
@@ -196,7 +197,9 @@ void write_eval_report(const fs::path& out, nlohmann::json run, const std::vecto
                            {"batch", batch},
                            {"shard", run.at("shard")},
                            {"wall_seconds", wall_seconds},
-                           {"episodes_per_minute", 60.0 * episodes / std::max(1e-9, wall_seconds)},
+                           {"episodes_run", episodes_run},
+                           {"episodes_per_minute", wall_seconds > 0 ? nlohmann::json(60.0 * episodes_run / wall_seconds)
+                                                                    : nlohmann::json(nullptr)},
                            {"success_known", known},
                            {"successes", successes},
                            {"success_rate", episodes ? double(successes) / episodes : 0.0},
@@ -441,7 +444,7 @@ int run_eval(int argc, char** argv) {
 
   std::vector<RolloutResult> results;
   for (auto& [k, r] : finished) results.push_back(std::move(r));
-  write_eval_report(out, run, results, wall_seconds);
+  write_eval_report(out, run, results, wall_seconds, static_cast<int>(todo.size()));
   std::printf("%zu episodes in %.1f s of wall time: %.1f episodes/min (--batch %d, %d simulation thread%s)%s\n",
               todo.size(), wall_seconds, 60.0 * static_cast<double>(todo.size()) / std::max(1e-9, wall_seconds),
               batch.lanes, batch.threads, batch.threads == 1 ? "" : "s",
@@ -504,7 +507,7 @@ int run_merge(int argc, char** argv) {
   nlohmann::json run = first;
   run["shard"] = "merged from " + std::to_string(count);
   std::ofstream(out / "run.json") << run.dump(2) << "\n";
-  write_eval_report(out, run, results, wall_seconds);
+  write_eval_report(out, run, results, wall_seconds, episodes);  // wall time: the shards' episodes, summed
   return 0;
 }
 

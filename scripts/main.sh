@@ -10,9 +10,8 @@
 #   steer/                         the steering experiment: baseline, high, low, random, fast, slow, prompt baselines,
 #                                  and the positive control: the "high" − "low" prompts' own activation difference
 #                                  added to a neutral-prompt run (caa-high / caa-low, vlascope neurons' prompt_rise_tokens)
-# About 14 minutes on 2 cores once built (measured 2026-12-02, with the steering chain in the background; 26.5 min
-# when every step ran one after another on the same day; 15.9 min on 2026-12-06 with the CAA conditions, beside a
-# training run on one of the cores).
+# About 9.5 minutes on 2 cores once built (measured 2026-12-07 with batched rollouts, --batch 8, and 20 rollouts per
+# steering condition; 14 min on 2026-12-02 with one episode at a time and 10 rollouts per condition).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/setup.sh
