@@ -136,8 +136,9 @@ int run_neurons(int argc, char** argv) {
               "speed=pick up the cube and lift it fast|pick up the cube and lift it slowly",
               "prompt-difference directions name=PROMPT_A|PROMPT_B;… on the --dataset frames: sets prompt_<name>\n"
               "(the mean over every prefix row, added at every row) and prompt_<name>_tokens (measured and added per\n"
-              "kind of row: images, words, state); weighted by the mean activation difference; steer with op add;\n"
-              "empty: skip");
+              "kind of row: images, words, state) on the FFN neurons, and prompt_<name>_resid<layer> on the residual\n"
+              "stream after each layer (per kind of row; apply one layer); weighted by the mean activation difference;\n"
+              "steer with op add; empty: skip");
   args.option("prompt-layers", "lexical",
               "VLM layers of the prompt directions: 'lexical' (the layers the lexical concept sets use) or a list");
   args.option("prompt-episodes", "6", "episodes whose frames the prompt directions are measured on");
@@ -380,32 +381,51 @@ int run_neurons(int argc, char** argv) {
       o.episodes = args.get_int("prompt-episodes");
       o.frame_stride = args.get_int("prompt-stride");
       const std::string name = "prompt_" + item.substr(0, eq);
-      const PromptDirection d = prompt_difference(*policy, dataset, o);
       const int size = args.get_int("prompt-direction-size");
+      // Per kind of row and layer: |difference| against |spread across frames|, printed and kept in the JSON.
+      auto describe = [&](const PromptDirection& d, const std::string& label) {
+        std::string layer_list;
+        for (const auto& [layer, diff] : d.all().difference)
+          layer_list += (layer_list.empty() ? "" : ",") + std::to_string(layer);
+        nlohmann::json parts = nlohmann::json::object();
+        for (const auto& [region, part] : d.parts) {
+          nlohmann::json per_layer = nlohmann::json::object();
+          for (const auto& [layer, diff] : part.difference) {
+            const PromptDirection::Part& one = only_layer(d, layer).parts.at(region);
+            per_layer[std::to_string(layer)] = {{"difference_norm", one.difference_norm},
+                                                {"spread_norm", one.spread_norm}};
+          }
+          parts[token_region_name(region)] = {{"difference_norm", part.difference_norm},
+                                              {"spread_norm", part.spread_norm},
+                                              {"layers", per_layer}};
+          std::printf("prompt direction %s ('%s' − '%s', %d frames, VLM layers %s, %s), %s rows: |difference| %.3f, "
+                      "|spread across frames| %.3f (ratio %.2f)\n",
+                      name.c_str(), o.prompt_a.c_str(), o.prompt_b.c_str(), d.frames, layer_list.c_str(),
+                      label.c_str(), token_region_name(region), part.difference_norm, part.spread_norm,
+                      part.spread_norm > 0 ? part.difference_norm / part.spread_norm : 0.0);
+        }
+        return parts;
+      };
+      const PromptDirection d = prompt_difference(*policy, dataset, o);
       NeuronSet set = prompt_direction_set(d, name, size, args.get("checkpoint"), o);
       NeuronSet per_kind = prompt_direction_set(d, name + "_tokens", size, args.get("checkpoint"), o, true);
-      std::string layer_list;
-      for (const auto& [layer, diff] : d.all().difference) layer_list += (layer_list.empty() ? "" : ",") + std::to_string(layer);
-      nlohmann::json parts = nlohmann::json::object();
-      for (const auto& [region, part] : d.parts) {
-        nlohmann::json per_layer = nlohmann::json::object();
-        for (const auto& [layer, diff] : part.difference) {
-          double dn = 0, sn = 0;
-          for (size_t i = 0; i < diff.size(); ++i)
-            dn += diff[i] * diff[i], sn += part.spread.at(layer)[i] * part.spread.at(layer)[i];
-          per_layer[std::to_string(layer)] = {{"difference_norm", std::sqrt(dn)}, {"spread_norm", std::sqrt(sn)}};
-        }
-        parts[token_region_name(region)] = {{"difference_norm", part.difference_norm},
-                                            {"spread_norm", part.spread_norm},
-                                            {"layers", per_layer}};
-        std::printf("prompt direction %s ('%s' − '%s', %d frames, VLM layers %s), %s rows: |difference| %.3f, "
-                    "|spread across frames| %.3f (ratio %.2f)\n",
-                    name.c_str(), o.prompt_a.c_str(), o.prompt_b.c_str(), d.frames, layer_list.c_str(),
-                    token_region_name(region), part.difference_norm, part.spread_norm,
-                    part.spread_norm > 0 ? part.difference_norm / part.spread_norm : 0.0);
-      }
+      const nlohmann::json parts = describe(d, "mlp.post");
       std::printf("  sets %s (%zu channels, every row) and %s (%zu, each kind of row its own)\n", name.c_str(),
                   set.neurons.size(), per_kind.name.c_str(), per_kind.neurons.size());
+      // The same on the residual stream, one set per layer (a residual difference is applied at one layer).
+      PromptDirectionOptions ro = o;
+      ro.site = ChannelSite::kResidPost;
+      const PromptDirection resid = prompt_difference(*policy, dataset, ro);
+      const nlohmann::json resid_parts = describe(resid, "resid.post");
+      std::vector<std::string> resid_sets;
+      for (const auto& [layer, diff] : resid.all().difference) {
+        resid_sets.push_back(name + "_resid" + std::to_string(layer));
+        sets.push_back(prompt_direction_set(only_layer(resid, layer), resid_sets.back(), size, args.get("checkpoint"),
+                                            ro, true));
+      }
+      std::string resid_list;
+      for (const std::string& s : resid_sets) resid_list += (resid_list.empty() ? "" : ", ") + s;
+      std::printf("  residual sets %s (each kind of row its own)\n", resid_list.c_str());
       prompt_directions[name] = {{"prompt_a", o.prompt_a},
                                  {"prompt_b", o.prompt_b},
                                  {"frames", d.frames},
@@ -414,7 +434,9 @@ int run_neurons(int argc, char** argv) {
                                  {"spread_norm", d.all().spread_norm},
                                  {"channels", set.neurons.size()},
                                  {"by_token_kind", parts},
-                                 {"per_token_kind_set", per_kind.name}};
+                                 {"per_token_kind_set", per_kind.name},
+                                 {"resid_by_token_kind", resid_parts},
+                                 {"resid_sets", resid_sets}};
       sets.push_back(std::move(set));
       sets.push_back(std::move(per_kind));
     }

@@ -35,8 +35,8 @@ std::vector<float> to_vector(const torch::Tensor& t) {
 }  // namespace
 
 ModelShape model_shape(const SmolVLAConfig& c) {
-  return {StreamShape::contiguous(c.num_vlm_layers, c.text.intermediate),
-          StreamShape::contiguous(c.num_expert_layers, c.expert_intermediate())};
+  return {StreamShape::contiguous(c.num_vlm_layers, c.text.intermediate, c.text.hidden),
+          StreamShape::contiguous(c.num_expert_layers, c.expert_intermediate(), c.expert_hidden())};
 }
 
 const CapturedAttention* CapturedChunk::find(HookStream stream, int layer, int step) const {
@@ -155,8 +155,9 @@ void AttentionRecorder::on_pattern(HookStream stream, int layer, const HookConte
 // ---- activations -------------------------------------------------------------------------------------------
 
 ActivationRecorder::ActivationRecorder(Policy& policy, bool vlm, bool expert, std::vector<int> vlm_layers,
-                                       std::vector<int> expert_layers)
+                                       std::vector<int> expert_layers, ChannelSite site)
     : policy_(policy) {
+  const HookSite hook_site = site == ChannelSite::kMlpPost ? HookSite::kMlpPost : HookSite::kResidPost;
   Hooks& hooks = policy_.hooks();
   const SmolVLAConfig& c = policy_.config();
   handles_.push_back(
@@ -169,8 +170,8 @@ ActivationRecorder::ActivationRecorder(Policy& policy, bool vlm, bool expert, st
   if (vlm) {
     for (int i = 0; i < c.num_vlm_layers; ++i) {
       if (!wanted(vlm_layers, i)) continue;
-      handles_.push_back(hooks.add(mlp_post_point(HookStream::kVlm, i), [this, i](const HookContext& ctx,
-                                                                                  at::Tensor& t) {
+      handles_.push_back(hooks.add(HookPoint{HookStream::kVlm, i, hook_site}, [this, i](const HookContext& ctx,
+                                                                                        at::Tensor& t) {
         if (chunks_.empty() || ctx.pass != ForwardPass::kPrefix) return;
         torch::NoGradGuard no_grad;
         const PrefixLayout& layout = policy_.layout();
@@ -198,8 +199,8 @@ ActivationRecorder::ActivationRecorder(Policy& policy, bool vlm, bool expert, st
   if (expert) {
     for (int j = 0; j < c.num_expert_layers; ++j) {
       if (!wanted(expert_layers, j)) continue;
-      handles_.push_back(hooks.add(mlp_post_point(HookStream::kExpert, j), [this, j](const HookContext& ctx,
-                                                                                     at::Tensor& t) {
+      handles_.push_back(hooks.add(HookPoint{HookStream::kExpert, j, hook_site}, [this, j](const HookContext& ctx,
+                                                                                           at::Tensor& t) {
         if (chunks_.empty() || ctx.pass != ForwardPass::kDenoise) return;
         torch::NoGradGuard no_grad;
         const std::vector<float> m = to_vector(t.select(0, 0).detach().to(torch::kFloat32).mean(0));  // over actions
@@ -228,27 +229,28 @@ Steering::Steering(SmolVLA& model, const std::vector<NeuronSet>& sets, const std
     torch::Tensor index;  // [n] channels
     torch::Tensor alpha;  // [n] α × each channel's weight
   };
-  std::map<std::pair<int, int>, std::vector<Entry>> by_layer;  // (stream, layer) → what to do there
+  std::map<std::tuple<int, int, ChannelSite>, std::vector<Entry>> by_layer;  // (stream, layer, site) → what to do
   for (const Intervention& iv : interventions) {
     validate_intervention(iv, sets, model.config().num_steps);
     const NeuronSet& set = find_neuron_set(sets, iv.set);
     validate_neuron_set(set, shape);
-    // (stream, layer, token region) → channels and their α
-    std::map<std::tuple<int, int, TokenRegion>, std::pair<std::vector<int64_t>, std::vector<float>>> channels;
+    // (stream, layer, site, token region) → channels and their α
+    std::map<std::tuple<int, int, ChannelSite, TokenRegion>, std::pair<std::vector<int64_t>, std::vector<float>>>
+        channels;
     for (const NeuronRef& n : set.neurons) {
-      auto& [index, alpha] = channels[{static_cast<int>(n.stream), n.layer, n.tokens}];
+      auto& [index, alpha] = channels[{static_cast<int>(n.stream), n.layer, n.site, n.tokens}];
       index.push_back(n.index);
       alpha.push_back(static_cast<float>(iv.alpha * n.weight));
     }
     for (const auto& [key, c] : channels)
-      by_layer[{std::get<0>(key), std::get<1>(key)}].push_back(
-          {iv, std::get<2>(key), torch::tensor(c.first, torch::kInt64), torch::tensor(c.second)});
+      by_layer[{std::get<0>(key), std::get<1>(key), std::get<2>(key)}].push_back(
+          {iv, std::get<3>(key), torch::tensor(c.first, torch::kInt64), torch::tensor(c.second)});
   }
   for (auto& [key, entries] : by_layer) {
-    const Stream s = static_cast<Stream>(key.first);
-    const int layer = key.second;
-    handles_.push_back(model_.hooks().add(
-        mlp_post_point(hook_stream(s), layer), [entries = entries](const HookContext& ctx, at::Tensor& act) {
+    const auto [stream, layer, site] = key;
+    const HookPoint point{hook_stream(static_cast<Stream>(stream)), layer,
+                          site == ChannelSite::kMlpPost ? HookSite::kMlpPost : HookSite::kResidPost};
+    handles_.push_back(model_.hooks().add(point, [entries = entries](const HookContext& ctx, at::Tensor& act) {
           const bool prefix = ctx.pass != ForwardPass::kDenoise;
           for (const Entry& e : entries) {
             if (!e.intervention.applies(prefix, ctx.step)) continue;

@@ -108,20 +108,21 @@ class AttentionRecorder {
 
 // ---- neuron activations --------------------------------------------------------------------------------
 
-// Per chunk, the FFN neuron coefficients (mlp.post) of every captured layer, reduced over positions:
+// Per chunk, the FFN neuron coefficients (mlp.post) of every captured layer — or the residual stream after it
+// (resid.post), when the recorder is built for that site — reduced over positions:
 //   VLM: the mean over the prefix's valid positions, over its valid image rows, over its valid word rows, and the
 //        value at the state token;
 //   expert: the mean over the chunk's action tokens and all denoising steps.
 struct ChunkActivations {
   int index = 0;
-  std::map<int, std::vector<float>> vlm_mean, vlm_images, vlm_words, vlm_state, expert_mean;  // layer → [ffn width]
+  std::map<int, std::vector<float>> vlm_mean, vlm_images, vlm_words, vlm_state, expert_mean;  // layer → [channels]
 };
 
 class ActivationRecorder {
  public:
   // Empty layer lists = every layer of the stream.
   ActivationRecorder(Policy& policy, bool vlm = true, bool expert = true, std::vector<int> vlm_layers = {},
-                     std::vector<int> expert_layers = {});
+                     std::vector<int> expert_layers = {}, ChannelSite site = ChannelSite::kMlpPost);
   ~ActivationRecorder();
   ActivationRecorder(const ActivationRecorder&) = delete;
   ActivationRecorder& operator=(const ActivationRecorder&) = delete;
@@ -137,8 +138,8 @@ class ActivationRecorder {
 
 // ---- steering ------------------------------------------------------------------------------------------
 
-// While it lives, overrides (kSet), shifts (kAdd) or scales (kScale) the chosen neurons' mlp.post values at every
-// token position, in the passes and steps each Intervention names (Häon et al.: kSet with a constant α; a weighted
+// While it lives, overrides (kSet), shifts (kAdd) or scales (kScale) the chosen channels' values (mlp.post, or
+// resid.post for a residual direction) at every token position of their region, in the passes and steps each Intervention names (Häon et al.: kSet with a constant α; a weighted
 // set, a direction, applies α × each channel's weight). Layers
 // without a chosen neuron get no hook, so an empty steering costs nothing. Validates the sets against the model
 // (Error naming the set and entry).

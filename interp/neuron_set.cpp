@@ -8,9 +8,11 @@
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
+#include <map>
 #include <random>
 #include <set>
 #include <sstream>
+#include <tuple>
 
 #include "common/error.h"
 
@@ -33,6 +35,7 @@ bool valid_name(const std::string& name) {
 
 std::string describe_neuron(const NeuronRef& n) {
   return std::string(stream_name(n.stream)) + " layer " + std::to_string(n.layer) + " index " + std::to_string(n.index) +
+         (n.site == ChannelSite::kMlpPost ? "" : std::string(" of ") + channel_site_name(n.site)) +
          (n.tokens == TokenRegion::kAll ? "" : std::string(" on the ") + token_region_name(n.tokens));
 }
 
@@ -151,17 +154,27 @@ TokenRegion parse_token_region(const std::string& name) {
   throw Error("tokens '" + name + "' is not one of all, images, words, state");
 }
 
+const char* channel_site_name(ChannelSite site) { return site == ChannelSite::kResidPost ? "resid.post" : "mlp.post"; }
+
+ChannelSite parse_channel_site(const std::string& name) {
+  for (ChannelSite c : {ChannelSite::kMlpPost, ChannelSite::kResidPost})
+    if (name == channel_site_name(c)) return c;
+  throw Error("site '" + name + "' is not one of mlp.post, resid.post");
+}
+
 bool NeuronRef::operator<(const NeuronRef& o) const {
   if (stream != o.stream) return stream < o.stream;
   if (layer != o.layer) return layer < o.layer;
   if (index != o.index) return index < o.index;
-  return tokens < o.tokens;
+  if (tokens != o.tokens) return tokens < o.tokens;
+  return site < o.site;
 }
 
-StreamShape StreamShape::contiguous(int count, int ffn_width) {
+StreamShape StreamShape::contiguous(int count, int ffn_width, int width) {
   StreamShape s;
   for (int i = 0; i < count; ++i) s.layers.push_back(i);
   s.ffn_width = ffn_width;
+  s.width = width;
   return s;
 }
 
@@ -182,9 +195,10 @@ void validate_neuron_set(const NeuronSet& set, const ModelShape& shape) {
       problems.push_back(entry + "the " + stream_name(n.stream) + " stream has no layer " + std::to_string(n.layer) +
                          layers);
     }
-    if (n.index < 0 || n.index >= s.ffn_width)
-      problems.push_back(entry + "index " + std::to_string(n.index) + " is out of range (FFN width " +
-                         std::to_string(s.ffn_width) + ")");
+    if (n.index < 0 || n.index >= s.channels(n.site))
+      problems.push_back(entry + "index " + std::to_string(n.index) + " is out of range (" +
+                         (n.site == ChannelSite::kMlpPost ? "FFN" : "residual") + " width " +
+                         std::to_string(s.channels(n.site)) + ")");
     if (n.stream == Stream::kExpert && n.tokens != TokenRegion::kAll)
       problems.push_back(entry + "tokens '" + token_region_name(n.tokens) +
                          "': an expert channel acts on the action tokens, all of them");
@@ -207,6 +221,7 @@ std::string neuron_sets_to_json(const std::vector<NeuronSet>& sets) {
       if (!n.note.empty()) entry["note"] = n.note;
       if (n.weight != 1) entry["weight"] = n.weight;
       if (n.tokens != TokenRegion::kAll) entry["tokens"] = token_region_name(n.tokens);
+      if (n.site != ChannelSite::kMlpPost) entry["site"] = channel_site_name(n.site);
       neurons.push_back(entry);
     }
     doc["sets"].push_back(
@@ -263,7 +278,7 @@ std::vector<NeuronSet> parse_neuron_sets(const std::string& text, const std::str
     for (size_t i = 0; i < neurons.size(); ++i) {
       const std::string nw = where + " neuron " + std::to_string(i);
       const json& jn = neurons[i];
-      only_keys(jn, {"stream", "layer", "index", "note", "weight", "tokens"}, nw);
+      only_keys(jn, {"stream", "layer", "index", "note", "weight", "tokens", "site"}, nw);
       NeuronRef n;
       try {
         n.stream = parse_stream(string_field(jn, "stream", nw));
@@ -281,6 +296,13 @@ std::vector<NeuronSet> parse_neuron_sets(const std::string& text, const std::str
       if (jn.contains("tokens")) {
         try {
           n.tokens = parse_token_region(string_field(jn, "tokens", nw));
+        } catch (const Error& e) {
+          throw Error(nw + ": " + e.what());
+        }
+      }
+      if (jn.contains("site")) {
+        try {
+          n.site = parse_channel_site(string_field(jn, "site", nw));
         } catch (const Error& e) {
           throw Error(nw + ": " + e.what());
         }
@@ -311,7 +333,7 @@ const NeuronSet& find_neuron_set(const std::vector<NeuronSet>& sets, const std::
 std::map<int, std::vector<int>> indices_by_layer(const NeuronSet& set, Stream stream) {
   std::map<int, std::vector<int>> out;
   for (const NeuronRef& n : set.neurons)
-    if (n.stream == stream) out[n.layer].push_back(n.index);
+    if (n.stream == stream && n.site == ChannelSite::kMlpPost) out[n.layer].push_back(n.index);
   for (auto& [layer, indices] : out) {
     std::sort(indices.begin(), indices.end());
     indices.erase(std::unique(indices.begin(), indices.end()), indices.end());
@@ -328,21 +350,50 @@ NeuronSet random_like(const NeuronSet& reference, const ModelShape& shape, uint6
   out.provenance.model = reference.provenance.model;
   std::set<NeuronRef> taken(reference.neurons.begin(), reference.neurons.end());
   std::mt19937_64 rng(seed);
-  for (const NeuronRef& r : reference.neurons) {
-    const int width = shape_of(shape, r.stream).ffn_width;
+  auto uniform = [&rng](uint64_t n) {  // unbiased draw from 0 … n − 1
+    const uint64_t limit = UINT64_MAX - UINT64_MAX % n;
+    uint64_t x;
+    do x = rng();
+    while (x >= limit);
+    return x % n;
+  };
+  // Dense groups (stream, layer, site, rows): more than half of the layer's channels.
+  std::map<std::tuple<Stream, int, ChannelSite, TokenRegion>, std::vector<size_t>> groups;
+  for (size_t i = 0; i < reference.neurons.size(); ++i) {
+    const NeuronRef& r = reference.neurons[i];
+    groups[{r.stream, r.layer, r.site, r.tokens}].push_back(i);
+  }
+  std::set<size_t> shuffled;
+  std::vector<NeuronRef> dense_out(reference.neurons.size());
+  for (const auto& [key, members] : groups) {
+    if (2 * members.size() <= static_cast<size_t>(shape_of(shape, std::get<0>(key)).channels(std::get<2>(key))))
+      continue;
+    std::vector<double> weights;
+    for (size_t i : members) weights.push_back(reference.neurons[i].weight);
+    for (size_t k = weights.size(); k > 1; --k) std::swap(weights[k - 1], weights[uniform(k)]);  // Fisher–Yates
+    for (size_t k = 0; k < members.size(); ++k) {
+      NeuronRef n = reference.neurons[members[k]];
+      n.note.clear();
+      n.weight = weights[k];
+      dense_out[members[k]] = n;
+      shuffled.insert(members[k]);
+    }
+  }
+  for (size_t i = 0; i < reference.neurons.size(); ++i) {
+    if (shuffled.count(i)) {
+      out.neurons.push_back(dense_out[i]);
+      continue;
+    }
+    const NeuronRef& r = reference.neurons[i];
+    const int width = shape_of(shape, r.stream).channels(r.site);
     int in_layer = 0;
-    for (const NeuronRef& t : taken) in_layer += t.stream == r.stream && t.layer == r.layer;
+    for (const NeuronRef& t : taken) in_layer += t.stream == r.stream && t.layer == r.layer && t.site == r.site;
     require(in_layer < width, "random_like: layer " + std::to_string(r.layer) + " of the " + stream_name(r.stream) +
-                                  " stream has no free neurons left");
+                                  " stream has no free " + channel_site_name(r.site) + " channels left");
     NeuronRef n = r;
     n.note.clear();
-    do {
-      const uint64_t limit = UINT64_MAX - UINT64_MAX % static_cast<uint64_t>(width);
-      uint64_t x;
-      do x = rng();
-      while (x >= limit);
-      n.index = static_cast<int>(x % static_cast<uint64_t>(width));
-    } while (taken.count(n));
+    do n.index = static_cast<int>(uniform(static_cast<uint64_t>(width)));
+    while (taken.count(n));
     taken.insert(n);
     out.neurons.push_back(n);
   }

@@ -1,7 +1,9 @@
 // Named neuron sets and intervention records, as small human-editable JSON files, so a set found once
 // (by the logit lens or by contrast) is reused by every command, and a steering run is data.
 //
-// A neuron is an FFN unit: one channel of `<stream>.layers.<layer>.mlp.post` (the input of down_proj).
+// A neuron is an FFN unit: one channel of `<stream>.layers.<layer>.mlp.post` (the input of down_proj). An entry
+// may instead name a channel of the residual stream after the layer (`resid.post`, "site": "resid.post"): a
+// direction measured there (contrastive activation addition in the residual basis) is applied there.
 // Layer numbers are the hook indices (policy/hooks.h): the layer's index within its own stack.
 //
 // neuron_sets.json:
@@ -12,7 +14,8 @@
 //         "provenance": { "method": "logit-lens, top-10 tokens, hand-picked", "model": "models/small_unfrozen",
 //                         "date": "2026-05-01" },
 //         "neurons": [ { "stream": "vlm", "layer": 15, "index": 1234, "note": "up, high, above" }, … ] }
-//     // optional per neuron: "weight" (multiplies α), "tokens": "images" | "words" | "state" (default: all rows)
+//     // optional per neuron: "weight" (multiplies α), "tokens": "images" | "words" | "state" (default: all rows),
+    //                     "site": "resid.post" (default: "mlp.post")
 //     ]
 //   }
 // interventions.json (pyvene-style records):
@@ -44,18 +47,25 @@ enum class TokenRegion { kAll, kImages, kWords, kState };
 const char* token_region_name(TokenRegion region);        // "all" | "images" | "words" | "state"
 TokenRegion parse_token_region(const std::string& name);  // throws Error otherwise
 
+// Where a channel lives: an FFN neuron (mlp.post, the set's usual kind) or a residual-stream dimension after the
+// layer (resid.post).
+enum class ChannelSite { kMlpPost, kResidPost };
+const char* channel_site_name(ChannelSite site);         // "mlp.post" | "resid.post"
+ChannelSite parse_channel_site(const std::string& name);  // throws Error otherwise
+
 struct NeuronRef {
   Stream stream = Stream::kVlm;
   int layer = 0;
-  int index = 0;     // channel of mlp.post, 0 … ffn_width − 1
+  int index = 0;     // channel of the site: 0 … ffn_width − 1 (mlp.post) or 0 … width − 1 (resid.post)
   std::string note;  // optional: why it is in the set (its top tokens, its effect size)
   // Multiplies an intervention's α for this channel (1 for a plain set). A set whose weights are a contrast's mean
   // differences is a direction in neuron space: `add` with α moves every channel by α times its own difference.
   double weight = 1;
   TokenRegion tokens = TokenRegion::kAll;  // JSON "tokens", omitted for all; one channel may appear once per region
+  ChannelSite site = ChannelSite::kMlpPost;  // JSON "site", omitted for mlp.post
 
   bool operator==(const NeuronRef& o) const {
-    return stream == o.stream && layer == o.layer && index == o.index && tokens == o.tokens;
+    return stream == o.stream && layer == o.layer && index == o.index && tokens == o.tokens && site == o.site;
   }
   bool operator<(const NeuronRef& o) const;
 };
@@ -73,11 +83,13 @@ struct NeuronSet {
   std::vector<NeuronRef> neurons;
 };
 
-// Sizes of one stream's FFNs as plain numbers: which layer indices exist, and the FFN width.
+// Sizes of one stream as plain numbers: which layer indices exist, the FFN width and the residual width.
 struct StreamShape {
   std::vector<int> layers;
   int ffn_width = 0;
-  static StreamShape contiguous(int count, int ffn_width);  // layers 0 … count − 1
+  int width = 0;  // the residual stream's (hidden size)
+  static StreamShape contiguous(int count, int ffn_width, int width);  // layers 0 … count − 1
+  int channels(ChannelSite site) const { return site == ChannelSite::kMlpPost ? ffn_width : width; }
 };
 struct ModelShape {
   StreamShape vlm, expert;
@@ -95,11 +107,14 @@ std::vector<NeuronSet> read_neuron_sets(const std::string& path);
 void write_neuron_sets(const std::string& path, const std::vector<NeuronSet>& sets);  // atomic replace
 const NeuronSet& find_neuron_set(const std::vector<NeuronSet>& sets, const std::string& name);
 
-// The set's channels per layer of one stream, sorted: what a steering hook on mlp.post needs.
+// The set's mlp.post channels per layer of one stream, sorted: what a steering hook on mlp.post needs.
 std::map<int, std::vector<int>> indices_by_layer(const NeuronSet& set, Stream stream);
 
-// A control set: for each neuron of `reference`, a random neuron in the same stream and layer that is not
-// in `reference` (and not drawn twice). Same size and layer profile; seeded and reproducible.
+// A control set: for each neuron of `reference`, a random channel in the same stream, layer and site that is not
+// in `reference` (and not drawn twice). Same size and layer profile; seeded and reproducible. Where the reference
+// takes more than half of a layer's channels (a dense direction, e.g. a residual prompt difference), there are not
+// enough others to draw from: that group keeps its channels and gets its weights shuffled among them — a random
+// direction of the same norm and the same distribution of values.
 NeuronSet random_like(const NeuronSet& reference, const ModelShape& shape, uint64_t seed, const std::string& name);
 
 struct SetOverlap {

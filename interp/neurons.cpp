@@ -533,7 +533,7 @@ PromptDirection prompt_difference(Policy& policy, const DatasetReader& dataset, 
   const int stride = std::max(1, o.frame_stride);
   int total = 0;
   for (int e : episodes) total += (dataset.num_frames(e) + stride - 1) / stride;
-  ActivationRecorder recorder(policy, true, false, o.vlm_layers);
+  ActivationRecorder recorder(policy, true, false, o.vlm_layers, {}, o.site);
   const std::vector<TokenRegion> regions = {TokenRegion::kAll, TokenRegion::kImages, TokenRegion::kWords,
                                             TokenRegion::kState};
   auto of_region = [](const ChunkActivations& a, TokenRegion r) -> const std::map<int, std::vector<float>>& {
@@ -598,6 +598,25 @@ PromptDirection prompt_difference(Policy& policy, const DatasetReader& dataset, 
   return out;
 }
 
+PromptDirection only_layer(const PromptDirection& direction, int layer) {
+  PromptDirection out;
+  out.frames = direction.frames;
+  for (const auto& [region, part] : direction.parts) {
+    const auto d = part.difference.find(layer);
+    require(d != part.difference.end(), "prompt direction: layer " + std::to_string(layer) + " was not measured");
+    PromptDirection::Part& p = out.parts[region];
+    p.difference[layer] = d->second;
+    p.spread[layer] = part.spread.at(layer);
+    for (size_t k = 0; k < d->second.size(); ++k) {
+      p.difference_norm += d->second[k] * d->second[k];
+      p.spread_norm += p.spread[layer][k] * p.spread[layer][k];
+    }
+    p.difference_norm = std::sqrt(p.difference_norm);
+    p.spread_norm = std::sqrt(p.spread_norm);
+  }
+  return out;
+}
+
 NeuronSet prompt_direction_set(const PromptDirection& direction, const std::string& name, int n,
                                const std::string& model, const PromptDirectionOptions& o, bool per_token_kind) {
   struct Channel {
@@ -623,8 +642,11 @@ NeuronSet prompt_direction_set(const PromptDirection& direction, const std::stri
   });
   NeuronSet set;
   set.name = name;
-  set.description = "prompt difference '" + o.prompt_a + "' − '" + o.prompt_b +
-                    "': VLM neurons weighted by their mean coefficient difference on the same frames" +
+  const bool resid = o.site == ChannelSite::kResidPost;
+  set.description = "prompt difference '" + o.prompt_a + "' − '" + o.prompt_b + "': " +
+                    (resid ? "VLM residual-stream channels (resid.post) weighted by their mean difference"
+                           : "VLM neurons weighted by their mean coefficient difference") +
+                    " on the same frames" +
                     (per_token_kind ? ", measured and applied per kind of row (images, words, state)" : "") +
                     " (use with op add; α > 0 toward the first prompt, α < 0 toward the second)";
   set.provenance = {"contrastive activation addition: " + std::to_string(direction.frames) + " frames, " +
@@ -636,6 +658,7 @@ NeuronSet prompt_direction_set(const PromptDirection& direction, const std::stri
     std::snprintf(note, sizeof note, "difference %.3g, spread %.3g", c.difference, c.spread);
     NeuronRef ref{Stream::kVlm, c.layer, c.index, note, c.difference};
     ref.tokens = c.tokens;
+    ref.site = o.site;
     set.neurons.push_back(ref);
   }
   return set;

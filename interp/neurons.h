@@ -151,9 +151,13 @@ NeuronSet choice_direction(const ChoiceContrast& contrast, const std::string& na
 // prompt b — averaged over every prefix row, and separately over the image rows, the word rows and the state row.
 // The words change their own rows most; a direction averaged over all rows and added at all rows spreads that
 // change thin, one measured per kind of row and added there puts it back where it was.
+// At site kResidPost the same is measured on the residual stream after each layer: what the prompt changes there
+// includes the word embedding and the attention outputs, which mlp.post does not see. A residual direction is
+// applied at one layer (only_layer): the difference at layer l already carries the earlier layers' part of it.
 struct PromptDirectionOptions {
   std::string prompt_a, prompt_b;
   std::vector<int> vlm_layers;  // empty = every VLM layer
+  ChannelSite site = ChannelSite::kMlpPost;
   int episodes = 8;             // successful episodes, any variant
   int frame_stride = 10;        // every n-th frame of each episode, all phases
   uint64_t seed = 0;            // noise of the forward passes (the VLM does not see it)
@@ -170,8 +174,10 @@ struct PromptDirection {
   const Part& all() const { return parts.at(TokenRegion::kAll); }
 };
 PromptDirection prompt_difference(Policy& policy, const DatasetReader& dataset, const PromptDirectionOptions& options);
-// The direction as a weighted set: the n channels with the largest |difference| (n ≤ 0: every channel of the
-// layers), each weighted by its difference. per_token_kind: the channels of the image, word and state parts, each
+// The direction restricted to one layer (Error when it was not measured there).
+PromptDirection only_layer(const PromptDirection& direction, int layer);
+// The direction as a weighted set of channels at options.site: the n channels with the largest |difference|
+// (n ≤ 0: every channel of the layers), each weighted by its difference. per_token_kind: the channels of the image, word and state parts, each
 // entry acting on its own rows (NeuronRef::tokens); else the all-rows part, acting on every row.
 NeuronSet prompt_direction_set(const PromptDirection& direction, const std::string& name, int n,
                                const std::string& model, const PromptDirectionOptions& options,

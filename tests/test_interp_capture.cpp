@@ -213,6 +213,51 @@ TEST(Steering, ATokenRegionReachesOnlyItsRows) {
   }
 }
 
+TEST(Steering, AResidualChannelIsAddedToTheResidualStreamAndReachesLaterLayers) {
+  Fixture f;
+  Policy& p = *f.policy;
+  torch::Tensor before, after, later_before, later_after;
+  auto record = [&](torch::Tensor& into, torch::Tensor& later) {
+    const int h = p.hooks().add("vlm.layers.1.resid.post", [&](const HookContext& ctx, at::Tensor& t) {
+      if (ctx.pass == ForwardPass::kPrefix) into = t.select(0, 0).clone();  // [Lp, D]
+    });
+    const int h2 = p.hooks().add("vlm.layers.2.mlp.post", [&](const HookContext& ctx, at::Tensor& t) {
+      if (ctx.pass == ForwardPass::kPrefix) later = t.select(0, 0).clone();
+    });
+    p.predict_chunk(f.input(), 3, 0);
+    p.hooks().remove(h);
+    p.hooks().remove(h2);
+  };
+  record(before, later_before);
+  NeuronSet set{"resid", "", {}, {{Stream::kVlm, 1, 4, "", 0.5}}};
+  set.neurons[0].tokens = TokenRegion::kWords;
+  set.neurons[0].site = ChannelSite::kResidPost;
+  {
+    Steering steer(p.model(), {set}, {Intervention{"resid", InterventionOp::kAdd, 3.0}});
+    EXPECT_EQ(steer.hooked_layers(), 1);
+    record(after, later_after);
+  }
+  const PrefixLayout& layout = p.layout();
+  for (int row = 0; row < before.size(0); ++row) {
+    const bool word = row >= layout.language_begin && row < layout.language_begin + layout.language_len;
+    for (int channel = 0; channel < before.size(1); ++channel) {
+      const float expected = before[row][channel].item<float>() + (word && channel == 4 ? 1.5f : 0.f);
+      ASSERT_NEAR(after[row][channel].item<float>(), expected, 1e-6) << "row " << row << " channel " << channel;
+    }
+  }
+  EXPECT_GT((later_after - later_before).abs().max().item<float>(), 1e-4);  // the next layer reads the change
+  // An index beyond the residual width (the model's hidden size) is refused, naming the width.
+  set.neurons[0].index = p.config().text.hidden;
+  std::string e;
+  try {
+    Steering steer(p.model(), {set}, {Intervention{"resid", InterventionOp::kAdd, 1.0}});
+  } catch (const Error& error) {
+    e = error.what();
+  }
+  EXPECT_NE(e.find("out of range (residual width " + std::to_string(p.config().text.hidden) + ")"), std::string::npos)
+      << e;
+}
+
 TEST(Steering, OverridesExactlyTheChosenNeuronsAndNothingWhenEmpty) {
   Fixture f;
   Policy& p = *f.policy;
@@ -596,6 +641,48 @@ TEST(Neurons, PromptDifferenceIsTheMeanCoefficientChangeBetweenTwoPrompts) {
     ASSERT_DOUBLE_EQ(n.weight, d.parts.at(n.tokens).difference.at(n.layer)[static_cast<size_t>(n.index)]);
   }
   validate_neuron_set(per_kind, model_shape(f.policy->config()));
+  // On the residual stream: the same mean change of resid.post's word rows, one layer at a time.
+  PromptDirectionOptions ro = o;
+  ro.site = ChannelSite::kResidPost;
+  const PromptDirection resid = prompt_difference(*f.policy, dataset, ro);
+  const int hidden = f.policy->config().text.hidden;
+  ASSERT_EQ(resid.all().difference.at(1).size(), static_cast<size_t>(hidden));
+  {
+    double sum_words = 0;
+    for (int e : {0, 2})
+      for (int i = 0; i < 7; i += 3) {
+        PolicyInput in = frame_input(dataset.frame(e, i), o.prompt_a);
+        double words[2];
+        for (int which = 0; which < 2; ++which) {
+          in.task = which == 0 ? o.prompt_a : o.prompt_b;
+          torch::Tensor post;
+          const int h = f.policy->hooks().add("vlm.layers.1.resid.post", [&](const HookContext& ctx, at::Tensor& t) {
+            if (ctx.pass == ForwardPass::kPrefix) post = t.select(0, 0).select(1, 17).clone();
+          });
+          f.policy->predict_chunk(in, 0, 0);
+          f.policy->hooks().remove(h);
+          const PrefixLayout& layout = f.policy->layout();
+          double s = 0;
+          int count = 0;
+          for (int p = layout.language_begin; p < layout.language_begin + layout.language_len; ++p)
+            if (!layout.tokens[0][p].padding) s += post[p].item<double>(), ++count;
+          words[which] = s / count;
+        }
+        sum_words += words[0] - words[1];
+      }
+    EXPECT_NEAR(resid.parts.at(TokenRegion::kWords).difference.at(1)[17], sum_words / 6, 1e-4);
+  }
+  const PromptDirection layer3 = only_layer(resid, 3);
+  EXPECT_EQ(layer3.all().difference.size(), 1u);
+  EXPECT_EQ(layer3.all().difference.at(3), resid.all().difference.at(3));
+  EXPECT_THROW(only_layer(resid, 2), Error);  // not measured
+  const NeuronSet resid_set = prompt_direction_set(layer3, "prompt_rise_resid3", 0, "test", ro, true);
+  EXPECT_EQ(resid_set.neurons.size(), 3u * static_cast<size_t>(hidden));
+  for (const NeuronRef& n : resid_set.neurons) {
+    ASSERT_EQ(n.site, ChannelSite::kResidPost);
+    ASSERT_EQ(n.layer, 3);
+  }
+  validate_neuron_set(resid_set, model_shape(f.policy->config()));
   o.prompt_b = o.prompt_a;
   EXPECT_THROW(prompt_difference(*f.policy, dataset, o), Error);
 }

@@ -915,8 +915,9 @@ TEST(Heatmap, GridViewBarsThumbnailsAndFigure) {
 
 ModelShape smolvla_shape() {
   ModelShape s;
-  s.vlm = StreamShape::contiguous(16, 2560);
+  s.vlm = StreamShape::contiguous(16, 2560, 960);
   s.expert.ffn_width = 2048;
+  s.expert.width = 720;
   for (int i = 0; i < 16; i += 2) s.expert.layers.push_back(i);  // an expert paired with every other layer
   return s;
 }
@@ -1029,6 +1030,41 @@ TEST(NeuronSets, TokenRegionsRoundTripAndExpertChannelsTakeAllRows) {
       << e;
 }
 
+TEST(NeuronSets, ResidualChannelsRoundTripValidateAgainstTheWidthAndDrawTheirOwnControls) {
+  NeuronSet set;
+  set.name = "prompt_rise_resid3";
+  set.neurons = {{Stream::kVlm, 3, 7, "", 0.5}, {Stream::kVlm, 3, 7, "", -0.25}};
+  set.neurons[0].site = ChannelSite::kResidPost;  // the same index as an FFN neuron is another channel
+  const std::vector<NeuronSet> back = parse_neuron_sets(neuron_sets_to_json({set}), "rt.json");
+  ASSERT_EQ(back[0].neurons.size(), 2u);
+  EXPECT_EQ(back[0].neurons[0].site, ChannelSite::kResidPost);
+  EXPECT_EQ(back[0].neurons[1].site, ChannelSite::kMlpPost);  // no "site" key
+  EXPECT_EQ(neuron_sets_to_json(back).find("mlp.post"), std::string::npos);
+  const ModelShape shape = smolvla_shape();
+  EXPECT_NO_THROW(validate_neuron_set(set, shape));
+  set.neurons[0].index = 960;  // in the FFN's range, not the residual stream's
+  std::string e = error_of([&] { validate_neuron_set(set, shape); });
+  EXPECT_NE(e.find("entry 0 (vlm layer 3 index 960 of resid.post): index 960 is out of range (residual width 960)"),
+            std::string::npos)
+      << e;
+  e = error_of([&] {
+    parse_neuron_sets(R"({"format": "vlascope.neuron_sets", "version": 1, "sets": [{"name": "s", "neurons": [)"
+                      R"({"stream": "vlm", "layer": 3, "index": 9, "site": "attn.out"}]}]})",
+                      "bad.json");
+  });
+  EXPECT_NE(e.find("bad.json: set 's' (sets[0]) neuron 0: site 'attn.out' is not one of mlp.post, resid.post"),
+            std::string::npos)
+      << e;
+  // A random control draws residual channels within the residual width, on the same site.
+  ModelShape tiny;
+  tiny.vlm = StreamShape::contiguous(1, 100, 2);
+  NeuronSet one{"one", "", {}, {{Stream::kVlm, 0, 0, ""}}};
+  one.neurons[0].site = ChannelSite::kResidPost;
+  const NeuronSet r = random_like(one, tiny, 1, "r");
+  EXPECT_EQ(r.neurons[0].index, 1);
+  EXPECT_EQ(r.neurons[0].site, ChannelSite::kResidPost);
+}
+
 TEST(NeuronSets, ValidationAgainstModelSizes) {
   const ModelShape shape = smolvla_shape();
   EXPECT_NO_THROW(validate_neuron_set(high_set(), shape));
@@ -1066,13 +1102,27 @@ TEST(NeuronSets, RandomControlsOverlapAndLayers) {
   EXPECT_FALSE(r1.neurons == r3.neurons);
   // A tiny model where the layer has only one free neuron left.
   ModelShape tiny;
-  tiny.vlm = StreamShape::contiguous(1, 2);
+  tiny.vlm = StreamShape::contiguous(1, 2, 1);
   NeuronSet one;
   one.name = "one";
   one.neurons = {{Stream::kVlm, 0, 0, ""}};
   EXPECT_EQ(random_like(one, tiny, 1, "r").neurons[0].index, 1);
-  one.neurons.push_back({Stream::kVlm, 0, 1, ""});
-  EXPECT_THROW(random_like(one, tiny, 1, "r"), Error);
+  // A set that takes more than half a layer (a dense direction) keeps its channels and shuffles its weights.
+  NeuronSet dense{"dense", "", {}, {}};
+  tiny.vlm = StreamShape::contiguous(1, 8, 4);
+  for (int i = 0; i < 5; ++i) dense.neurons.push_back({Stream::kVlm, 0, i, "", 1.0 + i});
+  const NeuronSet shuffled = random_like(dense, tiny, 3, "r");
+  ASSERT_EQ(shuffled.neurons.size(), 5u);
+  std::vector<double> weights;
+  bool moved = false;
+  for (int i = 0; i < 5; ++i) {
+    EXPECT_EQ(shuffled.neurons[i].index, i);
+    weights.push_back(shuffled.neurons[i].weight);
+    moved = moved || shuffled.neurons[i].weight != 1.0 + i;
+  }
+  EXPECT_TRUE(moved);
+  std::sort(weights.begin(), weights.end());
+  EXPECT_EQ(weights, (std::vector<double>{1, 2, 3, 4, 5}));
 
   NeuronSet other = high_set();
   other.neurons.pop_back();
