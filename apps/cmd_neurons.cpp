@@ -137,7 +137,8 @@ int run_neurons(int argc, char** argv) {
               "prompt-difference directions name=PROMPT_A|PROMPT_B;… on the --dataset frames: sets prompt_<name>\n"
               "(the mean over every prefix row, added at every row) and prompt_<name>_tokens (measured and added per\n"
               "kind of row: images, words, state) on the FFN neurons, and prompt_<name>_resid<layer> on the residual\n"
-              "stream after each layer (per kind of row; apply one layer); weighted by the mean activation difference;\n"
+              "stream after each layer (images, the instruction's last token, state; apply one layer); weighted by\n"
+              "the mean activation difference;\n"
               "steer with op add; empty: skip");
   args.option("prompt-layers", "lexical",
               "VLM layers of the prompt directions: 'lexical' (the layers the lexical concept sets use) or a list");
@@ -408,11 +409,14 @@ int run_neurons(int argc, char** argv) {
       };
       const PromptDirection d = prompt_difference(*policy, dataset, o);
       NeuronSet set = prompt_direction_set(d, name, size, args.get("checkpoint"), o);
-      NeuronSet per_kind = prompt_direction_set(d, name + "_tokens", size, args.get("checkpoint"), o, true);
+      NeuronSet per_kind =
+          prompt_direction_set(d, name + "_tokens", size, args.get("checkpoint"), o, per_token_kind_regions());
       const nlohmann::json parts = describe(d, "mlp.post");
       std::printf("  sets %s (%zu channels, every row) and %s (%zu, each kind of row its own)\n", name.c_str(),
                   set.neurons.size(), per_kind.name.c_str(), per_kind.neurons.size());
-      // The same on the residual stream, one set per layer (a residual difference is applied at one layer).
+      // The same on the residual stream, one set per layer (a residual difference is applied at one layer), with the
+      // instruction's last token in place of the mean over the words: the prompts differ in their last word, and
+      // spread over every word row that change did not move the arm (models/README.md, H2).
       PromptDirectionOptions ro = o;
       ro.site = ChannelSite::kResidPost;
       const PromptDirection resid = prompt_difference(*policy, dataset, ro);
@@ -421,7 +425,7 @@ int run_neurons(int argc, char** argv) {
       for (const auto& [layer, diff] : resid.all().difference) {
         resid_sets.push_back(name + "_resid" + std::to_string(layer));
         sets.push_back(prompt_direction_set(only_layer(resid, layer), resid_sets.back(), size, args.get("checkpoint"),
-                                            ro, true));
+                                            ro, per_token_kind_last_regions()));
       }
       std::string resid_list;
       for (const std::string& s : resid_sets) resid_list += (resid_list.empty() ? "" : ", ") + s;

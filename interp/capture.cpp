@@ -178,11 +178,13 @@ ActivationRecorder::ActivationRecorder(Policy& policy, bool vlm, bool expert, st
         const torch::Tensor x = t.select(0, 0).detach().to(torch::kFloat32);  // [Lp, I]
         // Row weights: every valid row, the valid image rows, the valid word rows.
         std::vector<float> valid(static_cast<size_t>(x.size(0)), 1.f), images(valid.size(), 0.f), words(valid.size(), 0.f);
+        int last_word = -1;
         for (int p = 0; p < x.size(0) && !layout.tokens.empty() && p < static_cast<int>(layout.tokens[0].size()); ++p) {
           const LayoutToken& token = layout.tokens[0][p];
           valid[p] = token.padding ? 0.f : 1.f;
           images[p] = token.kind == TokenKind::kImage ? valid[p] : 0.f;
           words[p] = token.kind == TokenKind::kLanguage ? valid[p] : 0.f;
+          if (words[p] > 0) last_word = p;
         }
         auto mean_over = [&](const std::vector<float>& rows) {
           const torch::Tensor w = torch::tensor(rows).unsqueeze(1);
@@ -193,6 +195,7 @@ ActivationRecorder::ActivationRecorder(Policy& policy, bool vlm, bool expert, st
         chunks_.back().vlm_words[i] = mean_over(words);
         const int s = layout.state_index;
         if (s >= 0 && s < x.size(0)) chunks_.back().vlm_state[i] = to_vector(x.select(0, s));
+        if (last_word >= 0) chunks_.back().vlm_last_word[i] = to_vector(x.select(0, last_word));
       }));
     }
   }
@@ -260,12 +263,18 @@ Steering::Steering(SmolVLA& model, const std::vector<NeuronSet>& sets, const std
               require(ctx.words_begin >= 0 && ctx.state_index >= ctx.words_begin && ctx.state_index < act.size(1),
                       "steering '" + e.intervention.set + "': this pass does not say where its " +
                           token_region_name(e.tokens) + " rows are");
-              const int64_t begin = e.tokens == TokenRegion::kImages ? 0
-                                    : e.tokens == TokenRegion::kWords ? ctx.words_begin
-                                                                      : ctx.state_index;
-              const int64_t end = e.tokens == TokenRegion::kImages ? ctx.words_begin
-                                  : e.tokens == TokenRegion::kWords ? ctx.state_index
-                                                                    : ctx.state_index + 1;
+              int64_t begin = 0, end = 0;
+              switch (e.tokens) {
+                case TokenRegion::kImages: begin = 0, end = ctx.words_begin; break;
+                case TokenRegion::kWords: begin = ctx.words_begin, end = ctx.state_index; break;
+                case TokenRegion::kState: begin = ctx.state_index, end = ctx.state_index + 1; break;
+                case TokenRegion::kLastWord:
+                  require(ctx.words_end > ctx.words_begin && ctx.words_end <= ctx.state_index,
+                          "steering '" + e.intervention.set + "': this pass does not say where its last word is");
+                  begin = ctx.words_end - 1, end = ctx.words_end;
+                  break;
+                case TokenRegion::kAll: break;
+              }
               if (end <= begin) continue;
               rows = act.narrow(1, begin, end - begin);
             }

@@ -111,11 +111,12 @@ class AttentionRecorder {
 // Per chunk, the FFN neuron coefficients (mlp.post) of every captured layer — or the residual stream after it
 // (resid.post), when the recorder is built for that site — reduced over positions:
 //   VLM: the mean over the prefix's valid positions, over its valid image rows, over its valid word rows, and the
-//        value at the state token;
+//        values at the state token and at the instruction's last real token;
 //   expert: the mean over the chunk's action tokens and all denoising steps.
 struct ChunkActivations {
   int index = 0;
-  std::map<int, std::vector<float>> vlm_mean, vlm_images, vlm_words, vlm_state, expert_mean;  // layer → [channels]
+  std::map<int, std::vector<float>> vlm_mean, vlm_images, vlm_words, vlm_state, vlm_last_word, expert_mean;
+                                                                  // layer → [channels]
 };
 
 class ActivationRecorder {

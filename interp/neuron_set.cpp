@@ -144,14 +144,16 @@ const char* token_region_name(TokenRegion region) {
     case TokenRegion::kImages: return "images";
     case TokenRegion::kWords: return "words";
     case TokenRegion::kState: return "state";
+    case TokenRegion::kLastWord: return "last_word";
   }
   return "all";
 }
 
 TokenRegion parse_token_region(const std::string& name) {
-  for (TokenRegion r : {TokenRegion::kAll, TokenRegion::kImages, TokenRegion::kWords, TokenRegion::kState})
+  for (TokenRegion r :
+       {TokenRegion::kAll, TokenRegion::kImages, TokenRegion::kWords, TokenRegion::kState, TokenRegion::kLastWord})
     if (name == token_region_name(r)) return r;
-  throw Error("tokens '" + name + "' is not one of all, images, words, state");
+  throw Error("tokens '" + name + "' is not one of all, images, words, state, last_word");
 }
 
 const char* channel_site_name(ChannelSite site) { return site == ChannelSite::kResidPost ? "resid.post" : "mlp.post"; }

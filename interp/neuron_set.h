@@ -14,8 +14,8 @@
 //         "provenance": { "method": "logit-lens, top-10 tokens, hand-picked", "model": "models/small_unfrozen",
 //                         "date": "2026-05-01" },
 //         "neurons": [ { "stream": "vlm", "layer": 15, "index": 1234, "note": "up, high, above" }, … ] }
-//     // optional per neuron: "weight" (multiplies α), "tokens": "images" | "words" | "state" (default: all rows),
-    //                     "site": "resid.post" (default: "mlp.post")
+//     // optional per neuron: "weight" (multiplies α), "tokens": "images" | "words" | "state" | "last_word"
+//     //                     (default: all rows), "site": "resid.post" (default: "mlp.post")
 //     ]
 //   }
 // interventions.json (pyvene-style records):
@@ -43,8 +43,10 @@ std::string mlp_post_hook(Stream stream, int layer);
 // The prefix rows an intervention on a VLM channel reaches: all of them, or one kind of token (the camera images,
 // the instruction's words, the state token). A prompt's words change the words' rows most: a direction measured
 // there is applied there. Expert channels act on the action tokens, always all of them.
-enum class TokenRegion { kAll, kImages, kWords, kState };
-const char* token_region_name(TokenRegion region);        // "all" | "images" | "words" | "state"
+// kLastWord is the instruction's last real token alone (its row, whatever its length): where a prompt that ends
+// in its concept word ("… lift it high") differs most, and the row a shorter prompt's own ending sits in.
+enum class TokenRegion { kAll, kImages, kWords, kState, kLastWord };
+const char* token_region_name(TokenRegion region);  // "all" | "images" | "words" | "state" | "last_word"
 TokenRegion parse_token_region(const std::string& name);  // throws Error otherwise
 
 // Where a channel lives: an FFN neuron (mlp.post, the set's usual kind) or a residual-stream dimension after the

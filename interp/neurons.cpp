@@ -535,12 +535,13 @@ PromptDirection prompt_difference(Policy& policy, const DatasetReader& dataset, 
   for (int e : episodes) total += (dataset.num_frames(e) + stride - 1) / stride;
   ActivationRecorder recorder(policy, true, false, o.vlm_layers, {}, o.site);
   const std::vector<TokenRegion> regions = {TokenRegion::kAll, TokenRegion::kImages, TokenRegion::kWords,
-                                            TokenRegion::kState};
+                                            TokenRegion::kState, TokenRegion::kLastWord};
   auto of_region = [](const ChunkActivations& a, TokenRegion r) -> const std::map<int, std::vector<float>>& {
     switch (r) {
       case TokenRegion::kImages: return a.vlm_images;
       case TokenRegion::kWords: return a.vlm_words;
       case TokenRegion::kState: return a.vlm_state;
+      case TokenRegion::kLastWord: return a.vlm_last_word;
       case TokenRegion::kAll: break;
     }
     return a.vlm_mean;
@@ -598,6 +599,16 @@ PromptDirection prompt_difference(Policy& policy, const DatasetReader& dataset, 
   return out;
 }
 
+const std::vector<TokenRegion>& per_token_kind_regions() {
+  static const std::vector<TokenRegion> r = {TokenRegion::kImages, TokenRegion::kWords, TokenRegion::kState};
+  return r;
+}
+
+const std::vector<TokenRegion>& per_token_kind_last_regions() {
+  static const std::vector<TokenRegion> r = {TokenRegion::kImages, TokenRegion::kLastWord, TokenRegion::kState};
+  return r;
+}
+
 PromptDirection only_layer(const PromptDirection& direction, int layer) {
   PromptDirection out;
   out.frames = direction.frames;
@@ -618,16 +629,18 @@ PromptDirection only_layer(const PromptDirection& direction, int layer) {
 }
 
 NeuronSet prompt_direction_set(const PromptDirection& direction, const std::string& name, int n,
-                               const std::string& model, const PromptDirectionOptions& o, bool per_token_kind) {
+                               const std::string& model, const PromptDirectionOptions& o,
+                               const std::vector<TokenRegion>& regions) {
   struct Channel {
     int layer, index;
     TokenRegion tokens;
     double difference, spread;
   };
   std::vector<Channel> channels;
-  const std::vector<TokenRegion> regions =
-      per_token_kind ? std::vector<TokenRegion>{TokenRegion::kImages, TokenRegion::kWords, TokenRegion::kState}
-                     : std::vector<TokenRegion>{TokenRegion::kAll};
+  require(!regions.empty(), "prompt direction set '" + name + "': no kind of row to apply it on");
+  const bool per_token_kind = regions != std::vector<TokenRegion>{TokenRegion::kAll};
+  std::string region_list;
+  for (TokenRegion r : regions) region_list += (region_list.empty() ? "" : ", ") + std::string(token_region_name(r));
   for (TokenRegion r : regions) {
     const PromptDirection::Part& part = direction.parts.at(r);
     for (const auto& [layer, d] : part.difference)
@@ -647,7 +660,7 @@ NeuronSet prompt_direction_set(const PromptDirection& direction, const std::stri
                     (resid ? "VLM residual-stream channels (resid.post) weighted by their mean difference"
                            : "VLM neurons weighted by their mean coefficient difference") +
                     " on the same frames" +
-                    (per_token_kind ? ", measured and applied per kind of row (images, words, state)" : "") +
+                    (per_token_kind ? ", measured and applied per kind of row (" + region_list + ")" : "") +
                     " (use with op add; α > 0 toward the first prompt, α < 0 toward the second)";
   set.provenance = {"contrastive activation addition: " + std::to_string(direction.frames) + " frames, " +
                         (n > 0 ? "top " + std::to_string(n) + " channels by |difference|" : "every channel") +

@@ -170,17 +170,22 @@ struct PromptDirection {
     double spread_norm = 0;      // L2 norm of every spread together: the push's size against the natural range
   };
   int frames = 0;
-  std::map<TokenRegion, Part> parts;  // kAll (the mean over every valid row), kImages, kWords, kState
+  std::map<TokenRegion, Part> parts;  // kAll (the mean over every valid row), kImages, kWords, kState, kLastWord
   const Part& all() const { return parts.at(TokenRegion::kAll); }
 };
 PromptDirection prompt_difference(Policy& policy, const DatasetReader& dataset, const PromptDirectionOptions& options);
 // The direction restricted to one layer (Error when it was not measured there).
 PromptDirection only_layer(const PromptDirection& direction, int layer);
 // The direction as a weighted set of channels at options.site: the n channels with the largest |difference|
-// (n ≤ 0: every channel of the layers), each weighted by its difference. per_token_kind: the channels of the image, word and state parts, each
-// entry acting on its own rows (NeuronRef::tokens); else the all-rows part, acting on every row.
+// (n ≤ 0: every channel of the layers), each weighted by its difference, from the parts of `regions`, each entry
+// acting on its own rows (NeuronRef::tokens): {kAll} (the default) acts on every row; {kImages, kWords, kState}
+// puts each kind of row's change back on those rows; with kLastWord instead of kWords, the instruction's last
+// token carries what the prompts' last tokens (their concept words) differ by.
 NeuronSet prompt_direction_set(const PromptDirection& direction, const std::string& name, int n,
                                const std::string& model, const PromptDirectionOptions& options,
-                               bool per_token_kind = false);
+                               const std::vector<TokenRegion>& regions = {TokenRegion::kAll});
+// The kinds of row of the per-token-kind sets.
+const std::vector<TokenRegion>& per_token_kind_regions();       // images, words, state
+const std::vector<TokenRegion>& per_token_kind_last_regions();  // images, last_word, state
 
 }  // namespace vlascope

@@ -80,8 +80,9 @@ struct HookContext {
                         // rows at Lp)
   // Where the prefix's kinds of token are, in the action model's layer passes (run_prefix, the uncached velocity);
   // −1 elsewhere (the embedding sites, captions): rows [0, words_begin) are image tokens, [words_begin, state_index)
-  // the instruction's words (padding included), state_index the state token.
-  int words_begin = -1, state_index = -1;
+  // the instruction's words (padding included), state_index the state token; words_end is one past the last real
+  // word (padding follows it), for batch element 0 — every element at inference, where a call has one task.
+  int words_begin = -1, state_index = -1, words_end = -1;
 };
 
 // A hook may modify `activation` in place (same shape) or assign a new tensor of the same shape.

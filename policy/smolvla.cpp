@@ -610,6 +610,10 @@ Prefix SmolVLA::embed_prefix(const ModelInputs& in) const {
   ar.insert(ar.end(), tokens.size(1), false);
   out.words_begin = static_cast<int>(ar.size()) - static_cast<int>(tokens.size(1));
   out.state_index = static_cast<int>(ar.size());
+  out.words_end = out.words_begin + (tokens.numel() ? static_cast<int>(in.lang_masks.select(0, 0).to(torch::kInt64)
+                                                                           .sum()
+                                                                           .item<int64_t>())
+                                                    : 0);
   // State: one token, no scaling.
   embs.push_back(linear(in.state.to(device_, torch::kFloat32), weights_.state_proj).unsqueeze(1));
   pads.push_back(torch::ones({b, 1}, torch::dtype(torch::kBool).device(device_)));
@@ -865,6 +869,7 @@ PrefixCache SmolVLA::run_prefix(const Prefix& prefix) const {
   const torch::Tensor mask = make_att_2d_masks(prefix.pad_masks, prefix.att_masks);
   HookContext context{ForwardPass::kPrefix};
   context.words_begin = prefix.words_begin, context.state_index = prefix.state_index;
+  context.words_end = prefix.words_end;
   run_layers(&s, nullptr, mask.logical_not().unsqueeze(1), &cache, nullptr, context, /*need_prefix_output=*/false);
 
   // The expert's re-projection of each cross layer's K/V does not depend on the denoising step: do it once.
@@ -919,6 +924,7 @@ torch::Tensor SmolVLA::velocity_uncached(const Prefix& prefix, const torch::Tens
   const ForwardPass pass = step >= 0 ? ForwardPass::kDenoise : ForwardPass::kTrain;
   HookContext context{pass, step, t.numel() ? t.flatten()[0].item<double>() : 0.0};
   context.words_begin = prefix.words_begin, context.state_index = prefix.state_index;
+  context.words_end = prefix.words_end;
   const int64_t b = x_t.size(0), chunk = x_t.size(1), lp = prefix.embs.size(1);
   torch::Tensor suffix = embed_suffix(x_t, t);
   hook(hooks_, HookStream::kExpert, -1, HookSite::kEmbed, context, suffix);

@@ -105,6 +105,8 @@ struct Prefix {
   torch::Tensor att_masks;  // [B, Lp] bool: the autoregressive flags of make_att_2d_masks (state = 1)
   std::vector<torch::Tensor> image_embeddings;  // per camera: connector output before ×√D, [B, tokens, D]
   int words_begin = -1, state_index = -1;       // [images | words | state]: the first word's and the state's row
+  int words_end = -1;  // one past the last real (not padding) word row of batch element 0: inference calls share one
+                       // task, so it holds for every element there
 };
 
 // What run_prefix leaves for the denoising loop.

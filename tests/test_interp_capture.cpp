@@ -192,7 +192,7 @@ TEST(Steering, ATokenRegionReachesOnlyItsRows) {
     p.hooks().remove(h);
   };
   record(before);
-  for (TokenRegion region : {TokenRegion::kWords, TokenRegion::kState}) {
+  for (TokenRegion region : {TokenRegion::kWords, TokenRegion::kState, TokenRegion::kLastWord}) {
     NeuronSet set{"words", "", {}, {{Stream::kVlm, 1, 5, ""}}};
     set.neurons[0].tokens = region;
     {
@@ -204,7 +204,8 @@ TEST(Steering, ATokenRegionReachesOnlyItsRows) {
     for (int row = 0; row < before.size(0); ++row) {
       const bool reached = region == TokenRegion::kWords
                                ? row >= layout.language_begin && row < layout.language_begin + layout.language_len
-                               : row == layout.state_index;
+                           : region == TokenRegion::kState ? row == layout.state_index
+                                                           : row == last_language_token(layout);
       for (int channel = 0; channel < before.size(1); ++channel) {
         const float expected = reached && channel == 5 ? 7.f : before[row][channel].item<float>();
         ASSERT_EQ(after[row][channel].item<float>(), expected) << token_region_name(region) << " row " << row;
@@ -568,7 +569,7 @@ TEST(Neurons, PromptDifferenceIsTheMeanCoefficientChangeBetweenTwoPrompts) {
   o.frame_stride = 3;  // frames 0, 3, 6 of episodes 0 and 2
   const PromptDirection d = prompt_difference(*f.policy, dataset, o);
   EXPECT_EQ(d.frames, 6);
-  ASSERT_EQ(d.parts.size(), 4u);  // all rows, images, words, state
+  ASSERT_EQ(d.parts.size(), 5u);  // all rows, images, words, state, the last word
   ASSERT_EQ(d.all().difference.size(), 2u);
   ASSERT_EQ(d.all().difference.count(1), 1u);
   ASSERT_EQ(d.all().difference.at(3).size(), 256u);
@@ -634,7 +635,7 @@ TEST(Neurons, PromptDifferenceIsTheMeanCoefficientChangeBetweenTwoPrompts) {
   EXPECT_EQ(larger, 4);
   EXPECT_EQ(prompt_direction_set(d, "all", 0, "test", o).neurons.size(), 512u);
   // Per kind of row: each entry weighted by its own part's difference, and acting on those rows only.
-  const NeuronSet per_kind = prompt_direction_set(d, "prompt_rise_tokens", 0, "test", o, true);
+  const NeuronSet per_kind = prompt_direction_set(d, "prompt_rise_tokens", 0, "test", o, per_token_kind_regions());
   EXPECT_EQ(per_kind.neurons.size(), 3 * 512u);
   for (const NeuronRef& n : per_kind.neurons) {
     ASSERT_NE(n.tokens, TokenRegion::kAll);
@@ -676,12 +677,17 @@ TEST(Neurons, PromptDifferenceIsTheMeanCoefficientChangeBetweenTwoPrompts) {
   EXPECT_EQ(layer3.all().difference.size(), 1u);
   EXPECT_EQ(layer3.all().difference.at(3), resid.all().difference.at(3));
   EXPECT_THROW(only_layer(resid, 2), Error);  // not measured
-  const NeuronSet resid_set = prompt_direction_set(layer3, "prompt_rise_resid3", 0, "test", ro, true);
+  const NeuronSet resid_set =
+      prompt_direction_set(layer3, "prompt_rise_resid3", 0, "test", ro, per_token_kind_last_regions());
   EXPECT_EQ(resid_set.neurons.size(), 3u * static_cast<size_t>(hidden));
   for (const NeuronRef& n : resid_set.neurons) {
     ASSERT_EQ(n.site, ChannelSite::kResidPost);
     ASSERT_EQ(n.layer, 3);
+    ASSERT_NE(n.tokens, TokenRegion::kWords);
+    ASSERT_DOUBLE_EQ(n.weight, layer3.parts.at(n.tokens).difference.at(3)[static_cast<size_t>(n.index)]);
   }
+  // The prompts differ in their last word: there the residual difference is larger than the words' mean.
+  EXPECT_GT(resid.parts.at(TokenRegion::kLastWord).difference_norm, resid.parts.at(TokenRegion::kWords).difference_norm);
   validate_neuron_set(resid_set, model_shape(f.policy->config()));
   o.prompt_b = o.prompt_a;
   EXPECT_THROW(prompt_difference(*f.policy, dataset, o), Error);

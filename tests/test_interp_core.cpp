@@ -998,7 +998,7 @@ TEST(NeuronSets, ParseErrorsNameTheSetAndEntry) {
   // Token regions: named kinds only; one channel may appear once per kind of row.
   e = parse(R"({"stream": "vlm", "layer": 3, "index": 9, "tokens": "pixels"})");
   EXPECT_NE(e.find("neuron 0"), std::string::npos) << e;
-  EXPECT_NE(e.find("'pixels' is not one of all, images, words, state"), std::string::npos) << e;
+  EXPECT_NE(e.find("'pixels' is not one of all, images, words, state, last_word"), std::string::npos) << e;
   EXPECT_EQ(parse(R"({"stream": "vlm", "layer": 3, "index": 9, "tokens": "words"},)"
                   R"({"stream": "vlm", "layer": 3, "index": 9, "tokens": "images"})"),
             "");
