@@ -129,9 +129,15 @@ grep -q "shard 1/2 is missing" "$dir/merge_bad.txt" || fail "merge must name the
 $vlascope neurons --checkpoint "$dir/vla" --dataset "$dir/demos" --episodes 2 --stride 10 --set-size 3 \
   --choice-episodes 2 --choice-stride 10 --choice-samples 4 \
   --out "$dir/neurons" >"$dir/neurons.txt" 2>&1 || { cat "$dir/neurons.txt"; fail "neurons"; }
-[ "$(json "$dir/neurons/neuron_sets.json" "len(d['sets'])")" = 22 ] ||
-  fail "neurons: expected 4 lexical + 4 semantic + 4 contrastive + 4 choice sets + 2 directions + 2 × 2 prompt directions"
-[ "$(json "$dir/neurons/neuron_sets.json" "sorted(s['name'] for s in d['sets'] if '_' in s['name'] and 'contrast' not in s['name'] and 'semantic' not in s['name'])")" = \
+# One residual prompt direction per measured layer and prompt pair, on the images, the last word and the state.
+resid_layers=$(json "$dir/neurons/prompt_directions.json" "len(d['prompt_rise']['resid_sets'])")
+[ "$resid_layers" -ge 1 ] || fail "neurons: no residual prompt directions"
+[ "$(json "$dir/neurons/neuron_sets.json" "len(d['sets'])")" = $((22 + 2 * resid_layers)) ] ||
+  fail "neurons: expected 4 lexical + 4 semantic + 4 contrastive + 4 choice sets + 2 directions + 2 × 2 prompt directions + 2 × $resid_layers residual ones"
+[ "$(json "$dir/neurons/neuron_sets.json" "sorted({(n.get('site'), n.get('tokens')) for s in d['sets'] if '_resid' in s['name'] for n in s['neurons']})")" = \
+  "[('resid.post', 'images'), ('resid.post', 'last_word'), ('resid.post', 'state')]" ] ||
+  fail "neurons: residual prompt directions must act on resid.post at the images, the last word and the state"
+[ "$(json "$dir/neurons/neuron_sets.json" "sorted(s['name'] for s in d['sets'] if '_' in s['name'] and 'contrast' not in s['name'] and 'semantic' not in s['name'] and '_resid' not in s['name'])")" = \
   "['fast_choice', 'high_choice', 'low_choice', 'prompt_rise', 'prompt_rise_tokens', 'prompt_speed', 'prompt_speed_tokens', 'rise_direction', 'slow_choice', 'speed_direction']" ] ||
   fail "neurons: choice and direction set names"
 [ "$(json "$dir/neurons/neuron_sets.json" "all(n.get('weight', 1) != 1 for s in d['sets'] if s['name'] in ('rise_direction', 'prompt_rise') for n in s['neurons'])")" = True ] ||
