@@ -1,17 +1,22 @@
 #!/usr/bin/env bash
 # The main job: the headline experiment on vlascope's shipped small models, in simulation. Installs what is missing,
 # builds, then writes everything to ./out (or $OUT) with an index page, out/index.html:
-#   eval_unfrozen/, eval_frozen/   closed-loop success, lift, length, videos (EPISODES seeded episodes each)
+#   eval_unfrozen/, eval_frozen/   closed-loop success, lift, length, videos (EPISODES seeded episodes each) of the two
+#                                  models fine-tuned on same-prompt demonstrations (models/README.md)
+#   prompts_pretrained/            the positive control: the VLA pre-trained checkpoint under the neutral, "high", "low",
+#                                  "fast" and "slow" prompts — the words ask for a height and a speed
 #   attention/                     where the unfrozen model looks: per-chunk figures, layers × heads grids, overlay video,
 #                                  mass on cube / gripper / arm / background per layer and phase, causal check
 #   compare_attention/             frozen vs unfrozen VLM on the same seeds, side by side
 #   demos/                         a few labelled demonstrations (high, low, fast, slow) for the contrastive search
 #   neurons/                       value vectors in the vocabulary; concept, contrastive and choice neuron sets
 #   steer/                         the steering experiment: baseline, high, low, random, fast, slow, prompt baselines,
-#                                  and the positive control: the "high" − "low" prompts' own activation difference
-#                                  added to a neutral-prompt run (caa-high / caa-low, vlascope neurons' prompt_rise_tokens)
-# About 9.5 minutes on 2 cores once built (measured 2026-12-07 with batched rollouts, --batch 8, and 20 rollouts per
-# steering condition; 14 min on 2026-12-02 with one episode at a time and 10 rollouts per condition).
+#                                  and the prompts' own activation difference ("high" − "low") added to a neutral-prompt
+#                                  run: at the FFN channels of the word, image and state rows (caa-high / caa-low, α ±8,
+#                                  prompt_rise_tokens) and on the residual stream after layer 0 at the last word
+#                                  (resid-high / resid-low, α ±1, prompt_rise_resid0)
+# About 10 minutes on 2 cores once built (measured 2026-12-07 on the two-stage models with batched rollouts, --batch 8,
+# and 20 rollouts per steering condition; 14 min on 2026-12-02 with one episode at a time and 10 per condition).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/setup.sh
@@ -22,6 +27,7 @@ rollouts=${ROLLOUTS:-20}
 batch=${BATCH:-8}  # episodes in lock step with one batched policy call (interp/rollout.h)
 unfrozen=models/smolvla_small_unfrozen
 frozen=models/smolvla_small_frozen
+pretrained=models/smolvla_small_pretrained
 vlascope=./build/apps/vlascope
 mkdir -p "$out"
 start=$(date +%s)
@@ -35,7 +41,8 @@ $vlascope info
     --out "$out/neurons"
   $vlascope steer-experiment --checkpoint $unfrozen --sets "$out/neurons/neuron_sets.json" --rollouts "$rollouts" \
     --sweep 1,4,8 --sweep-rollouts 4 --seed 200000 --batch "$batch" --sim-threads 1 \
-    --add-conditions caa-high=prompt_rise_tokens@1,caa-low=prompt_rise_tokens@-1 --out "$out/steer"
+    --add-conditions caa-high=prompt_rise_tokens@8,caa-low=prompt_rise_tokens@-8,resid-high=prompt_rise_resid0@1,resid-low=prompt_rise_resid0@-1 \
+    --out "$out/steer"
 ) >"$out/steering.log" 2>&1 &
 steering=$!
 trap 'kill "$steering" 2>/dev/null || true' EXIT  # a failing foreground step must not leave the chain running
@@ -43,6 +50,8 @@ $vlascope eval --checkpoint $unfrozen --episodes "$episodes" --seed 100000 --vid
   --sim-threads 1 --out "$out/eval_unfrozen"
 $vlascope eval --checkpoint $frozen --episodes "$episodes" --seed 100000 --videos 1 --threads 1 --batch "$batch" \
   --sim-threads 1 --out "$out/eval_frozen"
+$vlascope steer-experiment --checkpoint $pretrained --rollouts "$rollouts" --sweep "" --seed 200000 --batch "$batch" \
+  --sim-threads 1 --threads 1 --out "$out/prompts_pretrained"
 $vlascope attention --checkpoint $unfrozen --episodes 2 --seed 100000 --threads 1 --out "$out/attention"
 $vlascope compare-attention --a $frozen --a-name frozen --b $unfrozen --b-name unfrozen --episodes 3 \
   --seed 100000 --causal-every 2 --threads 1 --out "$out/compare_attention"
