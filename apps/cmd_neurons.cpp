@@ -138,8 +138,7 @@ int run_neurons(int argc, char** argv) {
               "(the mean over every prefix row, added at every row) and prompt_<name>_tokens (measured and added per\n"
               "kind of row: images, words, state) on the FFN neurons, and prompt_<name>_resid<layer> on the residual\n"
               "stream after each layer (images, the instruction's last token, state; apply one layer); weighted by\n"
-              "the mean activation difference;\n"
-              "steer with op add; empty: skip");
+              "the mean activation difference; steer with op add; empty: skip");
   args.option("prompt-layers", "lexical",
               "VLM layers of the prompt directions: 'lexical' (the layers the lexical concept sets use) or a list");
   args.option("prompt-episodes", "6", "episodes whose frames the prompt directions are measured on");

@@ -175,7 +175,7 @@ ActivationRecorder::ActivationRecorder(Policy& policy, bool vlm, bool expert, st
         if (chunks_.empty() || ctx.pass != ForwardPass::kPrefix) return;
         torch::NoGradGuard no_grad;
         const PrefixLayout& layout = policy_.layout();
-        const torch::Tensor x = t.select(0, 0).detach().to(torch::kFloat32);  // [Lp, I]
+        const torch::Tensor x = t.select(0, 0).detach().to(torch::kFloat32);  // [Lp, channels]
         // Row weights: every valid row, the valid image rows, the valid word rows.
         std::vector<float> valid(static_cast<size_t>(x.size(0)), 1.f), images(valid.size(), 0.f), words(valid.size(), 0.f);
         int last_word = -1;
@@ -254,46 +254,53 @@ Steering::Steering(SmolVLA& model, const std::vector<NeuronSet>& sets, const std
     const HookPoint point{hook_stream(static_cast<Stream>(stream)), layer,
                           site == ChannelSite::kMlpPost ? HookSite::kMlpPost : HookSite::kResidPost};
     handles_.push_back(model_.hooks().add(point, [entries = entries](const HookContext& ctx, at::Tensor& act) {
-          const bool prefix = ctx.pass != ForwardPass::kDenoise;
-          for (const Entry& e : entries) {
-            if (!e.intervention.applies(prefix, ctx.step)) continue;
-            // The rows of the entry's kind of token ([B, L, I] → [B, rows, I], a view written in place).
-            torch::Tensor rows = act;
-            if (e.tokens != TokenRegion::kAll) {
-              require(ctx.words_begin >= 0 && ctx.state_index >= ctx.words_begin && ctx.state_index < act.size(1),
-                      "steering '" + e.intervention.set + "': this pass does not say where its " +
-                          token_region_name(e.tokens) + " rows are");
-              int64_t begin = 0, end = 0;
-              switch (e.tokens) {
-                case TokenRegion::kImages: begin = 0, end = ctx.words_begin; break;
-                case TokenRegion::kWords: begin = ctx.words_begin, end = ctx.state_index; break;
-                case TokenRegion::kState: begin = ctx.state_index, end = ctx.state_index + 1; break;
-                case TokenRegion::kLastWord:
-                  require(ctx.words_end > ctx.words_begin && ctx.words_end <= ctx.state_index,
-                          "steering '" + e.intervention.set + "': this pass does not say where its last word is");
-                  begin = ctx.words_end - 1, end = ctx.words_end;
-                  break;
-                case TokenRegion::kAll: break;
-              }
-              if (end <= begin) continue;
-              rows = act.narrow(1, begin, end - begin);
-            }
-            const torch::Tensor idx = e.index.to(act.device());
-            const torch::Tensor alpha = e.alpha.to(act.device(), act.scalar_type());  // [n], broadcast over [B, L]
-            const torch::Tensor picked = rows.index_select(-1, idx);
-            switch (e.intervention.op) {
-              case InterventionOp::kSet:
-                rows.index_copy_(-1, idx, alpha.expand_as(picked).contiguous());
-                break;
-              case InterventionOp::kAdd:
-                rows.index_copy_(-1, idx, picked + alpha);
-                break;
-              case InterventionOp::kScale:
-                rows.index_copy_(-1, idx, picked * alpha);
-                break;
-            }
+      const bool prefix = ctx.pass != ForwardPass::kDenoise;
+      for (const Entry& e : entries) {
+        if (!e.intervention.applies(prefix, ctx.step)) continue;
+        // The rows of the entry's kind of token ([B, L, I] → [B, rows, I], a view written in place).
+        torch::Tensor rows = act;
+        if (e.tokens != TokenRegion::kAll) {
+          require(ctx.words_begin >= 0 && ctx.state_index >= ctx.words_begin && ctx.state_index < act.size(1),
+                  "steering '" + e.intervention.set + "': this pass does not say where its " +
+                      token_region_name(e.tokens) + " rows are");
+          int64_t begin = 0, end = 0;
+          switch (e.tokens) {
+            case TokenRegion::kImages:
+              begin = 0, end = ctx.words_begin;
+              break;
+            case TokenRegion::kWords:
+              begin = ctx.words_begin, end = ctx.state_index;
+              break;
+            case TokenRegion::kState:
+              begin = ctx.state_index, end = ctx.state_index + 1;
+              break;
+            case TokenRegion::kLastWord:
+              require(ctx.words_end > ctx.words_begin && ctx.words_end <= ctx.state_index,
+                      "steering '" + e.intervention.set + "': this pass does not say where its last word is");
+              begin = ctx.words_end - 1, end = ctx.words_end;
+              break;
+            case TokenRegion::kAll:
+              break;
           }
-        }));
+          if (end <= begin) continue;
+          rows = act.narrow(1, begin, end - begin);
+        }
+        const torch::Tensor idx = e.index.to(act.device());
+        const torch::Tensor alpha = e.alpha.to(act.device(), act.scalar_type());  // [n], broadcast over [B, L]
+        const torch::Tensor picked = rows.index_select(-1, idx);
+        switch (e.intervention.op) {
+          case InterventionOp::kSet:
+            rows.index_copy_(-1, idx, alpha.expand_as(picked).contiguous());
+            break;
+          case InterventionOp::kAdd:
+            rows.index_copy_(-1, idx, picked + alpha);
+            break;
+          case InterventionOp::kScale:
+            rows.index_copy_(-1, idx, picked * alpha);
+            break;
+        }
+      }
+    }));
   }
 }
 
