@@ -8,6 +8,7 @@
 #include <fstream>
 
 #include "common/error.h"
+#include "common/file_io.h"
 
 namespace vlascope {
 
@@ -81,15 +82,7 @@ void write_calibration(const fs::path& path, const ArmCalibration& calibration) 
   std::error_code ec;
   if (path.has_parent_path()) fs::create_directories(path.parent_path(), ec);
   require(!ec, "calibration " + path.string() + ": cannot create directory: " + ec.message());
-  const fs::path tmp = path.string() + ".tmp" + std::to_string(::getpid());
-  {
-    std::ofstream out(tmp);
-    require(out.good(), "calibration " + path.string() + ": cannot write");
-    out << calibration_to_json(calibration).dump(4);
-    require(out.good(), "calibration " + path.string() + ": write failed");
-  }
-  fs::rename(tmp, path, ec);
-  require(!ec, "calibration " + path.string() + ": cannot rename temporary file: " + ec.message());
+  write_file_atomically(path.string(), calibration_to_json(calibration).dump(4));
 }
 
 fs::path lerobot_calibration_root() {

@@ -15,6 +15,7 @@
 #include <tuple>
 
 #include "common/error.h"
+#include "common/file_io.h"
 
 namespace vlascope {
 
@@ -100,24 +101,6 @@ std::string read_text(const std::string& path) {
   text << in.rdbuf();
   require(!in.bad(), "cannot read " + path);
   return text.str();
-}
-
-// Writes next to the target and renames over it, so an interrupted write never leaves half a file.
-void write_text_atomically(const std::string& path, const std::string& text) {
-  const std::string temporary = path + ".tmp";
-  {
-    std::ofstream out(temporary, std::ios::binary | std::ios::trunc);
-    require(out.good(), "cannot write " + temporary + " (does the folder exist?)");
-    out << text;
-    out.flush();
-    require(out.good(), "cannot write " + temporary);
-  }
-  std::error_code ec;
-  std::filesystem::rename(temporary, path, ec);
-  if (ec) {
-    std::filesystem::remove(temporary);
-    throw Error("cannot replace " + path + ": " + ec.message());
-  }
 }
 
 const StreamShape& shape_of(const ModelShape& shape, Stream stream) {
@@ -321,7 +304,7 @@ std::vector<NeuronSet> parse_neuron_sets(const std::string& text, const std::str
 std::vector<NeuronSet> read_neuron_sets(const std::string& path) { return parse_neuron_sets(read_text(path), path); }
 
 void write_neuron_sets(const std::string& path, const std::vector<NeuronSet>& sets) {
-  write_text_atomically(path, neuron_sets_to_json(sets));
+  write_file_atomically(path, neuron_sets_to_json(sets));
 }
 
 const NeuronSet& find_neuron_set(const std::vector<NeuronSet>& sets, const std::string& name) {
@@ -522,7 +505,7 @@ std::vector<Intervention> read_interventions(const std::string& path) {
 }
 
 void write_interventions(const std::string& path, const std::vector<Intervention>& interventions) {
-  write_text_atomically(path, interventions_to_json(interventions));
+  write_file_atomically(path, interventions_to_json(interventions));
 }
 
 void validate_intervention(const Intervention& intervention, const std::vector<NeuronSet>& sets, int num_steps) {

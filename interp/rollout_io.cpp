@@ -6,6 +6,7 @@
 #include <sstream>
 
 #include "common/error.h"
+#include "common/file_io.h"
 
 namespace vlascope {
 
@@ -132,14 +133,7 @@ RolloutResult rollout_from_json(const json& j, const std::string& source) {
 }
 
 void write_rollout_file(const std::string& path, const RolloutResult& result) {
-  const std::string tmp = path + ".tmp";
-  {
-    std::ofstream f(tmp);
-    require(static_cast<bool>(f), "cannot write " + tmp);
-    f << rollout_to_json(result).dump() << "\n";
-    require(static_cast<bool>(f), "writing " + tmp + " failed (disk full?)");
-  }
-  std::filesystem::rename(tmp, path);
+  write_file_atomically(path, rollout_to_json(result).dump() + "\n");
 }
 
 RolloutResult read_rollout_file(const std::string& path) {

@@ -8,6 +8,7 @@
 #include <sstream>
 
 #include "common/error.h"
+#include "common/file_io.h"
 #include "policy/safetensors.h"
 
 namespace vlascope {
@@ -130,17 +131,6 @@ std::string processor_state_file(const fs::path& json_path, const std::string& r
     if (step.contains("state_file") && step["state_file"].is_string()) return step["state_file"].get<std::string>();
   }
   return "";
-}
-
-void write_file_atomic(const fs::path& path, const std::string& text) {
-  const fs::path tmp = path.string() + ".tmp";
-  {
-    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-    require(out.good(), tmp.string() + ": cannot write");
-    out << text;
-    require(out.good(), tmp.string() + ": write failed");
-  }
-  fs::rename(tmp, path);
 }
 
 }  // namespace
@@ -360,9 +350,9 @@ void save_checkpoint(const std::string& directory, SmolVLA& model, const Normali
                                 {"state_file", post_state}},
                                {{"registry_name", "device_processor"},
                                 {"config", {{"device", "cpu"}, {"float_dtype", nullptr}}}}});
-  write_file_atomic(dir / "policy_preprocessor.json", pre.dump(2) + "\n");
-  write_file_atomic(dir / "policy_postprocessor.json", post.dump(2) + "\n");
-  if (!tokenizer_json.empty()) write_file_atomic(dir / "tokenizer.json", tokenizer_json);
+  write_file_atomically((dir / "policy_preprocessor.json").string(), pre.dump(2) + "\n");
+  write_file_atomically((dir / "policy_postprocessor.json").string(), post.dump(2) + "\n");
+  if (!tokenizer_json.empty()) write_file_atomically((dir / "tokenizer.json").string(), tokenizer_json);
 }
 
 LoadedCheckpoint load_checkpoint(const std::string& directory, const LoadOptions& options) {

@@ -6,6 +6,7 @@
 #include <sstream>
 
 #include "common/error.h"
+#include "common/file_io.h"
 
 namespace vlascope {
 namespace {
@@ -430,15 +431,7 @@ std::string vlm_config_json(const SmolVLAConfig& c) {
 void write_lerobot_config(const std::string& directory, const SmolVLAConfig& config) {
   fs::create_directories(directory);
   auto write = [&](const std::string& name, const std::string& text) {
-    const fs::path path = fs::path(directory) / name;
-    const fs::path tmp = path.string() + ".tmp";
-    {
-      std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-      require(out.good(), tmp.string() + ": cannot write");
-      out << text << "\n";
-      require(out.good(), tmp.string() + ": write failed");
-    }
-    fs::rename(tmp, path);
+    write_file_atomically((fs::path(directory) / name).string(), text + "\n");
   };
   write("config.json", lerobot_config_json(config));
   if (config.vlm_model_name != kSmolVLM2Name) write("vlm_config.json", vlm_config_json(config));

@@ -15,6 +15,7 @@
 #include <utility>
 
 #include "common/error.h"
+#include "common/file_io.h"
 #include "policy/tokenizer_unicode.h"
 
 namespace vlascope {
@@ -1257,22 +1258,7 @@ std::string word_level_tokenizer_json(const std::vector<std::string>& words) {
 }
 
 void write_word_level_tokenizer(const std::string& path, const std::vector<std::string>& words) {
-  const std::string text = word_level_tokenizer_json(words);
-  const std::string temporary = path + ".tmp";
-  {
-    std::ofstream file(temporary, std::ios::binary | std::ios::trunc);
-    if (!file) throw Error(path + ": cannot create the tokenizer file (" + temporary + ")");
-    file << text;
-    file.close();
-    if (!file) {
-      std::remove(temporary.c_str());
-      throw Error(path + ": cannot write the tokenizer file");
-    }
-  }
-  if (std::rename(temporary.c_str(), path.c_str()) != 0) {
-    std::remove(temporary.c_str());
-    throw Error(path + ": cannot move the written tokenizer into place");
-  }
+  write_file_atomically(path, word_level_tokenizer_json(words));
 }
 
 }  // namespace vlascope

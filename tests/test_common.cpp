@@ -4,9 +4,12 @@
 #include <cstdio>
 #include <thread>
 #include <filesystem>
+#include <fstream>
+#include <iterator>
 
 #include "common/cli.h"
 #include "common/error.h"
+#include "common/file_io.h"
 #include "common/image_io.h"
 #include "common/plot.h"
 #include "common/progress.h"
@@ -107,6 +110,32 @@ TEST(Units, RoundTripAndKnownValues) {
   EXPECT_NEAR(zero[kGripper], -0.174, 1e-12);
   EXPECT_NEAR(to_lerobot(sim)[kShoulderPan], -0.3 * 180 / M_PI, 1e-9);  // pan sign is flipped
   EXPECT_NEAR(from_lerobot({0, 0, 0, 0, 0, 100})[kGripper], 1.75, 1e-12);
+}
+
+TEST(FileIo, AtomicWriteReplacesWholeFilesAndNamesTheTargetOnError) {
+  const std::string path = (temp_dir() / "atomic.json").string();
+  write_file_atomically(path, "first, longer contents\n");
+  write_file_atomically(path, "second\n");
+  std::ifstream in(path, std::ios::binary);
+  const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  EXPECT_EQ(text, "second\n");  // replaced, not overwritten in place (no tail of the longer first file)
+  for (const auto& entry : std::filesystem::directory_iterator(temp_dir()))
+    EXPECT_EQ(entry.path().string().find(".tmp"), std::string::npos) << entry.path();  // no temporary left
+  const std::string missing = (temp_dir() / "no_such_dir" / "x.json").string();
+  try {
+    write_file_atomically(missing, "x");
+    ADD_FAILURE() << "a missing folder must be an error";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find(missing), std::string::npos) << e.what();
+  }
+  EXPECT_FALSE(std::filesystem::exists(temp_dir() / "no_such_dir"));
+  // A directory in the target's place cannot be replaced: the error names it and the temporary is gone.
+  const std::string folder = (temp_dir() / "a_folder").string();
+  std::filesystem::create_directories(folder);
+  std::filesystem::create_directories(folder + "/inside");
+  EXPECT_THROW(write_file_atomically(folder, "x"), Error);
+  for (const auto& entry : std::filesystem::directory_iterator(temp_dir()))
+    EXPECT_EQ(entry.path().string().find(".tmp"), std::string::npos) << entry.path();
 }
 
 TEST(ImageIo, PngRoundTripIsExact) {
