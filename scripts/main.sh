@@ -33,6 +33,8 @@ mkdir -p "$out"
 start=$(date +%s)
 $vlascope info
 
+# The prompts' own difference, at the FFN channels of each kind of row and on the residual stream at the last word.
+caa=caa-high=prompt_rise_tokens@8,caa-low=prompt_rise_tokens@-8,resid-high=prompt_rise_resid0@1,resid-low=prompt_rise_resid0@-1
 # The steering chain (demonstrations → neuron search → steering experiment) is the longest part; it runs in the
 # background while the evaluations and attention studies take one thread in the foreground. Its log is printed after.
 (
@@ -41,8 +43,7 @@ $vlascope info
     --out "$out/neurons"
   $vlascope steer-experiment --checkpoint $unfrozen --sets "$out/neurons/neuron_sets.json" --rollouts "$rollouts" \
     --sweep 1,4,8 --sweep-rollouts 4 --seed 200000 --batch "$batch" --sim-threads 1 \
-    --add-conditions caa-high=prompt_rise_tokens@8,caa-low=prompt_rise_tokens@-8,resid-high=prompt_rise_resid0@1,resid-low=prompt_rise_resid0@-1 \
-    --out "$out/steer"
+    --add-conditions "$caa" --out "$out/steer"
 ) >"$out/steering.log" 2>&1 &
 steering=$!
 trap 'kill "$steering" 2>/dev/null || true' EXIT  # a failing foreground step must not leave the chain running
