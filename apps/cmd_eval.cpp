@@ -21,6 +21,7 @@
 #include "apps/robot_factory.h"
 #include "common/cli.h"
 #include "common/error.h"
+#include "common/file_io.h"
 #include "common/image_io.h"
 #include "common/plot.h"
 #include "common/progress.h"
@@ -277,24 +278,6 @@ Shard parse_shard(const std::string& text) {
   return s;
 }
 
-// A file's size and FNV-1a hash: two runs used the same weights (a path alone does not say so on a cluster).
-std::string file_digest(const fs::path& path) {
-  std::ifstream f(path, std::ios::binary);
-  require(static_cast<bool>(f), "cannot read " + path.string());
-  uint64_t h = 1469598103934665603ULL, size = 0;
-  std::vector<char> buffer(1 << 20);
-  while (f) {
-    f.read(buffer.data(), static_cast<std::streamsize>(buffer.size()));
-    const std::streamsize n = f.gcount();
-    for (std::streamsize i = 0; i < n; ++i) h = (h ^ static_cast<uint8_t>(buffer[static_cast<size_t>(i)])) * 1099511628211ULL;
-    size += static_cast<uint64_t>(n);
-  }
-  char text[64];
-  std::snprintf(text, sizeof text, "%llu bytes, fnv1a %016llx", static_cast<unsigned long long>(size),
-                static_cast<unsigned long long>(h));
-  return text;
-}
-
 // What makes two evaluations the same experiment: everything but the shard, the thread counts and where it ran.
 // Parts of one sweep must agree on all of it (`merge` and `--resume` check, naming the field).
 nlohmann::json eval_run_description(const ArgParser& args, const std::string& robot_name, const Shard& shard,
@@ -306,7 +289,7 @@ nlohmann::json eval_run_description(const ArgParser& args, const std::string& ro
   const fs::path checkpoint(args.get("checkpoint"));
   return {{"command", "eval"},
           {"checkpoint", args.get("checkpoint")},
-          {"weights", file_digest(checkpoint / "model.safetensors")},
+          {"weights", file_digest((checkpoint / "model.safetensors").string())},
           {"sets", args.get("sets").empty() ? std::string() : file_digest(args.get("sets"))},
           {"robot", robot_name},
           {"first_seed", static_cast<uint64_t>(args.get_int64("seed"))},

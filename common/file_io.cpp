@@ -2,9 +2,11 @@
 
 #include <unistd.h>
 
+#include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <system_error>
+#include <vector>
 
 #include "common/error.h"
 
@@ -30,6 +32,30 @@ void write_file_atomically(const std::string& path, const std::string& bytes) {
     std::filesystem::remove(temporary, ignored);
     throw Error(path + ": cannot replace it with the written file: " + ec.message());
   }
+}
+
+uint64_t fnv1a(const void* data, size_t size, uint64_t hash) {
+  const auto* bytes = static_cast<const unsigned char*>(data);
+  for (size_t i = 0; i < size; ++i) hash = (hash ^ bytes[i]) * 1099511628211ull;
+  return hash;
+}
+
+std::string file_digest(const std::string& path) {
+  std::ifstream f(path, std::ios::binary);
+  require(static_cast<bool>(f), "cannot read " + path);
+  uint64_t hash = kFnv1aOffset, size = 0;
+  std::vector<char> buffer(1 << 20);
+  while (f) {
+    f.read(buffer.data(), static_cast<std::streamsize>(buffer.size()));
+    const size_t n = static_cast<size_t>(f.gcount());
+    hash = fnv1a(buffer.data(), n, hash);
+    size += n;
+  }
+  require(!f.bad(), "cannot read " + path);
+  char text[64];
+  std::snprintf(text, sizeof text, "%llu bytes, fnv1a %016llx", static_cast<unsigned long long>(size),
+                static_cast<unsigned long long>(hash));
+  return text;
 }
 
 }  // namespace vlascope

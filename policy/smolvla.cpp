@@ -8,6 +8,7 @@
 #include <thread>
 
 #include "common/error.h"
+#include "common/file_io.h"
 
 namespace vlascope {
 
@@ -154,9 +155,7 @@ torch::ScalarType SmolVLA::dtype_of(const WeightEntry& entry) const {
 namespace {
 // The seed of one tensor's random stream: splitmix64 of the run's seed mixed with an FNV-1a hash of the tensor's key.
 uint64_t tensor_seed(uint64_t seed, const std::string& key) {
-  uint64_t h = 1469598103934665603ull;
-  for (unsigned char c : key) h = (h ^ c) * 1099511628211ull;
-  uint64_t z = seed ^ h;
+  uint64_t z = seed ^ fnv1a(key.data(), key.size());
   z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
   z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
   return z ^ (z >> 31);

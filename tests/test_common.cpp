@@ -138,6 +138,18 @@ TEST(FileIo, AtomicWriteReplacesWholeFilesAndNamesTheTargetOnError) {
     EXPECT_EQ(entry.path().string().find(".tmp"), std::string::npos) << entry.path();
 }
 
+TEST(FileIo, Fnv1aMatchesTheReferenceValuesAndDigestNamesSizeAndHash) {
+  EXPECT_EQ(fnv1a("", 0), kFnv1aOffset);
+  // By hand (Python, mod 2^64): h = (h ^ byte) * 1099511628211 from vlascope's offset basis.
+  EXPECT_EQ(fnv1a("a", 1), 0x44bd8ad473cd9906ull);
+  EXPECT_EQ(fnv1a("foobar", 6), 0x88fad7c0a8ff07f2ull);
+  EXPECT_EQ(fnv1a("bar", 3, fnv1a("foo", 3)), fnv1a("foobar", 6));  // continues across pieces
+  const std::string path = (temp_dir() / "digest.bin").string();
+  write_file_atomically(path, "foobar");
+  EXPECT_EQ(file_digest(path), "6 bytes, fnv1a 88fad7c0a8ff07f2");
+  EXPECT_THROW(file_digest((temp_dir() / "missing.bin").string()), Error);
+}
+
 TEST(ImageIo, PngRoundTripIsExact) {
   Image im(17, 9, 3);
   for (size_t i = 0; i < im.pixels.size(); ++i) im.pixels[i] = static_cast<uint8_t>(i * 7);
