@@ -552,6 +552,22 @@ TEST(Neurons, SemanticSetAndFilterRankByTheCosineNotTheZ) {
   EXPECT_EQ(by_cosine, (std::vector<int>{2}));
 }
 
+// One prefix pass; the value of `channel` at hook point `point`, averaged by hand over the real (not padding) word rows.
+double word_rows_mean(Policy& policy, const PolicyInput& in, const std::string& point, int channel) {
+  torch::Tensor values;  // [Lp]
+  const int h = policy.hooks().add(point, [&](const HookContext& ctx, at::Tensor& t) {
+    if (ctx.pass == ForwardPass::kPrefix) values = t.select(0, 0).select(1, channel).clone();
+  });
+  policy.predict_chunk(in, 0, 0);
+  policy.hooks().remove(h);
+  const PrefixLayout& layout = policy.layout();
+  double sum = 0;
+  int count = 0;
+  for (int p = layout.language_begin; p < layout.language_begin + layout.language_len; ++p)
+    if (!layout.tokens[0][p].padding) sum += values[p].item<double>(), ++count;
+  return sum / count;
+}
+
 TEST(Neurons, PromptDifferenceIsTheMeanCoefficientChangeBetweenTwoPrompts) {
   Fixture f;
   const fs::path data = f.write_demos(
@@ -589,20 +605,9 @@ TEST(Neurons, PromptDifferenceIsTheMeanCoefficientChangeBetweenTwoPrompts) {
         for (int which = 0; which < 2; ++which) {
           in.task = which == 0 ? o.prompt_a : o.prompt_b;
           recorder.clear();
-          torch::Tensor post;
-          const int h = f.policy->hooks().add("vlm.layers.3.mlp.post", [&](const HookContext& ctx, at::Tensor& t) {
-            if (ctx.pass == ForwardPass::kPrefix) post = t.select(0, 0).select(1, 100).clone();
-          });
-          f.policy->predict_chunk(in, 0, 0);
-          f.policy->hooks().remove(h);
+          by_hand[which] = word_rows_mean(*f.policy, in, "vlm.layers.3.mlp.post", 100);  // the recorder sees this run
           under[which] = recorder.chunks().back().vlm_mean.at(3)[100];
           words[which] = recorder.chunks().back().vlm_words.at(3)[100];
-          const PrefixLayout& layout = f.policy->layout();
-          double s = 0;
-          int count = 0;
-          for (int p = layout.language_begin; p < layout.language_begin + layout.language_len; ++p)
-            if (!layout.tokens[0][p].padding) s += post[p].item<double>(), ++count;
-          by_hand[which] = s / count;
         }
         sum += under[0] - under[1];
         sum_words += words[0] - words[1];
@@ -656,18 +661,7 @@ TEST(Neurons, PromptDifferenceIsTheMeanCoefficientChangeBetweenTwoPrompts) {
         double words[2];
         for (int which = 0; which < 2; ++which) {
           in.task = which == 0 ? o.prompt_a : o.prompt_b;
-          torch::Tensor post;
-          const int h = f.policy->hooks().add("vlm.layers.1.resid.post", [&](const HookContext& ctx, at::Tensor& t) {
-            if (ctx.pass == ForwardPass::kPrefix) post = t.select(0, 0).select(1, 17).clone();
-          });
-          f.policy->predict_chunk(in, 0, 0);
-          f.policy->hooks().remove(h);
-          const PrefixLayout& layout = f.policy->layout();
-          double s = 0;
-          int count = 0;
-          for (int p = layout.language_begin; p < layout.language_begin + layout.language_len; ++p)
-            if (!layout.tokens[0][p].padding) s += post[p].item<double>(), ++count;
-          words[which] = s / count;
+          words[which] = word_rows_mean(*f.policy, in, "vlm.layers.1.resid.post", 17);
         }
         sum_words += words[0] - words[1];
       }
