@@ -19,6 +19,7 @@
 #include "apps/commands.h"
 #include "apps/policy_options.h"
 #include "apps/robot_factory.h"
+#include "apps/sharding.h"
 #include "common/cli.h"
 #include "common/error.h"
 #include "common/file_io.h"
@@ -253,31 +254,6 @@ void write_eval_report(const fs::path& out, nlohmann::json run, const std::vecto
   std::printf("wrote %s\n", (out / "eval.json").c_str());
 }
 
-// "K/N": this process runs episodes k with k mod N = K (K counts from 0, as Slurm's array indices do with --array=0-…).
-struct Shard {
-  int index = 0, count = 1;
-  bool owns(int episode) const { return episode % count == index; }
-  std::string text() const { return std::to_string(index) + "/" + std::to_string(count); }
-};
-
-Shard parse_shard(const std::string& text) {
-  Shard s;
-  const size_t slash = text.find('/');
-  try {
-    require(slash != std::string::npos, "");
-    size_t used = 0;
-    s.index = std::stoi(text.substr(0, slash), &used);
-    require(used == slash, "");
-    s.count = std::stoi(text.substr(slash + 1), &used);
-    require(used == text.size() - slash - 1, "");
-  } catch (const std::exception&) {
-    throw Error("--shard: expected K/N with 0 ≤ K < N, e.g. 0/4; got '" + text + "'");
-  }
-  require(s.count >= 1 && s.index >= 0 && s.index < s.count,
-          "--shard: expected K/N with 0 ≤ K < N, e.g. 0/4; got '" + text + "'");
-  return s;
-}
-
 // What makes two evaluations the same experiment: everything but the shard, the thread counts and where it ran.
 // Parts of one sweep must agree on all of it (`merge` and `--resume` check, naming the field).
 nlohmann::json eval_run_description(const ArgParser& args, const std::string& robot_name, const Shard& shard,
@@ -299,29 +275,8 @@ nlohmann::json eval_run_description(const ArgParser& args, const std::string& ro
           {"shard", shard.text()}};
 }
 
-// The fields on which two parts must agree; names the first that differs.
-void require_same_experiment(const nlohmann::json& a, const std::string& a_file, const nlohmann::json& b,
-                             const std::string& b_file) {
-  for (const char* key : {"command", "weights", "sets", "robot", "first_seed", "episodes", "batch", "options"}) {
-    const nlohmann::json x = a.value(key, nlohmann::json()), y = b.value(key, nlohmann::json());
-    if (x != y)
-      throw Error(b_file + " is from another experiment than " + a_file + ": '" + key + "' is " + y.dump() + " there, " +
-                  x.dump() + " here");
-  }
-}
-
 fs::path episode_file(const fs::path& out, int episode) {
   return out / "rollouts" / ("episode_" + std::to_string(episode) + ".json");
-}
-
-nlohmann::json read_json_file(const fs::path& path) {
-  std::ifstream f(path);
-  require(static_cast<bool>(f), "cannot read " + path.string());
-  try {
-    return nlohmann::json::parse(f);
-  } catch (const nlohmann::json::exception& e) {
-    throw Error(path.string() + ": not valid JSON (" + std::string(e.what()) + ")");
-  }
 }
 
 }  // namespace
@@ -358,22 +313,11 @@ int run_eval(int argc, char** argv) {
 
   // The experiment's description; a resumed run must be the same experiment.
   const nlohmann::json run = eval_run_description(args, robot->name(), shard, batch);
-  fs::create_directories(out / "rollouts");
-  const fs::path run_file = out / "run.json";
   std::map<int, RolloutResult> finished;
-  if (args.get_flag("resume") && fs::exists(run_file)) {
-    const nlohmann::json before = read_json_file(run_file);
-    require_same_experiment(run, "this command", before, run_file.string());
-    require(before.value("shard", "") == run.at("shard").get<std::string>(),
-            run_file.string() + " is shard " + before.value("shard", "?") + ", this command runs " + shard.text());
-    for (int k = 0; k < episodes; ++k)
-      if (shard.owns(k) && fs::exists(episode_file(out, k)))
-        finished.emplace(k, read_rollout_file(episode_file(out, k).string()));
-    std::printf("resume: %zu finished episodes kept from %s\n", finished.size(), (out / "rollouts").c_str());
-  } else {
-    for (const auto& e : fs::directory_iterator(out / "rollouts")) fs::remove(e.path());  // a new run starts clean
-  }
-  std::ofstream(run_file) << run.dump(2) << "\n";
+  for (int k : start_or_resume(out, run, shard, args.get_flag("resume"), episodes,
+                               [&](int k) { return episode_file(out, k); }))
+    finished.emplace(k, read_rollout_file(episode_file(out, k).string()));
+  if (args.get_flag("resume")) std::printf("resume: %zu finished episodes kept from %s\n", finished.size(), (out / "rollouts").c_str());
 
   std::vector<int> todo;  // episode indices this process runs
   std::vector<uint64_t> seeds;
@@ -437,45 +381,13 @@ int run_eval(int argc, char** argv) {
   return 0;
 }
 
-int run_merge(int argc, char** argv) {
-  ArgParser args("vlascope merge",
-                 "Combine the shards of a sharded `vlascope eval` (--shard K/N) into the report of one unsharded run.\n"
-                 "Refuses parts of different experiments (checkpoint weights, sets, seeds, options), naming the files,\n"
-                 "and names any shard or episode that is missing.");
-  args.required("out", "output directory of the combined report");
-  args.required("parts", "the shards' output directories, comma-separated (e.g. sweep/shard_0,sweep/shard_1)");
-  if (!args.parse(argc, argv)) return 0;
-  const std::vector<std::string> parts = args.get_list("parts");
-  require(!parts.empty(), "merge: name the shards' output directories");
-  nlohmann::json first;
-  std::string first_file;
-  std::map<int, std::string> shard_dirs;  // shard index → directory
-  int count = 0;
-  for (const std::string& part : parts) {
-    const fs::path run_file = fs::path(part) / "run.json";
-    require(fs::exists(run_file), "merge: " + part + " has no run.json (not an output of vlascope eval)");
-    const nlohmann::json run = read_json_file(run_file);
-    if (first.is_null()) {
-      first = run;
-      first_file = run_file.string();
-    } else {
-      require_same_experiment(first, first_file, run, run_file.string());
-    }
-    const Shard s = parse_shard(run.value("shard", std::string("?")));
-    if (count == 0) count = s.count;
-    require(s.count == count, "merge: " + run_file.string() + " is shard " + s.text() + " of " +
-                                  std::to_string(s.count) + ", " + first_file + " one of " + std::to_string(count));
-    const auto [it, added] = shard_dirs.emplace(s.index, part);
-    require(added, "merge: shard " + s.text() + " appears twice: " + it->second + " and " + part);
-  }
-  for (int i = 0; i < count; ++i)
-    require(shard_dirs.count(i), "merge: shard " + std::to_string(i) + "/" + std::to_string(count) + " is missing");
-  const int episodes = first.at("episodes").get<int>();
-  const uint64_t seed0 = first.at("first_seed").get<uint64_t>();
+void merge_eval_shards(const ShardedRun& shards, const fs::path& out) {
+  const int episodes = shards.run.at("episodes").get<int>();
+  const uint64_t seed0 = shards.run.at("first_seed").get<uint64_t>();
   std::vector<RolloutResult> results;
   double wall_seconds = 0;
   for (int k = 0; k < episodes; ++k) {
-    const std::string& dir = shard_dirs.at(k % count);
+    const std::string& dir = shards.dir_of(k);
     const fs::path file = episode_file(dir, k);
     require(fs::exists(file), "merge: episode " + std::to_string(k) + " (seed " + std::to_string(seed0 + k) +
                                   ") is missing from " + dir + ": that shard did not finish; run it again with --resume");
@@ -485,13 +397,11 @@ int run_merge(int argc, char** argv) {
                 std::to_string(seed0 + k));
     wall_seconds += results.back().wall_seconds;
   }
-  const fs::path out(args.get("out"));
   fs::create_directories(out);
-  nlohmann::json run = first;
-  run["shard"] = "merged from " + std::to_string(count);
+  nlohmann::json run = shards.run;
+  run["shard"] = "merged from " + std::to_string(shards.count);
   std::ofstream(out / "run.json") << run.dump(2) << "\n";
   write_eval_report(out, run, results, wall_seconds, episodes);  // wall time: the shards' episodes, summed
-  return 0;
 }
 
 int run_rollout_command(int argc, char** argv) {

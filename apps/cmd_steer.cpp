@@ -4,6 +4,7 @@
 // baseline with 95% CIs, Welch and Mann–Whitney p and Hedges' g; an α sweep for the strongest sets; plots. Runs on
 // any robot (--robot sim or so100).
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
@@ -13,11 +14,14 @@
 #include "apps/commands.h"
 #include "apps/policy_options.h"
 #include "apps/robot_factory.h"
+#include "apps/sharding.h"
 #include "apps/steer_report.h"
 #include "common/cli.h"
 #include "common/error.h"
+#include "common/file_io.h"
 #include "common/plot.h"
 #include "interp/capture.h"
+#include "interp/rollout_io.h"
 #include "interp/steer_experiment.h"
 #include "policy/policy.h"
 
@@ -87,106 +91,87 @@ SetChoice parse_set_choice(const std::string& text, double default_alpha, const 
   return c;
 }
 
-}  // namespace
 
-int run_steer_experiment(int argc, char** argv) {
-  ArgParser args(
-      "vlascope steer-experiment",
-      "Switch concept neurons on (Häon et al.: mlp.post := α at every position and pass) and measure the\n"
-      "arm on identical seeds: baseline, high, low, a random set like high, fast, slow, and prompt-only\n"
-      "baselines; lift height and speed, episode length, success; CIs, tests, effect sizes, α sweep, plots.");
-  args.required("checkpoint", "SmolVLA checkpoint directory");
-  args.option("sets", "",
-              "neuron_sets.json (vlascope neurons); empty: no neuron conditions, only the baseline and the prompts\n"
-              "(a prompt-following study)");
-  args.required("out", "output directory");
-  add_robot_options(args);
-  add_batch_options(args);
-  args.option("high", "high", "set used as 'high'; SET@ALPHA gives this condition its own α (e.g. rise_direction@8)");
-  args.option("low", "low", "set used as 'low' (SET@ALPHA as for --high, e.g. rise_direction@-8)");
-  args.option("fast", "fast", "set used as 'fast' (empty: skip; SET@ALPHA)");
-  args.option("slow", "slow", "set used as 'slow' (empty: skip; SET@ALPHA)");
-  args.option("alpha", "4", "α of the sets (Häon et al. use 4 on OpenVLA, 10 on π0-FAST)");
-  args.option("op", "set",
-              "set (x := α), add (x += α) or scale (x *= α); a weighted set (a direction: rise_direction, …)\n"
-              "uses α × each channel's weight, so use add with it");
-  args.option("rollouts", "10", "rollouts per condition");
-  args.option("seed", "200000", "first seed (every condition uses the same seeds)");
-  args.option("task", "pick up the cube and lift it", "instruction");
-  args.option("prompt-high", "pick up the cube and lift it high", "prompt-only baseline for high (empty: skip)");
-  args.option("prompt-low", "pick up the cube and lift it low", "prompt-only baseline for low (empty: skip)");
-  args.option("prompt-fast", "pick up the cube and lift it fast", "prompt-only baseline for fast (empty: skip)");
-  args.option("prompt-slow", "pick up the cube and lift it slowly", "prompt-only baseline for slow (empty: skip)");
-  args.option("add-conditions", "",
-              "further conditions NAME=SET@ALPHA,… steered with op add whatever --op says, e.g. the prompt\n"
-              "directions of vlascope neurons: caa-high=prompt_rise@1,caa-low=prompt_rise@-1");
-  args.option("sweep", "1,2,4,8", "α values of the dose–response sweep (empty: skip)");
-  args.option("sweep-rollouts", "5", "rollouts per α in the sweep");
-  args.option("max-seconds", "15", "episode length limit");
-  args.option("after-success", "3", "seconds to keep running after success (the lift must finish)");
-  args.option("precision", "fp32", "fp32 or bf16");
-  args.option("threads", "0", "intra-op threads");
-  args.option("camera-map", "", "checkpoint camera → robot camera");
-  if (!args.parse(argc, argv)) return 0;
-  const fs::path out(args.get("out"));
-  fs::create_directories(out);
-  PolicyOptions po;
-  po.precision = args.get("precision");
-  po.threads = args.get_int("threads");
-  if (!args.get("camera-map").empty()) po.camera_map = parse_camera_map(args.get("camera-map"));
-  std::unique_ptr<Policy> policy = Policy::load(args.get("checkpoint"), po);
-  const BatchOptions batch = batch_options(args);
-  const std::shared_ptr<Robot> robot = make_robot(args);
-  const RobotFactory robots = lane_robots(args, robot);
-  const bool neurons = !args.get("sets").empty();
-  std::vector<NeuronSet> sets = neurons ? read_neuron_sets(args.get("sets")) : std::vector<NeuronSet>{};
-  const ModelShape shape = model_shape(policy->config());
-  const InterventionOp op = parse_intervention_op(args.get("op"));
-  const double alpha = args.get_double("alpha");
-  auto steer = [&](const std::string& set, double a) {
-    Intervention iv;
-    iv.set = set;
-    iv.op = op;
-    iv.alpha = a;
-    return std::vector<Intervention>{iv};
-  };
-  const SetChoice high_choice = parse_set_choice(args.get("high"), alpha, "high");
-  const SetChoice low_choice = parse_set_choice(args.get("low"), alpha, "low");
-  std::vector<SteerCondition> conditions = {{"baseline", {}, ""}};
-  if (neurons) {
-    // The random control: as many neurons as "high", in the same layers, with the same weights and α.
-    const NeuronSet& high = find_neuron_set(sets, high_choice.set);
-    sets.push_back(random_like(high, shape, 12345, "random"));
-    conditions.push_back({"high", steer(high_choice.set, high_choice.alpha), ""});
-    conditions.push_back({"low", steer(low_choice.set, low_choice.alpha), ""});
-    conditions.push_back({"random", steer("random", high_choice.alpha), ""});
-  }
-  for (const char* name : {"fast", "slow"})
-    if (neurons && !args.get(name).empty()) {
-      const SetChoice c = parse_set_choice(args.get(name), alpha, name);
-      conditions.push_back({name, steer(c.set, c.alpha), ""});
+// A condition as run.json records it: what the report needs (name, interventions, prompt) and where it belongs —
+// "main" (the contrasts; its rollouts: --rollouts), "added" (--add-conditions, compared with the baseline) or
+// "sweep" (the α sweep of one set; --sweep-rollouts).
+struct PlannedCondition {
+  SteerCondition condition;
+  std::string kind = "main";
+  int rollouts = 0;
+  std::string sweep_label;  // sweep: the set's curve
+  double sweep_alpha = 0;
+};
+
+nlohmann::json condition_to_json(const PlannedCondition& p) {
+  nlohmann::json j = {{"name", p.condition.name}, {"kind", p.kind}, {"rollouts", p.rollouts},
+                      {"task", p.condition.task}, {"interventions", nlohmann::json::array()}};
+  for (const Intervention& iv : p.condition.interventions)
+    j["interventions"].push_back({{"set", iv.set}, {"op", intervention_op_name(iv.op)}, {"alpha", iv.alpha}});
+  if (p.kind == "sweep") j["sweep"] = {{"label", p.sweep_label}, {"alpha", p.sweep_alpha}};
+  return j;
+}
+
+std::vector<PlannedCondition> conditions_from_json(const nlohmann::json& run, const std::string& source) {
+  std::vector<PlannedCondition> planned;
+  try {
+    for (const nlohmann::json& j : run.at("conditions")) {
+      PlannedCondition p;
+      p.condition.name = j.at("name").get<std::string>();
+      p.condition.task = j.at("task").get<std::string>();
+      for (const nlohmann::json& iv : j.at("interventions")) {
+        Intervention i;
+        i.set = iv.at("set").get<std::string>();
+        i.op = parse_intervention_op(iv.at("op").get<std::string>());
+        i.alpha = iv.at("alpha").get<double>();
+        p.condition.interventions.push_back(i);
+      }
+      p.kind = j.at("kind").get<std::string>();
+      p.rollouts = j.at("rollouts").get<int>();
+      if (p.kind == "sweep") {
+        p.sweep_label = j.at("sweep").at("label").get<std::string>();
+        p.sweep_alpha = j.at("sweep").at("alpha").get<double>();
+      }
+      planned.push_back(p);
     }
-  for (const char* name : {"prompt-high", "prompt-low", "prompt-fast", "prompt-slow"})
-    if (!args.get(name).empty()) conditions.push_back({name, {}, args.get(name)});
-  for (const std::string& item : args.get_list("add-conditions")) {
-    const size_t eq = item.find('=');
-    require(eq != std::string::npos && eq > 0, "--add-conditions: '" + item + "' must be NAME=SET@ALPHA");
-    const std::string name = item.substr(0, eq);
-    for (const SteerCondition& c : conditions)
-      require(c.name != name, "--add-conditions: '" + name + "' names a condition twice");
-    const SetChoice c = parse_set_choice(item.substr(eq + 1), alpha, "add-conditions");
-    find_neuron_set(sets, c.set);  // an Error naming the set when the file lacks it
-    std::vector<Intervention> iv = steer(c.set, c.alpha);
-    iv[0].op = InterventionOp::kAdd;
-    conditions.push_back({name, iv, ""});
+  } catch (const nlohmann::json::exception& e) {
+    throw Error(source + ": conditions: " + e.what());
   }
-  RolloutOptions ro;
-  ro.task = args.get("task");
-  ro.max_seconds = args.get_double("max-seconds");
-  ro.stop_after_success_s = args.get_double("after-success");
-  const uint64_t seed = static_cast<uint64_t>(args.get_int64("seed"));
-  const int n = args.get_int("rollouts");
-  const std::vector<SteerRun> runs = run_steer_conditions(robots, *policy, sets, conditions, n, seed, ro, batch);
+  return planned;
+}
+
+// Rollout k of condition c, numbered across the whole experiment in run.json's order: the unit a shard owns.
+struct JobIndex {
+  std::vector<SteerJob> jobs;  // job j
+  explicit JobIndex(const std::vector<PlannedCondition>& planned) {
+    for (size_t c = 0; c < planned.size(); ++c)
+      for (int k = 0; k < planned[c].rollouts; ++k) jobs.push_back({static_cast<int>(c), k});
+  }
+};
+
+fs::path job_file(const fs::path& out, const SteerJob& job) {
+  return out / "rollouts" /
+         ("condition_" + std::to_string(job.condition) + "_rollout_" + std::to_string(job.index) + ".json");
+}
+
+// steer_report.json, steer_conditions.csv, the plots and the printed summary, from run.json and every condition's
+// rollouts (in run.json's order) — the same whether they ran here or come from the shards `merge` combines.
+void write_steer_report(const fs::path& out, const nlohmann::json& run, const std::vector<PlannedCondition>& planned,
+                        const std::vector<SteerRun>& all_runs) {
+  const double control_hz = run.at("control_hz").get<double>();
+  const int n = run.at("rollouts_per_condition").get<int>();
+  const bool neurons = !run.at("sets").get<std::string>().empty();
+  std::vector<SteerRun> runs;  // the main and added conditions
+  std::vector<const SteerRun*> sweep_runs;
+  std::vector<std::string> added;
+  for (size_t c = 0; c < planned.size(); ++c) {
+    if (planned[c].kind == "sweep") {
+      sweep_runs.push_back(&all_runs[c]);
+      continue;
+    }
+    runs.push_back(all_runs[c]);
+    if (planned[c].kind == "added") added.push_back(planned[c].condition.name);
+  }
   auto run_named = [&](const std::string& name) -> const SteerRun* {
     for (const SteerRun& r : runs)
       if (r.condition.name == name) return &r;
@@ -196,13 +181,14 @@ int run_steer_experiment(int argc, char** argv) {
 
   // Per condition and vs baseline.
   nlohmann::json report;
-  report["checkpoint"] = args.get("checkpoint");
-  report["robot"] = robot->name();
-  report["batch"] = batch.lanes;
-  report["alpha"] = alpha;
-  report["op"] = intervention_op_name(op);
+  report["checkpoint"] = run.at("checkpoint");
+  report["robot"] = run.at("robot");
+  report["batch"] = run.at("batch");
+  report["alpha"] = run.at("alpha");
+  report["op"] = run.at("op");
   report["rollouts_per_condition"] = n;
-  report["first_seed"] = seed;
+  report["first_seed"] = run.at("first_seed");
+  report["shard"] = run.at("shard");
   std::ofstream csv(out / "steer_conditions.csv");
   csv << "condition,rollouts,successes,lifted";
   for (const MetricDef& m : metric_defs())
@@ -266,36 +252,28 @@ int run_steer_experiment(int argc, char** argv) {
       report["vs_baseline_mean_height_cm"][r.condition.name] =
           comparison_json(compare_runs(r, baseline, height.name, height.get, true), 100);
 
-  // α sweep on high and low.
-  std::vector<double> sweep =
-      args.get("sweep").empty() || !neurons ? std::vector<double>{} : args.get_doubles("sweep");
-  if (!sweep.empty()) {
+  // α sweep: one curve per swept set, in run.json's order.
+  if (!sweep_runs.empty()) {
     // The plots' font has no Greek letters.
     LinePlot plot{"alpha sweep: lift-segment mean height", "alpha", "mean EE height (cm)"};
-    // Magnitudes: a condition with a negative α (a direction steered away) sweeps negative values.
-    for (const SetChoice* choice_ptr : {&high_choice, &low_choice}) {
-      const SetChoice& choice = *choice_ptr;
-      const std::string& name = choice.set;
-      const double sign = choice.alpha < 0 ? -1 : 1;
-      // Named by condition: one direction steered both ways gives two sweeps of one set.
-      const std::string condition = choice_ptr == &high_choice ? "high" : "low";
-      const std::string label = name == condition ? name : condition + ": " + name;
-      std::vector<SteerCondition> cs;
-      for (double a : sweep) cs.push_back({label + " α=" + format_number(sign * a), steer(name, sign * a), ""});
-      const std::vector<SteerRun> sr =
-          run_steer_conditions(robots, *policy, sets, cs, args.get_int("sweep-rollouts"), seed, ro, batch);
+    std::vector<std::string> labels;
+    for (const PlannedCondition& p : planned)
+      if (p.kind == "sweep" && std::find(labels.begin(), labels.end(), p.sweep_label) == labels.end())
+        labels.push_back(p.sweep_label);
+    for (const std::string& label : labels) {
       std::vector<double> x, y, lo, hi, all_x, all_y;
-      for (size_t i = 0; i < sr.size(); ++i) {
+      for (size_t c = 0; c < planned.size(); ++c) {
+        if (planned[c].kind != "sweep" || planned[c].sweep_label != label) continue;
+        const double a = planned[c].sweep_alpha;
         std::vector<double> v;
-        for (const SteerMetrics& m : sr[i].metrics)
-          if (m.lifted)
-            v.push_back(m.mean_height * 100), all_x.push_back(sign * sweep[i]), all_y.push_back(m.mean_height * 100);
+        for (const SteerMetrics& m : all_runs[c].metrics)
+          if (m.lifted) v.push_back(m.mean_height * 100), all_x.push_back(a), all_y.push_back(m.mean_height * 100);
         if (v.size() >= 2) {
           const Summary s = summarize(v);
-          x.push_back(sign * sweep[i]), y.push_back(s.mean), lo.push_back(s.ci_lo), hi.push_back(s.ci_hi);
+          x.push_back(a), y.push_back(s.mean), lo.push_back(s.ci_lo), hi.push_back(s.ci_hi);
         }
-        report["alpha_sweep"][label][format_number(sign * sweep[i])] = {
-            {"successes", successes(sr[i])}, {"mean_height_cm", v.empty() ? 0.0 : mean(v)}, {"lifted", v.size()}};
+        report["alpha_sweep"][label][format_number(a)] = {
+            {"successes", successes(all_runs[c])}, {"mean_height_cm", v.empty() ? 0.0 : mean(v)}, {"lifted", v.size()}};
       }
       if (all_x.size() >= 3) {
         const LinearFit fit = linear_fit(all_x, all_y);
@@ -315,14 +293,14 @@ int run_steer_experiment(int argc, char** argv) {
   // Plots.
   std::vector<const SteerRun*> all;
   for (const SteerRun& r : runs) all.push_back(&r);
-  plot_heights(all, robot->control_hz(), "End-effector height around the lift, per condition (mean, 95% band)",
+  plot_heights(all, control_hz, "End-effector height around the lift, per condition (mean, 95% band)",
                (out / "height_over_time.png").string());
   if (neurons)
-    plot_heights({run_named("high"), run_named("low"), &baseline}, robot->control_hz(),
+    plot_heights({run_named("high"), run_named("low"), &baseline}, control_hz,
                  "High vs Low end-effector height over " + std::to_string(n) + " rollouts",
                  (out / "high_vs_low_height.png").string());
   if (run_named("prompt-high") && run_named("prompt-low"))
-    plot_heights({run_named("prompt-high"), run_named("prompt-low"), &baseline}, robot->control_hz(),
+    plot_heights({run_named("prompt-high"), run_named("prompt-low"), &baseline}, control_hz,
                  "Prompted high vs low end-effector height over " + std::to_string(n) + " rollouts",
                  (out / "prompt_high_vs_low_height.png").string());
   for (const MetricDef& m : metric_defs()) bar_plot(runs, m, (out / ("bars_" + std::string(m.name) + ".png")).string());
@@ -363,12 +341,217 @@ int run_steer_experiment(int argc, char** argv) {
   if (report.contains("prompt_fast_over_slow_lift_speed_ratio"))
     std::printf("prompt fast / prompt slow lift speed ratio %.2f\n",
                 report["prompt_fast_over_slow_lift_speed_ratio"].get<double>());
-  for (const std::string& item : args.get_list("add-conditions")) {
-    const std::string name = item.substr(0, item.find('='));
+  for (const std::string& name : added)
     line((name + " − baseline mean lift height").c_str(), report["vs_baseline_mean_height_cm"][name], "cm");
-  }
   std::printf("wrote %s\n", (out / "steer_report.json").c_str());
+}
+
+// Every condition's rollouts read back from the job files (a missing one is an Error naming it and the shard).
+std::vector<SteerRun> read_steer_runs(const std::vector<PlannedCondition>& planned, uint64_t seed0,
+                                      const std::function<fs::path(int64_t job, const SteerJob&)>& file_of) {
+  const JobIndex index(planned);
+  std::vector<std::vector<RolloutResult>> rollouts(planned.size());
+  for (size_t j = 0; j < index.jobs.size(); ++j) {
+    const SteerJob& job = index.jobs[j];
+    const fs::path file = file_of(static_cast<int64_t>(j), job);
+    require(fs::exists(file), "rollout " + std::to_string(job.index) + " of condition '" +
+                                  planned[static_cast<size_t>(job.condition)].condition.name + "' is missing: " +
+                                  file.string() + " (that shard did not finish; run it again with --resume)");
+    RolloutResult r = read_rollout_file(file.string());
+    require(r.seed == seed0 + static_cast<uint64_t>(job.index),
+            file.string() + " holds seed " + std::to_string(r.seed) + ", expected " +
+                std::to_string(seed0 + static_cast<uint64_t>(job.index)));
+    rollouts[static_cast<size_t>(job.condition)].push_back(std::move(r));
+  }
+  std::vector<SteerRun> runs;
+  for (size_t c = 0; c < planned.size(); ++c)
+    runs.push_back(make_steer_run(planned[c].condition, std::move(rollouts[c])));
+  return runs;
+}
+
+}  // namespace
+
+int run_steer_experiment(int argc, char** argv) {
+  ArgParser args(
+      "vlascope steer-experiment",
+      "Switch concept neurons on (Häon et al.: mlp.post := α at every position and pass) and measure the\n"
+      "arm on identical seeds: baseline, high, low, a random set like high, fast, slow, and prompt-only\n"
+      "baselines; lift height and speed, episode length, success; CIs, tests, effect sizes, α sweep, plots.\n"
+      "Every finished rollout is kept in <out>/rollouts/ at once, so --resume loses none, and --shard K/N runs\n"
+      "a share of the rollouts (all conditions and the sweep) that `vlascope merge` combines into one report.");
+  args.required("checkpoint", "SmolVLA checkpoint directory");
+  args.option("sets", "",
+              "neuron_sets.json (vlascope neurons); empty: no neuron conditions, only the baseline and the prompts\n"
+              "(a prompt-following study)");
+  args.required("out", "output directory");
+  add_robot_options(args);
+  add_batch_options(args);
+  args.option("high", "high", "set used as 'high'; SET@ALPHA gives this condition its own α (e.g. rise_direction@8)");
+  args.option("low", "low", "set used as 'low' (SET@ALPHA as for --high, e.g. rise_direction@-8)");
+  args.option("fast", "fast", "set used as 'fast' (empty: skip; SET@ALPHA)");
+  args.option("slow", "slow", "set used as 'slow' (empty: skip; SET@ALPHA)");
+  args.option("alpha", "4", "α of the sets (Häon et al. use 4 on OpenVLA, 10 on π0-FAST)");
+  args.option("op", "set",
+              "set (x := α), add (x += α) or scale (x *= α); a weighted set (a direction: rise_direction, …)\n"
+              "uses α × each channel's weight, so use add with it");
+  args.option("rollouts", "10", "rollouts per condition");
+  args.option("seed", "200000", "first seed (every condition uses the same seeds)");
+  args.option("task", "pick up the cube and lift it", "instruction");
+  args.option("prompt-high", "pick up the cube and lift it high", "prompt-only baseline for high (empty: skip)");
+  args.option("prompt-low", "pick up the cube and lift it low", "prompt-only baseline for low (empty: skip)");
+  args.option("prompt-fast", "pick up the cube and lift it fast", "prompt-only baseline for fast (empty: skip)");
+  args.option("prompt-slow", "pick up the cube and lift it slowly", "prompt-only baseline for slow (empty: skip)");
+  args.option("add-conditions", "",
+              "further conditions NAME=SET@ALPHA,… steered with op add whatever --op says, e.g. the prompt\n"
+              "directions of vlascope neurons: caa-high=prompt_rise@1,caa-low=prompt_rise@-1");
+  args.option("sweep", "1,2,4,8", "α values of the dose–response sweep (empty: skip)");
+  args.option("sweep-rollouts", "5", "rollouts per α in the sweep");
+  args.option("max-seconds", "15", "episode length limit");
+  args.option("after-success", "3", "seconds to keep running after success (the lift must finish)");
+  args.option("precision", "fp32", "fp32 or bf16");
+  args.option("threads", "0", "intra-op threads");
+  args.option("camera-map", "", "checkpoint camera → robot camera");
+  args.option("shard", "0/1",
+              "K/N: run only the rollouts j with j mod N = K (rollouts numbered over all conditions and the sweep),\n"
+              "for `vlascope merge`");
+  args.flag("resume", "keep the rollouts already in <out>/rollouts/ (same experiment, checked) and run the rest");
+  if (!args.parse(argc, argv)) return 0;
+  const fs::path out(args.get("out"));
+  fs::create_directories(out);
+  const Shard shard = parse_shard(args.get("shard"));
+  PolicyOptions po;
+  po.precision = args.get("precision");
+  po.threads = args.get_int("threads");
+  if (!args.get("camera-map").empty()) po.camera_map = parse_camera_map(args.get("camera-map"));
+  std::unique_ptr<Policy> policy = Policy::load(args.get("checkpoint"), po);
+  const BatchOptions batch = batch_options(args);
+  const std::shared_ptr<Robot> robot = make_robot(args);
+  const RobotFactory robots = lane_robots(args, robot);
+  const bool neurons = !args.get("sets").empty();
+  std::vector<NeuronSet> sets = neurons ? read_neuron_sets(args.get("sets")) : std::vector<NeuronSet>{};
+  const ModelShape shape = model_shape(policy->config());
+  const InterventionOp op = parse_intervention_op(args.get("op"));
+  const double alpha = args.get_double("alpha");
+  const int n = args.get_int("rollouts"), sweep_n = args.get_int("sweep-rollouts");
+  require(n >= 1, "--rollouts must be at least 1");
+  auto steer = [&](const std::string& set, double a) {
+    Intervention iv;
+    iv.set = set;
+    iv.op = op;
+    iv.alpha = a;
+    return std::vector<Intervention>{iv};
+  };
+  auto main_condition = [&](const SteerCondition& c) { return PlannedCondition{c, "main", n, "", 0}; };
+  const SetChoice high_choice = parse_set_choice(args.get("high"), alpha, "high");
+  const SetChoice low_choice = parse_set_choice(args.get("low"), alpha, "low");
+  std::vector<PlannedCondition> planned = {main_condition({"baseline", {}, ""})};
+  if (neurons) {
+    // The random control: as many neurons as "high", in the same layers, with the same weights and α.
+    const NeuronSet& high = find_neuron_set(sets, high_choice.set);
+    sets.push_back(random_like(high, shape, 12345, "random"));
+    planned.push_back(main_condition({"high", steer(high_choice.set, high_choice.alpha), ""}));
+    planned.push_back(main_condition({"low", steer(low_choice.set, low_choice.alpha), ""}));
+    planned.push_back(main_condition({"random", steer("random", high_choice.alpha), ""}));
+  }
+  for (const char* name : {"fast", "slow"})
+    if (neurons && !args.get(name).empty()) {
+      const SetChoice c = parse_set_choice(args.get(name), alpha, name);
+      planned.push_back(main_condition({name, steer(c.set, c.alpha), ""}));
+    }
+  for (const char* name : {"prompt-high", "prompt-low", "prompt-fast", "prompt-slow"})
+    if (!args.get(name).empty()) planned.push_back(main_condition({name, {}, args.get(name)}));
+  for (const std::string& item : args.get_list("add-conditions")) {
+    const size_t eq = item.find('=');
+    require(eq != std::string::npos && eq > 0, "--add-conditions: '" + item + "' must be NAME=SET@ALPHA");
+    const std::string name = item.substr(0, eq);
+    for (const PlannedCondition& p : planned)
+      require(p.condition.name != name, "--add-conditions: '" + name + "' names a condition twice");
+    const SetChoice c = parse_set_choice(item.substr(eq + 1), alpha, "add-conditions");
+    find_neuron_set(sets, c.set);  // an Error naming the set when the file lacks it
+    std::vector<Intervention> iv = steer(c.set, c.alpha);
+    iv[0].op = InterventionOp::kAdd;
+    planned.push_back({{name, iv, ""}, "added", n, "", 0});
+  }
+  // The α sweep on the high and low sets; a condition with a negative α (a direction steered away) sweeps negative
+  // values, and one direction steered both ways gives two curves of one set, so the curves are named by condition.
+  const std::vector<double> sweep =
+      args.get("sweep").empty() || !neurons ? std::vector<double>{} : args.get_doubles("sweep");
+  if (!sweep.empty()) require(sweep_n >= 1, "--sweep-rollouts must be at least 1");
+  for (const auto& [condition, choice] : {std::pair{"high", high_choice}, std::pair{"low", low_choice}}) {
+    const double sign = choice.alpha < 0 ? -1 : 1;
+    const std::string label = choice.set == condition ? choice.set : std::string(condition) + ": " + choice.set;
+    for (double a : sweep)
+      planned.push_back({{label + " α=" + format_number(sign * a), steer(choice.set, sign * a), ""},
+                         "sweep", sweep_n, label, sign * a});
+  }
+
+  // The experiment's description: what a resumed run and the shards of one sweep must agree on.
+  nlohmann::json options;
+  for (const char* key : {"task", "max-seconds", "after-success", "precision", "camera-map", "op", "alpha", "scene",
+                          "sim-size", "sim-quality"})
+    options[key] = args.get(key);
+  nlohmann::json run = {{"command", "steer-experiment"},
+                        {"checkpoint", args.get("checkpoint")},
+                        {"weights", file_digest((fs::path(args.get("checkpoint")) / "model.safetensors").string())},
+                        {"sets", neurons ? file_digest(args.get("sets")) : std::string()},
+                        {"robot", robot->name()},
+                        {"control_hz", robot->control_hz()},
+                        {"first_seed", static_cast<uint64_t>(args.get_int64("seed"))},
+                        {"rollouts_per_condition", n},
+                        {"batch", batch.lanes},
+                        {"alpha", alpha},
+                        {"op", intervention_op_name(op)},
+                        {"options", options},
+                        {"conditions", nlohmann::json::array()},
+                        {"shard", shard.text()}};
+  for (const PlannedCondition& p : planned) run["conditions"].push_back(condition_to_json(p));
+  const uint64_t seed = run.at("first_seed").get<uint64_t>();
+
+  const JobIndex index(planned);
+  const int64_t total = static_cast<int64_t>(index.jobs.size());
+  const std::vector<int> kept =
+      start_or_resume(out, run, shard, args.get_flag("resume"), total,
+                      [&](int j) { return job_file(out, index.jobs[static_cast<size_t>(j)]); });
+  std::vector<bool> finished(static_cast<size_t>(total), false);
+  for (int j : kept) finished[static_cast<size_t>(j)] = true;
+  if (args.get_flag("resume")) std::printf("resume: %zu finished rollouts kept from %s\n", kept.size(), (out / "rollouts").c_str());
+  std::vector<SteerJob> todo;
+  for (int64_t j = 0; j < total; ++j)
+    if (shard.owns(j) && !finished[static_cast<size_t>(j)]) todo.push_back(index.jobs[static_cast<size_t>(j)]);
+  std::vector<SteerCondition> conditions;
+  for (const PlannedCondition& p : planned) conditions.push_back(p.condition);
+  RolloutOptions ro;
+  ro.task = args.get("task");
+  ro.max_seconds = args.get_double("max-seconds");
+  ro.stop_after_success_s = args.get_double("after-success");
+  const auto wall0 = std::chrono::steady_clock::now();
+  run_steer_jobs(robots, *policy, sets, conditions, todo, seed, ro, batch,
+                 [&](const SteerJob& job, const RolloutResult& r) { write_rollout_file(job_file(out, job).string(), r); });
+  const double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - wall0).count();
+  std::printf("%zu rollouts in %.1f s of wall time: %.1f rollouts/min (--batch %d)\n", todo.size(), wall,
+              60.0 * static_cast<double>(todo.size()) / std::max(1e-9, wall), batch.lanes);
+  if (shard.count > 1) {
+    std::printf("shard %s: %lld of %lld rollouts in %s; combine the shards with `vlascope merge`\n",
+                shard.text().c_str(), static_cast<long long>((total - shard.index + shard.count - 1) / shard.count),
+                static_cast<long long>(total), (out / "rollouts").c_str());
+    return 0;
+  }
+  write_steer_report(out, run, planned,
+                     read_steer_runs(planned, seed, [&](int64_t, const SteerJob& job) { return job_file(out, job); }));
   return 0;
+}
+
+void merge_steer_shards(const ShardedRun& shards, const fs::path& out) {
+  const std::string source = shards.dirs.begin()->second + "/run.json";
+  const std::vector<PlannedCondition> planned = conditions_from_json(shards.run, source);
+  const std::vector<SteerRun> runs =
+      read_steer_runs(planned, shards.run.at("first_seed").get<uint64_t>(),
+                      [&](int64_t j, const SteerJob& job) { return job_file(shards.dir_of(j), job); });
+  fs::create_directories(out);
+  nlohmann::json run = shards.run;
+  run["shard"] = "merged from " + std::to_string(shards.count);
+  std::ofstream(out / "run.json") << run.dump(2) << "\n";
+  write_steer_report(out, run, planned, runs);
 }
 
 }  // namespace vlascope

@@ -55,7 +55,7 @@ inline constexpr Command kCommands[] = {
     {"pretrain-vlm", "stage 1 of the small model: the VLM learns to caption rendered frames", run_pretrain_vlm, true},
     {"train", "stage 2: flow-matching training on demonstrations (frozen or unfrozen VLM)", run_train, true},
     {"eval", "seeded closed-loop rollouts of a checkpoint: success, lift, length, videos", run_eval, true},
-    {"merge", "combine the shards of a sharded eval (--shard K/N) into one report", run_merge, true},
+    {"merge", "combine the shards of a sharded eval or steer-experiment (--shard K/N) into one report", run_merge, true},
     {"rollout", "one closed-loop episode of a checkpoint, with video and trajectory", run_rollout_command, true},
     {"export", "rewrite a checkpoint in LeRobot's bf16/fp32 layout (or all fp32)", run_export, true},
     {"attention", "attention figures, overlay video and metrics of a policy (rollout or recorded episode)",

@@ -24,43 +24,72 @@ SteerMetrics steer_metrics(const RolloutResult& r, const LiftSegment& lift) {
   return m;
 }
 
+SteerRun make_steer_run(const SteerCondition& condition, std::vector<RolloutResult> rollouts) {
+  SteerRun run;
+  run.condition = condition;
+  run.rollouts = std::move(rollouts);
+  for (const RolloutResult& r : run.rollouts) {
+    const LiftSegment lift = find_lift_segment(r.ee_trajectory());
+    run.metrics.push_back(steer_metrics(r, lift));
+    run.lifts.push_back(lift);
+  }
+  return run;
+}
+
+void run_steer_jobs(const RobotFactory& robots, Policy& policy, const std::vector<NeuronSet>& sets,
+                    const std::vector<SteerCondition>& conditions, const std::vector<SteerJob>& jobs, uint64_t seed0,
+                    const RolloutOptions& options, const BatchOptions& batch, const SteerJobDone& done,
+                    const BeforeRollout& before_rollout) {
+  require(!before_rollout || batch.lanes == 1, "steering: a step before each rollout needs one rollout at a time");
+  ProgressBar bar("steer", static_cast<int64_t>(jobs.size()), "rollouts");
+  for (size_t c = 0; c < conditions.size(); ++c) {
+    std::vector<SteerJob> mine;
+    std::vector<uint64_t> seeds;
+    for (const SteerJob& job : jobs)
+      if (job.condition == static_cast<int>(c)) {
+        mine.push_back(job);
+        seeds.push_back(seed0 + static_cast<uint64_t>(job.index));
+      }
+    if (mine.empty()) continue;
+    const SteerCondition& condition = conditions[c];
+    Steering steering(policy.model(), sets, condition.interventions);
+    RolloutOptions o = options;
+    if (!condition.task.empty()) o.task = condition.task;
+    int successes = 0, finished = 0;
+    RolloutCallbacks callbacks;
+    if (before_rollout)
+      callbacks.start = [&](int i) {
+        before_rollout(condition, mine[static_cast<size_t>(i)].index);
+        return RolloutObserver{};
+      };
+    callbacks.done = [&](int i, const RolloutResult& r) {
+      if (done) done(mine[static_cast<size_t>(i)], r);
+      successes += r.success;
+      bar.set_status(condition.name + " success " + std::to_string(successes) + "/" + std::to_string(++finished));
+      bar.advance();
+    };
+    run_rollouts(robots, policy, seeds, o, batch, callbacks);
+  }
+  bar.finish();
+}
+
 std::vector<SteerRun> run_steer_conditions(const RobotFactory& robots, Policy& policy,
                                            const std::vector<NeuronSet>& sets,
                                            const std::vector<SteerCondition>& conditions, int n, uint64_t seed0,
                                            const RolloutOptions& options, const BatchOptions& batch,
                                            const BeforeRollout& before_rollout) {
-  require(!before_rollout || batch.lanes == 1, "steering: a step before each rollout needs one rollout at a time");
-  std::vector<uint64_t> seeds;
-  for (int k = 0; k < n; ++k) seeds.push_back(seed0 + static_cast<uint64_t>(k));
+  std::vector<SteerJob> jobs;
+  for (int c = 0; c < static_cast<int>(conditions.size()); ++c)
+    for (int k = 0; k < n; ++k) jobs.push_back({c, k});
+  std::vector<std::vector<RolloutResult>> rollouts(conditions.size(), std::vector<RolloutResult>(static_cast<size_t>(n)));
+  run_steer_jobs(
+      robots, policy, sets, conditions, jobs, seed0, options, batch,
+      [&](const SteerJob& job, const RolloutResult& r) {
+        rollouts[static_cast<size_t>(job.condition)][static_cast<size_t>(job.index)] = r;
+      },
+      before_rollout);
   std::vector<SteerRun> runs;
-  ProgressBar bar("steer", static_cast<int64_t>(conditions.size()) * n, "rollouts");
-  for (const SteerCondition& c : conditions) {
-    SteerRun run;
-    run.condition = c;
-    Steering steering(policy.model(), sets, c.interventions);
-    RolloutOptions o = options;
-    if (!c.task.empty()) o.task = c.task;
-    int successes = 0, finished = 0;
-    RolloutCallbacks callbacks;
-    if (before_rollout)
-      callbacks.start = [&](int k) {
-        before_rollout(c, k);
-        return RolloutObserver{};
-      };
-    callbacks.done = [&](int, const RolloutResult& r) {
-      successes += r.success;
-      bar.set_status(c.name + " success " + std::to_string(successes) + "/" + std::to_string(++finished));
-      bar.advance();
-    };
-    run.rollouts = run_rollouts(robots, policy, seeds, o, batch, callbacks);
-    for (const RolloutResult& r : run.rollouts) {
-      const LiftSegment lift = find_lift_segment(r.ee_trajectory());
-      run.metrics.push_back(steer_metrics(r, lift));
-      run.lifts.push_back(lift);
-    }
-    runs.push_back(std::move(run));
-  }
-  bar.finish();
+  for (size_t c = 0; c < conditions.size(); ++c) runs.push_back(make_steer_run(conditions[c], std::move(rollouts[c])));
   return runs;
 }
 

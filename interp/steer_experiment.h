@@ -40,11 +40,28 @@ struct SteerRun {
   std::vector<SteerMetrics> metrics;
 };
 
-// Runs every condition on seeds seed0 … seed0 + n − 1 (identical across conditions), each condition's rollouts
-// batched as `batch` says (interp/rollout.h: the robots are made per condition, lane l on its thread).
 // before_rollout, if given, is called before each rollout with the condition and the rollout's index (e.g. to let a
 // person put the cube back on the real arm); it needs one lane.
 using BeforeRollout = std::function<void(const SteerCondition& condition, int index)>;
+
+// One rollout of a steering experiment: conditions[condition] on seed seed0 + index.
+struct SteerJob {
+  int condition = 0;
+  int index = 0;
+};
+// The metrics and lift segments of a condition's rollouts.
+SteerRun make_steer_run(const SteerCondition& condition, std::vector<RolloutResult> rollouts);
+
+// Runs the jobs, each condition's together (batched as `batch` says), under one progress bar for all of them;
+// `done` is called on the calling thread the moment a rollout ends (a sharded run keeps it at once).
+using SteerJobDone = std::function<void(const SteerJob& job, const RolloutResult& result)>;
+void run_steer_jobs(const RobotFactory& robots, Policy& policy, const std::vector<NeuronSet>& sets,
+                    const std::vector<SteerCondition>& conditions, const std::vector<SteerJob>& jobs, uint64_t seed0,
+                    const RolloutOptions& options, const BatchOptions& batch, const SteerJobDone& done,
+                    const BeforeRollout& before_rollout = {});
+
+// Runs every condition on seeds seed0 … seed0 + n − 1 (identical across conditions), each condition's rollouts
+// batched as `batch` says (interp/rollout.h: the robots are made per condition, lane l on its thread).
 std::vector<SteerRun> run_steer_conditions(const RobotFactory& robots, Policy& policy,
                                            const std::vector<NeuronSet>& sets,
                                            const std::vector<SteerCondition>& conditions, int rollouts_per_condition,

@@ -244,6 +244,33 @@ $vlascope steer-experiment --checkpoint "$dir/vla" --rollouts 1 --sweep "" --out
 [ "$(json "$dir/steer_prompts/steer_report.json" "sorted(d['conditions'])")" = \
   "['baseline', 'prompt-fast', 'prompt-high', 'prompt-low', 'prompt-slow']" ] || fail "steer: prompt-following study"
 [ -s "$dir/steer/height_over_time.png" ] || fail "steer plots"
+# A sharded steering sweep (conditions and α sweep, 10 rollouts in 2 shards) merges into the unsharded run's report;
+# a resumed shard runs nothing twice; merge refuses a part of another experiment.
+s4=(--checkpoint "$dir/vla" --sets "$dir/neurons/neuron_sets.json" --rollouts 2 --sweep 2 --sweep-rollouts 1 --fast ""
+  --slow "" --prompt-high "" --prompt-low "" --prompt-fast "" --prompt-slow "" $common)
+steer4() { $vlascope steer-experiment "${s4[@]}" "$@"; }
+steer4 --out "$dir/steer_whole" >"$dir/steer_whole.txt" 2>&1 || { cat "$dir/steer_whole.txt"; fail "steer (unsharded)"; }
+for k in 0 1; do
+  steer4 --shard $k/2 --out "$dir/steer_shard_$k" >"$dir/steer_shard.txt" 2>&1 ||
+    { cat "$dir/steer_shard.txt"; fail "steer --shard $k/2"; }
+done
+[ "$(ls "$dir/steer_shard_0/rollouts" | wc -l)" = 5 ] || fail "steer shard 0/2: 5 of 10 rollouts"
+steer4 --shard 1/2 --resume --out "$dir/steer_shard_1" >"$dir/steer_shard.txt" 2>&1 || fail "steer --resume"
+grep -q "resume: 5 finished rollouts kept" "$dir/steer_shard.txt" && grep -q "^0 rollouts in" "$dir/steer_shard.txt" ||
+  fail "steer --resume ran again: $(cat "$dir/steer_shard.txt")"
+$vlascope merge --parts "$dir/steer_shard_1,$dir/steer_shard_0" --out "$dir/steer_merged" >"$dir/merge.txt" 2>&1 ||
+  { cat "$dir/merge.txt"; fail "merge (steer)"; }
+report="{k: v for k, v in d.items() if k != 'shard'}"
+[ "$(json "$dir/steer_merged/steer_report.json" "$report")" = "$(json "$dir/steer_whole/steer_report.json" "$report")" ] ||
+  fail "merged steering shards differ from the unsharded run"
+[ "$(json "$dir/steer_merged/steer_report.json" "sorted(d['alpha_sweep'])")" = "['high', 'low']" ] ||
+  fail "merged steering report: the α sweep"
+[ -s "$dir/steer_merged/alpha_sweep.png" ] && [ -s "$dir/steer_merged/high_vs_low_height.png" ] || fail "merge: steer plots"
+steer4 --seed 7 --shard 1/2 --out "$dir/steer_other" >/dev/null 2>&1 || fail "steer (other seeds)"
+$vlascope merge --parts "$dir/steer_shard_0,$dir/steer_other" --out "$dir/steer_bad_merge" >"$dir/merge_bad.txt" 2>&1 &&
+  fail "merge of two steering experiments must fail"
+grep -q "steer_other/run.json is from another experiment.*'first_seed'" "$dir/merge_bad.txt" ||
+  fail "merge must name the part and the field: $(cat "$dir/merge_bad.txt")"
 mkdir -p "$dir/report_root"
 cp -r "$dir/eval" "$dir/report_root/eval_unfrozen"
 cp -r "$dir/cmp" "$dir/report_root/compare_attention"

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # A one-node Slurm cluster on localhost, configured here in a scratch directory (munge with its own key and socket,
-# slurmctld and slurmd in the foreground, free ports): scripts/slurm/eval_sweep.sh submits a 2-task job array of a
-# small eval and the dependent merge job through sbatch; the merged per-episode results must equal an unsharded
-# run's on this machine.
+# slurmctld and slurmd in the foreground, free ports): scripts/slurm/sweep.sh submits a 2-task job array of a small
+# eval and of a small prompt-following steer-experiment, each with its dependent merge job, through sbatch; the merged
+# results must equal an unsharded run's on this machine.
 set -euo pipefail
 vlascope=$1
 checkpoint=$2
@@ -20,7 +20,7 @@ cleanup() {
 trap cleanup EXIT
 fail() {
   echo "FAIL: $*" >&2
-  for f in "$dir"/*.log "$dir"/sweep/logs/*.out; do [ -s "$f" ] && { echo "--- $f:"; tail -n 20 "$f"; }; done >&2
+  for f in "$dir"/*.log "$dir"/sweep/logs/*.out "$dir"/steer/logs/*.out; do [ -s "$f" ] && { echo "--- $f:"; tail -n 20 "$f"; }; done >&2
   exit 1
 }
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
@@ -80,21 +80,31 @@ for _ in $(seq 150); do
 done
 [ "$state" = idle ] || fail "the node never became idle (state '$state')"
 
-# The sweep: 4 episodes in 2 shards through sbatch, the merge as a dependent job.
+# The sweeps: 4 episodes of eval and 5 rollouts of steer-experiment, each in 2 shards through sbatch, the merges as
+# dependent jobs.
 args=(--checkpoint "$checkpoint" --episodes 4 --videos 0 --max-seconds 3 --threads 1)
-VLASCOPE=$vlascope CPUS_PER_TASK=1 "$here/scripts/slurm/eval_sweep.sh" "$dir/sweep" 2 "${args[@]}" >"$dir/submit.log" ||
-  fail "eval_sweep.sh"
-grep -q "array job" "$dir/submit.log" || fail "eval_sweep.sh printed no job ids"
+steer_args=(--checkpoint "$checkpoint" --rollouts 1 --max-seconds 3 --threads 1 --sim-size 64)
+VLASCOPE=$vlascope CPUS_PER_TASK=1 "$here/scripts/slurm/sweep.sh" "$dir/sweep" 2 eval "${args[@]}" >"$dir/submit.log" ||
+  fail "sweep.sh eval"
+VLASCOPE=$vlascope CPUS_PER_TASK=1 "$here/scripts/slurm/sweep.sh" "$dir/steer" 2 steer-experiment "${steer_args[@]}" \
+  >>"$dir/submit.log" || fail "sweep.sh steer-experiment"
+[ "$(grep -c "array job" "$dir/submit.log")" = 2 ] || fail "sweep.sh printed no job ids"
 for _ in $(seq 600); do
   [ -z "$(squeue -h 2>/dev/null)" ] && break
   sleep 0.5
 done
 [ -z "$(squeue -h)" ] || fail "jobs still queued after 300 s: $(squeue)"
-[ -s "$dir/sweep/merged/eval.json" ] || fail "the merge job wrote no report"
+[ -s "$dir/sweep/merged/eval.json" ] || fail "the eval merge job wrote no report"
+[ -s "$dir/steer/merged/steer_report.json" ] || fail "the steer-experiment merge job wrote no report"
 
 "$vlascope" eval "${args[@]}" --out "$dir/whole" >"$dir/whole.log" 2>&1 || fail "unsharded eval"
 per_episode="[{k: v for k, v in e.items() if k not in ('wall_seconds', 'model_seconds')} for e in d['per_episode']]"
 json() { python3 -c "import json, sys; d = json.load(open(sys.argv[1])); print($2)" "$1"; }
 [ "$(json "$dir/sweep/merged/eval.json" "$per_episode")" = "$(json "$dir/whole/eval.json" "$per_episode")" ] ||
-  fail "merged shards differ from the unsharded run"
-echo "cli_slurm: 2-task job array + dependent merge through a one-node Slurm; merged episodes equal the unsharded run's"
+  fail "merged eval shards differ from the unsharded run"
+"$vlascope" steer-experiment "${steer_args[@]}" --out "$dir/steer_whole" >"$dir/steer_whole.log" 2>&1 ||
+  fail "unsharded steer-experiment"
+report="{k: v for k, v in d.items() if k != 'shard'}"
+[ "$(json "$dir/steer/merged/steer_report.json" "$report")" = "$(json "$dir/steer_whole/steer_report.json" "$report")" ] ||
+  fail "merged steer-experiment shards differ from the unsharded run"
+echo "cli_slurm: 2-task job arrays + dependent merges through a one-node Slurm (eval, steer-experiment); merged results equal the unsharded runs'"

@@ -1,0 +1,56 @@
+// Sharded many-rollout runs (`--shard K/N`, `--resume`, `vlascope merge`), shared by eval and steer-experiment.
+//
+// A run is a list of rollouts ("jobs", numbered 0, 1, …). Shard K of N runs the jobs j with j mod N = K and keeps
+// each finished one in <out>/rollouts/ the moment it ends, with <out>/run.json describing the experiment: the
+// checkpoint's digest, the sets' digest, the seeds, the conditions and every option that changes a rollout. Parts
+// of one experiment agree on all of run.json but the shard (and the checkpoint's path, which may differ between
+// machines); --resume and merge check that and name the field and the files when they do not.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+namespace vlascope {
+
+// "K/N": this process runs jobs j with j mod N = K (K counts from 0, as Slurm's array indices do with --array=0-…).
+struct Shard {
+  int index = 0, count = 1;
+  bool owns(int64_t job) const { return job % count == index; }
+  std::string text() const { return std::to_string(index) + "/" + std::to_string(count); }
+};
+Shard parse_shard(const std::string& text);  // Error naming --shard for anything but K/N with 0 ≤ K < N
+
+// An Error naming the file when it is missing or not JSON.
+nlohmann::json read_json_file(const std::filesystem::path& path);
+
+// b (read from b_file) describes the same experiment as a (from a_file): every field but "shard" and "checkpoint"
+// equal; otherwise an Error naming the first field that differs and both files.
+void require_same_experiment(const nlohmann::json& a, const std::string& a_file, const nlohmann::json& b,
+                             const std::string& b_file);
+
+// Starts or resumes the run in `out`: with `resume` and an existing run.json of the same experiment and shard,
+// returns the jobs whose files `job_file` finds (the caller reads them); otherwise empties <out>/rollouts/. Writes
+// run.json either way.
+std::vector<int> start_or_resume(const std::filesystem::path& out, const nlohmann::json& run, const Shard& shard,
+                                 bool resume, int64_t jobs,
+                                 const std::function<std::filesystem::path(int job)>& job_file);
+
+// The parts of a sharded run, checked: one experiment, one shard count, every shard once.
+struct ShardedRun {
+  nlohmann::json run;  // the first part's run.json
+  int count = 1;
+  std::map<int, std::string> dirs;  // shard index → its output directory
+  const std::string& dir_of(int64_t job) const { return dirs.at(static_cast<int>(job % count)); }
+};
+ShardedRun read_shards(const std::vector<std::string>& parts);
+
+// The reports merge rebuilds, one per sharding command (run.json's "command").
+void merge_eval_shards(const ShardedRun& shards, const std::filesystem::path& out);
+void merge_steer_shards(const ShardedRun& shards, const std::filesystem::path& out);
+
+}  // namespace vlascope
