@@ -406,7 +406,10 @@ int run_neurons(int argc, char** argv) {
         }
         return parts;
       };
-      const PromptDirection d = prompt_difference(*policy, dataset, o);
+      // Both sites from one pass over the frames.
+      std::map<ChannelSite, PromptDirection> measured =
+          prompt_differences(*policy, dataset, o, {ChannelSite::kMlpPost, ChannelSite::kResidPost});
+      const PromptDirection& d = measured.at(ChannelSite::kMlpPost);
       NeuronSet set = prompt_direction_set(d, name, size, args.get("checkpoint"), o);
       NeuronSet per_kind =
           prompt_direction_set(d, name + "_tokens", size, args.get("checkpoint"), o, per_token_kind_regions());
@@ -418,7 +421,7 @@ int run_neurons(int argc, char** argv) {
       // spread over every word row that change did not move the arm (models/README.md, H2).
       PromptDirectionOptions ro = o;
       ro.site = ChannelSite::kResidPost;
-      const PromptDirection resid = prompt_difference(*policy, dataset, ro);
+      const PromptDirection& resid = measured.at(ChannelSite::kResidPost);
       const nlohmann::json resid_parts = describe(resid, "resid.post");
       std::vector<std::string> resid_sets;
       for (const auto& [layer, diff] : resid.all().difference) {

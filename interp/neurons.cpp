@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cmath>
 #include <map>
+#include <memory>
 #include <tuple>
 
 #include "common/error.h"
@@ -523,9 +524,12 @@ NeuronSet choice_direction(const ChoiceContrast& contrast, const std::string& na
   return set;
 }
 
-PromptDirection prompt_difference(Policy& policy, const DatasetReader& dataset, const PromptDirectionOptions& o) {
+std::map<ChannelSite, PromptDirection> prompt_differences(Policy& policy, const DatasetReader& dataset,
+                                                         const PromptDirectionOptions& o,
+                                                         const std::vector<ChannelSite>& sites) {
   require(!o.prompt_a.empty() && !o.prompt_b.empty() && o.prompt_a != o.prompt_b,
           "prompt direction: needs two different prompts (got '" + o.prompt_a + "' and '" + o.prompt_b + "')");
+  require(!sites.empty(), "prompt direction: no site to measure");
   std::vector<int> episodes;
   for (int e = 0; e < dataset.num_episodes() && static_cast<int>(episodes.size()) < o.episodes; ++e)
     if (dataset.info(e).success) episodes.push_back(e);
@@ -533,7 +537,10 @@ PromptDirection prompt_difference(Policy& policy, const DatasetReader& dataset, 
   const int stride = std::max(1, o.frame_stride);
   int total = 0;
   for (int e : episodes) total += (dataset.num_frames(e) + stride - 1) / stride;
-  ActivationRecorder recorder(policy, true, false, o.vlm_layers, {}, o.site);
+  // One recorder per site, all hooked into the same forward passes.
+  std::vector<std::unique_ptr<ActivationRecorder>> recorders;
+  for (ChannelSite site : sites)
+    recorders.push_back(std::make_unique<ActivationRecorder>(policy, true, false, o.vlm_layers, std::vector<int>{}, site));
   const std::vector<TokenRegion> regions = {TokenRegion::kAll, TokenRegion::kImages, TokenRegion::kWords,
                                             TokenRegion::kState, TokenRegion::kLastWord};
   auto of_region = [](const ChunkActivations& a, TokenRegion r) -> const std::map<int, std::vector<float>>& {
@@ -546,57 +553,67 @@ PromptDirection prompt_difference(Policy& policy, const DatasetReader& dataset, 
     }
     return a.vlm_mean;
   };
-  // Per region, layer and channel: running sums of (a − b), and of a and a² for the spread.
+  // Per site, region, layer and channel: running sums of (a − b), and of a and a² for the spread.
   struct Sums {
     std::map<int, std::vector<double>> diff, sum_a, sq_a;
   };
-  std::map<TokenRegion, Sums> sums;
+  std::vector<std::map<TokenRegion, Sums>> sums(sites.size());
   ProgressBar bar("prompt direction", total, "frames");
-  PromptDirection out;
+  int frames = 0;
   for (int e : episodes) {
     for (int i = 0; i < dataset.num_frames(e); i += stride) {
       PolicyInput in = frame_input(dataset.frame(e, i), o.prompt_a);
-      ChunkActivations under[2];
+      std::vector<ChunkActivations> under_a(sites.size()), under_b(sites.size());
       for (int which = 0; which < 2; ++which) {
         in.task = which == 0 ? o.prompt_a : o.prompt_b;
-        recorder.clear();
+        for (auto& r : recorders) r->clear();
         policy.predict_chunk(in, o.seed, 0);
-        under[which] = recorder.chunks().back();
+        for (size_t s = 0; s < sites.size(); ++s) (which == 0 ? under_a : under_b)[s] = recorders[s]->chunks().back();
       }
-      for (TokenRegion r : regions) {
-        Sums& sr = sums[r];
-        for (const auto& [layer, a] : of_region(under[0], r)) {
-          const std::vector<float>& b = of_region(under[1], r).at(layer);
-          std::vector<double>& d = sr.diff[layer];
-          std::vector<double>& s = sr.sum_a[layer];
-          std::vector<double>& q = sr.sq_a[layer];
-          if (d.empty()) d.assign(a.size(), 0), s.assign(a.size(), 0), q.assign(a.size(), 0);
-          for (size_t k = 0; k < a.size(); ++k) d[k] += a[k] - b[k], s[k] += a[k], q[k] += double(a[k]) * a[k];
+      for (size_t s = 0; s < sites.size(); ++s)
+        for (TokenRegion r : regions) {
+          Sums& sr = sums[s][r];
+          for (const auto& [layer, a] : of_region(under_a[s], r)) {
+            const std::vector<float>& b = of_region(under_b[s], r).at(layer);
+            std::vector<double>& d = sr.diff[layer];
+            std::vector<double>& sa = sr.sum_a[layer];
+            std::vector<double>& q = sr.sq_a[layer];
+            if (d.empty()) d.assign(a.size(), 0), sa.assign(a.size(), 0), q.assign(a.size(), 0);
+            for (size_t k = 0; k < a.size(); ++k) d[k] += a[k] - b[k], sa[k] += a[k], q[k] += double(a[k]) * a[k];
+          }
         }
-      }
-      ++out.frames;
+      ++frames;
       bar.advance();
     }
   }
   bar.finish();
-  const double n = out.frames;
-  for (TokenRegion r : regions) {
-    PromptDirection::Part& part = out.parts[r];
-    for (const auto& [layer, d] : sums[r].diff) {
-      std::vector<double>& mean_diff = part.difference[layer];
-      std::vector<double>& spread = part.spread[layer];
-      for (size_t k = 0; k < d.size(); ++k) {
-        mean_diff.push_back(d[k] / n);
-        const double m = sums[r].sum_a[layer][k] / n;
-        spread.push_back(n > 1 ? std::sqrt(std::max(0.0, (sums[r].sq_a[layer][k] - n * m * m) / (n - 1))) : 0.0);
-        part.difference_norm += mean_diff.back() * mean_diff.back();
-        part.spread_norm += spread.back() * spread.back();
+  const double n = frames;
+  std::map<ChannelSite, PromptDirection> out;
+  for (size_t s = 0; s < sites.size(); ++s) {
+    PromptDirection& direction = out[sites[s]];
+    direction.frames = frames;
+    for (TokenRegion r : regions) {
+      PromptDirection::Part& part = direction.parts[r];
+      for (const auto& [layer, d] : sums[s][r].diff) {
+        std::vector<double>& mean_diff = part.difference[layer];
+        std::vector<double>& spread = part.spread[layer];
+        for (size_t k = 0; k < d.size(); ++k) {
+          mean_diff.push_back(d[k] / n);
+          const double m = sums[s][r].sum_a[layer][k] / n;
+          spread.push_back(n > 1 ? std::sqrt(std::max(0.0, (sums[s][r].sq_a[layer][k] - n * m * m) / (n - 1))) : 0.0);
+          part.difference_norm += mean_diff.back() * mean_diff.back();
+          part.spread_norm += spread.back() * spread.back();
+        }
       }
+      part.difference_norm = std::sqrt(part.difference_norm);
+      part.spread_norm = std::sqrt(part.spread_norm);
     }
-    part.difference_norm = std::sqrt(part.difference_norm);
-    part.spread_norm = std::sqrt(part.spread_norm);
   }
   return out;
+}
+
+PromptDirection prompt_difference(Policy& policy, const DatasetReader& dataset, const PromptDirectionOptions& o) {
+  return prompt_differences(policy, dataset, o, {o.site}).at(o.site);
 }
 
 const std::vector<TokenRegion>& per_token_kind_regions() {

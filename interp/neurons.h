@@ -174,6 +174,11 @@ struct PromptDirection {
   const Part& all() const { return parts.at(TokenRegion::kAll); }
 };
 PromptDirection prompt_difference(Policy& policy, const DatasetReader& dataset, const PromptDirectionOptions& options);
+// The same at several sites from one set of forward passes (options.site ignored): what `vlascope neurons` measures
+// at mlp.post and resid.post without running every frame twice.
+std::map<ChannelSite, PromptDirection> prompt_differences(Policy& policy, const DatasetReader& dataset,
+                                                         const PromptDirectionOptions& options,
+                                                         const std::vector<ChannelSite>& sites);
 // The direction restricted to one layer (Error when it was not measured there).
 PromptDirection only_layer(const PromptDirection& direction, int layer);
 // The direction as a weighted set of channels at options.site: the n channels with the largest |difference|

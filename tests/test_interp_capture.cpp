@@ -683,6 +683,15 @@ TEST(Neurons, PromptDifferenceIsTheMeanCoefficientChangeBetweenTwoPrompts) {
   // The prompts differ in their last word: there the residual difference is larger than the words' mean.
   EXPECT_GT(resid.parts.at(TokenRegion::kLastWord).difference_norm, resid.parts.at(TokenRegion::kWords).difference_norm);
   validate_neuron_set(resid_set, model_shape(f.policy->config()));
+  // Both sites from one pass over the frames give what one pass per site gives.
+  const std::map<ChannelSite, PromptDirection> both =
+      prompt_differences(*f.policy, dataset, o, {ChannelSite::kMlpPost, ChannelSite::kResidPost});
+  for (const auto& [site, alone] : {std::pair{ChannelSite::kMlpPost, &d}, std::pair{ChannelSite::kResidPost, &resid}})
+    for (const auto& [region, part] : alone->parts) {
+      const PromptDirection::Part& together = both.at(site).parts.at(region);
+      EXPECT_EQ(together.difference, part.difference) << token_region_name(region);
+      EXPECT_EQ(together.spread, part.spread) << token_region_name(region);
+    }
   o.prompt_b = o.prompt_a;
   EXPECT_THROW(prompt_difference(*f.policy, dataset, o), Error);
 }
