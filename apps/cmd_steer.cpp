@@ -109,6 +109,10 @@ nlohmann::json condition_to_json(const PlannedCondition& p) {
   for (const Intervention& iv : p.condition.interventions)
     j["interventions"].push_back({{"set", iv.set}, {"op", intervention_op_name(iv.op)}, {"alpha", iv.alpha}});
   if (p.kind == "sweep") j["sweep"] = {{"label", p.sweep_label}, {"alpha", p.sweep_alpha}};
+  if (const std::optional<ClosedLoop>& loop = p.condition.closed_loop)
+    j["closed_loop"] = {{"concept", concept_name(loop->target.concept)}, {"target", loop->target.value},
+                        {"kp", loop->controller.kp}, {"ki", loop->controller.ki}, {"kd", loop->controller.kd},
+                        {"alpha_min", loop->controller.alpha_min}, {"alpha_max", loop->controller.alpha_max}};
   return j;
 }
 
@@ -131,6 +135,16 @@ std::vector<PlannedCondition> conditions_from_json(const nlohmann::json& run, co
       if (p.kind == "sweep") {
         p.sweep_label = j.at("sweep").at("label").get<std::string>();
         p.sweep_alpha = j.at("sweep").at("alpha").get<double>();
+      }
+      if (j.contains("closed_loop")) {
+        const nlohmann::json& c = j.at("closed_loop");
+        ClosedLoop loop;
+        loop.target = parse_concept_target(
+            c.at("concept").get<std::string>() + ":" + format_number(c.at("target").get<double>()), source);
+        loop.target.value = c.at("target").get<double>();  // exactly, not as printed
+        loop.controller = {c.at("kp").get<double>(), c.at("ki").get<double>(), c.at("kd").get<double>(),
+                           c.at("alpha_min").get<double>(), c.at("alpha_max").get<double>()};
+        p.condition.closed_loop = loop;
       }
       planned.push_back(p);
     }
@@ -170,8 +184,17 @@ void write_steer_report(const fs::path& out, const nlohmann::json& run, const st
       continue;
     }
     runs.push_back(all_runs[c]);
-    if (planned[c].kind == "added") added.push_back(planned[c].condition.name);
+    if (planned[c].kind == "added" || planned[c].kind == "closed-loop") added.push_back(planned[c].condition.name);
   }
+  // The concept's target (--target): every condition's mean |concept − target|, static and closed-loop alike.
+  const std::string target_text = run.value("target", std::string());
+  const std::optional<ConceptTarget> target =
+      target_text.empty() ? std::nullopt : std::optional(parse_concept_target(target_text, "run.json: target"));
+  auto concept_errors = [&](const SteerRun& r) {  // cm (lift) or cm/s (speed)
+    std::vector<double> e;
+    for (size_t k = 0; k < r.rollouts.size(); ++k) e.push_back(100 * concept_error(r.rollouts[k], r.lifts[k], *target));
+    return e;
+  };
   auto run_named = [&](const std::string& name) -> const SteerRun* {
     for (const SteerRun& r : runs)
       if (r.condition.name == name) return &r;
@@ -206,6 +229,23 @@ void write_steer_report(const fs::path& out, const nlohmann::json& run, const st
     c["lifted"] = lifted;
     c["success_fisher_p_vs_baseline"] =
         fisher_exact_p(successes(r), n - successes(r), successes(baseline), n - successes(baseline));
+    if (target) {
+      const std::vector<double> e = concept_errors(r);
+      const Summary s = summarize(e);
+      c["concept_error"] = {{"mean", s.mean}, {"ci95", {s.ci_lo, s.ci_hi}}, {"n", s.n},
+                            {"unit", target->concept == Concept::kLift ? "cm" : "cm/s"}};
+    }
+    if (r.condition.closed_loop) {
+      // The α the controller set, over the calls where it acted.
+      std::vector<double> alphas;
+      for (const RolloutResult& rollout : r.rollouts)
+        for (const RolloutStep& step : rollout.steps)
+          if (step.model_ran && step.steer_alpha != 0) alphas.push_back(step.steer_alpha);
+      c["alpha_while_acting"] = alphas.empty() ? nlohmann::json(nullptr)
+                                               : nlohmann::json{{"mean", mean(alphas)},
+                                                                {"max", *std::max_element(alphas.begin(), alphas.end())},
+                                                                {"calls", alphas.size()}};
+    }
     csv << r.condition.name << "," << r.metrics.size() << "," << successes(r) << "," << lifted;
     for (const MetricDef& m : metric_defs()) {
       const std::vector<double> v = metric_values(r, m);
@@ -274,6 +314,7 @@ void write_steer_report(const fs::path& out, const nlohmann::json& run, const st
         }
         report["alpha_sweep"][label][format_number(a)] = {
             {"successes", successes(all_runs[c])}, {"mean_height_cm", v.empty() ? 0.0 : mean(v)}, {"lifted", v.size()}};
+        if (target) report["alpha_sweep"][label][format_number(a)]["concept_error"] = mean(concept_errors(all_runs[c]));
       }
       if (all_x.size() >= 3) {
         const LinearFit fit = linear_fit(all_x, all_y);
@@ -304,6 +345,20 @@ void write_steer_report(const fs::path& out, const nlohmann::json& run, const st
                  "Prompted high vs low end-effector height over " + std::to_string(n) + " rollouts",
                  (out / "prompt_high_vs_low_height.png").string());
   for (const MetricDef& m : metric_defs()) bar_plot(runs, m, (out / ("bars_" + std::string(m.name) + ".png")).string());
+  // Closed loop: the α every episode got at each policy call (blue: success, red: failure).
+  for (const SteerRun& r : runs) {
+    if (!r.condition.closed_loop) continue;
+    LinePlot trace{"alpha set by the controller, " + r.condition.name + " (blue: success, red: failure)", "time (s)",
+                   "alpha"};
+    for (const RolloutResult& rollout : r.rollouts) {
+      std::vector<double> t, a;
+      for (const RolloutStep& step : rollout.steps)
+        if (step.model_ran) t.push_back(step.time), a.push_back(step.steer_alpha);
+      if (t.size() >= 2)
+        trace.add("", t, a).colour = rollout.success ? Rgb{40, 120, 200} : Rgb{220, 80, 60};
+    }
+    trace.save((out / ("alpha_trace_" + r.condition.name + ".png")).string());
+  }
 
   // Terminal summary.
   std::printf("%-12s %5s %8s %14s %14s %16s %10s\n", "condition", "succ", "lifted", "mean h (cm)", "max h (cm)",
@@ -343,6 +398,16 @@ void write_steer_report(const fs::path& out, const nlohmann::json& run, const st
                 report["prompt_fast_over_slow_lift_speed_ratio"].get<double>());
   for (const std::string& name : added)
     line((name + " − baseline mean lift height").c_str(), report["vs_baseline_mean_height_cm"][name], "cm");
+  if (target) {
+    std::printf("concept error, mean |%s − %g| (%s; 95%% CI), successes:\n", concept_name(target->concept),
+                target->value, target->concept == Concept::kLift ? "cm" : "cm/s");
+    for (const SteerRun& r : runs) {
+      const nlohmann::json& e = report["conditions"][r.condition.name]["concept_error"];
+      std::printf("  %-14s %6.2f (%.2f…%.2f)  %2d/%d%s\n", r.condition.name.c_str(), e["mean"].get<double>(),
+                  e["ci95"][0].get<double>(), e["ci95"][1].get<double>(), successes(r), n,
+                  r.condition.closed_loop ? "  closed loop" : "");
+    }
+  }
   std::printf("wrote %s\n", (out / "steer_report.json").c_str());
 }
 
@@ -404,6 +469,16 @@ int run_steer_experiment(int argc, char** argv) {
   args.option("add-conditions", "",
               "further conditions NAME=SET@ALPHA,… steered with op add whatever --op says, e.g. the prompt\n"
               "directions of vlascope neurons: caa-high=prompt_rise@1,caa-low=prompt_rise@-1");
+  args.option("target", "",
+              "the concept to hold and its value, lift:METRES (end-effector rise above the grasp) or speed:M_PER_S:\n"
+              "the closed-loop conditions' target, and every condition's concept error (mean |concept − target|)");
+  args.option("closed-loop", "",
+              "closed-loop conditions NAME=SET,… (needs --target): op add on SET with α set at every policy call by\n"
+              "a PID controller on the relative error (target − concept) / target, e.g. cl-high=prompt_rise_tokens");
+  args.option("kp", "4", "closed loop: proportional gain (CTRL-STEER: 4)");
+  args.option("ki", "0.5", "closed loop: integral gain, per second (0.5)");
+  args.option("kd", "1", "closed loop: derivative gain, seconds (1)");
+  args.option("alpha-clip", "0,20", "closed loop: α's range MIN,MAX (0,20)");
   args.option("sweep", "1,2,4,8", "α values of the dose–response sweep (empty: skip)");
   args.option("sweep-rollouts", "5", "rollouts per α in the sweep");
   args.option("max-seconds", "15", "episode length limit");
@@ -472,6 +547,31 @@ int run_steer_experiment(int argc, char** argv) {
     iv[0].op = InterventionOp::kAdd;
     planned.push_back({{name, iv, ""}, "added", n, "", 0});
   }
+  if (!args.get("closed-loop").empty()) {
+    require(!args.get("target").empty(), "--closed-loop needs --target (the concept and the value to hold it at)");
+    ClosedLoop loop;
+    loop.target = parse_concept_target(args.get("target"), "--target");
+    const std::vector<double> clip = args.get_doubles("alpha-clip");
+    require(clip.size() == 2 && clip[0] <= clip[1], "--alpha-clip: expected MIN,MAX with MIN ≤ MAX, got '" +
+                                                        args.get("alpha-clip") + "'");
+    loop.controller = {args.get_double("kp"), args.get_double("ki"), args.get_double("kd"), clip[0], clip[1]};
+    for (const std::string& item : args.get_list("closed-loop")) {
+      const size_t eq = item.find('=');
+      require(eq != std::string::npos && eq > 0 && eq + 1 < item.size(),
+              "--closed-loop: '" + item + "' must be NAME=SET");
+      const std::string name = item.substr(0, eq), set = item.substr(eq + 1);
+      for (const PlannedCondition& p : planned)
+        require(p.condition.name != name, "--closed-loop: '" + name + "' names a condition twice");
+      find_neuron_set(sets, set);  // an Error naming the set when the file lacks it
+      std::vector<Intervention> iv = steer(set, 1.0);  // the controller's α multiplies this
+      iv[0].op = InterventionOp::kAdd;
+      SteerCondition condition{name, iv, ""};
+      condition.closed_loop = loop;
+      planned.push_back({condition, "closed-loop", n, "", 0});
+    }
+  } else if (!args.get("target").empty()) {
+    parse_concept_target(args.get("target"), "--target");  // an Error now rather than after the rollouts
+  }
   // The α sweep on the high and low sets; a condition with a negative α (a direction steered away) sweeps negative
   // values, and one direction steered both ways gives two curves of one set, so the curves are named by condition.
   const std::vector<double> sweep =
@@ -501,6 +601,7 @@ int run_steer_experiment(int argc, char** argv) {
                         {"batch", batch.lanes},
                         {"alpha", alpha},
                         {"op", intervention_op_name(op)},
+                        {"target", args.get("target")},
                         {"options", options},
                         {"conditions", nlohmann::json::array()},
                         {"shard", shard.text()}};

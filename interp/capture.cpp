@@ -253,8 +253,17 @@ Steering::Steering(SmolVLA& model, const std::vector<NeuronSet>& sets, const std
     const auto [stream, layer, site] = key;
     const HookPoint point{hook_stream(static_cast<Stream>(stream)), layer,
                           site == ChannelSite::kMlpPost ? HookSite::kMlpPost : HookSite::kResidPost};
-    handles_.push_back(model_.hooks().add(point, [entries = entries](const HookContext& ctx, at::Tensor& act) {
+    handles_.push_back(model_.hooks().add(point, [entries = entries, gains = row_gains_](const HookContext& ctx,
+                                                                                       at::Tensor& act) {
       const bool prefix = ctx.pass != ForwardPass::kDenoise;
+      // [B, 1, 1] per-row gains of closed-loop steering, or none.
+      torch::Tensor row_gain;
+      if (!gains->empty()) {
+        require(static_cast<int64_t>(gains->size()) == act.size(0),
+                "steering: " + std::to_string(gains->size()) + " row gains for a batch of " +
+                    std::to_string(act.size(0)));
+        row_gain = torch::tensor(*gains).to(act.device(), act.scalar_type()).view({-1, 1, 1});
+      }
       for (const Entry& e : entries) {
         if (!e.intervention.applies(prefix, ctx.step)) continue;
         // The rows of the entry's kind of token ([B, L, I] → [B, rows, I], a view written in place).
@@ -286,7 +295,8 @@ Steering::Steering(SmolVLA& model, const std::vector<NeuronSet>& sets, const std
           rows = act.narrow(1, begin, end - begin);
         }
         const torch::Tensor idx = e.index.to(act.device());
-        const torch::Tensor alpha = e.alpha.to(act.device(), act.scalar_type());  // [n], broadcast over [B, L]
+        torch::Tensor alpha = e.alpha.to(act.device(), act.scalar_type());  // [n], broadcast over [B, L]
+        if (row_gain.defined()) alpha = row_gain * alpha;                      // [B, 1, n]
         const torch::Tensor picked = rows.index_select(-1, idx);
         switch (e.intervention.op) {
           case InterventionOp::kSet:

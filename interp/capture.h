@@ -151,10 +151,15 @@ class Steering {
   Steering(const Steering&) = delete;
   Steering& operator=(const Steering&) = delete;
   int hooked_layers() const { return static_cast<int>(handles_.size()); }
+  // Closed-loop steering: batch row b of the next forward passes gets its interventions' α multiplied by gains[b]
+  // (interp/closed_loop.h sets one per episode of a batched call); empty = 1 for every row. A pass whose batch is
+  // not gains.size() rows is an Error.
+  void set_row_gains(std::vector<float> gains) { *row_gains_ = std::move(gains); }
 
  private:
   SmolVLA& model_;
   std::vector<int> handles_;
+  std::shared_ptr<std::vector<float>> row_gains_ = std::make_shared<std::vector<float>>();
 };
 
 // The FFN shapes of a model, for neuron-set validation and random control sets.

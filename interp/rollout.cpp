@@ -199,6 +199,12 @@ std::vector<RolloutResult> run_rollouts(const RobotFactory& make_robot, Policy& 
         asking.push_back(&x);
       }
     if (!asking.empty()) {
+      if (callbacks.before_call) {
+        std::vector<RolloutCallbacks::CallRow> rows;
+        for (Lane* x : asking) rows.push_back({x->episode, &x->result.steps, &x->step, 0});
+        callbacks.before_call(rows);
+        for (size_t b = 0; b < asking.size(); ++b) asking[b]->step.steer_alpha = rows[b].steer_alpha;
+      }
       const auto chunks = policy.predict_chunks(inputs, noise);
       const double seconds = policy.last_chunk_seconds();
       for (size_t b = 0; b < asking.size(); ++b) {

@@ -41,6 +41,7 @@ struct RolloutStep {
   Pose end_effector;
   bool model_ran = false;            // this step computed a new action chunk
   double model_seconds = 0;          // …and it took this long
+  double steer_alpha = 0;            // closed-loop steering: the α set for this step's policy call (else 0)
   std::optional<TaskState> task;     // simulator only
 };
 
@@ -92,6 +93,16 @@ struct RolloutCallbacks {
   std::function<RolloutObserver(int episode)> start;
   // After episode k ended (on the calling thread, in the order episodes end).
   std::function<void(int episode, const RolloutResult& result)> done;
+  // Before each policy call (on the calling thread): one row per episode in the call, in the batch's order, with the
+  // episode's steps so far and the step being observed. Closed-loop steering sets each row's α here and reports it
+  // in steer_alpha, which the step records.
+  struct CallRow {
+    int episode = 0;
+    const std::vector<RolloutStep>* steps = nullptr;
+    const RolloutStep* now = nullptr;
+    double steer_alpha = 0;
+  };
+  std::function<void(std::vector<CallRow>& rows)> before_call;
 };
 std::vector<RolloutResult> run_rollouts(const RobotFactory& make_robot, Policy& policy,
                                         const std::vector<uint64_t>& seeds, const RolloutOptions& options,

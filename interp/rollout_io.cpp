@@ -73,6 +73,7 @@ json rollout_to_json(const RolloutResult& r) {
               {"end_effector", pose_json(s.end_effector)},
               {"model_ran", s.model_ran},
               {"model_seconds", s.model_seconds}};
+    if (s.steer_alpha != 0) j["steer_alpha"] = s.steer_alpha;  // closed-loop steering only
     if (s.task)
       j["task"] = {{"object", pose_json(s.task->object)},
                    {"object_grasped", s.task->object_grasped},
@@ -119,6 +120,7 @@ RolloutResult rollout_from_json(const json& j, const std::string& source) {
     step.end_effector = st.pose(s, "end_effector");
     step.model_ran = st.value<bool>(s, "model_ran");
     step.model_seconds = st.value<double>(s, "model_seconds");
+    if (s.contains("steer_alpha")) step.steer_alpha = st.value<double>(s, "steer_alpha");
     if (s.contains("task")) {
       const json& t = s.at("task");
       TaskState task;

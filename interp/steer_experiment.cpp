@@ -1,5 +1,7 @@
 #include "interp/steer_experiment.h"
 
+#include <map>
+
 #include "common/error.h"
 #include "common/progress.h"
 #include "interp/capture.h"
@@ -62,7 +64,29 @@ void run_steer_jobs(const RobotFactory& robots, Policy& policy, const std::vecto
         before_rollout(condition, mine[static_cast<size_t>(i)].index);
         return RolloutObserver{};
       };
+    // Closed loop: one controller per episode, α set for each row of every policy call.
+    std::map<int, AlphaController> controllers;  // episode (index into mine) → its controller
+    std::map<int, double> last_call;             // episode → time of its previous call (s)
+    if (condition.closed_loop)
+      callbacks.before_call = [&](std::vector<RolloutCallbacks::CallRow>& rows) {
+        const ClosedLoop& loop = *condition.closed_loop;
+        std::vector<float> gains;
+        for (RolloutCallbacks::CallRow& row : rows) {
+          const auto it = controllers.try_emplace(row.episode, loop.controller, loop.target.value).first;
+          const std::optional<double> measured = measure_concept(loop.target.concept, *row.steps, *row.now);
+          if (measured) {
+            const auto last = last_call.find(row.episode);
+            row.steer_alpha =
+                it->second.update(*measured, last == last_call.end() ? 0.0 : row.now->time - last->second);
+            last_call[row.episode] = row.now->time;
+          }
+          gains.push_back(static_cast<float>(row.steer_alpha));
+        }
+        steering.set_row_gains(std::move(gains));
+      };
     callbacks.done = [&](int i, const RolloutResult& r) {
+      controllers.erase(i);
+      last_call.erase(i);
       if (done) done(mine[static_cast<size_t>(i)], r);
       successes += r.success;
       bar.set_status(condition.name + " success " + std::to_string(successes) + "/" + std::to_string(++finished));

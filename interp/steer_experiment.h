@@ -5,9 +5,11 @@
 
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <string>
 #include <vector>
 
+#include "interp/closed_loop.h"
 #include "interp/lift_segment.h"
 #include "interp/neuron_set.h"
 #include "interp/rollout.h"
@@ -15,10 +17,18 @@
 
 namespace vlascope {
 
+// Closed-loop steering of a condition: its interventions' α is multiplied, per episode and policy call, by what a
+// controller sets from the measured concept (interp/closed_loop.h); write the interventions with α 1.
+struct ClosedLoop {
+  ConceptTarget target;
+  ControllerOptions controller;
+};
+
 struct SteerCondition {
   std::string name;                         // "baseline", "high", "random", "prompt-high", …
   std::vector<Intervention> interventions;  // empty = none
   std::string task;                         // "" = the experiment's instruction
+  std::optional<ClosedLoop> closed_loop;    // none = α as the interventions say (static)
 };
 
 // What one rollout says about height and speed.

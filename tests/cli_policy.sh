@@ -231,12 +231,18 @@ $vlascope steer-experiment --checkpoint "$dir/vla" --sets "$dir/neurons/neuron_s
 $vlascope steer-experiment --checkpoint "$dir/vla" --sets "$dir/neurons/neuron_sets.json" --rollouts 1 --op add \
   --high rise_direction@2 --low rise_direction@-2 --fast "" --slow "" --prompt-high "" --prompt-low "" \
   --prompt-fast "" --prompt-slow "" --add-conditions caa-high=prompt_rise@1,caa-low=prompt_rise@-1 \
-  --sweep "" --out "$dir/steer_dir" $common >"$dir/steer_dir.txt" 2>&1 ||
+  --target lift:0.05 --closed-loop cl-high=prompt_rise --sweep "" --out "$dir/steer_dir" $common >"$dir/steer_dir.txt" 2>&1 ||
   { cat "$dir/steer_dir.txt"; fail "steer-experiment with a direction"; }
 [ "$(json "$dir/steer_dir/steer_report.json" "d['conditions']['low']['interventions'][0]['alpha']")" = -2.0 ] ||
   fail "steer: SET@ALPHA"
 [ "$(json "$dir/steer_dir/steer_report.json" "(d['conditions']['caa-low']['interventions'][0]['alpha'], d['conditions']['caa-low']['interventions'][0]['op'])")" = "(-1.0, 'add')" ] ||
   fail "steer: --add-conditions"
+[ "$(json "$dir/steer_dir/steer_report.json" "all('concept_error' in c for c in d['conditions'].values()) and 'alpha_while_acting' in d['conditions']['cl-high']")" = True ] ||
+  fail "steer: --target and --closed-loop"
+[ -s "$dir/steer_dir/alpha_trace_cl-high.png" ] || fail "steer: the closed loop's α trace"
+$vlascope steer-experiment --checkpoint "$dir/vla" --sets "$dir/neurons/neuron_sets.json" --closed-loop cl=prompt_rise \
+  --rollouts 1 --out "$dir/steer_bad" $common >"$dir/steer_bad.txt" 2>&1 && fail "steer: --closed-loop without --target must fail"
+grep -q -- "--closed-loop needs --target" "$dir/steer_bad.txt" || fail "steer: --closed-loop without --target: $(cat "$dir/steer_bad.txt")"
 $vlascope steer-experiment --checkpoint "$dir/vla" --add-conditions caa=nope@1 --rollouts 1 --out "$dir/steer_bad" \
   $common >"$dir/steer_bad.txt" 2>&1 && fail "steer: --add-conditions without --sets must fail"
 $vlascope steer-experiment --checkpoint "$dir/vla" --rollouts 1 --sweep "" --out "$dir/steer_prompts" $common \

@@ -214,6 +214,35 @@ TEST(Steering, ATokenRegionReachesOnlyItsRows) {
   }
 }
 
+TEST(Steering, RowGainsScaleAlphaPerBatchRow) {
+  Fixture f;
+  Policy& p = *f.policy;
+  PolicyInput a = f.input(), b = f.input();
+  b.state[0] += 5;
+  torch::Tensor recorded;
+  auto record = [&] {
+    const int h = p.hooks().add("vlm.layers.1.mlp.post", [&](const HookContext& ctx, at::Tensor& t) {
+      if (ctx.pass == ForwardPass::kPrefix) recorded = t.clone();  // [2, Lp, I]
+    });
+    p.predict_chunks({&a, &b}, {{3, 0}, {4, 0}});
+    p.hooks().remove(h);
+    return recorded;
+  };
+  const torch::Tensor plain = record();
+  NeuronSet set{"push", "", {}, {{Stream::kVlm, 1, 5, ""}}};
+  Steering steer(p.model(), {set}, {Intervention{"push", InterventionOp::kAdd, 3.0}});
+  steer.set_row_gains({0.f, 2.f});
+  const torch::Tensor steered = record();
+  EXPECT_TRUE(torch::equal(steered[0], plain[0])) << "gain 0: row 0 untouched";
+  torch::Tensor expected = plain[1].clone();
+  expected.select(-1, 5) += 6;  // α 3 × gain 2 on channel 5, every position
+  EXPECT_TRUE(torch::allclose(steered[1], expected, 0, 1e-5));
+  steer.set_row_gains({1.f});  // one gain for a batch of two
+  EXPECT_THROW(p.predict_chunks({&a, &b}, {{3, 0}, {4, 0}}), Error);
+  steer.set_row_gains({});
+  EXPECT_NO_THROW(p.predict_chunks({&a, &b}, {{3, 0}, {4, 0}}));
+}
+
 TEST(Steering, AResidualChannelIsAddedToTheResidualStreamAndReachesLaterLayers) {
   Fixture f;
   Policy& p = *f.policy;

@@ -12,6 +12,7 @@
 #include "common/error.h"
 #include "common/image_io.h"
 #include "interp/attention_metrics.h"
+#include "interp/closed_loop.h"
 #include "interp/attention_study.h"
 #include "interp/attention_views.h"
 #include "interp/heatmap.h"
@@ -354,6 +355,89 @@ TEST(LiftSegment, FindsGraspLiftAndPlateauUnderNoise) {
     EXPECT_EQ(s.episode_steps, 181);
     EXPECT_NEAR(s.episode_duration_s, 6.0, 1e-9);
   }
+}
+
+// A first-order plant: each call, the rise moves a third of the way to gain × α (what steering asks for).
+double plant_step(double rise, double alpha) { return rise + (0.01 * alpha - rise) / 3; }
+
+TEST(ClosedLoop, ControllerStepResponseClippingAndAntiWindup) {
+  // P alone: e = (0.1 − 0.05) / 0.1 = 0.5 → α = 2 · 0.5.
+  EXPECT_DOUBLE_EQ(AlphaController({2, 0, 0, 0, 20}, 0.1).update(0.05, 0.3), 1.0);
+  // Step response on the plant: P alone settles short of the target, at r = 0.01 · 4 · (1 − r / 0.1), i.e.
+  // r = 0.04 / 1.4; PI removes that error.
+  for (const bool integral : {false, true}) {
+    AlphaController c({4, integral ? 0.5 : 0.0, 0, 0, 20}, 0.1);
+    double rise = 0;
+    for (int call = 0; call < 2000; ++call) rise = plant_step(rise, c.update(rise, 1.0 / 3));
+    if (integral)
+      EXPECT_NEAR(rise, 0.1, 1e-4);
+    else
+      EXPECT_NEAR(rise, 0.04 / 1.4, 1e-6);
+  }
+  // Derivative of the error between calls; none on the first.
+  AlphaController d({0, 0, 1, -100, 100}, 0.1);
+  EXPECT_EQ(d.update(0.05, 0.5), 0);   // e 0.5
+  EXPECT_NEAR(d.update(0.07, 0.5), -0.4, 1e-12);  // e 0.3: (0.3 − 0.5) / 0.5 s
+  // Clipping both ways.
+  EXPECT_EQ(AlphaController({100, 0, 0, 0, 20}, 0.1).update(0, 0.1), 20);
+  EXPECT_EQ(AlphaController({4, 0, 0, 0, 20}, 0.1).update(0.3, 0.1), 0);
+  // Anti-windup: held at the clip for ten seconds, the integral stops where the output reached the clip…
+  AlphaController w({0, 1, 0, 0, 1}, 0.1);
+  for (int call = 0; call < 10; ++call) EXPECT_LE(w.update(0, 1), 1);
+  EXPECT_DOUBLE_EQ(w.integral(), 1);
+  // …so when the concept overshoots, α leaves the clip at once (a wound-up integral of 10 would hold it at 1).
+  EXPECT_LT(w.update(0.2, 1), 1);
+  EXPECT_THROW(AlphaController({4, 0, 0, 0, 20}, 0), Error);
+  EXPECT_THROW(AlphaController({4, 0, 0, 5, 1}, 0.1), Error);
+}
+
+TEST(ClosedLoop, ConceptsAreMeasuredFromTheTrajectoryAndTheGripper) {
+  Synthetic c;
+  c.noise_m = c.noise_gripper = 0;
+  const EeTrajectory t = make_trajectory(c);
+  std::vector<RolloutStep> steps;
+  for (size_t i = 0; i < t.time.size(); ++i) {
+    RolloutStep s;
+    s.time = t.time[i];
+    s.end_effector.position = t.ee[i];
+    s.state[kGripper] = static_cast<float>(t.gripper[i]);
+    steps.push_back(s);
+  }
+  auto measure = [&](Concept concept, size_t i) {
+    return measure_concept(concept, std::vector<RolloutStep>(steps.begin(), steps.begin() + static_cast<long>(i)),
+                           steps[i]);
+  };
+  EXPECT_FALSE(measure(Concept::kLift, 0).has_value());   // one sample
+  EXPECT_FALSE(measure(Concept::kLift, 45).has_value());  // 1.5 s: no grasp yet
+  EXPECT_FALSE(measure(Concept::kSpeed, 0).has_value());
+  // After the lift (5.5 s): the rise above the grasp height, which the approach reached at z0.
+  ASSERT_TRUE(measure(Concept::kLift, 165).has_value());
+  EXPECT_NEAR(*measure(Concept::kLift, 165), c.rise, 1e-3);
+  // Speed over the last third of a second (10 samples), by hand at 1 s, on the approach.
+  const size_t i = 30, j = 20;
+  const double dx = t.ee[i][0] - t.ee[j][0], dy = t.ee[i][1] - t.ee[j][1], dz = t.ee[i][2] - t.ee[j][2];
+  EXPECT_NEAR(*measure(Concept::kSpeed, i), std::sqrt(dx * dx + dy * dy + dz * dz) / (t.time[i] - t.time[j]), 1e-12);
+  // Concept error: mean |rise − target| from the lift start; an episode without a lift errs by the whole target.
+  RolloutResult r;
+  r.steps = steps;
+  const LiftSegment lift = find_lift_segment(t);
+  ASSERT_EQ(lift.status, LiftStatus::kLifted);
+  double by_hand = 0;
+  for (size_t k = static_cast<size_t>(lift.lift_start_index); k < t.time.size(); ++k)
+    by_hand += std::abs(t.ee[k][2] - lift.grasp_height - 0.05);
+  by_hand /= static_cast<double>(t.time.size() - static_cast<size_t>(lift.lift_start_index));
+  EXPECT_NEAR(concept_error(r, lift, {Concept::kLift, 0.05}), by_hand, 1e-12);
+  EXPECT_LT(concept_error(r, lift, {Concept::kLift, c.rise}), concept_error(r, lift, {Concept::kLift, 0.05}));
+  Synthetic no_grasp = c;
+  no_grasp.grasp = false;
+  RolloutResult idle;
+  for (const RolloutStep& s : steps) idle.steps.push_back(s), idle.steps.back().state[kGripper] = 80;
+  EXPECT_EQ(concept_error(idle, find_lift_segment(make_trajectory(no_grasp)), {Concept::kLift, 0.05}), 0.05);
+  // Targets: lift:M or speed:M/S, positive.
+  EXPECT_EQ(parse_concept_target("speed:0.2", "--target").concept, Concept::kSpeed);
+  EXPECT_EQ(parse_concept_target("lift:0.12", "--target").value, 0.12);
+  for (const char* bad : {"lift", "height:0.1", "lift:-1", "lift:x", "lift:"})
+    EXPECT_THROW(parse_concept_target(bad, "--target"), Error) << bad;
 }
 
 TEST(LiftSegment, SeparatesSlowFromFastAndHighFromLow) {

@@ -16,7 +16,9 @@
 #include "common/lane_pool.h"
 #include "interp/neuron_set.h"
 #include "interp/capture.h"
+#include "interp/closed_loop.h"
 #include "interp/rollout.h"
+#include "interp/rollout_io.h"
 #include "interp/steer_experiment.h"
 #include "policy/checkpoint.h"
 #include "policy/policy.h"
@@ -210,6 +212,72 @@ TEST(Rollout, SteeringActsOnEveryEpisodeOfABatch) {
     EXPECT_GT(moved, 1e-3) << "episode " << k << " was not steered";
     expect_same_steps(after[k], plain[k], 0.0);  // the steering ended with its scope
   }
+}
+
+TEST(ClosedLoop, EachEpisodeOfABatchGetsItsOwnAlphaAndAZeroLoopChangesNothing) {
+  Fixture f;
+  const std::vector<uint64_t> seeds = {31, 32};
+  auto sims = [](int) -> std::shared_ptr<Robot> { return std::make_shared<Simulator>(small_sim()); };
+  const SmolVLAConfig& c = f.policy->config();
+  NeuronSet set;
+  set.name = "push";
+  for (int i = 0; i < 8; ++i) set.neurons.push_back({Stream::kExpert, c.num_expert_layers - 1, i, ""});
+  Intervention push;
+  push.set = "push";
+  push.op = InterventionOp::kAdd;
+  push.alpha = 1;  // the controller's α multiplies it
+  SteerCondition loop{"loop", {push}, ""};
+  loop.closed_loop = ClosedLoop{{Concept::kSpeed, 1.0}, {}};  // 1 m/s: far above what the arm does, α rises
+  SteerCondition zero = loop;
+  zero.closed_loop->controller = {4, 0.5, 1, 0, 0};  // α clipped to 0: no push at all
+  auto run = [&](const SteerCondition& condition) {
+    std::vector<RolloutResult> out(seeds.size());
+    run_steer_jobs(sims, *f.policy, {set}, {condition}, {{0, 0}, {0, 1}}, seeds[0], short_episodes(), {2, 2},
+                   [&](const SteerJob& job, const RolloutResult& r) { out[static_cast<size_t>(job.index)] = r; });
+    return out;
+  };
+  const std::vector<RolloutResult> plain = run_rollouts(sims, *f.policy, seeds, short_episodes(), {2, 2});
+  const std::vector<RolloutResult> zeroed = run(zero), steered = run(loop);
+  for (size_t k = 0; k < seeds.size(); ++k) {
+    expect_same_steps(zeroed[k], plain[k], 0.0);
+    // The recorded α is the controller's answer to the concept measured on the episode so far, call by call.
+    AlphaController replay(loop.closed_loop->controller, 1.0);
+    double last_call = -1, largest = 0;
+    int calls = 0;
+    for (size_t t = 0; t < steered[k].steps.size(); ++t) {
+      const RolloutStep& step = steered[k].steps[t];
+      if (!step.model_ran) {
+        EXPECT_EQ(step.steer_alpha, 0);
+        continue;
+      }
+      ++calls;
+      const std::vector<RolloutStep> before(steered[k].steps.begin(), steered[k].steps.begin() + static_cast<long>(t));
+      const std::optional<double> speed = measure_concept(Concept::kSpeed, before, step);
+      ASSERT_EQ(speed.has_value(), t > 0);
+      const double expected = speed ? replay.update(*speed, last_call < 0 ? 0 : step.time - last_call) : 0;
+      if (speed) last_call = step.time;
+      EXPECT_DOUBLE_EQ(step.steer_alpha, expected) << "call at step " << t;
+      largest = std::max(largest, step.steer_alpha);
+    }
+    EXPECT_EQ(calls, 9);
+    EXPECT_GT(largest, 1) << "a speed below the target asks for a push";
+    double moved = 0;
+    for (size_t t = 0; t < plain[k].steps.size(); ++t)
+      for (int j = 0; j < kNumJoints; ++j)
+        moved = std::max(moved, std::abs(steered[k].steps[t].target[j] - plain[k].steps[t].target[j]));
+    EXPECT_GT(moved, 1e-3) << "episode " << k << " was not steered";
+  }
+  // Each episode its own controller: the two episodes' α differ once their speeds do.
+  bool differ = false;
+  for (size_t t = 0; t < std::min(steered[0].steps.size(), steered[1].steps.size()); ++t)
+    differ |= steered[0].steps[t].steer_alpha != steered[1].steps[t].steer_alpha;
+  EXPECT_TRUE(differ);
+  // Kept on disk as a sharded sweep keeps it: every step and its α read back exactly.
+  const fs::path file = f.dir / "rollout.json";
+  write_rollout_file(file.string(), steered[0]);
+  const RolloutResult back = read_rollout_file(file.string());
+  expect_same_steps(back, steered[0], 0.0);
+  for (size_t t = 0; t < back.steps.size(); ++t) ASSERT_EQ(back.steps[t].steer_alpha, steered[0].steps[t].steer_alpha);
 }
 
 TEST(Rollout, BatchOptionsAreChecked) {
