@@ -182,14 +182,22 @@ int run_report(int argc, char** argv) {
     h << "<h2>Steering (α = " << fmt(st["alpha"], 1) << ", op " << esc(st.value("op", "")) << ", "
       << st.value("rollouts_per_condition", 0) << " rollouts per condition)</h2><table><tr><th>condition</th>"
       << "<th>success</th><th>lifted</th><th>mean height (cm)</th><th>max height (cm)</th><th>displacement "
-      << "(mm/step)</th><th>length (s)</th><th>Δ mean height vs baseline (cm)</th><th>p</th></tr>\n";
+      << "(mm/step)</th><th>length (s)</th><th>Δ mean height vs baseline (cm)</th><th>p</th>";
+    // With --target: every condition's distance from it, the measure static and closed-loop steering share.
+    const std::string target = st.value("target", "");
+    if (!target.empty()) h << "<th>mean |concept − target| (" << esc(target) << ")</th>";
+    h << "</tr>\n";
     for (const auto& [name, c] : st["conditions"].items()) {
       auto m = [&](const char* k) { return c.contains(k) ? fmt(c[k]["mean"], 2) : std::string("–"); };
       const Json vs = c.contains("vs_baseline") ? c["vs_baseline"]["mean_height"] : Json();
       h << "<tr><td>" << esc(name) << "</td><td>" << c.value("successes", 0) << "/" << c.value("rollouts", 0)
         << "</td><td>" << c.value("lifted", 0) << "</td><td>" << m("mean_height") << "</td><td>" << m("max_height")
         << "</td><td>" << m("step_displacement") << "</td><td>" << m("length") << "</td>"
-        << comparison_cells(vs, "–") << "</tr>\n";
+        << comparison_cells(vs, "–");
+      if (!target.empty())
+        h << "<td>" << (c.contains("concept_error") ? fmt(c["concept_error"]["mean"], 2) : std::string("–"))
+          << (c.contains("alpha_while_acting") ? " (closed loop)" : "") << "</td>";
+      h << "</tr>\n";
     }
     h << "</table>\n";
     // The study's claims and its controls, each with its interval.

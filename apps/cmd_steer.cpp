@@ -212,6 +212,7 @@ void write_steer_report(const fs::path& out, const nlohmann::json& run, const st
   report["rollouts_per_condition"] = n;
   report["first_seed"] = run.at("first_seed");
   report["shard"] = run.at("shard");
+  report["target"] = target_text;
   std::ofstream csv(out / "steer_conditions.csv");
   csv << "condition,rollouts,successes,lifted";
   for (const MetricDef& m : metric_defs())
