@@ -68,6 +68,11 @@ void run_steer_jobs(const RobotFactory& robots, Policy& policy, const std::vecto
     std::map<int, AlphaController> controllers;  // episode (index into mine) → its controller
     std::map<int, double> last_call;             // episode → time of its previous call (s)
     if (condition.closed_loop)
+      for (const Intervention& iv : condition.interventions)
+        require(iv.op == InterventionOp::kAdd, "closed-loop steering of '" + condition.name +
+                                                   "' needs op add (α 0 must mean no push; '" + iv.set + "' is op " +
+                                                   intervention_op_name(iv.op) + ")");
+    if (condition.closed_loop)
       callbacks.before_call = [&](std::vector<RolloutCallbacks::CallRow>& rows) {
         const ClosedLoop& loop = *condition.closed_loop;
         std::vector<float> gains;

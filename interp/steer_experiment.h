@@ -18,7 +18,8 @@
 namespace vlascope {
 
 // Closed-loop steering of a condition: its interventions' α is multiplied, per episode and policy call, by what a
-// controller sets from the measured concept (interp/closed_loop.h); write the interventions with α 1.
+// controller sets from the measured concept (interp/closed_loop.h); write the interventions with α 1 and op add
+// (α 0, before the concept is measurable, must mean no push; run_steer_jobs refuses other ops).
 struct ClosedLoop {
   ConceptTarget target;
   ControllerOptions controller;

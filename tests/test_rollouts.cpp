@@ -272,6 +272,9 @@ TEST(ClosedLoop, EachEpisodeOfABatchGetsItsOwnAlphaAndAZeroLoopChangesNothing) {
   for (size_t t = 0; t < std::min(steered[0].steps.size(), steered[1].steps.size()); ++t)
     differ |= steered[0].steps[t].steer_alpha != steered[1].steps[t].steer_alpha;
   EXPECT_TRUE(differ);
+  SteerCondition overriding = loop;
+  overriding.interventions[0].op = InterventionOp::kSet;  // α 0 would hold the channels at 0
+  EXPECT_THROW(run(overriding), Error);
   // Kept on disk as a sharded sweep keeps it: every step and its α read back exactly.
   const fs::path file = f.dir / "rollout.json";
   write_rollout_file(file.string(), steered[0]);
