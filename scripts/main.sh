@@ -15,7 +15,7 @@
 #                                  run: at the FFN channels of the word, image and state rows (caa-high / caa-low, α ±8,
 #                                  prompt_rise_tokens) and on the residual stream after layer 0 at the last word
 #                                  (resid-high / resid-low, α ±1, prompt_rise_resid0)
-# About 10 minutes on 2 cores once built (measured 2026-12-07 on the two-stage models with batched rollouts, --batch 8,
+# About 9 minutes on 2 cores once built (measured 2026-12-07 on the H4-based models with batched rollouts, --batch 8,
 # and 20 rollouts per steering condition; 14 min on 2026-12-02 with one episode at a time and 10 per condition).
 set -euo pipefail
 cd "$(dirname "$0")/.."
