@@ -6,6 +6,7 @@
 #include <cmath>
 #include <cstdlib>
 #include <fstream>
+#include <limits>
 
 #include "common/error.h"
 #include "common/file_io.h"
@@ -40,6 +41,12 @@ ArmCalibration calibration_from_json(const nlohmann::json& json, const std::stri
       auto f = it->find(name);
       require(f != it->end(), source + ": " + motor + "." + name + " is missing");
       require(f->is_number_integer(), source + ": " + motor + "." + name + " must be an integer, got " + f->dump());
+      // get<int>() would wrap 4294967297 to 1: check the range first.
+      const bool in_range = f->is_number_unsigned()
+                                ? f->get<uint64_t>() <= static_cast<uint64_t>(std::numeric_limits<int>::max())
+                                : f->get<int64_t>() >= std::numeric_limits<int>::min() &&
+                                      f->get<int64_t>() <= std::numeric_limits<int>::max();
+      require(in_range, source + ": " + motor + "." + name + " " + f->dump() + " is out of range");
       return f->get<int>();
     };
     MotorCalibration& c = out[i];

@@ -80,7 +80,7 @@ json parse_document(const std::string& text, const std::string& source, const ch
   json doc;
   try {
     doc = json::parse(text);
-  } catch (const json::parse_error& e) {
+  } catch (const json::exception& e) {  // parse_error, and out_of_range for a number beyond a double's range
     throw Error(source + ": not valid JSON: " + e.what());
   }
   require(doc.is_object(), source + ": the top level must be a JSON object");

@@ -29,7 +29,7 @@ Json parse_json(const std::string& text, const std::string& source) {
     Json j = Json::parse(text);
     require(j.is_object(), source + ": not a JSON object");
     return j;
-  } catch (const Json::parse_error& e) {
+  } catch (const Json::exception& e) {  // parse_error, and out_of_range for a number beyond a double's range
     throw Error(source + ": malformed JSON: " + e.what());
   }
 }

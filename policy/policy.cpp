@@ -1,5 +1,6 @@
 #include "policy/policy.h"
 
+#include <algorithm>
 #include <chrono>
 #include <deque>
 #include <filesystem>
@@ -90,6 +91,13 @@ Policy::Policy(std::shared_ptr<SmolVLA> model, const NormalizationStats& stats, 
   if (!tokenizer_path.empty()) impl_->tokenizer = std::make_unique<Tokenizer>(Tokenizer::load(tokenizer_path));
   const SmolVLAConfig& c = impl_->model->config();
   impl_->camera_keys = c.camera_keys();
+  for (const auto& [key, camera] : options.camera_map)
+    if (std::find(impl_->camera_keys.begin(), impl_->camera_keys.end(), key) == impl_->camera_keys.end()) {
+      std::string known;
+      for (const std::string& k : impl_->camera_keys) known += (known.empty() ? "" : ", ") + k.substr(k.rfind('.') + 1);
+      throw Error("camera map: the checkpoint has no camera '" + key.substr(key.rfind('.') + 1) + "' (it has " +
+                  known + ")");
+    }
   for (const std::string& key : impl_->camera_keys) {
     auto it = options.camera_map.find(key);
     std::string camera = it != options.camera_map.end() ? it->second : key.substr(key.rfind('.') + 1);

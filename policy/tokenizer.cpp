@@ -1058,7 +1058,7 @@ Tokenizer Tokenizer::from_json(const std::string& json_text, const std::string& 
   Json root;
   try {
     root = Json::parse(json_text);
-  } catch (const Json::parse_error& e) {
+  } catch (const Json::exception& e) {  // parse_error, and out_of_range for a number beyond a double's range
     throw Error(source_name + ": not valid JSON: " + e.what());
   }
   const JsonReader r(source_name);

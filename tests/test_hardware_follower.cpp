@@ -223,6 +223,13 @@ TEST(CalibrationFile, MalformedFilesNameTheFileAndField) {
   EXPECT_NE(e.find("homing_offset"), std::string::npos) << e;
   e = error_of(with([](nlohmann::json& x) { x["elbow"] = x["elbow_flex"]; }));
   EXPECT_NE(e.find("unknown motor 'elbow'"), std::string::npos) << e;
+  // Integers beyond int's range are refused, not wrapped (4294967297 would read as 1, 4294971391 as 4095).
+  e = error_of(with([](nlohmann::json& x) { x["gripper"]["id"] = 4294967297ULL; }));
+  EXPECT_NE(e.find("gripper.id 4294967297 is out of range"), std::string::npos) << e;
+  e = error_of(with([](nlohmann::json& x) { x["wrist_roll"]["range_max"] = 4294971391ULL; }));
+  EXPECT_NE(e.find("wrist_roll.range_max"), std::string::npos) << e;
+  e = error_of(with([](nlohmann::json& x) { x["wrist_roll"]["homing_offset"] = -4294967296LL; }));
+  EXPECT_NE(e.find("wrist_roll.homing_offset"), std::string::npos) << e;
   e = error_of("{ not json");
   EXPECT_NE(e.find("not valid JSON"), std::string::npos) << e;
   EXPECT_THROW(read_calibration(temp_path("missing.json")), Error);

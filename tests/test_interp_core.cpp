@@ -1072,6 +1072,9 @@ TEST(NeuronSets, ParseErrorsNameTheSetAndEntry) {
   EXPECT_NE(e.find("duplicate of neuron 0"), std::string::npos) << e;
   EXPECT_NE(error_of([] { parse_neuron_sets("{\"sets\": [", "x.json"); }).find("x.json: not valid JSON"),
             std::string::npos);
+  EXPECT_NE(error_of([] { parse_neuron_sets("{\"sets\": [], \"version\": 1e400}", "h.json"); })
+                .find("h.json: not valid JSON"),
+            std::string::npos);
   EXPECT_NE(error_of([] {
               parse_neuron_sets(R"({"sets": [{"name": "a", "neurons": []}, {"name": "a", "neurons": []}]})", "d.json");
             }).find("already defined"),

@@ -144,6 +144,14 @@ TEST(Config, BadConfigFilesNameTheFileAndField) {
   } catch (const Error& e) {
     EXPECT_NE(std::string(e.what()).find("chunk_size"), std::string::npos) << e.what();
   }
+  // A number beyond a double's range: an Error naming the file, not an escaped library exception.
+  write_text(dir / "config.json", "{\"type\": \"smolvla\", \"chunk_size\": 1e400}");
+  try {
+    read_lerobot_config(dir / "config.json");
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("config.json: malformed JSON"), std::string::npos) << e.what();
+  }
   write_text(dir / "config.json", "{\"type\": \"act\"}");
   EXPECT_THROW(read_lerobot_config(dir / "config.json"), Error);
   write_text(dir / "config.json", "{\"type\": \"smolvla\", \"vlm_model_name\": \"someone/unknown\"}");
@@ -830,6 +838,17 @@ TEST(Policy, MissingCamerasAndWrongStatesAreClearErrors) {
             (std::map<std::string, std::string>{{"observation.images.camera1", "scene"},
                                                 {"observation.images.camera2", "wrist"}}));
   EXPECT_THROW(parse_camera_map("camera1"), Error);
+  // A map entry for a camera the checkpoint does not have is an error naming it and the ones it has.
+  PolicyOptions o;
+  o.camera_map = parse_camera_map("camera1=nose");
+  try {
+    Policy::load(f.dir.path.string(), o);
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("no camera 'camera1' (it has scene, wrist)"), std::string::npos) << e.what();
+  }
+  o.camera_map = parse_camera_map("scene=wrist,wrist=scene");
+  EXPECT_EQ(Policy::load(f.dir.path.string(), o)->cameras(), (std::vector<std::string>{"wrist", "scene"}));
 }
 
 }  // namespace

@@ -842,6 +842,9 @@ TEST(TokenizerErrors, MalformedFiles) {
   EXPECT_NE(error_of([] { Tokenizer::from_json("{\"model\": ", "broken.json"); }).find("broken.json: not valid JSON"),
             std::string::npos);
   EXPECT_NE(error_of([] { Tokenizer::from_json("[1, 2]", "list.json"); }).find("list.json"), std::string::npos);
+  // A number beyond a double's range is an Error naming the file, not an escaped library exception.
+  EXPECT_NE(error_of([] { Tokenizer::from_json("{\"version\": 1e400}", "huge.json"); }).find("huge.json: not valid JSON"),
+            std::string::npos);
   const std::string missing_file = error_of([] { Tokenizer::load("/nonexistent/tokenizer.json"); });
   EXPECT_NE(missing_file.find("/nonexistent/tokenizer.json"), std::string::npos) << missing_file;
   expect_error({{"version", "1.0"}}, "tokenizer.json: model is missing");
