@@ -288,4 +288,11 @@ grep -q "<td>random − baseline (control)</td>" "$dir/report_root/index.html" |
 # Both studies' prompt conditions, one row each.
 [ "$(grep -c '<tr><td>\(steer\|prompts_pretrained\)</td>' "$dir/report_root/index.html")" = 2 ] ||
   fail "index.html: prompt following rows"
+# A study with a target: the index page gives every condition's concept error and marks the closed loop.
+mkdir -p "$dir/report_target"
+cp -r "$dir/steer_dir" "$dir/report_target/steer"
+$vlascope report "$dir/report_target" >/dev/null || fail "report (target)"
+grep -q "<th>mean |concept − target| (lift:0.05)</th>" "$dir/report_target/index.html" &&
+  grep -q "<tr><td>cl-high</td>.*(closed loop)</td></tr>" "$dir/report_target/index.html" ||
+  fail "index.html: the concept error column"
 echo "cli_policy: collect, pretrain, train (+resume, frozen), export, eval, rollout --steer --live, attention, compare, neurons, steer, report OK"
