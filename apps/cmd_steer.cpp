@@ -184,7 +184,8 @@ void write_steer_report(const fs::path& out, const nlohmann::json& run, const st
       continue;
     }
     runs.push_back(all_runs[c]);
-    if (planned[c].kind == "added" || planned[c].kind == "closed-loop") added.push_back(planned[c].condition.name);
+    if (planned[c].kind == "added" || planned[c].kind == "closed-loop" || planned[c].kind == "ablation")
+      added.push_back(planned[c].condition.name);
   }
   // The concept's target (--target): every condition's mean |concept − target|, static and closed-loop alike.
   const std::string target_text = run.value("target", std::string());
@@ -293,6 +294,31 @@ void write_steer_report(const fs::path& out, const nlohmann::json& run, const st
       report["vs_baseline_mean_height_cm"][r.condition.name] =
           comparison_json(compare_runs(r, baseline, height.name, height.get, true), 100);
 
+  // Ablations: per zeroed layer, successes (Fisher p vs the baseline) and the lift's change, as a table and a chart.
+  {
+    BarChart chart{"successes with one layer's MLP output zeroed (baseline " + std::to_string(successes(baseline)) +
+                       "/" + std::to_string(n) + ")",
+                   "successes"};
+    BarChart::Group g{"successes", {}, {}};
+    for (size_t c = 0; c < planned.size(); ++c) {
+      if (planned[c].kind != "ablation") continue;
+      const SteerRun& r = all_runs[c];
+      const std::string& name = r.condition.name;
+      report["ablations"][name] = {
+          {"successes", successes(r)},
+          {"rollouts", r.rollouts.size()},
+          {"success_fisher_p_vs_baseline",
+           fisher_exact_p(successes(r), n - successes(r), successes(baseline), n - successes(baseline))},
+          {"mean_height_vs_baseline_cm", comparison_json(compare_runs(r, baseline, height.name, height.get, true), 100)}};
+      chart.categories.push_back(name);
+      g.values.push_back(successes(r));
+      g.errors.push_back(0);
+    }
+    if (!chart.categories.empty()) {
+      chart.groups.push_back(g);
+      chart.save((out / "ablation_successes.png").string(), 900, 420);
+    }
+  }
   // α sweep: one curve per swept set, in run.json's order.
   if (!sweep_runs.empty()) {
     // The plots' font has no Greek letters.
@@ -480,6 +506,9 @@ int run_steer_experiment(int argc, char** argv) {
   args.option("ki", "0.5", "closed loop: integral gain, per second (0.5)");
   args.option("kd", "1", "closed loop: derivative gain, seconds (1)");
   args.option("alpha-clip", "0,20", "closed loop: α's range MIN,MAX (0,20)");
+  args.option("ablate-mlp", "",
+              "vlm, expert or vlm,expert: a condition per layer of those streams with the layer's whole MLP output\n"
+              "zeroed (mlp.post := 0), named zero-vlm0, zero-expert3, …: which layers the policy depends on");
   args.option("sweep", "1,2,4,8", "α values of the dose–response sweep (empty: skip)");
   args.option("sweep-rollouts", "5", "rollouts per α in the sweep");
   args.option("max-seconds", "15", "episode length limit");
@@ -547,6 +576,20 @@ int run_steer_experiment(int argc, char** argv) {
     std::vector<Intervention> iv = steer(c.set, c.alpha);
     iv[0].op = InterventionOp::kAdd;
     planned.push_back({{name, iv, ""}, "added", n, "", 0});
+  }
+  for (const std::string& stream_text : args.get_list("ablate-mlp")) {
+    require(stream_text == "vlm" || stream_text == "expert",
+            "--ablate-mlp: '" + stream_text + "' is not a stream (vlm, expert)");
+    const Stream stream = stream_text == "vlm" ? Stream::kVlm : Stream::kExpert;
+    for (int layer : (stream == Stream::kVlm ? shape.vlm : shape.expert).layers) {
+      const std::string name = "zero-" + stream_text + std::to_string(layer);
+      sets.push_back(whole_layer_set(stream, layer, ChannelSite::kMlpPost, shape, "mlp_" + stream_text + std::to_string(layer)));
+      Intervention iv;
+      iv.set = sets.back().name;
+      iv.op = InterventionOp::kSet;
+      iv.alpha = 0;
+      planned.push_back({{name, {iv}, ""}, "ablation", n, "", 0});
+    }
   }
   if (!args.get("closed-loop").empty()) {
     require(!args.get("target").empty(), "--closed-loop needs --target (the concept and the value to hold it at)");

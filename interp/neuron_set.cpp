@@ -326,6 +326,26 @@ std::map<int, std::vector<int>> indices_by_layer(const NeuronSet& set, Stream st
   return out;
 }
 
+NeuronSet whole_layer_set(Stream stream, int layer, ChannelSite site, const ModelShape& shape, const std::string& name) {
+  const StreamShape& s = shape_of(shape, stream);
+  require(std::find(s.layers.begin(), s.layers.end(), layer) != s.layers.end(),
+          "whole_layer_set: the " + std::string(stream_name(stream)) + " stream has no layer " + std::to_string(layer));
+  NeuronSet out;
+  out.name = name;
+  out.description = std::string("every ") + channel_site_name(site) + " channel of " + stream_name(stream) +
+                    " layer " + std::to_string(layer);
+  out.provenance.method = "whole_layer_set";
+  for (int i = 0; i < s.channels(site); ++i) {
+    NeuronRef n;
+    n.stream = stream;
+    n.layer = layer;
+    n.index = i;
+    n.site = site;
+    out.neurons.push_back(n);
+  }
+  return out;
+}
+
 NeuronSet random_like(const NeuronSet& reference, const ModelShape& shape, uint64_t seed, const std::string& name) {
   validate_neuron_set(reference, shape);
   NeuronSet out;

@@ -119,6 +119,10 @@ std::map<int, std::vector<int>> indices_by_layer(const NeuronSet& set, Stream st
 // direction of the same norm and the same distribution of values.
 NeuronSet random_like(const NeuronSet& reference, const ModelShape& shape, uint64_t seed, const std::string& name);
 
+// Every channel of one layer at one site (weight 1): with op set and α 0 at mlp.post, the layer's MLP adds nothing to
+// the residual stream (its down_proj sees zeros) — the zero ablation of a whole MLP.
+NeuronSet whole_layer_set(Stream stream, int layer, ChannelSite site, const ModelShape& shape, const std::string& name);
+
 struct SetOverlap {
   int a = 0, b = 0, shared = 0;
   double jaccard = 0;  // shared / |a ∪ b|

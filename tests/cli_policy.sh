@@ -288,6 +288,17 @@ grep -q "<td>random − baseline (control)</td>" "$dir/report_root/index.html" |
 # Both studies' prompt conditions, one row each.
 [ "$(grep -c '<tr><td>\(steer\|prompts_pretrained\)</td>' "$dir/report_root/index.html")" = 2 ] ||
   fail "index.html: prompt following rows"
+# Ablations: one condition per expert layer with its MLP output zeroed, without any neuron file.
+$vlascope steer-experiment --checkpoint "$dir/vla" --rollouts 1 --sweep "" --prompt-high "" --prompt-low "" \
+  --prompt-fast "" --prompt-slow "" --ablate-mlp expert --out "$dir/ablate" $common >"$dir/ablate.txt" 2>&1 ||
+  { cat "$dir/ablate.txt"; fail "steer-experiment --ablate-mlp"; }
+[ "$(json "$dir/ablate/steer_report.json" "len(d['ablations'])")" -ge 1 ] && [ -s "$dir/ablate/ablation_successes.png" ] ||
+  fail "ablations: $(cat "$dir/ablate.txt" | tail -5)"
+[ "$(json "$dir/ablate/steer_report.json" "sorted(d['conditions'])[0:2]")" = "['baseline', 'zero-expert0']" ] ||
+  fail "ablations: conditions named zero-expert<layer>"
+$vlascope steer-experiment --checkpoint "$dir/vla" --rollouts 1 --ablate-mlp nose --out "$dir/steer_bad" $common \
+  >"$dir/steer_bad.txt" 2>&1 && fail "--ablate-mlp nose must fail"
+grep -q "ablate-mlp: 'nose' is not a stream" "$dir/steer_bad.txt" || fail "--ablate-mlp: $(cat "$dir/steer_bad.txt")"
 # A study with a target: the index page gives every condition's concept error and marks the closed loop.
 mkdir -p "$dir/report_target"
 cp -r "$dir/steer_dir" "$dir/report_target/steer"

@@ -1170,6 +1170,18 @@ TEST(NeuronSets, ValidationAgainstModelSizes) {
   NeuronSet empty;
   empty.name = "nothing";
   EXPECT_THROW(validate_neuron_set(empty, shape), Error);
+  // A whole layer (the MLP ablation's set): every channel once, valid, and only layers the stream has.
+  const NeuronSet layer = whole_layer_set(Stream::kExpert, 4, ChannelSite::kMlpPost, shape, "mlp_expert4");
+  ASSERT_EQ(layer.neurons.size(), static_cast<size_t>(shape.expert.ffn_width));
+  for (size_t i = 0; i < layer.neurons.size(); ++i) {
+    ASSERT_EQ(layer.neurons[i].index, static_cast<int>(i));
+    ASSERT_EQ(layer.neurons[i].layer, 4);
+    ASSERT_EQ(layer.neurons[i].weight, 1.0);
+  }
+  EXPECT_NO_THROW(validate_neuron_set(layer, shape));
+  EXPECT_EQ(whole_layer_set(Stream::kVlm, 0, ChannelSite::kResidPost, shape, "r").neurons.size(),
+            static_cast<size_t>(shape.vlm.width));
+  EXPECT_THROW(whole_layer_set(Stream::kExpert, 3, ChannelSite::kMlpPost, shape, "x"), Error);  // no expert layer 3
 }
 
 TEST(NeuronSets, RandomControlsOverlapAndLayers) {
