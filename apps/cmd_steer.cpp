@@ -1,7 +1,9 @@
 // vlascope steer-experiment: does switching concept neurons on steer the arm? On identical seeds: baseline, the
 // "high" and "low" sets, a random control set of the same size and α, the "fast" and "slow" sets, and prompt-only
 // baselines; per condition the lift segment's height and speed, episode length and success; differences from the
-// baseline with 95% CIs, Welch and Mann–Whitney p and Hedges' g; an α sweep for the strongest sets; plots. Runs on
+// baseline with 95% CIs, Welch and Mann–Whitney p and Hedges' g; an α sweep for the strongest sets; plots. Also
+// closed-loop conditions (α from a PID on the measured lift or speed, --target/--closed-loop) and per-layer MLP
+// ablations (--ablate-mlp). Every rollout is kept as it ends (--resume, --shard K/N and `vlascope merge`). Runs on
 // any robot (--robot sim or so100).
 #include <algorithm>
 #include <chrono>
@@ -468,7 +470,8 @@ int run_steer_experiment(int argc, char** argv) {
       "vlascope steer-experiment",
       "Switch concept neurons on (Häon et al.: mlp.post := α at every position and pass) and measure the\n"
       "arm on identical seeds: baseline, high, low, a random set like high, fast, slow, and prompt-only\n"
-      "baselines; lift height and speed, episode length, success; CIs, tests, effect sizes, α sweep, plots.\n"
+      "baselines; lift height and speed, episode length, success; CIs, tests, effect sizes, α sweep, plots;\n"
+      "closed-loop steering (--target, --closed-loop) and per-layer MLP ablations (--ablate-mlp).\n"
       "Every finished rollout is kept in <out>/rollouts/ at once, so --resume loses none, and --shard K/N runs\n"
       "a share of the rollouts (all conditions and the sweep) that `vlascope merge` combines into one report.");
   args.required("checkpoint", "SmolVLA checkpoint directory");
