@@ -586,7 +586,11 @@ int run_steer_experiment(int argc, char** argv) {
     const Stream stream = stream_text == "vlm" ? Stream::kVlm : Stream::kExpert;
     for (int layer : (stream == Stream::kVlm ? shape.vlm : shape.expert).layers) {
       const std::string name = "zero-" + stream_text + std::to_string(layer);
-      sets.push_back(whole_layer_set(stream, layer, ChannelSite::kMlpPost, shape, "mlp_" + stream_text + std::to_string(layer)));
+      const std::string set_name = "mlp_" + stream_text + std::to_string(layer);
+      for (const NeuronSet& s : sets)
+        require(s.name != set_name, "--ablate-mlp: " + args.get("sets") + " already has a set named '" + set_name +
+                                        "', the name of the layer's ablation set");
+      sets.push_back(whole_layer_set(stream, layer, ChannelSite::kMlpPost, shape, set_name));
       Intervention iv;
       iv.set = sets.back().name;
       iv.op = InterventionOp::kSet;
