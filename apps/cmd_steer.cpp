@@ -11,6 +11,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <nlohmann/json.hpp>
 
 #include "apps/commands.h"
@@ -440,27 +441,44 @@ void write_steer_report(const fs::path& out, const nlohmann::json& run, const st
   std::printf("wrote %s\n", (out / "steer_report.json").c_str());
 }
 
-// Every condition's rollouts read back from the job files (a missing one is an Error naming it and the shard).
-std::vector<SteerRun> read_steer_runs(const std::vector<PlannedCondition>& planned, uint64_t seed0,
-                                      const std::function<fs::path(int64_t job, const SteerJob&)>& file_of) {
+// One job's rollout read back from its file: a missing file is an Error naming it and the condition, a file of
+// another seed an Error naming both seeds.
+RolloutResult read_job_file(const fs::path& file, const SteerJob& job, const std::vector<PlannedCondition>& planned,
+                            uint64_t seed0) {
+  require(fs::exists(file), "rollout " + std::to_string(job.index) + " of condition '" +
+                                planned[static_cast<size_t>(job.condition)].condition.name + "' is missing: " +
+                                file.string() + " (that shard did not finish; run it again with --resume)");
+  RolloutResult r = read_rollout_file(file.string());
+  require(r.seed == seed0 + static_cast<uint64_t>(job.index),
+          file.string() + " holds seed " + std::to_string(r.seed) + ", expected " +
+              std::to_string(seed0 + static_cast<uint64_t>(job.index)));
+  return r;
+}
+
+// Every condition's rollouts in run.json's order, job j's from rollout_of(j, job).
+std::vector<SteerRun> collect_steer_runs(const std::vector<PlannedCondition>& planned,
+                                         const std::function<RolloutResult(int64_t j, const SteerJob&)>& rollout_of) {
   const JobIndex index(planned);
   std::vector<std::vector<RolloutResult>> rollouts(planned.size());
-  for (size_t j = 0; j < index.jobs.size(); ++j) {
-    const SteerJob& job = index.jobs[j];
-    const fs::path file = file_of(static_cast<int64_t>(j), job);
-    require(fs::exists(file), "rollout " + std::to_string(job.index) + " of condition '" +
-                                  planned[static_cast<size_t>(job.condition)].condition.name + "' is missing: " +
-                                  file.string() + " (that shard did not finish; run it again with --resume)");
-    RolloutResult r = read_rollout_file(file.string());
-    require(r.seed == seed0 + static_cast<uint64_t>(job.index),
-            file.string() + " holds seed " + std::to_string(r.seed) + ", expected " +
-                std::to_string(seed0 + static_cast<uint64_t>(job.index)));
-    rollouts[static_cast<size_t>(job.condition)].push_back(std::move(r));
-  }
+  for (size_t j = 0; j < index.jobs.size(); ++j)
+    rollouts[static_cast<size_t>(index.jobs[j].condition)].push_back(rollout_of(static_cast<int64_t>(j), index.jobs[j]));
   std::vector<SteerRun> runs;
   for (size_t c = 0; c < planned.size(); ++c)
     runs.push_back(make_steer_run(planned[c].condition, std::move(rollouts[c])));
   return runs;
+}
+
+// "NAME=REST" of --add-conditions and --closed-loop: the name, new among the planned conditions, and the rest.
+std::pair<std::string, std::string> split_named_condition(const std::string& item, const std::string& flag,
+                                                          const std::string& form,
+                                                          const std::vector<PlannedCondition>& planned) {
+  const size_t eq = item.find('=');
+  require(eq != std::string::npos && eq > 0 && eq + 1 < item.size(),
+          "--" + flag + ": '" + item + "' must be " + form);
+  const std::string name = item.substr(0, eq);
+  for (const PlannedCondition& p : planned)
+    require(p.condition.name != name, "--" + flag + ": '" + name + "' names a condition twice");
+  return {name, item.substr(eq + 1)};
 }
 
 }  // namespace
@@ -569,12 +587,8 @@ int run_steer_experiment(int argc, char** argv) {
   for (const char* name : {"prompt-high", "prompt-low", "prompt-fast", "prompt-slow"})
     if (!args.get(name).empty()) planned.push_back(main_condition({name, {}, args.get(name)}));
   for (const std::string& item : args.get_list("add-conditions")) {
-    const size_t eq = item.find('=');
-    require(eq != std::string::npos && eq > 0, "--add-conditions: '" + item + "' must be NAME=SET@ALPHA");
-    const std::string name = item.substr(0, eq);
-    for (const PlannedCondition& p : planned)
-      require(p.condition.name != name, "--add-conditions: '" + name + "' names a condition twice");
-    const SetChoice c = parse_set_choice(item.substr(eq + 1), alpha, "add-conditions");
+    const auto [name, choice] = split_named_condition(item, "add-conditions", "NAME=SET@ALPHA", planned);
+    const SetChoice c = parse_set_choice(choice, alpha, "add-conditions");
     find_neuron_set(sets, c.set);  // an Error naming the set when the file lacks it
     std::vector<Intervention> iv = steer(c.set, c.alpha);
     iv[0].op = InterventionOp::kAdd;
@@ -607,12 +621,7 @@ int run_steer_experiment(int argc, char** argv) {
                                                         args.get("alpha-clip") + "'");
     loop.controller = {args.get_double("kp"), args.get_double("ki"), args.get_double("kd"), clip[0], clip[1]};
     for (const std::string& item : args.get_list("closed-loop")) {
-      const size_t eq = item.find('=');
-      require(eq != std::string::npos && eq > 0 && eq + 1 < item.size(),
-              "--closed-loop: '" + item + "' must be NAME=SET");
-      const std::string name = item.substr(0, eq), set = item.substr(eq + 1);
-      for (const PlannedCondition& p : planned)
-        require(p.condition.name != name, "--closed-loop: '" + name + "' names a condition twice");
+      const auto [name, set] = split_named_condition(item, "closed-loop", "NAME=SET", planned);
       find_neuron_set(sets, set);  // an Error naming the set when the file lacks it
       std::vector<Intervention> iv = steer(set, 1.0);  // the controller's α multiplies this
       iv[0].op = InterventionOp::kAdd;
@@ -677,8 +686,12 @@ int run_steer_experiment(int argc, char** argv) {
   ro.max_seconds = args.get_double("max-seconds");
   ro.stop_after_success_s = args.get_double("after-success");
   const auto wall0 = std::chrono::steady_clock::now();
+  std::map<std::pair<int, int>, RolloutResult> ran;  // (condition, rollout) → what ran here, kept for the report
   run_steer_jobs(robots, *policy, sets, conditions, todo, seed, ro, batch,
-                 [&](const SteerJob& job, const RolloutResult& r) { write_rollout_file(job_file(out, job).string(), r); });
+                 [&](const SteerJob& job, const RolloutResult& r) {
+                   write_rollout_file(job_file(out, job).string(), r);
+                   if (shard.count == 1) ran.emplace(std::pair{job.condition, job.index}, r);
+                 });
   const double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - wall0).count();
   std::printf("%zu rollouts in %.1f s of wall time: %.1f rollouts/min (--batch %d)\n", todo.size(), wall,
               60.0 * static_cast<double>(todo.size()) / std::max(1e-9, wall), batch.lanes);
@@ -688,17 +701,21 @@ int run_steer_experiment(int argc, char** argv) {
                 static_cast<long long>(total), (out / "rollouts").c_str());
     return 0;
   }
-  write_steer_report(out, run, planned,
-                     read_steer_runs(planned, seed, [&](int64_t, const SteerJob& job) { return job_file(out, job); }));
+  // The report from what ran here, and from the files only for the rollouts a --resume kept.
+  write_steer_report(out, run, planned, collect_steer_runs(planned, [&](int64_t, const SteerJob& job) {
+                       const auto it = ran.find({job.condition, job.index});
+                       return it != ran.end() ? std::move(it->second) : read_job_file(job_file(out, job), job, planned, seed);
+                     }));
   return 0;
 }
 
 void merge_steer_shards(const ShardedRun& shards, const fs::path& out) {
   const std::string source = shards.dirs.begin()->second + "/run.json";
   const std::vector<PlannedCondition> planned = conditions_from_json(shards.run, source);
-  const std::vector<SteerRun> runs =
-      read_steer_runs(planned, shards.run.at("first_seed").get<uint64_t>(),
-                      [&](int64_t j, const SteerJob& job) { return job_file(shards.dir_of(j), job); });
+  const uint64_t seed0 = shards.run.at("first_seed").get<uint64_t>();
+  const std::vector<SteerRun> runs = collect_steer_runs(planned, [&](int64_t j, const SteerJob& job) {
+    return read_job_file(job_file(shards.dir_of(j), job), job, planned, seed0);
+  });
   fs::create_directories(out);
   nlohmann::json run = shards.run;
   run["shard"] = "merged from " + std::to_string(shards.count);
