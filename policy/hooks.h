@@ -78,8 +78,8 @@ struct HookContext {
   double time = 1.0;   // flow-matching time of that step
   int query_begin = 0;  // attn.pattern: the first query row's sequence position (prefix rows start at 0, action
                         // rows at Lp)
-  // Where the prefix's kinds of token are, in the action model's layer passes (run_prefix, the uncached velocity);
-  // −1 elsewhere (the embedding sites, captions): rows [0, words_begin) are image tokens, [words_begin, state_index)
+  // Where the prefix's kinds of token are, in the action model's vlm.embed and layer passes (run_prefix, the
+  // uncached velocity); −1 elsewhere (expert.embed, captions): rows [0, words_begin) are image tokens, [words_begin, state_index)
   // the instruction's words (padding included), state_index the state token; words_end is one past the last real
   // word (padding follows it), for batch element 0 — every element at inference, where a call has one task.
   int words_begin = -1, state_index = -1, words_end = -1;

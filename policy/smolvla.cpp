@@ -632,7 +632,9 @@ Prefix SmolVLA::embed_prefix(const ModelInputs& in) const {
     out.pad_masks = F::pad(out.pad_masks, F::PadFuncOptions({0, pad}));
     out.att_masks = F::pad(out.att_masks.contiguous(), F::PadFuncOptions({0, pad}));
   }
-  hook(hooks_, HookStream::kVlm, -1, HookSite::kEmbed, HookContext{ForwardPass::kPrefix}, out.embs);
+  HookContext context{ForwardPass::kPrefix};
+  context.words_begin = out.words_begin, context.state_index = out.state_index, context.words_end = out.words_end;
+  hook(hooks_, HookStream::kVlm, -1, HookSite::kEmbed, context, out.embs);
   return out;
 }
 

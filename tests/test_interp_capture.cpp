@@ -18,6 +18,7 @@
 #include "interp/attention_views.h"
 #include "interp/capture.h"
 #include "interp/neurons.h"
+#include "interp/patching.h"
 #include "interp/stats.h"
 #include "policy/checkpoint.h"
 #include "policy/policy.h"
@@ -723,6 +724,253 @@ TEST(Neurons, PromptDifferenceIsTheMeanCoefficientChangeBetweenTwoPrompts) {
     }
   o.prompt_b = o.prompt_a;
   EXPECT_THROW(prompt_difference(*f.policy, dataset, o), Error);
+}
+
+// ---- activation patching ------------------------------------------------------------------------------------
+
+// The value at a point after every earlier hook ran (registered last, so it sees their writes), batch element 0.
+struct PointRecording {
+  std::map<int, torch::Tensor> by_step;  // denoising step (−1: the prefix pass) → [L, D]
+};
+PointRecording record_point(Policy& p, const std::string& point, const PolicyInput& in, uint64_t seed = 5) {
+  PointRecording r;
+  const int h = p.hooks().add(point, [&](const HookContext& ctx, at::Tensor& t) {
+    r.by_step[ctx.pass == ForwardPass::kDenoise ? ctx.step : -1] = t.select(0, 0).clone();
+  });
+  p.predict_chunk(in, seed, 0);
+  p.hooks().remove(h);
+  return r;
+}
+
+double max_chunk_difference(const std::vector<std::vector<float>>& a, const std::vector<std::vector<float>>& b) {
+  double m = 0;
+  for (size_t i = 0; i < a.size(); ++i)
+    for (size_t j = 0; j < a[i].size(); ++j) m = std::max(m, std::abs(double(a[i][j]) - b[i][j]));
+  return m;
+}
+
+TEST(Patching, EveryExpertLayerAtEveryStepGivesTheSourceChunk) {
+  Fixture f;
+  Policy& p = *f.policy;
+  PolicyInput source = f.input(), target = f.input();
+  source.task = "pick up the cube high";
+  target.task = "pick up the cube low";
+  const auto s = p.predict_chunk(source, 5, 0);
+  const auto t = p.predict_chunk(target, 5, 0);
+  ASSERT_GT(max_chunk_difference(s, t), 1e-4);  // the prompts change the chunk
+  ActivationPatcher patcher(p, layer_patch_specs(p, {"expert"}));
+  ASSERT_EQ(patcher.specs().size(), 4u);
+  patcher.record();
+  EXPECT_EQ(p.predict_chunk(source, 5, 0), s);  // recording changes nothing
+  EXPECT_GT(patcher.bytes(), 0u);
+  patcher.patch();
+  EXPECT_EQ(p.predict_chunk(target, 5, 0), s);  // bit for bit
+  EXPECT_EQ(patcher.writes(), (std::vector<int>{10, 10, 10, 10}));  // every layer at every step
+  // The last layer alone carries everything the actions read; an early layer alone moves only part of the way.
+  patcher.patch({3});
+  EXPECT_EQ(p.predict_chunk(target, 5, 0), s);
+  // Some steps only: the chunk is neither the target's nor the source's.
+  patcher.off();
+  ActivationPatcher early(p, {parse_patch_spec("expert.layers.3.resid.post@steps:0-4")});
+  early.record();
+  p.predict_chunk(source, 5, 0);
+  early.patch();
+  const auto half = p.predict_chunk(target, 5, 0);
+  EXPECT_EQ(early.writes(), std::vector<int>{5});
+  EXPECT_GT(max_chunk_difference(half, s), 1e-6);
+  EXPECT_GT(max_chunk_difference(half, t), 1e-6);
+  // Off again: the target's own chunk; and with the patchers gone nothing is hooked.
+  early.off();
+  patcher.off();
+  EXPECT_EQ(p.predict_chunk(target, 5, 0), t);
+}
+
+TEST(Patching, APatchedLayerChangesNothingUpstreamAndCarriesTheSourceDownstream) {
+  Fixture f;
+  Policy& p = *f.policy;
+  PolicyInput source = f.input(60), target = f.input(140);  // another frame: the scene camera's shade differs
+  const PointRecording src1 = record_point(p, "vlm.layers.1.resid.post", source);
+  const PointRecording tgt0 = record_point(p, "vlm.layers.0.resid.post", target);
+  const PointRecording tgt2 = record_point(p, "vlm.layers.2.resid.post", target);
+  ActivationPatcher patcher(p, {parse_patch_spec("vlm.layers.1.resid.post")});
+  patcher.record();
+  p.predict_chunk(source, 5, 0);
+  patcher.patch();
+  const PointRecording up = record_point(p, "vlm.layers.0.resid.post", target);
+  const PointRecording at = record_point(p, "vlm.layers.1.resid.post", target);
+  const PointRecording down = record_point(p, "vlm.layers.2.resid.post", target);
+  EXPECT_TRUE(torch::equal(up.by_step.at(-1), tgt0.by_step.at(-1)));   // upstream: untouched
+  EXPECT_TRUE(torch::equal(at.by_step.at(-1), src1.by_step.at(-1)));   // the layer: the source's, every row
+  EXPECT_FALSE(torch::equal(down.by_step.at(-1), tgt2.by_step.at(-1)));  // downstream: changed
+  // The expert reads the patched prefix too.
+  const auto patched = p.predict_chunk(target, 5, 0);
+  patcher.off();
+  EXPECT_GT(max_chunk_difference(patched, p.predict_chunk(target, 5, 0)), 1e-6);
+}
+
+TEST(Patching, RowsAreMatchedByRoleAcrossPromptsOfDifferentLengths) {
+  Fixture f;
+  Policy& p = *f.policy;
+  PolicyInput source = f.input(60), target = f.input(140);
+  source.task = "pick up the cube high";  // one word longer than the target's
+  const PointRecording src = record_point(p, "vlm.embed", source);
+  const PointRecording tgt = record_point(p, "vlm.embed", target);
+  const int64_t ls = src.by_step.at(-1).size(0), lt = tgt.by_step.at(-1).size(0);
+  ASSERT_EQ(ls, lt + 1);  // the prefixes differ in length: padding to the longest prompt
+  const int64_t cam = 4, words = 8, last_s = ls - 2, last_t = lt - 2;  // 2×2 tokens per camera; state last
+  ActivationPatcher patcher(p, {parse_patch_spec("vlm.embed@images:wrist+last_word+state"),
+                                parse_patch_spec("vlm.embed@words")});
+  patcher.record();
+  p.predict_chunk(source, 5, 0);
+  patcher.patch({0});
+  const torch::Tensor got = record_point(p, "vlm.embed", target).by_step.at(-1);
+  const torch::Tensor& a = src.by_step.at(-1);
+  const torch::Tensor& b = tgt.by_step.at(-1);
+  for (int64_t row = 0; row < lt; ++row) {
+    torch::Tensor expected = b[row];
+    if (row >= cam && row < 2 * cam) expected = a[row];  // the wrist camera's tokens
+    if (row == last_t) expected = a[last_s];              // "cube" ← "high"
+    if (row == lt - 1) expected = a[ls - 1];              // the state token
+    ASSERT_TRUE(torch::equal(got[row], expected)) << "row " << row;
+  }
+  ASSERT_GE(last_t, words);
+  // Words by position need prompts of one length: an Error naming the spec, not a silent misalignment.
+  patcher.patch({1});
+  try {
+    p.predict_chunk(target, 5, 0);
+    FAIL() << "words across prompts of different lengths were accepted";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("vlm.embed@words"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("cannot be matched by position"), std::string::npos) << e.what();
+  }
+}
+
+TEST(Patching, TheRandomControlPushesEachRowAsFarAsTheSourceInAnotherDirection) {
+  Fixture f;
+  Policy& p = *f.policy;
+  PolicyInput source = f.input(), target = f.input();
+  source.task = "pick up the cube high";
+  target.task = "pick up the cube low";
+  const torch::Tensor s = record_point(p, "vlm.layers.2.mlp.out", source).by_step.at(-1);
+  const torch::Tensor t = record_point(p, "vlm.layers.2.mlp.out", target).by_step.at(-1);
+  ActivationPatcher patcher(p, {parse_patch_spec("vlm.layers.2.mlp.out")}, 11);
+  patcher.record();
+  p.predict_chunk(source, 5, 0);
+  patcher.random();
+  const torch::Tensor r = record_point(p, "vlm.layers.2.mlp.out", target).by_step.at(-1);
+  const torch::Tensor want = (s - t).norm(2, -1), got = (r - t).norm(2, -1);
+  ASSERT_TRUE(torch::allclose(got, want, 1e-4, 1e-5)) << got << want;
+  EXPECT_GT((want > 1e-3).sum().item<int64_t>(), 0);
+  // …in no particular direction: far from the source where the source moved.
+  const torch::Tensor cosine = ((r - t) * (s - t)).sum(-1) / (got * want).clamp_min(1e-12);
+  EXPECT_LT(cosine.abs().max().item<float>(), 0.9);
+  // The same seed draws the same control.
+  ActivationPatcher again(p, {parse_patch_spec("vlm.layers.2.mlp.out")}, 11);
+  patcher.off();
+  again.record();
+  p.predict_chunk(source, 5, 0);
+  again.random();
+  EXPECT_TRUE(torch::equal(record_point(p, "vlm.layers.2.mlp.out", target).by_step.at(-1), r));
+}
+
+TEST(Patching, BadSpecsAreErrorsNamingTheField) {
+  Fixture f;
+  Policy& p = *f.policy;
+  auto message = [&](const std::function<void()>& fn) -> std::string {
+    try {
+      fn();
+    } catch (const Error& e) {
+      return e.what();
+    }
+    return "(no error)";
+  };
+  auto spec_error = [&](const std::string& text) {
+    return message([&] { ActivationPatcher patcher(p, {parse_patch_spec(text)}); });
+  };
+  EXPECT_NE(spec_error("vlm.layers.1.resid.pots").find("unknown hook point 'vlm.layers.1.resid.pots'"), std::string::npos);
+  EXPECT_NE(spec_error("vlm.layers.9.resid.post").find("layer 9 is out of range (the model's vlm has 4 layers)"),
+            std::string::npos);
+  EXPECT_NE(spec_error("expert.layers.1.resid.post@words").find("the expert's rows are its action tokens"),
+            std::string::npos);
+  EXPECT_NE(spec_error("expert.layers.1.resid.post@steps:3-12").find("step 12 is out of range"), std::string::npos);
+  EXPECT_NE(spec_error("vlm.layers.1.resid.post@steps:1").find("steps are the expert's"), std::string::npos);
+  EXPECT_NE(spec_error("vlm.embed@images:nose").find("no camera 'nose' (it has scene, wrist)"), std::string::npos);
+  EXPECT_NE(spec_error("vlm.layers.1.attn.pattern").find("attn.pattern is not one row per token"), std::string::npos);
+  EXPECT_NE(spec_error("vlm.layers.1.resid.post@elbows").find("unknown rows 'elbows'"), std::string::npos);
+  EXPECT_NE(spec_error("vlm.layers.1.resid.post@rows:5-5").find("are empty"), std::string::npos);
+  // Outside the prefix: found when the rows meet a pass.
+  ActivationPatcher far(p, {parse_patch_spec("vlm.layers.1.resid.post@rows:3-99")});
+  far.record();
+  p.predict_chunk(f.input(), 5, 0);
+  far.patch();
+  EXPECT_NE(message([&] { p.predict_chunk(f.input(), 5, 0); }).find("rows 3-99 lie outside the prefix (13 rows)"),
+            std::string::npos);
+  far.off();
+  // Patching before recording, and into another batch size.
+  ActivationPatcher fresh(p, {parse_patch_spec("expert.layers.0.mlp.post")});
+  fresh.patch();
+  EXPECT_NE(message([&] { p.predict_chunk(f.input(), 5, 0); }).find("record the source first"), std::string::npos);
+  fresh.record();
+  p.predict_chunk(f.input(), 5, 0);
+  fresh.patch();
+  const PolicyInput one = f.input(), two = f.input(120);
+  EXPECT_NE(message([&] { p.predict_chunks({&one, &two}, {{5, 0}, {5, 0}}); }).find("recorded with batch 1"),
+            std::string::npos);
+}
+
+TEST(Patching, TheStudyScoresEachPatchByTheShareOfTheChunkDifferenceItMoves) {
+  Fixture f;
+  const fs::path data = f.write_demos(
+      2, 4, [](int, EpisodeInfo& info) { info.success = true; }, [](int) { return Phase::kUnknown; });
+  const DatasetReader dataset(data.string());
+  PatchStudyOptions o;
+  o.source_task = "pick up the cube high";
+  o.target_task = "pick up the cube low";
+  o.frame_stride = 2;  // frames 0 and 2 of both episodes
+  o.bootstrap = 200;
+  const std::vector<PatchSpec> specs = {parse_patch_spec("expert.layers.3.resid.post"),
+                                        parse_patch_spec("vlm.layers.0.resid.post@last_word"),
+                                        parse_patch_spec("vlm.layers.3.resid.post")};
+  const PatchStudy study = run_patch_study(*f.policy, dataset, specs, o);
+  EXPECT_EQ(study.frames, 4);
+  EXPECT_GT(study.mean_distance, 0);
+  ASSERT_EQ(study.effects.size(), 3u);
+  // The last expert layer is all of the difference.
+  EXPECT_NEAR(study.effects[0].moved, 1.0, 1e-9);
+  EXPECT_EQ(study.effects[0].remaining, 0);
+  EXPECT_EQ(study.effects[0].max_abs_to_source, 0);
+  EXPECT_LE(study.effects[0].moved_low, 1.0 + 1e-9);
+  // The last VLM layer's output is read by nothing (the expert reads each layer's input): it moves nothing.
+  EXPECT_EQ(study.effects[2].moved, 0);
+  EXPECT_EQ(study.effects[2].remaining, 1);
+  // By hand for the middle one: Σ (p − t)·(s − t) / Σ |s − t|² over the same frames and noise.
+  double num = 0, den = 0;
+  {
+    ActivationPatcher patcher(*f.policy, {specs[1]});
+    int frame = 0;
+    for (int e = 0; e < 2; ++e)
+      for (int i = 0; i < 4; i += 2, ++frame) {
+        PolicyInput in = frame_input(dataset.frame(e, i), o.source_task);
+        patcher.record();
+        const auto s = f.policy->predict_chunk(in, o.seed, frame);
+        patcher.off();
+        in.task = o.target_task;
+        const auto t = f.policy->predict_chunk(in, o.seed, frame);
+        patcher.patch();
+        const auto pc = f.policy->predict_chunk(in, o.seed, frame);
+        patcher.off();
+        for (size_t a = 0; a < s.size(); ++a)
+          for (size_t j = 0; j < s[a].size(); ++j) {
+            num += (double(pc[a][j]) - t[a][j]) * (double(s[a][j]) - t[a][j]);
+            den += (double(s[a][j]) - t[a][j]) * (double(s[a][j]) - t[a][j]);
+          }
+      }
+  }
+  EXPECT_NEAR(study.effects[1].moved, num / den, 1e-9);
+  EXPECT_LE(study.effects[1].moved_low, study.effects[1].moved);
+  EXPECT_GE(study.effects[1].moved_high, study.effects[1].moved);
+  // The control ran and is a different number.
+  EXPECT_NE(study.effects[1].random_moved, study.effects[1].moved);
 }
 
 }  // namespace

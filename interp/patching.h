@@ -1,0 +1,121 @@
+// Activation patching (interpretability.md; Action Atlas's causal tests): the activations at chosen hook points
+// are recorded from a source forward pass — another prompt ("… lift it high"), another frame — and written into
+// a target pass, on chosen token rows and denoising steps. How far the target's chunk then moves toward the
+// source's says how much of the difference between the two runs those activations carry.
+//
+//   ActivationPatcher patcher(policy, {parse_patch_spec("vlm.layers.3.resid.post@words")});
+//   patcher.record();  policy.predict_chunk(source, seed, 0);   // every spec's values kept
+//   patcher.patch();   policy.predict_chunk(target, seed, 0);   // the spec's rows now hold the source's
+//   patcher.off();                                              // (also on destruction)
+//
+// The control: random() writes, instead of the source's rows, the target's own rows plus a random vector whose
+// norm, row by row, is that of (source − target) — a push of the same size in no particular direction.
+//
+// The two runs must be the same batch and, for expert points, the same noise (predict_chunk with an explicit
+// (seed, chunk) or the same NoiseId): the expert's activations depend on the noisy actions x_t. Rows are matched by
+// position (all, images, words, state; one camera's images; explicit rows) or, for last_word, by role: the source's
+// last real word goes into the target's last real word, wherever each sits. A prompt's words past the target's
+// length land on rows the target masks as padding, where nothing reads them — patch last_word for the concept word.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "interp/neuron_set.h"
+#include "policy/hooks.h"
+
+namespace vlascope {
+
+class DatasetReader;
+class Policy;
+
+struct PatchSpec {
+  HookPoint point;                          // any point with one row per token: embed, attn.out, resid.mid,
+                                            // mlp.post, mlp.out, resid.post, velocity (not attn.pattern)
+  // VLM prefix rows, one or more kinds of token (images, words, state, last_word; all = images, words and state);
+  // the expert's rows are its action tokens, always all of them.
+  std::vector<TokenRegion> tokens = {TokenRegion::kAll};
+  std::string camera;                       // with images: that camera's tokens only ("" = every camera)
+  int row_begin = -1, row_end = -1;         // explicit prefix rows [begin, end) instead of kinds of token
+  std::vector<int> steps;                   // expert: the denoising steps patched; empty = every step
+  std::string text;                         // as written (the name in reports)
+};
+// "<hook point>[@<rows>][@steps:<list>]": rows are all | images | images:<camera> | words | last_word | state |
+// rows:<begin>-<end> (end exclusive), or kinds joined by '+' ("images+last_word+state"); steps a list like 0,1,5-9.
+// E.g. "vlm.layers.3.resid.post@last_word", "expert.layers.5.resid.post@steps:0-4", "vlm.embed@images:wrist".
+// Throws Error naming the text and the part.
+PatchSpec parse_patch_spec(const std::string& text);
+// Checks a spec against a policy: the layer exists in its stream, the camera exists, the steps are within
+// num_steps, prefix rows only on VLM points, rows within the prefix. Error naming the spec and the field.
+void validate_patch_spec(const PatchSpec& spec, const Policy& policy);
+
+class ActivationPatcher {
+ public:
+  // Validates every spec; registers its hooks (removed on destruction). Starts off.
+  ActivationPatcher(Policy& policy, std::vector<PatchSpec> specs, uint64_t random_seed = 0);
+  ~ActivationPatcher();
+  ActivationPatcher(const ActivationPatcher&) = delete;
+  ActivationPatcher& operator=(const ActivationPatcher&) = delete;
+
+  // The next forward passes keep every spec's values (the prefix pass's, and each denoising step's), replacing
+  // what was kept before.
+  void record();
+  // The next forward passes get the kept values written into the specs' rows: the specs listed (indices into
+  // specs()), or all of them. A pass the recording has no values for (another batch size, a step or pass the source
+  // did not run) is an Error naming the spec.
+  void patch(std::vector<int> which = {});
+  // The control: the target's rows plus a random vector of the norm of (source − target), row by row.
+  void random(std::vector<int> which = {});
+  // Nothing happens in the forward passes (the recording is kept).
+  void off();
+
+  const std::vector<PatchSpec>& specs() const { return specs_; }
+  // Forward passes written into since the last record() (per spec), for checks that a patch happened.
+  const std::vector<int>& writes() const;
+  size_t bytes() const;  // memory of the recording
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+  std::vector<PatchSpec> specs_;
+};
+
+// One spec per layer of each stream listed ("vlm", "expert") at `site`, every row and step: the layer sweep.
+std::vector<PatchSpec> layer_patch_specs(const Policy& policy, const std::vector<std::string>& streams,
+                                         HookSite site = HookSite::kResidPost, TokenRegion tokens = TokenRegion::kAll);
+
+// ---- the open-loop study: prompt patching on recorded frames ------------------------------------------------
+
+// Every frame of the dataset's first `episodes` successful episodes (every frame_stride-th) runs three times under
+// the same noise — the source prompt, the target prompt, and the target prompt with one spec patched from the
+// source (and once more with the random control) — and each patch is scored by how far it moves the target's chunk
+// toward the source's.
+struct PatchStudyOptions {
+  std::string source_task = "pick up the cube and lift it high";
+  std::string target_task = "pick up the cube and lift it";
+  int episodes = 8;
+  int frame_stride = 10;
+  uint64_t seed = 0;           // frame f's noise is (seed, f) in every run of that frame
+  bool random_control = true;
+  int bootstrap = 1000;        // resamples of the frames for the intervals
+};
+struct PatchEffect {
+  std::string spec;
+  // Σ_f (p − t)·(s − t) / Σ_f |s − t|² over frames f, chunks flattened (LeRobot units): the share of the
+  // source − target difference the patch moves over (1: all of it, 0: none, < 0: away from the source).
+  double moved = 0, moved_low = 0, moved_high = 0;  // with its 95% percentile-bootstrap interval over frames
+  double random_moved = 0, random_low = 0, random_high = 0;  // the norm-matched random patch (0 when not run)
+  double remaining = 0;           // Σ_f |p − s|² / Σ_f |s − t|²: 0 when the patch gives the source's chunk
+  double max_abs_to_source = 0;   // largest |p − s| over every frame and action value
+};
+struct PatchStudy {
+  int frames = 0;
+  double mean_distance = 0;  // mean over frames of |s − t| (the whole chunk, LeRobot units)
+  std::vector<PatchEffect> effects;  // one per spec, in order
+};
+PatchStudy run_patch_study(Policy& policy, const DatasetReader& dataset, const std::vector<PatchSpec>& specs,
+                           const PatchStudyOptions& options);
+
+}  // namespace vlascope
