@@ -2,9 +2,10 @@
 // "high" and "low" sets, a random control set of the same size and α, the "fast" and "slow" sets, and prompt-only
 // baselines; per condition the lift segment's height and speed, episode length and success; differences from the
 // baseline with 95% CIs, Welch and Mann–Whitney p and Hedges' g; an α sweep for the strongest sets; plots. Also
-// closed-loop conditions (α from a PID on the measured lift or speed, --target/--closed-loop) and per-layer MLP
-// ablations (--ablate-mlp). Every rollout is kept as it ends (--resume, --shard K/N and `vlascope merge`). Runs on
-// any robot (--robot sim or so100).
+// closed-loop conditions (α from a PID on the measured lift or speed, --target/--closed-loop), per-layer MLP
+// ablations (--ablate-mlp) and activation patching from another prompt at every policy call (--patch,
+// --patch-layers). Every rollout is kept as it ends (--resume, --shard K/N and `vlascope merge`). Runs on any robot
+// (--robot sim or so100).
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -13,6 +14,7 @@
 #include <fstream>
 #include <map>
 #include <nlohmann/json.hpp>
+#include <sstream>
 
 #include "apps/commands.h"
 #include "apps/policy_options.h"
@@ -24,6 +26,7 @@
 #include "common/file_io.h"
 #include "common/plot.h"
 #include "interp/capture.h"
+#include "interp/patching.h"
 #include "interp/rollout_io.h"
 #include "interp/steer_experiment.h"
 #include "policy/policy.h"
@@ -112,6 +115,8 @@ nlohmann::json condition_to_json(const PlannedCondition& p) {
   for (const Intervention& iv : p.condition.interventions)
     j["interventions"].push_back({{"set", iv.set}, {"op", intervention_op_name(iv.op)}, {"alpha", iv.alpha}});
   if (p.kind == "sweep") j["sweep"] = {{"label", p.sweep_label}, {"alpha", p.sweep_alpha}};
+  if (const std::optional<PatchCondition>& patch = p.condition.patch)
+    j["patch"] = {{"source_task", patch->source_task}, {"specs", patch->specs}, {"random", patch->random}};
   if (const std::optional<ClosedLoop>& loop = p.condition.closed_loop)
     j["closed_loop"] = {{"concept", concept_name(loop->target.concept)}, {"target", loop->target.value},
                         {"kp", loop->controller.kp}, {"ki", loop->controller.ki}, {"kd", loop->controller.kd},
@@ -138,6 +143,11 @@ std::vector<PlannedCondition> conditions_from_json(const nlohmann::json& run, co
       if (p.kind == "sweep") {
         p.sweep_label = j.at("sweep").at("label").get<std::string>();
         p.sweep_alpha = j.at("sweep").at("alpha").get<double>();
+      }
+      if (j.contains("patch")) {
+        const nlohmann::json& c = j.at("patch");
+        p.condition.patch = PatchCondition{c.at("source_task").get<std::string>(),
+                                           c.at("specs").get<std::vector<std::string>>(), c.at("random").get<bool>()};
       }
       if (j.contains("closed_loop")) {
         const nlohmann::json& c = j.at("closed_loop");
@@ -187,7 +197,8 @@ void write_steer_report(const fs::path& out, const nlohmann::json& run, const st
       continue;
     }
     runs.push_back(all_runs[c]);
-    if (planned[c].kind == "added" || planned[c].kind == "closed-loop" || planned[c].kind == "ablation")
+    if (planned[c].kind == "added" || planned[c].kind == "closed-loop" || planned[c].kind == "ablation" ||
+        planned[c].kind == "patch")
       added.push_back(planned[c].condition.name);
   }
   // The concept's target (--target): every condition's mean |concept − target|, static and closed-loop alike.
@@ -320,6 +331,52 @@ void write_steer_report(const fs::path& out, const nlohmann::json& run, const st
     if (!chart.categories.empty()) {
       chart.groups.push_back(g);
       chart.save((out / "ablation_successes.png").string(), 900, 420);
+    }
+  }
+  // Patching: per patched condition, the lift's change against the baseline and the share of the source prompt's
+  // change it reproduces, (h_patched − h_baseline) / (h_source − h_baseline), beside its norm-matched random control.
+  {
+    BarChart chart{"mean lift height change vs baseline, cm (patched from the source prompt; 95% CI)", "cm"};
+    BarChart::Group patched{"patch", {}, {}}, control{"random patch (same norm)", {}, {}};
+    for (size_t c = 0; c < planned.size(); ++c) {
+      if (planned[c].kind != "patch" || planned[c].condition.patch->random) continue;
+      const SteerRun& r = all_runs[c];
+      const PatchCondition& pc = *r.condition.patch;
+      const SteerRun* source = nullptr;
+      for (const SteerRun& s : runs)
+        if (s.condition.task == pc.source_task && !s.condition.patch && s.condition.interventions.empty()) source = &s;
+      const SteerRun* random = nullptr;
+      for (size_t k = 0; k < planned.size(); ++k)
+        if (planned[k].kind == "patch" && planned[k].condition.patch->random &&
+            planned[k].condition.patch->specs == pc.specs)
+          random = &all_runs[k];
+      nlohmann::json j = {{"specs", pc.specs}, {"source_task", pc.source_task}, {"successes", successes(r)},
+                          {"rollouts", r.rollouts.size()}};
+      const SteerComparison vs = compare_runs(r, baseline, height.name, height.get, true);
+      j["mean_height_vs_baseline_cm"] = comparison_json(vs, 100);
+      if (source) {
+        const SteerComparison whole = compare_runs(*source, baseline, height.name, height.get, true);
+        j["source_condition"] = source->condition.name;
+        if (vs.valid && whole.valid && whole.welch.difference != 0)
+          j["share_of_source_change"] = vs.welch.difference / whole.welch.difference;
+      }
+      chart.categories.push_back(r.condition.name);
+      patched.values.push_back(vs.valid ? 100 * vs.welch.difference : 0);
+      patched.errors.push_back(vs.valid ? 50 * (vs.welch.ci_hi - vs.welch.ci_lo) : 0);
+      if (random) {
+        const SteerComparison rv = compare_runs(*random, baseline, height.name, height.get, true);
+        j["random_control"] = {{"condition", random->condition.name}, {"successes", successes(*random)},
+                               {"mean_height_vs_baseline_cm", comparison_json(rv, 100)}};
+        control.values.push_back(rv.valid ? 100 * rv.welch.difference : 0);
+        control.errors.push_back(rv.valid ? 50 * (rv.welch.ci_hi - rv.welch.ci_lo) : 0);
+      }
+      report["patching"][r.condition.name] = j;
+    }
+    if (!chart.categories.empty()) {
+      chart.groups.push_back(patched);
+      if (control.values.size() == patched.values.size()) chart.groups.push_back(control);
+      chart.save((out / "patch_heights.png").string(), std::max(900, 80 * static_cast<int>(chart.categories.size())),
+                 420);
     }
   }
   // α sweep: one curve per swept set, in run.json's order.
@@ -489,7 +546,8 @@ int run_steer_experiment(int argc, char** argv) {
       "Switch concept neurons on (Häon et al.: mlp.post := α at every position and pass) and measure the\n"
       "arm on identical seeds: baseline, high, low, a random set like high, fast, slow, and prompt-only\n"
       "baselines; lift height and speed, episode length, success; CIs, tests, effect sizes, α sweep, plots;\n"
-      "closed-loop steering (--target, --closed-loop) and per-layer MLP ablations (--ablate-mlp).\n"
+      "closed-loop steering (--target, --closed-loop), per-layer MLP ablations (--ablate-mlp) and activation\n"
+      "patching from another prompt at every policy call (--patch, --patch-layers, --patch-random).\n"
       "Every finished rollout is kept in <out>/rollouts/ at once, so --resume loses none, and --shard K/N runs\n"
       "a share of the rollouts (all conditions and the sweep) that `vlascope merge` combines into one report.");
   args.required("checkpoint", "SmolVLA checkpoint directory");
@@ -530,6 +588,17 @@ int run_steer_experiment(int argc, char** argv) {
   args.option("ablate-mlp", "",
               "vlm, expert or vlm,expert: a condition per layer of those streams with the layer's whole MLP output\n"
               "zeroed (mlp.post := 0), named zero-vlm0, zero-expert3, …: which layers the policy depends on");
+  args.option("patch", "",
+              "closed-loop patching conditions NAME=SPEC|SPEC…;… (specs as `vlascope patch` reads them): at every\n"
+              "policy call the observation first runs under --patch-source with the specs' activations recorded, then\n"
+              "the episode's call gets them written in, e.g. hi-vlm1=vlm.layers.1.resid.post@images+last_word+state");
+  args.option("patch-layers", "",
+              "vlm, expert or vlm,expert: a patching condition per layer (patch-vlm0, patch-expert3, …) at resid.post,\n"
+              "VLM rows --patch-vlm-rows");
+  args.option("patch-vlm-rows", "images+last_word+state", "rows patched in the VLM layers of --patch-layers");
+  args.option("patch-source", "",
+              "the prompt patched from (empty: --prompt-high); a prompt condition with it gives the share moved");
+  args.flag("patch-random", "add a norm-matched random patch (random-NAME) beside every patching condition");
   args.option("sweep", "1,2,4,8", "α values of the dose–response sweep (empty: skip)");
   args.option("sweep-rollouts", "5", "rollouts per α in the sweep");
   args.option("max-seconds", "15", "episode length limit");
@@ -631,6 +700,38 @@ int run_steer_experiment(int argc, char** argv) {
     }
   } else if (!args.get("target").empty()) {
     parse_concept_target(args.get("target"), "--target");  // an Error now rather than after the rollouts
+  }
+  {
+    const std::string source = args.get("patch-source").empty() ? args.get("prompt-high") : args.get("patch-source");
+    std::vector<std::pair<std::string, std::vector<std::string>>> patches;  // name → specs
+    for (const std::string& stream : args.get_list("patch-layers"))
+      for (const PatchSpec& s : layer_patch_specs(*policy, {stream}, HookSite::kResidPost, args.get("patch-vlm-rows")))
+        patches.push_back({"patch-" + stream + std::to_string(s.point.layer), {s.text}});
+    std::stringstream items(args.get("patch"));
+    for (std::string item; std::getline(items, item, ';');) {
+      if (item.empty()) continue;
+      const auto [name, rest] = split_named_condition(item, "patch", "NAME=SPEC|SPEC…", planned);
+      std::vector<std::string> specs;
+      std::stringstream parts(rest);
+      for (std::string spec; std::getline(parts, spec, '|');)
+        if (!spec.empty()) specs.push_back(spec);
+      patches.push_back({name, specs});
+    }
+    if (!patches.empty())
+      require(!source.empty(), "--patch/--patch-layers: no prompt to patch from (--patch-source, --prompt-high)");
+    for (const auto& [name, specs] : patches) {
+      std::vector<PatchSpec> parsed;
+      for (const std::string& s : specs) parsed.push_back(parse_patch_spec(s));
+      ActivationPatcher check(*policy, parsed);  // an Error naming the spec now, not after the other conditions
+      for (bool random : {false, true}) {
+        if (random && !args.get_flag("patch-random")) continue;
+        SteerCondition condition{random ? "random-" + name : name, {}, ""};
+        for (const PlannedCondition& p : planned)
+          require(p.condition.name != condition.name, "--patch: '" + condition.name + "' names a condition twice");
+        condition.patch = PatchCondition{source, specs, random};
+        planned.push_back({condition, "patch", n, "", 0});
+      }
+    }
   }
   // The α sweep on the high and low sets; a condition with a negative α (a direction steered away) sweeps negative
   // values, and one direction steered both ways gives two curves of one set, so the curves are named by condition.

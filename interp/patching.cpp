@@ -159,14 +159,14 @@ void validate_patch_spec(const PatchSpec& spec, const Policy& policy) {
 }
 
 std::vector<PatchSpec> layer_patch_specs(const Policy& policy, const std::vector<std::string>& streams, HookSite site,
-                                         TokenRegion tokens) {
+                                         const std::string& vlm_rows) {
   std::vector<PatchSpec> out;
   for (const std::string& s : streams) {
     require(s == "vlm" || s == "expert", "layer patching: unknown stream '" + s + "' (expected vlm or expert)");
     const HookStream stream = s == "vlm" ? HookStream::kVlm : HookStream::kExpert;
     for (int l = 0; l < stream_layers(policy.config(), stream); ++l) {
       std::string text = HookPoint{stream, l, site}.name();
-      if (stream == HookStream::kVlm && tokens != TokenRegion::kAll) text += std::string("@") + token_region_name(tokens);
+      if (stream == HookStream::kVlm && !vlm_rows.empty() && vlm_rows != "all") text += "@" + vlm_rows;
       out.push_back(parse_patch_spec(text));
     }
   }
@@ -342,6 +342,7 @@ void ActivationPatcher::random(std::vector<int> which) {
   impl_->mode = Impl::Mode::kRandom;
 }
 void ActivationPatcher::off() { impl_->mode = Impl::Mode::kOff; }
+void ActivationPatcher::reseed(uint64_t seed) { impl_->generator = at::make_generator<at::CPUGeneratorImpl>(seed); }
 const std::vector<int>& ActivationPatcher::writes() const { return impl_->writes; }
 size_t ActivationPatcher::bytes() const {
   size_t n = 0;

@@ -70,6 +70,8 @@ class ActivationPatcher {
   void random(std::vector<int> which = {});
   // Nothing happens in the forward passes (the recording is kept).
   void off();
+  // Restarts the random control's draws.
+  void reseed(uint64_t seed);
 
   const std::vector<PatchSpec>& specs() const { return specs_; }
   // Forward passes written into since the last record() (per spec), for checks that a patch happened.
@@ -82,9 +84,10 @@ class ActivationPatcher {
   std::vector<PatchSpec> specs_;
 };
 
-// One spec per layer of each stream listed ("vlm", "expert") at `site`, every row and step: the layer sweep.
+// One spec per layer of each stream listed ("vlm", "expert") at `site`, every step: the layer sweep. VLM specs patch
+// `vlm_rows` (the rows part of a spec: "all", "images+last_word+state", …).
 std::vector<PatchSpec> layer_patch_specs(const Policy& policy, const std::vector<std::string>& streams,
-                                         HookSite site = HookSite::kResidPost, TokenRegion tokens = TokenRegion::kAll);
+                                         HookSite site = HookSite::kResidPost, const std::string& vlm_rows = "all");
 
 // ---- the open-loop study: prompt patching on recorded frames ------------------------------------------------
 

@@ -201,7 +201,8 @@ std::vector<RolloutResult> run_rollouts(const RobotFactory& make_robot, Policy& 
     if (!asking.empty()) {
       if (callbacks.before_call) {
         std::vector<RolloutCallbacks::CallRow> rows;
-        for (Lane* x : asking) rows.push_back({x->episode, &x->result.steps, &x->step, 0});
+        for (size_t b = 0; b < asking.size(); ++b)
+          rows.push_back({asking[b]->episode, &asking[b]->result.steps, &asking[b]->step, 0, inputs[b], noise[b]});
         callbacks.before_call(rows);
         for (size_t b = 0; b < asking.size(); ++b) asking[b]->step.steer_alpha = rows[b].steer_alpha;
       }

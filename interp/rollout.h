@@ -94,13 +94,16 @@ struct RolloutCallbacks {
   // After episode k ended (on the calling thread, in the order episodes end).
   std::function<void(int episode, const RolloutResult& result)> done;
   // Before each policy call (on the calling thread): one row per episode in the call, in the batch's order, with the
-  // episode's steps so far and the step being observed. Closed-loop steering sets each row's α here and reports it
-  // in steer_alpha, which the step records.
+  // episode's steps so far, the step being observed, and the call's input and noise. Closed-loop steering sets each
+  // row's α here and reports it in steer_alpha, which the step records; closed-loop patching runs the same inputs
+  // under another prompt first.
   struct CallRow {
     int episode = 0;
     const std::vector<RolloutStep>* steps = nullptr;
     const RolloutStep* now = nullptr;
     double steer_alpha = 0;
+    const PolicyInput* input = nullptr;
+    Policy::NoiseId noise;
   };
   std::function<void(std::vector<CallRow>& rows)> before_call;
 };

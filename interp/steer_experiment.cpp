@@ -1,10 +1,12 @@
 #include "interp/steer_experiment.h"
 
 #include <map>
+#include <memory>
 
 #include "common/error.h"
 #include "common/progress.h"
 #include "interp/capture.h"
+#include "interp/patching.h"
 #include "policy/policy.h"
 
 namespace vlascope {
@@ -72,6 +74,36 @@ void run_steer_jobs(const RobotFactory& robots, Policy& policy, const std::vecto
         require(iv.op == InterventionOp::kAdd, "closed-loop steering of '" + condition.name +
                                                    "' needs op add (α 0 must mean no push; '" + iv.set + "' is op " +
                                                    intervention_op_name(iv.op) + ")");
+    // Patching: the source prompt's pass on the same inputs and noise before every call.
+    std::unique_ptr<ActivationPatcher> patcher;
+    if (condition.patch) {
+      const PatchCondition& pc = *condition.patch;
+      require(condition.interventions.empty() && !condition.closed_loop,
+              "patched condition '" + condition.name + "': patching does not combine with steering");
+      std::vector<PatchSpec> specs;
+      for (const std::string& text : pc.specs) specs.push_back(parse_patch_spec(text));
+      patcher = std::make_unique<ActivationPatcher>(policy, specs);
+      callbacks.before_call = [&](std::vector<RolloutCallbacks::CallRow>& rows) {
+        std::vector<PolicyInput> source(rows.size());
+        std::vector<const PolicyInput*> inputs;
+        std::vector<Policy::NoiseId> noise;
+        for (size_t b = 0; b < rows.size(); ++b) {
+          source[b] = *rows[b].input;
+          source[b].task = pc.source_task;
+          inputs.push_back(&source[b]);
+          noise.push_back(rows[b].noise);
+        }
+        patcher->record();
+        policy.predict_chunks(inputs, noise);
+        if (pc.random) {
+          // Drawn from the call's first noise id, so a rerun of the same episodes draws the same push.
+          patcher->reseed(rows[0].noise.seed * 1000003ULL + static_cast<uint64_t>(rows[0].noise.chunk));
+          patcher->random();
+        } else {
+          patcher->patch();
+        }
+      };
+    }
     if (condition.closed_loop)
       callbacks.before_call = [&](std::vector<RolloutCallbacks::CallRow>& rows) {
         const ClosedLoop& loop = *condition.closed_loop;

@@ -25,11 +25,21 @@ struct ClosedLoop {
   ControllerOptions controller;
 };
 
+// Activation patching in closed loop (interp/patching.h): at every policy call the episode's observation first runs
+// under source_task with the specs' activations recorded, then the episode's own call gets them written into the
+// specs' rows — or, as the control (random), a push of the same size per row in a random direction.
+struct PatchCondition {
+  std::string source_task;
+  std::vector<std::string> specs;  // as parse_patch_spec reads them
+  bool random = false;
+};
+
 struct SteerCondition {
   std::string name;                         // "baseline", "high", "random", "prompt-high", …
   std::vector<Intervention> interventions;  // empty = none
   std::string task;                         // "" = the experiment's instruction
   std::optional<ClosedLoop> closed_loop;    // none = α as the interventions say (static)
+  std::optional<PatchCondition> patch;      // none = no patching (a patched condition has no interventions)
 };
 
 // What one rollout says about height and speed.

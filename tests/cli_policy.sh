@@ -299,6 +299,40 @@ $vlascope steer-experiment --checkpoint "$dir/vla" --rollouts 1 --sweep "" --pro
 $vlascope steer-experiment --checkpoint "$dir/vla" --rollouts 1 --ablate-mlp nose --out "$dir/steer_bad" $common \
   >"$dir/steer_bad.txt" 2>&1 && fail "--ablate-mlp nose must fail"
 grep -q "ablate-mlp: 'nose' is not a stream" "$dir/steer_bad.txt" || fail "--ablate-mlp: $(cat "$dir/steer_bad.txt")"
+# Patching, open loop: layer by layer with the random control; the last expert layer gives the source's chunk exactly.
+$vlascope patch --checkpoint "$dir/vla" --dataset "$dir/demos" --episodes 1 --stride 20 --bootstrap 50 \
+  --out "$dir/patch" >"$dir/patch.txt" 2>&1 || { cat "$dir/patch.txt"; fail "patch"; }
+[ -s "$dir/patch/patch_layers.png" ] && [ -s "$dir/patch/patch_effects.csv" ] || fail "patch: files"
+[ "$(json "$dir/patch/patch_report.json" "[e['remaining'] for e in d['effects'] if e['stream'] == 'expert'][-1]")" = "0.0" ] ||
+  fail "patch: the last expert layer did not give the source's chunk: $(cat "$dir/patch.txt")"
+$vlascope patch --checkpoint "$dir/vla" --dataset "$dir/demos" --layers "" --specs "vlm.layers.0.resid.post@words" \
+  --out "$dir/patch_bad" >"$dir/patch_bad.txt" 2>&1 && fail "patch: words across prompts of different lengths must fail"
+grep -q "cannot be matched by position" "$dir/patch_bad.txt" || fail "patch: $(cat "$dir/patch_bad.txt")"
+# Patching, closed loop: writing the last expert layer at every call makes each episode the source prompt's, step for
+# step; a per-layer sweep and the random controls land in the report.
+last_expert=$(json "$dir/patch/patch_report.json" "[e['layer'] for e in d['effects'] if e['stream'] == 'expert'][-1]")
+$vlascope steer-experiment --checkpoint "$dir/vla" --rollouts 2 --batch 2 --sweep "" --prompt-low "" --prompt-fast "" \
+  --prompt-slow "" --patch "whole=expert.layers.$last_expert.resid.post" --patch-layers vlm --patch-random \
+  --out "$dir/patch_cl" $common >"$dir/patch_cl.txt" 2>&1 || { cat "$dir/patch_cl.txt"; fail "steer-experiment --patch"; }
+python3 - "$dir/patch_cl" <<'PY' || fail "closed-loop patching"
+import json, sys
+out = sys.argv[1]
+run = json.load(open(out + "/run.json"))
+names = [c["name"] for c in run["conditions"]]
+report = json.load(open(out + "/steer_report.json"))
+assert "whole" in report["patching"] and "patch-vlm0" in report["patching"], sorted(report["patching"])
+assert report["patching"]["whole"]["random_control"]["condition"] == "random-whole", report["patching"]["whole"]
+def joints(c, k):
+    r = json.load(open(f"{out}/rollouts/condition_{names.index(c)}_rollout_{k}.json"))
+    return [s["joints"] for s in r["steps"]]
+for k in range(2):
+    assert joints("whole", k) == joints("prompt-high", k), f"rollout {k}: the patched episode is not the source's"
+    assert joints("random-whole", k) != joints("prompt-high", k), f"rollout {k}: the random control is the source"
+PY
+[ -s "$dir/patch_cl/patch_heights.png" ] || fail "closed-loop patching: patch_heights.png"
+$vlascope steer-experiment --checkpoint "$dir/vla" --rollouts 1 --patch "x=vlm.layers.99.resid.post" \
+  --out "$dir/steer_bad" $common >"$dir/steer_bad.txt" 2>&1 && fail "--patch with a layer out of range must fail"
+grep -q "layer 99 is out of range" "$dir/steer_bad.txt" || fail "--patch: $(cat "$dir/steer_bad.txt")"
 # A study with a target: the index page gives every condition's concept error and marks the closed loop.
 mkdir -p "$dir/report_target"
 cp -r "$dir/steer_dir" "$dir/report_target/steer"
@@ -306,4 +340,4 @@ $vlascope report "$dir/report_target" >/dev/null || fail "report (target)"
 grep -q "<th>mean |concept − target| (lift:0.05)</th>" "$dir/report_target/index.html" &&
   grep -q "<tr><td>cl-high</td>.*(closed loop)</td></tr>" "$dir/report_target/index.html" ||
   fail "index.html: the concept error column"
-echo "cli_policy: collect, pretrain, train (+resume, frozen), export, eval, rollout --steer --live, attention, compare, neurons, steer, report OK"
+echo "cli_policy: collect, pretrain, train (+resume, frozen), export, eval, rollout --steer --live, attention, compare, neurons, steer, patch, report OK"
