@@ -116,7 +116,11 @@ nlohmann::json condition_to_json(const PlannedCondition& p) {
     j["interventions"].push_back({{"set", iv.set}, {"op", intervention_op_name(iv.op)}, {"alpha", iv.alpha}});
   if (p.kind == "sweep") j["sweep"] = {{"label", p.sweep_label}, {"alpha", p.sweep_alpha}};
   if (const std::optional<PatchCondition>& patch = p.condition.patch)
-    j["patch"] = {{"source_task", patch->source_task}, {"specs", patch->specs}, {"random", patch->random}};
+    j["patch"] = {{"mode", patch->mode},
+                  {"source_task", patch->source_task},
+                  {"specs", patch->specs},
+                  {"dataset", patch->dataset},
+                  {"frames", patch->frames}};
   if (const std::optional<ClosedLoop>& loop = p.condition.closed_loop)
     j["closed_loop"] = {{"concept", concept_name(loop->target.concept)}, {"target", loop->target.value},
                         {"kp", loop->controller.kp}, {"ki", loop->controller.ki}, {"kd", loop->controller.kd},
@@ -146,8 +150,13 @@ std::vector<PlannedCondition> conditions_from_json(const nlohmann::json& run, co
       }
       if (j.contains("patch")) {
         const nlohmann::json& c = j.at("patch");
-        p.condition.patch = PatchCondition{c.at("source_task").get<std::string>(),
-                                           c.at("specs").get<std::vector<std::string>>(), c.at("random").get<bool>()};
+        PatchCondition pc;
+        pc.mode = c.at("mode").get<std::string>();
+        pc.source_task = c.at("source_task").get<std::string>();
+        pc.specs = c.at("specs").get<std::vector<std::string>>();
+        pc.dataset = c.at("dataset").get<std::string>();
+        pc.frames = c.at("frames").get<int>();
+        p.condition.patch = pc;
       }
       if (j.contains("closed_loop")) {
         const nlohmann::json& c = j.at("closed_loop");
@@ -310,7 +319,7 @@ void write_steer_report(const fs::path& out, const nlohmann::json& run, const st
 
   // Ablations: per zeroed layer, successes (Fisher p vs the baseline) and the lift's change, as a table and a chart.
   {
-    BarChart chart{"successes with one layer's MLP output zeroed (baseline " + std::to_string(successes(baseline)) +
+    BarChart chart{"successes with one component ablated (baseline " + std::to_string(successes(baseline)) +
                        "/" + std::to_string(n) + ")",
                    "successes"};
     BarChart::Group g{"successes", {}, {}};
@@ -324,13 +333,18 @@ void write_steer_report(const fs::path& out, const nlohmann::json& run, const st
           {"success_fisher_p_vs_baseline",
            fisher_exact_p(successes(r), n - successes(r), successes(baseline), n - successes(baseline))},
           {"mean_height_vs_baseline_cm", comparison_json(compare_runs(r, baseline, height.name, height.get, true), 100)}};
+      if (r.condition.patch) {
+        report["ablations"][name]["mode"] = r.condition.patch->mode;
+        report["ablations"][name]["specs"] = r.condition.patch->specs;
+      }
       chart.categories.push_back(name);
       g.values.push_back(successes(r));
       g.errors.push_back(0);
     }
     if (!chart.categories.empty()) {
       chart.groups.push_back(g);
-      chart.save((out / "ablation_successes.png").string(), 900, 420);
+      chart.save((out / "ablation_successes.png").string(), std::max(900, 60 * static_cast<int>(chart.categories.size())),
+                 420);
     }
   }
   // Patching: per patched condition, the lift's change against the baseline and the share of the source prompt's
@@ -339,7 +353,7 @@ void write_steer_report(const fs::path& out, const nlohmann::json& run, const st
     BarChart chart{"mean lift height change vs baseline, cm (patched from the source prompt; 95% CI)", "cm"};
     BarChart::Group patched{"patch", {}, {}}, control{"random patch (same norm)", {}, {}};
     for (size_t c = 0; c < planned.size(); ++c) {
-      if (planned[c].kind != "patch" || planned[c].condition.patch->random) continue;
+      if (planned[c].kind != "patch" || planned[c].condition.patch->mode != "patch") continue;
       const SteerRun& r = all_runs[c];
       const PatchCondition& pc = *r.condition.patch;
       const SteerRun* source = nullptr;
@@ -347,7 +361,7 @@ void write_steer_report(const fs::path& out, const nlohmann::json& run, const st
         if (s.condition.task == pc.source_task && !s.condition.patch && s.condition.interventions.empty()) source = &s;
       const SteerRun* random = nullptr;
       for (size_t k = 0; k < planned.size(); ++k)
-        if (planned[k].kind == "patch" && planned[k].condition.patch->random &&
+        if (planned[k].kind == "patch" && planned[k].condition.patch->mode == "random" &&
             planned[k].condition.patch->specs == pc.specs)
           random = &all_runs[k];
       nlohmann::json j = {{"specs", pc.specs}, {"source_task", pc.source_task}, {"successes", successes(r)},
@@ -599,6 +613,17 @@ int run_steer_experiment(int argc, char** argv) {
   args.option("patch-source", "",
               "the prompt patched from (empty: --prompt-high); a prompt condition with it gives the share moved");
   args.flag("patch-random", "add a norm-matched random patch (random-NAME) beside every patching condition");
+  args.option("ablate", "",
+              "ablation conditions NAME=MODE:SPEC|SPEC…;… with MODE zero, mean or resample (mean and resample take\n"
+              "their values from --ablate-dataset), e.g. no-h1=zero:expert.layers.2.attn.heads@head:1");
+  args.option("ablate-heads", "",
+              "vlm, expert or vlm,expert: a condition per attention head of every layer of those streams (its output\n"
+              "before o_proj ablated as --ablate-mode says), named MODE-vlm2h1, …");
+  args.option("ablate-attn", "",
+              "vlm, expert or vlm,expert: a condition per layer with its whole attention output (attn.out) ablated");
+  args.option("ablate-mode", "zero", "zero, mean or resample: the ablation of --ablate-heads and --ablate-attn");
+  args.option("ablate-dataset", "", "recorded demonstrations the mean and resample ablations take values from");
+  args.option("ablate-frames", "64", "frames of --ablate-dataset averaged by a mean ablation (or drawn from)");
   args.option("sweep", "1,2,4,8", "α values of the dose–response sweep (empty: skip)");
   args.option("sweep-rollouts", "5", "rollouts per α in the sweep");
   args.option("max-seconds", "15", "episode length limit");
@@ -728,9 +753,67 @@ int run_steer_experiment(int argc, char** argv) {
         SteerCondition condition{random ? "random-" + name : name, {}, ""};
         for (const PlannedCondition& p : planned)
           require(p.condition.name != condition.name, "--patch: '" + condition.name + "' names a condition twice");
-        condition.patch = PatchCondition{source, specs, random};
+        PatchCondition pc;
+        pc.mode = random ? "random" : "patch";
+        pc.source_task = source;
+        pc.specs = specs;
+        condition.patch = pc;
         planned.push_back({condition, "patch", n, "", 0});
       }
+    }
+  }
+  {
+    // Ablations through the patcher: --ablate conditions, and one per head or per layer's attention output.
+    std::vector<std::pair<std::string, PatchCondition>> ablations;
+    auto ablation = [&](const std::string& mode, std::vector<std::string> specs) {
+      require(is_ablation_mode(mode), "--ablate: unknown mode '" + mode + "' (zero, mean, resample)");
+      require(mode == "zero" || !args.get("ablate-dataset").empty(),
+              "--ablate: " + mode + " ablation needs --ablate-dataset (the frames its values come from)");
+      PatchCondition pc;
+      pc.mode = mode;
+      pc.specs = std::move(specs);
+      if (mode != "zero") pc.dataset = args.get("ablate-dataset"), pc.frames = args.get_int("ablate-frames");
+      std::vector<PatchSpec> parsed;
+      for (const std::string& s : pc.specs) parsed.push_back(parse_patch_spec(s));
+      ActivationPatcher check(*policy, parsed);  // an Error naming the spec now
+      return pc;
+    };
+    const std::string mode = args.get("ablate-mode");
+    const SmolVLAConfig& config = policy->config();
+    for (const std::string& stream : args.get_list("ablate-heads")) {
+      require(stream == "vlm" || stream == "expert", "--ablate-heads: '" + stream + "' is not a stream (vlm, expert)");
+      const int layers = stream == "vlm" ? config.num_vlm_layers : config.num_expert_layers;
+      for (int l = 0; l < layers; ++l)
+        for (int h = 0; h < config.text.heads; ++h)
+          ablations.push_back({mode + "-" + stream + std::to_string(l) + "h" + std::to_string(h),
+                               ablation(mode, {stream + ".layers." + std::to_string(l) + ".attn.heads@head:" +
+                                               std::to_string(h)})});
+    }
+    for (const std::string& stream : args.get_list("ablate-attn")) {
+      require(stream == "vlm" || stream == "expert", "--ablate-attn: '" + stream + "' is not a stream (vlm, expert)");
+      const int layers = stream == "vlm" ? config.num_vlm_layers : config.num_expert_layers;
+      for (int l = 0; l < layers; ++l)
+        ablations.push_back({mode + "-" + stream + std::to_string(l) + "-attn",
+                             ablation(mode, {stream + ".layers." + std::to_string(l) + ".attn.out"})});
+    }
+    std::stringstream items(args.get("ablate"));
+    for (std::string item; std::getline(items, item, ';');) {
+      if (item.empty()) continue;
+      const auto [name, rest] = split_named_condition(item, "ablate", "NAME=MODE:SPEC|SPEC…", planned);
+      const size_t colon = rest.find(':');
+      require(colon != std::string::npos, "--ablate: '" + item + "' must be NAME=MODE:SPEC|SPEC…");
+      std::vector<std::string> specs;
+      std::stringstream parts(rest.substr(colon + 1));
+      for (std::string spec; std::getline(parts, spec, '|');)
+        if (!spec.empty()) specs.push_back(spec);
+      ablations.push_back({name, ablation(rest.substr(0, colon), specs)});
+    }
+    for (const auto& [name, pc] : ablations) {
+      for (const PlannedCondition& p : planned)
+        require(p.condition.name != name, "--ablate: '" + name + "' names a condition twice");
+      SteerCondition condition{name, {}, ""};
+      condition.patch = pc;
+      planned.push_back({condition, "ablation", n, "", 0});
     }
   }
   // The α sweep on the high and low sets; a condition with a negative α (a direction steered away) sweeps negative

@@ -88,6 +88,11 @@ PatchSpec parse_patch_spec(const std::string& text) {
   bool have_rows = false;
   for (size_t i = 1; i < parts.size(); ++i) {
     const std::string& part = parts[i];
+    if (part.compare(0, 5, "head:") == 0) {
+      require(spec.head < 0, what + ": head given twice");
+      spec.head = parse_int(part.substr(5), what + " head");
+      continue;
+    }
     if (part.compare(0, 6, "steps:") == 0) {
       require(spec.steps.empty(), what + ": steps given twice");
       spec.steps = parse_steps(part.substr(6), what + " steps");
@@ -156,6 +161,11 @@ void validate_patch_spec(const PatchSpec& spec, const Policy& policy) {
               " is out of range (the model denoises in " + std::to_string(c.num_steps) + " steps)");
   require(!vlm || spec.steps.empty(),
           what + ": steps are the expert's denoising steps; the VLM runs once per chunk");
+  if (spec.head >= 0) {
+    require(p.site == HookSite::kAttnHeads, what + ": a head is chosen at attn.heads (each head's output, before o_proj)");
+    require(spec.head < c.text.heads, what + ": head " + std::to_string(spec.head) + " is out of range (" +
+                                          std::to_string(c.text.heads) + " heads)");
+  }
 }
 
 std::vector<PatchSpec> layer_patch_specs(const Policy& policy, const std::vector<std::string>& streams, HookSite site,
@@ -176,12 +186,15 @@ std::vector<PatchSpec> layer_patch_specs(const Policy& policy, const std::vector
 // ---- the patcher ----------------------------------------------------------------------------------------------
 
 struct ActivationPatcher::Impl {
-  enum class Mode { kOff, kRecord, kPatch, kRandom } mode = Mode::kOff;
+  enum class Mode { kOff, kRecord, kPatch, kRandom, kZero, kRecordMean, kMean } mode = Mode::kOff;
   struct Kept {
     torch::Tensor value;  // the source's activation, [B, L, D]
     PassRows rows;
   };
   std::map<std::pair<int, int>, Kept> kept;  // (spec, denoising step or −1) → value
+  std::vector<torch::Tensor> mean_sum;       // per spec: Σ of its rows' values [D] (float64)
+  std::vector<int64_t> mean_count;           // per spec: rows summed
+  int head_dim = 0;
   std::vector<bool> active;                  // specs patched in kPatch / kRandom
   std::vector<int> writes;
   Hooks* hooks = nullptr;
@@ -260,6 +273,9 @@ ActivationPatcher::ActivationPatcher(Policy& policy, std::vector<PatchSpec> spec
   m.writes.assign(specs_.size(), 0);
   m.active.assign(specs_.size(), false);
   m.cameras = policy.cameras();
+  m.head_dim = policy.config().text.head_dim;
+  m.mean_sum.resize(specs_.size());
+  m.mean_count.assign(specs_.size(), 0);
   const int grid = policy.config().image_grid();
   m.tokens_per_camera = grid * grid;
   Hooks& hooks = policy.hooks();
@@ -278,8 +294,35 @@ ActivationPatcher::ActivationPatcher(Policy& policy, std::vector<PatchSpec> spec
       if (m.mode == Impl::Mode::kOff || ctx.pass == ForwardPass::kTrain) return;
       if (expert && !spec.steps.empty() && !std::binary_search(spec.steps.begin(), spec.steps.end(), ctx.step)) return;
       const std::pair<int, int> key{index, expert ? ctx.step : -1};
+      // The spec's columns of a row block: one head's at attn.heads, else all.
+      auto columns = [&](const torch::Tensor& rows) {
+        return spec.head < 0 ? rows : rows.narrow(-1, int64_t(spec.head) * m.head_dim, m.head_dim);
+      };
       if (m.mode == Impl::Mode::kRecord) {
         m.kept[key] = {act.detach().clone(), pass_rows(ctx, act)};
+        return;
+      }
+      if (m.mode == Impl::Mode::kRecordMean || m.mode == Impl::Mode::kZero || m.mode == Impl::Mode::kMean) {
+        // The pass's own rows: a block matched to itself.
+        const PassRows own = pass_rows(ctx, act);
+        const size_t s = static_cast<size_t>(index);
+        if (m.mode != Impl::Mode::kRecordMean && !m.active[s]) return;
+        if (m.mode == Impl::Mode::kMean)
+          require(m.mean_count[s] > 0, "ablation '" + spec.text + "': no mean was recorded (record_mean first)");
+        for (const RowBlock& b : row_blocks(spec, own, own, !expert, m.tokens_per_camera, camera)) {
+          if (b.length <= 0) continue;
+          torch::Tensor target = columns(act.narrow(1, b.target_begin, b.length));
+          if (m.mode == Impl::Mode::kZero) {
+            target.zero_();
+          } else if (m.mode == Impl::Mode::kMean) {
+            target.copy_((m.mean_sum[s] / double(m.mean_count[s])).to(act.scalar_type()).expand_as(target));
+          } else {
+            const torch::Tensor sum = target.detach().to(torch::kFloat64).reshape({-1, target.size(-1)}).sum(0);
+            m.mean_sum[s] = m.mean_sum[s].defined() ? m.mean_sum[s] + sum : sum;
+            m.mean_count[s] += target.numel() / target.size(-1);
+          }
+        }
+        if (m.mode != Impl::Mode::kRecordMean) m.writes[s] += 1;
         return;
       }
       if (!m.active[static_cast<size_t>(index)]) return;
@@ -295,8 +338,8 @@ ActivationPatcher::ActivationPatcher(Policy& policy, std::vector<PatchSpec> spec
       for (const RowBlock& b : row_blocks(spec, found->second.rows, pass_rows(ctx, act), !expert, m.tokens_per_camera,
                                           camera)) {
         if (b.length <= 0) continue;
-        torch::Tensor target = act.narrow(1, b.target_begin, b.length);  // a view: written in place
-        const torch::Tensor from = source.narrow(1, b.source_begin, b.length).to(act.scalar_type());
+        torch::Tensor target = columns(act.narrow(1, b.target_begin, b.length));  // a view: written in place
+        const torch::Tensor from = columns(source.narrow(1, b.source_begin, b.length)).to(act.scalar_type());
         if (m.mode == Impl::Mode::kPatch) {
           target.copy_(from);
         } else {
@@ -340,6 +383,19 @@ void ActivationPatcher::patch(std::vector<int> which) {
 void ActivationPatcher::random(std::vector<int> which) {
   impl_->active = chosen(which, specs_.size());
   impl_->mode = Impl::Mode::kRandom;
+}
+void ActivationPatcher::zero(std::vector<int> which) {
+  impl_->active = chosen(which, specs_.size());
+  impl_->mode = Impl::Mode::kZero;
+}
+void ActivationPatcher::record_mean() {
+  for (torch::Tensor& t : impl_->mean_sum) t = torch::Tensor();
+  std::fill(impl_->mean_count.begin(), impl_->mean_count.end(), 0);
+  impl_->mode = Impl::Mode::kRecordMean;
+}
+void ActivationPatcher::mean(std::vector<int> which) {
+  impl_->active = chosen(which, specs_.size());
+  impl_->mode = Impl::Mode::kMean;
 }
 void ActivationPatcher::off() { impl_->mode = Impl::Mode::kOff; }
 void ActivationPatcher::reseed(uint64_t seed) { impl_->generator = at::make_generator<at::CPUGeneratorImpl>(seed); }

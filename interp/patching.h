@@ -10,6 +10,8 @@
 //
 // The control: random() writes, instead of the source's rows, the target's own rows plus a random vector whose
 // norm, row by row, is that of (source − target) — a push of the same size in no particular direction.
+// The same specs serve ablation: zero(), mean() (the mean over recorded frames, record_mean()) and resampling (record()
+// on another frame, then patch()); at attn.heads a spec can name one head.
 //
 // The two runs must be the same batch and, for expert points, the same noise (predict_chunk with an explicit
 // (seed, chunk) or the same NoiseId): the expert's activations depend on the noisy actions x_t. Rows are matched by
@@ -40,11 +42,13 @@ struct PatchSpec {
   std::string camera;                       // with images: that camera's tokens only ("" = every camera)
   int row_begin = -1, row_end = -1;         // explicit prefix rows [begin, end) instead of kinds of token
   std::vector<int> steps;                   // expert: the denoising steps patched; empty = every step
+  int head = -1;                            // attn.heads: that head's columns only (−1 = every column)
   std::string text;                         // as written (the name in reports)
 };
-// "<hook point>[@<rows>][@steps:<list>]": rows are all | images | images:<camera> | words | last_word | state |
+// "<hook point>[@<rows>][@steps:<list>][@head:<h>]": rows are all | images | images:<camera> | words | last_word | state |
 // rows:<begin>-<end> (end exclusive), or kinds joined by '+' ("images+last_word+state"); steps a list like 0,1,5-9.
-// E.g. "vlm.layers.3.resid.post@last_word", "expert.layers.5.resid.post@steps:0-4", "vlm.embed@images:wrist".
+// E.g. "vlm.layers.3.resid.post@last_word", "expert.layers.5.resid.post@steps:0-4", "vlm.embed@images:wrist",
+// "expert.layers.2.attn.heads@head:1" (one attention head: at attn.heads only).
 // Throws Error naming the text and the part.
 PatchSpec parse_patch_spec(const std::string& text);
 // Checks a spec against a policy: the layer exists in its stream, the camera exists, the steps are within
@@ -68,6 +72,13 @@ class ActivationPatcher {
   void patch(std::vector<int> which = {});
   // The control: the target's rows plus a random vector of the norm of (source − target), row by row.
   void random(std::vector<int> which = {});
+  // Ablations, without a source pass: the specs' rows get 0, or their mean over what record_mean() saw.
+  void zero(std::vector<int> which = {});
+  // The next forward passes add to each spec's mean value (over its rows, the batch and the passes: one vector per
+  // spec), replacing what an earlier record_mean() kept; mean() writes it into the rows. Resample ablation is
+  // record() on another frame, then patch().
+  void record_mean();
+  void mean(std::vector<int> which = {});
   // Nothing happens in the forward passes (the recording is kept).
   void off();
   // Restarts the random control's draws.

@@ -2,10 +2,13 @@
 
 #include <map>
 #include <memory>
+#include <random>
 
 #include "common/error.h"
 #include "common/progress.h"
 #include "interp/capture.h"
+#include "dataset/dataset.h"
+#include "interp/neurons.h"
 #include "interp/patching.h"
 #include "policy/policy.h"
 
@@ -39,6 +42,24 @@ SteerRun make_steer_run(const SteerCondition& condition, std::vector<RolloutResu
   }
   return run;
 }
+
+bool is_ablation_mode(const std::string& mode) { return mode == "zero" || mode == "mean" || mode == "resample"; }
+
+namespace {
+// Up to n frames of the dataset's successful episodes, strided evenly over all of their frames.
+std::vector<std::pair<int, int>> ablation_frames(const DatasetReader& dataset, int n) {
+  std::vector<std::pair<int, int>> all;
+  for (int e = 0; e < dataset.num_episodes(); ++e)
+    if (dataset.info(e).success)
+      for (int i = 0; i < dataset.num_frames(e); ++i) all.push_back({e, i});
+  require(!all.empty(), "ablation: the dataset has no successful episode");
+  require(n >= 1, "ablation: needs at least one frame");
+  std::vector<std::pair<int, int>> out;
+  const size_t count = std::min(all.size(), static_cast<size_t>(n));
+  for (size_t k = 0; k < count; ++k) out.push_back(all[k * all.size() / count]);
+  return out;
+}
+}  // namespace
 
 void run_steer_jobs(const RobotFactory& robots, Policy& policy, const std::vector<NeuronSet>& sets,
                     const std::vector<SteerCondition>& conditions, const std::vector<SteerJob>& jobs, uint64_t seed0,
@@ -74,8 +95,10 @@ void run_steer_jobs(const RobotFactory& robots, Policy& policy, const std::vecto
         require(iv.op == InterventionOp::kAdd, "closed-loop steering of '" + condition.name +
                                                    "' needs op add (α 0 must mean no push; '" + iv.set + "' is op " +
                                                    intervention_op_name(iv.op) + ")");
-    // Patching: the source prompt's pass on the same inputs and noise before every call.
+    // Patching: the source prompt's pass on the same inputs and noise before every call; ablations.
     std::unique_ptr<ActivationPatcher> patcher;
+    std::unique_ptr<DatasetReader> dataset;
+    std::vector<std::pair<int, int>> frames;  // (episode, frame) of the mean or the resampled values
     if (condition.patch) {
       const PatchCondition& pc = *condition.patch;
       require(condition.interventions.empty() && !condition.closed_loop,
@@ -83,6 +106,41 @@ void run_steer_jobs(const RobotFactory& robots, Policy& policy, const std::vecto
       std::vector<PatchSpec> specs;
       for (const std::string& text : pc.specs) specs.push_back(parse_patch_spec(text));
       patcher = std::make_unique<ActivationPatcher>(policy, specs);
+      require(pc.mode == "patch" || pc.mode == "random" || is_ablation_mode(pc.mode),
+              "condition '" + condition.name + "': unknown patch mode '" + pc.mode +
+                  "' (patch, random, zero, mean, resample)");
+      if (pc.mode == "mean" || pc.mode == "resample") {
+        require(!pc.dataset.empty(), "condition '" + condition.name + "': " + pc.mode + " ablation needs a dataset");
+        dataset = std::make_unique<DatasetReader>(pc.dataset);
+        frames = ablation_frames(*dataset, pc.frames);
+      }
+      if (pc.mode == "zero") patcher->zero();
+      if (pc.mode == "mean") {
+        patcher->record_mean();
+        for (size_t f = 0; f < frames.size(); ++f)
+          policy.predict_chunk(frame_input(dataset->frame(frames[f].first, frames[f].second), o.task), 0,
+                               static_cast<int64_t>(f));
+        patcher->mean();
+      }
+      if (pc.mode == "resample")
+        callbacks.before_call = [&](std::vector<RolloutCallbacks::CallRow>& rows) {
+          std::vector<PolicyInput> other(rows.size());
+          std::vector<const PolicyInput*> inputs;
+          std::vector<Policy::NoiseId> noise;
+          for (size_t b = 0; b < rows.size(); ++b) {
+            const uint64_t draw = rows[b].noise.seed * 1000003ULL + static_cast<uint64_t>(rows[b].noise.chunk);
+            const auto& [e, i] = frames[static_cast<size_t>(std::mt19937_64(draw)() % frames.size())];
+            other[b] = frame_input(dataset->frame(e, i), o.task);
+            inputs.push_back(&other[b]);
+            noise.push_back(rows[b].noise);
+          }
+          patcher->record();
+          policy.predict_chunks(inputs, noise);
+          patcher->patch();
+        };
+    }
+    if (condition.patch && (condition.patch->mode == "patch" || condition.patch->mode == "random")) {
+      const PatchCondition& pc = *condition.patch;
       callbacks.before_call = [&](std::vector<RolloutCallbacks::CallRow>& rows) {
         std::vector<PolicyInput> source(rows.size());
         std::vector<const PolicyInput*> inputs;
@@ -95,7 +153,7 @@ void run_steer_jobs(const RobotFactory& robots, Policy& policy, const std::vecto
         }
         patcher->record();
         policy.predict_chunks(inputs, noise);
-        if (pc.random) {
+        if (pc.mode == "random") {
           // Drawn from the call's first noise id, so a rerun of the same episodes draws the same push.
           patcher->reseed(rows[0].noise.seed * 1000003ULL + static_cast<uint64_t>(rows[0].noise.chunk));
           patcher->random();

@@ -25,14 +25,21 @@ struct ClosedLoop {
   ControllerOptions controller;
 };
 
-// Activation patching in closed loop (interp/patching.h): at every policy call the episode's observation first runs
-// under source_task with the specs' activations recorded, then the episode's own call gets them written into the
-// specs' rows — or, as the control (random), a push of the same size per row in a random direction.
+// Activation patching and ablation in closed loop (interp/patching.h), by mode:
+//   patch     at every policy call the episode's observation first runs under source_task with the specs'
+//             activations recorded, then the episode's own call gets them written into the specs' rows;
+//   random    the control: a push of the same size per row in a random direction instead;
+//   zero      the specs' rows are 0;
+//   mean      …their mean over `frames` frames of `dataset` (successful episodes, the experiment's instruction);
+//   resample  …the values of a frame of `dataset` drawn per call (from the call's noise id), same instruction.
 struct PatchCondition {
-  std::string source_task;
+  std::string mode = "patch";
+  std::string source_task;         // patch, random
   std::vector<std::string> specs;  // as parse_patch_spec reads them
-  bool random = false;
+  std::string dataset;             // mean, resample
+  int frames = 64;                 // mean: frames averaged (every episode's frames, strided evenly)
 };
+bool is_ablation_mode(const std::string& mode);  // zero, mean, resample
 
 struct SteerCondition {
   std::string name;                         // "baseline", "high", "random", "prompt-high", …

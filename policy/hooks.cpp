@@ -17,7 +17,8 @@ struct SiteName {
   const char* name;
 };
 constexpr SiteName kLayerSites[] = {
-    {HookSite::kAttnPattern, "attn.pattern"}, {HookSite::kAttnOut, "attn.out"}, {HookSite::kResidMid, "resid.mid"},
+    {HookSite::kAttnPattern, "attn.pattern"}, {HookSite::kAttnHeads, "attn.heads"},
+    {HookSite::kAttnOut, "attn.out"},         {HookSite::kResidMid, "resid.mid"},
     {HookSite::kMlpPost, "mlp.post"},         {HookSite::kMlpOut, "mlp.out"},   {HookSite::kResidPost, "resid.post"},
 };
 

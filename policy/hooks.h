@@ -9,6 +9,8 @@
 //   vision.layers.{i}.resid.post     [N, P, D]
 //   vlm.embed                        [B, Lp, D]      the assembled prefix (images ×√D, words ×√D, state)
 //   vlm.layers.{i}.attn.pattern      [B, H, Lq, Lk]  softmax probabilities (rows: queries, columns: keys)
+//   vlm.layers.{i}.attn.heads        [B, L, H·hd]    every head's output side by side (head h: columns h·hd …
+//                                                    (h+1)·hd − 1), the input to o_proj: ablate a head here
 //   vlm.layers.{i}.attn.out          [B, L, D]       after o_proj, before the residual add
 //   vlm.layers.{i}.resid.mid         [B, L, D]       after the attention residual
 //   vlm.layers.{i}.mlp.post          [B, L, I]       silu(gate(x)) ⊙ up(x): the input to down_proj, one value
@@ -46,6 +48,7 @@ enum class HookStream : int8_t { kVision = 0, kVlm = 1, kExpert = 2 };
 enum class HookSite : int8_t {
   kEmbed = 0,  // layer −1: vlm.embed, expert.embed
   kAttnPattern,
+  kAttnHeads,
   kAttnOut,
   kResidMid,
   kMlpPost,

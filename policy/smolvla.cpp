@@ -460,8 +460,8 @@ void hook(const Hooks& hooks, HookStream stream, int layer, HookSite site, const
 }
 
 bool any_hook_after_attention(const Hooks& hooks, HookStream stream, int layer) {
-  for (HookSite s : {HookSite::kAttnOut, HookSite::kResidMid, HookSite::kMlpPost, HookSite::kMlpOut,
-                     HookSite::kResidPost})
+  for (HookSite s : {HookSite::kAttnHeads, HookSite::kAttnOut, HookSite::kResidMid, HookSite::kMlpPost,
+                     HookSite::kMlpOut, HookSite::kResidPost})
     if (hooks.active(stream, layer, s)) return true;
   return false;
 }
@@ -674,6 +674,7 @@ struct SmolVLA::Stream {
 void SmolVLA::finish_layer(Stream& s, const DecoderLayer& l, int i, torch::Tensor attn,
                            const HookContext& context) const {
   // h1 = h + o_proj(attn); h2 = h1 + down(silu(gate(norm(h1))) ⊙ up(norm(h1)))
+  hook(hooks_, s.id, i, HookSite::kAttnHeads, context, attn);  // [B, L, H·hd]
   torch::Tensor out = linear(attn, l.o);
   hook(hooks_, s.id, i, HookSite::kAttnOut, context, out);
   out = out + s.h.to(out.scalar_type());  // the residual takes o_proj's dtype, as `out_emb += hidden_states` does

@@ -333,6 +333,21 @@ PY
 $vlascope steer-experiment --checkpoint "$dir/vla" --rollouts 1 --patch "x=vlm.layers.99.resid.post" \
   --out "$dir/steer_bad" $common >"$dir/steer_bad.txt" 2>&1 && fail "--patch with a layer out of range must fail"
 grep -q "layer 99 is out of range" "$dir/steer_bad.txt" || fail "--patch: $(cat "$dir/steer_bad.txt")"
+# Ablations through the patcher: every expert head zeroed, a mean and a resample ablation from the demonstrations.
+$vlascope steer-experiment --checkpoint "$dir/vla" --rollouts 1 --sweep "" --prompt-high "" --prompt-low "" \
+  --prompt-fast "" --prompt-slow "" --ablate-heads expert --ablate-dataset "$dir/demos" --ablate-frames 4 \
+  --ablate "m0=mean:expert.layers.0.mlp.out;r0=resample:vlm.layers.0.resid.post@images" --out "$dir/ablate_heads" \
+  $common >"$dir/ablate_heads.txt" 2>&1 || { cat "$dir/ablate_heads.txt"; fail "steer-experiment --ablate-heads"; }
+python3 - "$dir/ablate_heads/steer_report.json" <<'PY' || fail "head ablations: $(tail -5 "$dir/ablate_heads.txt")"
+import json, sys
+a = json.load(open(sys.argv[1]))["ablations"]
+assert a["zero-expert0h0"]["specs"] == ["expert.layers.0.attn.heads@head:0"] and a["zero-expert0h0"]["mode"] == "zero", a
+assert a["m0"]["mode"] == "mean" and a["r0"]["mode"] == "resample", sorted(a)
+assert sum(1 for k in a if k.startswith("zero-expert")) >= 2, sorted(a)
+PY
+$vlascope steer-experiment --checkpoint "$dir/vla" --rollouts 1 --ablate "m=mean:vlm.layers.0.mlp.out" \
+  --out "$dir/steer_bad" $common >"$dir/steer_bad.txt" 2>&1 && fail "--ablate mean without a dataset must fail"
+grep -q "mean ablation needs --ablate-dataset" "$dir/steer_bad.txt" || fail "--ablate: $(cat "$dir/steer_bad.txt")"
 # A study with a target: the index page gives every condition's concept error and marks the closed loop.
 mkdir -p "$dir/report_target"
 cp -r "$dir/steer_dir" "$dir/report_target/steer"

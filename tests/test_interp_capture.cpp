@@ -973,5 +973,60 @@ TEST(Patching, TheStudyScoresEachPatchByTheShareOfTheChunkDifferenceItMoves) {
   EXPECT_NE(study.effects[1].random_moved, study.effects[1].moved);
 }
 
+TEST(Patching, AblationsZeroAHeadOrWriteTheMeanOverRecordedFrames) {
+  Fixture f;
+  Policy& p = *f.policy;
+  const int hd = p.config().text.head_dim, heads = p.config().text.heads;
+  ASSERT_GE(heads, 2);
+  const PolicyInput in = f.input(), other = f.input(150);
+  const auto plain = p.predict_chunk(in, 5, 0);
+  const torch::Tensor before = record_point(p, "vlm.layers.2.attn.heads", in).by_step.at(-1);  // [L, H·hd]
+  ASSERT_EQ(before.size(1), heads * hd);
+  {
+    ActivationPatcher ablate(p, {parse_patch_spec("vlm.layers.2.attn.heads@head:1")});
+    ablate.zero();
+    const torch::Tensor after = record_point(p, "vlm.layers.2.attn.heads", in).by_step.at(-1);
+    EXPECT_EQ(after.narrow(1, hd, hd).abs().max().item<float>(), 0.f);               // head 1: gone
+    EXPECT_TRUE(torch::equal(after.narrow(1, 0, hd), before.narrow(1, 0, hd)));     // head 0: untouched
+    EXPECT_GT(max_chunk_difference(p.predict_chunk(in, 5, 0), plain), 1e-6);         // and the actions feel it
+    EXPECT_EQ(ablate.writes(), std::vector<int>{2});
+  }
+  EXPECT_EQ(p.predict_chunk(in, 5, 0), plain);  // the ablation ended with its patcher
+  // Mean ablation: one vector, the mean of the spec's rows over the recorded passes, written into every such row.
+  const torch::Tensor a = record_point(p, "vlm.layers.1.mlp.out", in).by_step.at(-1);
+  const torch::Tensor b = record_point(p, "vlm.layers.1.mlp.out", other).by_step.at(-1);
+  const int64_t state = a.size(0) - 1;
+  ActivationPatcher ablate(p, {parse_patch_spec("vlm.layers.1.mlp.out@state")});
+  ablate.record_mean();
+  EXPECT_EQ(p.predict_chunk(in, 5, 0), plain);  // recording the mean changes nothing
+  p.predict_chunk(other, 5, 0);
+  ablate.mean();
+  const torch::Tensor got = record_point(p, "vlm.layers.1.mlp.out", in).by_step.at(-1);
+  EXPECT_TRUE(torch::allclose(got[state], (a[state] + b[state]) / 2, 1e-5, 1e-6));
+  EXPECT_TRUE(torch::equal(got.narrow(0, 0, state), a.narrow(0, 0, state)));  // other rows untouched
+  ablate.record_mean();
+  ablate.mean();
+  EXPECT_NE(std::string([&] {
+              try {
+                p.predict_chunk(in, 5, 0);
+              } catch (const Error& e) {
+                return std::string(e.what());
+              }
+              return std::string();
+            }())
+                .find("no mean was recorded"),
+            std::string::npos);
+  ablate.off();
+  // A head is chosen where heads are side by side, and exists.
+  EXPECT_THROW(ActivationPatcher(p, {parse_patch_spec("vlm.layers.2.resid.post@head:1")}), Error);
+  try {
+    ActivationPatcher bad(p, {parse_patch_spec("expert.layers.0.attn.heads@head:" + std::to_string(heads))});
+    FAIL() << "a head out of range was accepted";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("is out of range (" + std::to_string(heads) + " heads)"), std::string::npos)
+        << e.what();
+  }
+}
+
 }  // namespace
 }  // namespace vlascope
