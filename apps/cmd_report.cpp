@@ -244,6 +244,65 @@ int run_report(int argc, char** argv) {
       << "</td><td style=\"text-align:left\">" << esc(success) << "</td></tr>\n";
   }
   if (header) h << "</table>\n";
+
+  // Interventions: open-loop patching studies (patch_report.json), and the closed-loop patching and ablation
+  // conditions of every steering study.
+  std::vector<fs::path> patch_studies;
+  for (const auto& entry : fs::directory_iterator(root))
+    if (entry.is_directory() && fs::exists(entry.path() / "patch_report.json")) patch_studies.push_back(entry.path());
+  std::sort(patch_studies.begin(), patch_studies.end());
+  for (const fs::path& dir : patch_studies) {
+    const Json r = read_json(dir / "patch_report.json");
+    if (r.is_null()) continue;
+    h << "<h2>Activation patching: " << esc(dir.filename().string()) << "</h2><p>'" << esc(r.value("source_prompt", ""))
+      << "' written into '" << esc(r.value("target_prompt", "")) << "' on " << r.value("frames", 0)
+      << " recorded frames; share of the source − target chunk difference each patch moves (95% bootstrap CI), "
+         "beside a random patch of the same norm per row.</p><table><tr><th>patch</th><th>moved</th>"
+         "<th>random control</th><th>remaining</th></tr>\n";
+    for (const Json& e : r["effects"])
+      h << "<tr><td style=\"text-align:left\">" << esc(e.value("spec", "")) << "</td><td>" << fmt(e["moved"], 3) << " "
+        << fmt(e["moved_ci"], 3) << "</td><td>" << fmt(e["random_moved"], 3) << " " << fmt(e["random_ci"], 3)
+        << "</td><td>" << fmt(e["remaining"], 3) << "</td></tr>\n";
+    h << "</table>\n" << images(root, dir);
+  }
+  for (const fs::path& dir : studies) {
+    const Json r = read_json(dir / "steer_report.json");
+    if (r.is_null()) continue;
+    if (r.contains("patching")) {
+      h << "<h2>Closed-loop patching: " << esc(dir.filename().string()) << "</h2><table><tr><th>condition</th>"
+        << "<th>success</th><th>Δ mean height vs baseline (cm, 95% CI)</th><th>p</th><th>share of the source "
+        << "prompt's change</th><th>random control: success</th><th>Δ (cm)</th><th>p</th></tr>\n";
+      for (const auto& [name, c] : r["patching"].items()) {
+        h << "<tr><td>" << esc(name) << "</td><td>" << c.value("successes", 0) << "/" << c.value("rollouts", 0)
+          << "</td>" << comparison_cells(c["mean_height_vs_baseline_cm"], "too few lifts") << "<td>"
+          << (c.contains("share_of_source_change") ? fmt(c["share_of_source_change"], 2) : "–") << "</td>";
+        if (c.contains("random_control"))
+          h << "<td>" << c["random_control"].value("successes", 0) << "</td>"
+            << comparison_cells(c["random_control"]["mean_height_vs_baseline_cm"], "too few lifts");
+        else
+          h << "<td>–</td><td>–</td><td>–</td>";
+        h << "</tr>\n";
+      }
+      h << "</table>\n";
+    }
+    if (r.contains("ablations")) {
+      h << "<h2>Ablations: " << esc(dir.filename().string()) << "</h2><table><tr><th>condition</th><th>ablation</th>"
+        << "<th>success</th><th>Fisher p vs baseline</th><th>Δ mean height vs baseline (cm, 95% CI)</th><th>p</th>"
+        << "</tr>\n";
+      for (const auto& [name, c] : r["ablations"].items()) {
+        std::string what = "zero MLP output";
+        if (c.contains("mode")) {
+          what = c.value("mode", "") + ":";
+          for (const Json& s : c["specs"]) what += " " + s.get<std::string>();
+        }
+        h << "<tr><td>" << esc(name) << "</td><td style=\"text-align:left\">" << esc(what) << "</td><td>"
+          << c.value("successes", 0) << "/" << c.value("rollouts", 0) << "</td><td>"
+          << fmt(c["success_fisher_p_vs_baseline"], 4) << "</td>"
+          << comparison_cells(c["mean_height_vs_baseline_cm"], "too few lifts") << "</tr>\n";
+      }
+      h << "</table>\n";
+    }
+  }
   h << "</body></html>\n";
   std::ofstream(root / "index.html") << h.str();
   std::printf("wrote %s\n", (root / "index.html").c_str());

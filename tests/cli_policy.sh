@@ -348,6 +348,15 @@ PY
 $vlascope steer-experiment --checkpoint "$dir/vla" --rollouts 1 --ablate "m=mean:vlm.layers.0.mlp.out" \
   --out "$dir/steer_bad" $common >"$dir/steer_bad.txt" 2>&1 && fail "--ablate mean without a dataset must fail"
 grep -q "mean ablation needs --ablate-dataset" "$dir/steer_bad.txt" || fail "--ablate: $(cat "$dir/steer_bad.txt")"
+# The index page's intervention sections: open-loop patching, closed-loop patching with its controls, ablations.
+mkdir -p "$dir/report_patch"
+cp -r "$dir/patch" "$dir/patch_cl" "$dir/ablate_heads" "$dir/report_patch/"
+$vlascope report "$dir/report_patch" >/dev/null || fail "report (patching)"
+grep -q "<h2>Activation patching: patch</h2>" "$dir/report_patch/index.html" &&
+  grep -q "<h2>Closed-loop patching: patch_cl</h2>" "$dir/report_patch/index.html" &&
+  grep -q "<tr><td>whole</td>" "$dir/report_patch/index.html" &&
+  grep -q "<td style=\"text-align:left\">zero: expert.layers.0.attn.heads@head:0</td>" "$dir/report_patch/index.html" ||
+  fail "index.html: the intervention sections"
 # A study with a target: the index page gives every condition's concept error and marks the closed loop.
 mkdir -p "$dir/report_target"
 cp -r "$dir/steer_dir" "$dir/report_target/steer"
