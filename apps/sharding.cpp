@@ -3,6 +3,7 @@
 #include <fstream>
 
 #include "common/error.h"
+#include "common/json_io.h"
 
 namespace vlascope {
 
@@ -26,15 +27,7 @@ Shard parse_shard(const std::string& text) {
   return s;
 }
 
-nlohmann::json read_json_file(const fs::path& path) {
-  std::ifstream f(path);
-  require(static_cast<bool>(f), "cannot read " + path.string());
-  try {
-    return nlohmann::json::parse(f);
-  } catch (const nlohmann::json::exception& e) {
-    throw Error(path.string() + ": not valid JSON (" + std::string(e.what()) + ")");
-  }
-}
+nlohmann::json read_json_file(const fs::path& path) { return read_json_object(path.string()); }
 
 void require_same_experiment(const nlohmann::json& a, const std::string& a_file, const nlohmann::json& b,
                              const std::string& b_file) {

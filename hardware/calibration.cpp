@@ -10,6 +10,7 @@
 
 #include "common/error.h"
 #include "common/file_io.h"
+#include "common/json_io.h"
 
 namespace vlascope {
 
@@ -74,15 +75,8 @@ ArmCalibration calibration_from_json(const nlohmann::json& json, const std::stri
 }
 
 ArmCalibration read_calibration(const fs::path& path) {
-  std::ifstream in(path);
-  require(in.good(), "calibration " + path.string() + ": cannot open");
-  nlohmann::json j;
-  try {
-    in >> j;
-  } catch (const nlohmann::json::exception& e) {
-    throw Error("calibration " + path.string() + ": not valid JSON: " + e.what());
-  }
-  return calibration_from_json(j, "calibration " + path.string());
+  const std::string source = "calibration " + path.string();
+  return calibration_from_json(read_json_object(path.string(), source), source);
 }
 
 void write_calibration(const fs::path& path, const ArmCalibration& calibration) {

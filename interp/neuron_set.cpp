@@ -16,6 +16,7 @@
 
 #include "common/error.h"
 #include "common/file_io.h"
+#include "common/json_io.h"
 
 namespace vlascope {
 
@@ -77,13 +78,7 @@ int int_field(const json& object, const char* key, const std::string& where) {
 }
 
 json parse_document(const std::string& text, const std::string& source, const char* format) {
-  json doc;
-  try {
-    doc = json::parse(text);
-  } catch (const json::exception& e) {  // parse_error, and out_of_range for a number beyond a double's range
-    throw Error(source + ": not valid JSON: " + e.what());
-  }
-  require(doc.is_object(), source + ": the top level must be a JSON object");
+  const json doc = parse_json_object(text, source);
   if (doc.contains("format"))
     require(doc.at("format") == format,
             source + ": field 'format' is " + doc.at("format").dump() + ", expected \"" + format + "\"");

@@ -9,6 +9,7 @@
 
 #include "common/error.h"
 #include "common/file_io.h"
+#include "common/json_io.h"
 #include "policy/safetensors.h"
 
 namespace vlascope {
@@ -109,23 +110,11 @@ NormalizationStats read_stats_file(const std::string& path, const std::string& g
   return out;
 }
 
-std::string read_text(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
 // The state_file of the first step named `registry` in a processor JSON, or "".
 std::string processor_state_file(const fs::path& json_path, const std::string& registry) {
   if (!fs::exists(json_path)) return "";
-  Json j;
-  try {
-    j = Json::parse(read_text(json_path));
-  } catch (const Json::parse_error& e) {
-    throw Error(json_path.string() + ": malformed JSON: " + e.what());
-  }
-  if (!j.is_object() || !j.contains("steps") || !j["steps"].is_array()) return "";
+  const Json j = read_json_object(json_path.string());
+  if (!j.contains("steps") || !j["steps"].is_array()) return "";
   for (const Json& step : j["steps"]) {
     if (!step.is_object() || step.value("registry_name", "") != registry) continue;
     if (step.contains("state_file") && step["state_file"].is_string()) return step["state_file"].get<std::string>();

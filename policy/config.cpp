@@ -7,6 +7,7 @@
 
 #include "common/error.h"
 #include "common/file_io.h"
+#include "common/json_io.h"
 
 namespace vlascope {
 namespace {
@@ -24,15 +25,6 @@ std::string read_text(const std::string& path, const std::string& what) {
   return ss.str();
 }
 
-Json parse_json(const std::string& text, const std::string& source) {
-  try {
-    Json j = Json::parse(text);
-    require(j.is_object(), source + ": not a JSON object");
-    return j;
-  } catch (const Json::exception& e) {  // parse_error, and out_of_range for a number beyond a double's range
-    throw Error(source + ": malformed JSON: " + e.what());
-  }
-}
 
 // Typed getters that name the file and the field on a type mismatch; absent keys keep the default.
 template <typename T>
@@ -214,7 +206,7 @@ void apply_smolvlm2_500m_backbone(SmolVLAConfig& c) {
 }
 
 void parse_vlm_config(const std::string& json_text, const std::string& source, SmolVLAConfig& c) {
-  const Json j = parse_json(json_text, source);
+  const Json j = parse_json_object(json_text, source);
   // Absent keys take the defaults of transformers' SmolVLMVisionConfig / LlamaConfig, as AutoConfig would.
   VisionConfig v{1152, 12, 16, 3072, 32, 224, 1e-6};
   TextConfig t{4096, 32, 32, 0, 0, 11008, 32000, 1e-5};
@@ -266,7 +258,7 @@ void read_vlm_config(const std::string& path, SmolVLAConfig& config) {
 
 SmolVLAConfig read_lerobot_config(const std::string& config_path, const std::string& vlm_config_path) {
   const std::string source = config_path;
-  const Json j = parse_json(read_text(config_path, "SmolVLA config"), source);
+  const Json j = parse_json_object(read_text(config_path, "SmolVLA config"), source);
   if (auto it = j.find("type"); it != j.end() && it->is_string())
     require(*it == "smolvla", source + ": type is '" + it->get<std::string>() + "', not 'smolvla'");
 
@@ -354,7 +346,7 @@ SmolVLAConfig read_lerobot_config(const std::string& config_path, const std::str
 }
 
 std::string lerobot_config_json(const SmolVLAConfig& c) {
-  Json j = parse_json(c.extra_json.empty() ? "{}" : c.extra_json, "config");
+  Json j = parse_json_object(c.extra_json.empty() ? "{}" : c.extra_json, "config");
   j["type"] = "smolvla";
   j["n_obs_steps"] = c.n_obs_steps;
   j["input_features"] = features_json(c.input_features);

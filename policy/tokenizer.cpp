@@ -16,6 +16,7 @@
 
 #include "common/error.h"
 #include "common/file_io.h"
+#include "common/json_io.h"
 #include "policy/tokenizer_unicode.h"
 
 namespace vlascope {
@@ -1055,14 +1056,8 @@ void parse_tokenizer(const JsonReader& r, const Json& root, Impl& impl) {
 Tokenizer::Tokenizer(std::shared_ptr<const Impl> impl) : impl_(std::move(impl)) {}
 
 Tokenizer Tokenizer::from_json(const std::string& json_text, const std::string& source_name) {
-  Json root;
-  try {
-    root = Json::parse(json_text);
-  } catch (const Json::exception& e) {  // parse_error, and out_of_range for a number beyond a double's range
-    throw Error(source_name + ": not valid JSON: " + e.what());
-  }
+  const Json root = parse_json_object(json_text, source_name);
   const JsonReader r(source_name);
-  if (!root.is_object()) throw Error(source_name + ": the top level must be a JSON object");
 
   auto impl = std::make_shared<Impl>();
   impl->source = source_name;

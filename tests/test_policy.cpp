@@ -150,7 +150,7 @@ TEST(Config, BadConfigFilesNameTheFileAndField) {
     read_lerobot_config(dir / "config.json");
     FAIL();
   } catch (const Error& e) {
-    EXPECT_NE(std::string(e.what()).find("config.json: malformed JSON"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("config.json: not valid JSON"), std::string::npos) << e.what();
   }
   write_text(dir / "config.json", "{\"type\": \"act\"}");
   EXPECT_THROW(read_lerobot_config(dir / "config.json"), Error);
