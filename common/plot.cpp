@@ -84,20 +84,29 @@ void draw_frame(cv::Mat& m, const Axes& a, const std::string& title, const std::
 
 void draw_legend(cv::Mat& m, const std::vector<std::pair<std::string, Rgb>>& entries, int right) {
   if (entries.empty()) return;
+  const int y0 = kTop + 8;
+  // As many rows as the image holds; the rest is counted on the last row ("+ 12 more").
+  const int fit = std::max(1, (m.rows - y0 - 10) / 16);
+  const size_t shown = entries.size() <= static_cast<size_t>(fit) ? entries.size() : static_cast<size_t>(fit - 1);
+  const std::string more =
+      shown < entries.size() ? "+ " + std::to_string(entries.size() - shown) + " more" : std::string();
   int width = 0;
-  for (auto& e : entries) {
+  for (size_t i = 0; i < shown; ++i) {
     int base = 0;
-    width = std::max(width, cv::getTextSize(e.first, cv::FONT_HERSHEY_SIMPLEX, 0.4, 1, &base).width);
+    width = std::max(width, cv::getTextSize(entries[i].first, cv::FONT_HERSHEY_SIMPLEX, 0.4, 1, &base).width);
   }
-  int x0 = right - width - 40, y0 = kTop + 8;
-  cv::Mat roi = m(cv::Rect(x0 - 4, y0 - 4, width + 38, static_cast<int>(entries.size()) * 16 + 6));
+  const int rows = static_cast<int>(shown) + (more.empty() ? 0 : 1);
+  const int x0 = std::max(4, right - width - 40);
+  const cv::Rect box = cv::Rect(x0 - 4, y0 - 4, width + 38, rows * 16 + 6) & cv::Rect(0, 0, m.cols, m.rows);
+  cv::Mat roi = m(box);
   cv::Mat white(roi.size(), roi.type(), cv::Scalar(255, 255, 255));
   cv::addWeighted(roi, 0.2, white, 0.8, 0, roi);
-  for (size_t i = 0; i < entries.size(); ++i) {
+  for (size_t i = 0; i < shown; ++i) {
     int y = y0 + static_cast<int>(i) * 16 + 6;
     cv::line(m, {x0, y}, {x0 + 22, y}, colour(entries[i].second), 3, cv::LINE_AA);
     text(m, entries[i].first, x0 + 28, y + 4, 0.4);
   }
+  if (!more.empty()) text(m, more, x0 + 28, y0 + static_cast<int>(shown) * 16 + 10, 0.4);
 }
 
 // Plots are drawn with RGB scalars, so the Mat's bytes are already RGB.

@@ -197,6 +197,16 @@ TEST(Plot, LinePlotAndBarChartDrawData) {
   EXPECT_THROW(bad.render(), Error);
 }
 
+TEST(Plot, ALegendLongerThanThePlotIsCutWithACountNotACrash) {
+  // 27 conditions of a steering study once drew their legend past the image's bottom edge (an OpenCV assertion).
+  LinePlot p{"many series", "t", "h"};
+  for (int k = 0; k < 60; ++k)
+    p.add("a long condition name " + std::to_string(k), {0, 1}, {double(k), double(k) + 1});
+  const Image small = p.render(300, 200);
+  EXPECT_EQ(small.height, 200);
+  EXPECT_EQ(p.render(800, 480).height, 480);
+}
+
 TEST(ImageOps, ColormapOverlayStack) {
   std::vector<float> v{0, 1, 2, 3};
   Image heat = colormap(v, 2, 2);
