@@ -57,7 +57,7 @@ int run_patch(int argc, char** argv) {
               "rows patched in the VLM sweep: all, images, images:<camera>, words, last_word, state, or kinds\n"
               "joined by '+' (words and all need prompts of the same length)");
   args.option("specs", "",
-              "more patches, ';'-separated: <hook point>[@<rows>][@steps:<list>], e.g.\n"
+              "more patches, ';'-separated: <hook point>[@<rows>][@steps:<list>][@head:<h>], e.g.\n"
               "vlm.layers.2.resid.post@last_word;expert.layers.5.resid.post@steps:0-4");
   args.option("episodes", "6", "successful episodes whose frames are used");
   args.option("stride", "10", "every n-th frame of those episodes");
@@ -71,7 +71,12 @@ int run_patch(int argc, char** argv) {
   po.threads = args.get_int("threads");
   std::unique_ptr<Policy> policy = Policy::load(args.get("checkpoint"), po);
   const DatasetReader dataset(args.get("dataset"));
-  const HookPoint site_point = parse_hook_point("vlm.layers.0." + args.get("site"));
+  HookPoint site_point;
+  try {
+    site_point = parse_hook_point("vlm.layers.0." + args.get("site"));
+  } catch (const Error&) {
+    throw Error("--site: '" + args.get("site") + "' is not a layer's hook site (resid.post, mlp.out, attn.out, …)");
+  }
   std::vector<PatchSpec> specs = layer_patch_specs(*policy, args.get_list("layers"), site_point.site,
                                                    args.get("vlm-rows"));
   for (const std::string& text : split_specs(args.get("specs"))) specs.push_back(parse_patch_spec(text));
@@ -120,11 +125,13 @@ int run_patch(int argc, char** argv) {
                                  {"random_ci", {e.random_low, e.random_high}},
                                  {"remaining", e.remaining},
                                  {"max_abs_to_source", e.max_abs_to_source}});
-    char line[512];
-    std::snprintf(line, sizeof line, "%s,%s,%d,%.6g,%.6g,%.6g,%.6g,%.6g,%.6g,%.6g,%.6g\n", e.spec.c_str(),
-                  stream_name(s.point.stream), s.point.layer, e.moved, e.moved_low, e.moved_high, e.random_moved,
-                  e.random_low, e.random_high, e.remaining, e.max_abs_to_source);
-    csv += line;
+    // The spec is quoted: a list of steps has commas.
+    std::ostringstream row;
+    row << '"' << e.spec << "\"," << stream_name(s.point.stream) << ',' << s.point.layer;
+    for (double v : {e.moved, e.moved_low, e.moved_high, e.random_moved, e.random_low, e.random_high, e.remaining,
+                     e.max_abs_to_source})
+      row << ',' << v;
+    csv += row.str() + "\n";
     std::printf("%-44s %6.3f (%6.3f…%6.3f) %6.3f (%6.3f…%6.3f) %9.3f\n", e.spec.c_str(), e.moved, e.moved_low,
                 e.moved_high, e.random_moved, e.random_low, e.random_high, e.remaining);
     chart.categories.push_back(short_name(s));

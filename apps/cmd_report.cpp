@@ -259,7 +259,7 @@ int run_report(int argc, char** argv) {
       << " recorded frames; share of the source − target chunk difference each patch moves (95% bootstrap CI), "
          "beside a random patch of the same norm per row.</p><table><tr><th>patch</th><th>moved</th>"
          "<th>random control</th><th>remaining</th></tr>\n";
-    for (const Json& e : r["effects"])
+    for (const Json& e : r.value("effects", Json::array()))
       h << "<tr><td style=\"text-align:left\">" << esc(e.value("spec", "")) << "</td><td>" << fmt(e["moved"], 3) << " "
         << fmt(e["moved_ci"], 3) << "</td><td>" << fmt(e["random_moved"], 3) << " " << fmt(e["random_ci"], 3)
         << "</td><td>" << fmt(e["remaining"], 3) << "</td></tr>\n";
@@ -293,7 +293,7 @@ int run_report(int argc, char** argv) {
         std::string what = "zero MLP output";
         if (c.contains("mode")) {
           what = c.value("mode", "") + ":";
-          for (const Json& s : c["specs"]) what += " " + s.get<std::string>();
+          for (const Json& s : c.value("specs", Json::array())) what += " " + (s.is_string() ? s.get<std::string>() : s.dump());
         }
         h << "<tr><td>" << esc(name) << "</td><td style=\"text-align:left\">" << esc(what) << "</td><td>"
           << c.value("successes", 0) << "/" << c.value("rollouts", 0) << "</td><td>"

@@ -3,9 +3,10 @@
 // baselines; per condition the lift segment's height and speed, episode length and success; differences from the
 // baseline with 95% CIs, Welch and Mann–Whitney p and Hedges' g; an α sweep for the strongest sets; plots. Also
 // closed-loop conditions (α from a PID on the measured lift or speed, --target/--closed-loop), per-layer MLP
-// ablations (--ablate-mlp) and activation patching from another prompt at every policy call (--patch,
-// --patch-layers). Every rollout is kept as it ends (--resume, --shard K/N and `vlascope merge`). Runs on any robot
-// (--robot sim or so100).
+// ablations (--ablate-mlp), zero / mean / resample ablations of heads, attention outputs or any hook point
+// (--ablate-heads, --ablate-attn, --ablate) and activation patching from another prompt at every policy call
+// (--patch, --patch-layers). Every rollout is kept as it ends (--resume, --shard K/N and `vlascope merge`). Runs on
+// any robot (--robot sim or so100).
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -561,7 +562,8 @@ int run_steer_experiment(int argc, char** argv) {
       "arm on identical seeds: baseline, high, low, a random set like high, fast, slow, and prompt-only\n"
       "baselines; lift height and speed, episode length, success; CIs, tests, effect sizes, α sweep, plots;\n"
       "closed-loop steering (--target, --closed-loop), per-layer MLP ablations (--ablate-mlp) and activation\n"
-      "patching from another prompt at every policy call (--patch, --patch-layers, --patch-random).\n"
+      "patching from another prompt at every policy call (--patch, --patch-layers, --patch-random); zero, mean\n"
+      "or resample ablations of heads, attention outputs or any hook point (--ablate-heads, --ablate-attn, --ablate).\n"
       "Every finished rollout is kept in <out>/rollouts/ at once, so --resume loses none, and --shard K/N runs\n"
       "a share of the rollouts (all conditions and the sweep) that `vlascope merge` combines into one report.");
   args.required("checkpoint", "SmolVLA checkpoint directory");
@@ -745,9 +747,11 @@ int run_steer_experiment(int argc, char** argv) {
     if (!patches.empty())
       require(!source.empty(), "--patch/--patch-layers: no prompt to patch from (--patch-source, --prompt-high)");
     for (const auto& [name, specs] : patches) {
+      require(!specs.empty(), "--patch: '" + name + "' has no spec");
       std::vector<PatchSpec> parsed;
       for (const std::string& s : specs) parsed.push_back(parse_patch_spec(s));
-      ActivationPatcher check(*policy, parsed);  // an Error naming the spec now, not after the other conditions
+      // An Error naming the spec now (a layer the model lacks, rows the prompts cannot match), not mid-experiment.
+      check_patch_between(*policy, parsed, source, args.get("task"));
       for (bool random : {false, true}) {
         if (random && !args.get_flag("patch-random")) continue;
         SteerCondition condition{random ? "random-" + name : name, {}, ""};
@@ -765,17 +769,20 @@ int run_steer_experiment(int argc, char** argv) {
   {
     // Ablations through the patcher: --ablate conditions, and one per head or per layer's attention output.
     std::vector<std::pair<std::string, PatchCondition>> ablations;
-    auto ablation = [&](const std::string& mode, std::vector<std::string> specs) {
-      require(is_ablation_mode(mode), "--ablate: unknown mode '" + mode + "' (zero, mean, resample)");
+    auto ablation = [&](const std::string& option, const std::string& mode, std::vector<std::string> specs) {
+      require(is_ablation_mode(mode), "--" + option + ": unknown mode '" + mode + "' (zero, mean, resample)");
+      require(!specs.empty(), "--" + option + ": no spec");
       require(mode == "zero" || !args.get("ablate-dataset").empty(),
-              "--ablate: " + mode + " ablation needs --ablate-dataset (the frames its values come from)");
+              "--" + option + ": " + mode + " ablation needs --ablate-dataset (the frames its values come from)");
+      require(args.get_int("ablate-frames") >= 1,
+              "--ablate-frames must be at least 1 (got " + args.get("ablate-frames") + ")");
       PatchCondition pc;
       pc.mode = mode;
       pc.specs = std::move(specs);
       if (mode != "zero") pc.dataset = args.get("ablate-dataset"), pc.frames = args.get_int("ablate-frames");
       std::vector<PatchSpec> parsed;
       for (const std::string& s : pc.specs) parsed.push_back(parse_patch_spec(s));
-      ActivationPatcher check(*policy, parsed);  // an Error naming the spec now
+      check_patch_between(*policy, parsed, args.get("task"), args.get("task"));  // an Error naming the spec now
       return pc;
     };
     const std::string mode = args.get("ablate-mode");
@@ -786,7 +793,7 @@ int run_steer_experiment(int argc, char** argv) {
       for (int l = 0; l < layers; ++l)
         for (int h = 0; h < config.text.heads; ++h)
           ablations.push_back({mode + "-" + stream + std::to_string(l) + "h" + std::to_string(h),
-                               ablation(mode, {stream + ".layers." + std::to_string(l) + ".attn.heads@head:" +
+                               ablation("ablate-mode", mode, {stream + ".layers." + std::to_string(l) + ".attn.heads@head:" +
                                                std::to_string(h)})});
     }
     for (const std::string& stream : args.get_list("ablate-attn")) {
@@ -794,7 +801,7 @@ int run_steer_experiment(int argc, char** argv) {
       const int layers = stream == "vlm" ? config.num_vlm_layers : config.num_expert_layers;
       for (int l = 0; l < layers; ++l)
         ablations.push_back({mode + "-" + stream + std::to_string(l) + "-attn",
-                             ablation(mode, {stream + ".layers." + std::to_string(l) + ".attn.out"})});
+                             ablation("ablate-mode", mode, {stream + ".layers." + std::to_string(l) + ".attn.out"})});
     }
     std::stringstream items(args.get("ablate"));
     for (std::string item; std::getline(items, item, ';');) {
@@ -806,7 +813,7 @@ int run_steer_experiment(int argc, char** argv) {
       std::stringstream parts(rest.substr(colon + 1));
       for (std::string spec; std::getline(parts, spec, '|');)
         if (!spec.empty()) specs.push_back(spec);
-      ablations.push_back({name, ablation(rest.substr(0, colon), specs)});
+      ablations.push_back({name, ablation("ablate", rest.substr(0, colon), specs)});
     }
     for (const auto& [name, pc] : ablations) {
       for (const PlannedCondition& p : planned)

@@ -90,11 +90,10 @@ void draw_legend(cv::Mat& m, const std::vector<std::pair<std::string, Rgb>>& ent
   const size_t shown = entries.size() <= static_cast<size_t>(fit) ? entries.size() : static_cast<size_t>(fit - 1);
   const std::string more =
       shown < entries.size() ? "+ " + std::to_string(entries.size() - shown) + " more" : std::string();
-  int width = 0;
-  for (size_t i = 0; i < shown; ++i) {
-    int base = 0;
+  int width = 0, base = 0;
+  for (size_t i = 0; i < shown; ++i)
     width = std::max(width, cv::getTextSize(entries[i].first, cv::FONT_HERSHEY_SIMPLEX, 0.4, 1, &base).width);
-  }
+  width = std::max(width, cv::getTextSize(more, cv::FONT_HERSHEY_SIMPLEX, 0.4, 1, &base).width);
   const int rows = static_cast<int>(shown) + (more.empty() ? 0 : 1);
   const int x0 = std::max(4, right - width - 40);
   const cv::Rect box = cv::Rect(x0 - 4, y0 - 4, width + 38, rows * 16 + 6) & cv::Rect(0, 0, m.cols, m.rows);

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <filesystem>
 #include <map>
 #include <numeric>
 #include <random>
@@ -168,11 +169,26 @@ void validate_patch_spec(const PatchSpec& spec, const Policy& policy) {
   }
 }
 
+void check_patch_between(Policy& policy, const std::vector<PatchSpec>& specs, const std::string& source_task,
+                         const std::string& target_task) {
+  PolicyInput blank;
+  const auto [width, height] = policy.config().input_image_size();
+  for (const std::string& camera : policy.cameras()) blank.images[camera] = Image(width, height, 3, 0);
+  blank.state.assign(static_cast<size_t>(policy.config().state_dim()), 0.f);
+  ActivationPatcher patcher(policy, specs);
+  blank.task = source_task;
+  patcher.record();
+  policy.predict_chunk(blank, 0, 0);
+  blank.task = target_task;
+  patcher.patch();
+  policy.predict_chunk(blank, 0, 0);
+}
+
 std::vector<PatchSpec> layer_patch_specs(const Policy& policy, const std::vector<std::string>& streams, HookSite site,
                                          const std::string& vlm_rows) {
   std::vector<PatchSpec> out;
   for (const std::string& s : streams) {
-    require(s == "vlm" || s == "expert", "layer patching: unknown stream '" + s + "' (expected vlm or expert)");
+    require(s == "vlm" || s == "expert", "layers: unknown stream '" + s + "' (expected vlm or expert)");
     const HookStream stream = s == "vlm" ? HookStream::kVlm : HookStream::kExpert;
     for (int l = 0; l < stream_layers(policy.config(), stream); ++l) {
       std::string text = HookPoint{stream, l, site}.name();
@@ -192,8 +208,9 @@ struct ActivationPatcher::Impl {
     PassRows rows;
   };
   std::map<std::pair<int, int>, Kept> kept;  // (spec, denoising step or −1) → value
-  std::vector<torch::Tensor> mean_sum;       // per spec: Σ of its rows' values [D] (float64)
-  std::vector<int64_t> mean_count;           // per spec: rows summed
+  std::map<std::pair<int, int>, torch::Tensor> mean_sum;  // (spec, step or −1) → Σ over batch rows and passes [L, D]
+  std::map<std::pair<int, int>, int64_t> mean_count;       // …and how many batch rows were summed
+  std::vector<at::Generator> row_generators;              // random control: one per batch row, or none
   int head_dim = 0;
   std::vector<bool> active;                  // specs patched in kPatch / kRandom
   std::vector<int> writes;
@@ -266,7 +283,7 @@ std::vector<RowBlock> row_blocks(const PatchSpec& spec, const PassRows& src, con
 
 ActivationPatcher::ActivationPatcher(Policy& policy, std::vector<PatchSpec> specs, uint64_t random_seed)
     : impl_(std::make_unique<Impl>()), specs_(std::move(specs)) {
-  require(!specs_.empty(), "activation patching: no spec");
+  require(!specs_.empty(), "activation patching: no spec given");
   for (const PatchSpec& s : specs_) validate_patch_spec(s, policy);
   Impl& m = *impl_;
   m.generator = at::make_generator<at::CPUGeneratorImpl>(random_seed);
@@ -274,8 +291,6 @@ ActivationPatcher::ActivationPatcher(Policy& policy, std::vector<PatchSpec> spec
   m.active.assign(specs_.size(), false);
   m.cameras = policy.cameras();
   m.head_dim = policy.config().text.head_dim;
-  m.mean_sum.resize(specs_.size());
-  m.mean_count.assign(specs_.size(), 0);
   const int grid = policy.config().image_grid();
   m.tokens_per_camera = grid * grid;
   Hooks& hooks = policy.hooks();
@@ -302,27 +317,47 @@ ActivationPatcher::ActivationPatcher(Policy& policy, std::vector<PatchSpec> spec
         m.kept[key] = {act.detach().clone(), pass_rows(ctx, act)};
         return;
       }
-      if (m.mode == Impl::Mode::kRecordMean || m.mode == Impl::Mode::kZero || m.mode == Impl::Mode::kMean) {
+      if (m.mode == Impl::Mode::kRecordMean) {
+        // Per position (and step): Σ over the batch rows of the whole activation [L, D].
+        const torch::Tensor sum = act.detach().to(torch::kFloat64).sum(0);
+        torch::Tensor& kept = m.mean_sum[key];
+        if (kept.defined()) {
+          require(kept.sizes() == sum.sizes(), "ablation '" + spec.text + "': the frames' passes differ in length (" +
+                                                   std::to_string(kept.size(0)) + " and " +
+                                                   std::to_string(sum.size(0)) + " rows): one instruction, please");
+          kept += sum;
+        } else {
+          kept = sum;
+        }
+        m.mean_count[key] += act.size(0);
+        return;
+      }
+      if (m.mode == Impl::Mode::kZero || m.mode == Impl::Mode::kMean) {
+        const size_t s = static_cast<size_t>(index);
+        if (!m.active[s]) return;
+        torch::Tensor mean;  // [L, D], this pass's rows' own means
+        if (m.mode == Impl::Mode::kMean) {
+          const auto found = m.mean_sum.find(key);
+          require(found != m.mean_sum.end(),
+                  "ablation '" + spec.text + "': no mean was recorded for " +
+                      (expert ? "denoising step " + std::to_string(ctx.step) : "the prefix pass") +
+                      " (record_mean first)");
+          require(found->second.size(0) == act.size(1),
+                  "ablation '" + spec.text + "': the mean was recorded over " + std::to_string(found->second.size(0)) +
+                      " rows, this pass has " + std::to_string(act.size(1)) + " (another instruction?)");
+          mean = (found->second / double(m.mean_count.at(key))).to(act.scalar_type());
+        }
         // The pass's own rows: a block matched to itself.
         const PassRows own = pass_rows(ctx, act);
-        const size_t s = static_cast<size_t>(index);
-        if (m.mode != Impl::Mode::kRecordMean && !m.active[s]) return;
-        if (m.mode == Impl::Mode::kMean)
-          require(m.mean_count[s] > 0, "ablation '" + spec.text + "': no mean was recorded (record_mean first)");
         for (const RowBlock& b : row_blocks(spec, own, own, !expert, m.tokens_per_camera, camera)) {
           if (b.length <= 0) continue;
           torch::Tensor target = columns(act.narrow(1, b.target_begin, b.length));
-          if (m.mode == Impl::Mode::kZero) {
+          if (m.mode == Impl::Mode::kZero)
             target.zero_();
-          } else if (m.mode == Impl::Mode::kMean) {
-            target.copy_((m.mean_sum[s] / double(m.mean_count[s])).to(act.scalar_type()).expand_as(target));
-          } else {
-            const torch::Tensor sum = target.detach().to(torch::kFloat64).reshape({-1, target.size(-1)}).sum(0);
-            m.mean_sum[s] = m.mean_sum[s].defined() ? m.mean_sum[s] + sum : sum;
-            m.mean_count[s] += target.numel() / target.size(-1);
-          }
+          else
+            target.copy_(columns(mean.narrow(0, b.target_begin, b.length)).expand_as(target));
         }
-        if (m.mode != Impl::Mode::kRecordMean) m.writes[s] += 1;
+        m.writes[s] += 1;
         return;
       }
       if (!m.active[static_cast<size_t>(index)]) return;
@@ -345,7 +380,18 @@ ActivationPatcher::ActivationPatcher(Policy& policy, std::vector<PatchSpec> spec
         } else {
           // A random direction per row, scaled to that row's |source − target|.
           const torch::Tensor norm = (from - target).to(torch::kFloat32).norm(2, -1, true);
-          torch::Tensor r = torch::randn(target.sizes(), m.generator, torch::kFloat32);
+          torch::Tensor r;
+          if (m.row_generators.empty()) {
+            r = torch::randn(target.sizes(), m.generator, torch::kFloat32);
+          } else {
+            require(static_cast<int64_t>(m.row_generators.size()) == act.size(0),
+                    "patch '" + spec.text + "': " + std::to_string(m.row_generators.size()) +
+                        " random seeds for a batch of " + std::to_string(act.size(0)));
+            std::vector<torch::Tensor> rows;
+            for (size_t b = 0; b < m.row_generators.size(); ++b)
+              rows.push_back(torch::randn(target[0].sizes(), m.row_generators[b], torch::kFloat32));
+            r = torch::stack(rows);
+          }
           r = r / r.norm(2, -1, true).clamp_min(1e-12) * norm;
           target.add_(r.to(act.scalar_type()));
         }
@@ -389,8 +435,8 @@ void ActivationPatcher::zero(std::vector<int> which) {
   impl_->mode = Impl::Mode::kZero;
 }
 void ActivationPatcher::record_mean() {
-  for (torch::Tensor& t : impl_->mean_sum) t = torch::Tensor();
-  std::fill(impl_->mean_count.begin(), impl_->mean_count.end(), 0);
+  impl_->mean_sum.clear();
+  impl_->mean_count.clear();
   impl_->mode = Impl::Mode::kRecordMean;
 }
 void ActivationPatcher::mean(std::vector<int> which) {
@@ -398,7 +444,14 @@ void ActivationPatcher::mean(std::vector<int> which) {
   impl_->mode = Impl::Mode::kMean;
 }
 void ActivationPatcher::off() { impl_->mode = Impl::Mode::kOff; }
-void ActivationPatcher::reseed(uint64_t seed) { impl_->generator = at::make_generator<at::CPUGeneratorImpl>(seed); }
+void ActivationPatcher::reseed(uint64_t seed) {
+  impl_->generator = at::make_generator<at::CPUGeneratorImpl>(seed);
+  impl_->row_generators.clear();
+}
+void ActivationPatcher::reseed_rows(const std::vector<uint64_t>& seeds) {
+  impl_->row_generators.clear();
+  for (uint64_t s : seeds) impl_->row_generators.push_back(at::make_generator<at::CPUGeneratorImpl>(s));
+}
 const std::vector<int>& ActivationPatcher::writes() const { return impl_->writes; }
 size_t ActivationPatcher::bytes() const {
   size_t n = 0;
@@ -465,7 +518,8 @@ PatchStudy run_patch_study(Policy& policy, const DatasetReader& dataset, const s
   std::vector<int> episodes;
   for (int e = 0; e < dataset.num_episodes() && static_cast<int>(episodes.size()) < o.episodes; ++e)
     if (dataset.info(e).success) episodes.push_back(e);
-  require(!episodes.empty(), "patch study: the dataset has no successful episode");
+  require(!episodes.empty(), "patch study: the dataset " + std::filesystem::path(dataset.path(0)).parent_path().string() +
+                                 " has no successful episode");
   const int stride = std::max(1, o.frame_stride);
   int total = 0;
   for (int e : episodes) total += (dataset.num_frames(e) + stride - 1) / stride;

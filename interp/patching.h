@@ -15,9 +15,12 @@
 //
 // The two runs must be the same batch and, for expert points, the same noise (predict_chunk with an explicit
 // (seed, chunk) or the same NoiseId): the expert's activations depend on the noisy actions x_t. Rows are matched by
-// position (all, images, words, state; one camera's images; explicit rows) or, for last_word, by role: the source's
-// last real word goes into the target's last real word, wherever each sits. A prompt's words past the target's
-// length land on rows the target masks as padding, where nothing reads them — patch last_word for the concept word.
+// role: images to images, the state token to the state token, the last real word to the last real word wherever each
+// sits (prompts of different lengths make prefixes of different lengths). Words (and so all) are matched by position
+// and need prompts of the same length — "… lift it high" and the neutral "… lift it" differ by a word, so patch
+// images+last_word+state between them, or compare "… lift it high" with "… lift it low". (last_word is the last real
+// token: the concept word with vlascope's word-level tokenizers; with a BPE tokenizer whose "\n" after the task is a
+// token of its own, that newline — patch rows:<begin>-<end> there.)
 #pragma once
 
 #include <cstdint>
@@ -34,8 +37,8 @@ class DatasetReader;
 class Policy;
 
 struct PatchSpec {
-  HookPoint point;                          // any point with one row per token: embed, attn.out, resid.mid,
-                                            // mlp.post, mlp.out, resid.post, velocity (not attn.pattern)
+  HookPoint point;                          // any point with one row per token: embed, attn.heads, attn.out,
+                                            // resid.mid, mlp.post, mlp.out, resid.post, velocity (not attn.pattern)
   // VLM prefix rows, one or more kinds of token (images, words, state, last_word; all = images, words and state);
   // the expert's rows are its action tokens, always all of them.
   std::vector<TokenRegion> tokens = {TokenRegion::kAll};
@@ -52,8 +55,12 @@ struct PatchSpec {
 // Throws Error naming the text and the part.
 PatchSpec parse_patch_spec(const std::string& text);
 // Checks a spec against a policy: the layer exists in its stream, the camera exists, the steps are within
-// num_steps, prefix rows only on VLM points, rows within the prefix. Error naming the spec and the field.
+// num_steps, prefix rows and heads only where they exist. Error naming the spec and the field. Whether rows match
+// between two prompts is known only from their prefixes: check_patch_between runs both once on a blank observation
+// (a source pass recorded, a target pass patched), so a bad spec fails before an experiment, not in its middle.
 void validate_patch_spec(const PatchSpec& spec, const Policy& policy);
+void check_patch_between(Policy& policy, const std::vector<PatchSpec>& specs, const std::string& source_task,
+                         const std::string& target_task);
 
 class ActivationPatcher {
  public:
@@ -74,15 +81,18 @@ class ActivationPatcher {
   void random(std::vector<int> which = {});
   // Ablations, without a source pass: the specs' rows get 0, or their mean over what record_mean() saw.
   void zero(std::vector<int> which = {});
-  // The next forward passes add to each spec's mean value (over its rows, the batch and the passes: one vector per
-  // spec), replacing what an earlier record_mean() kept; mean() writes it into the rows. Resample ablation is
-  // record() on another frame, then patch().
+  // The next forward passes add to each spec's mean activation — per sequence position, and per denoising step at
+  // expert points, averaged over the batch rows and the passes — replacing what an earlier record_mean() kept;
+  // mean() writes each row's own mean into it (so the passes must have prefixes of one length: one instruction).
+  // Resample ablation is record() on another frame, then patch().
   void record_mean();
   void mean(std::vector<int> which = {});
   // Nothing happens in the forward passes (the recording is kept).
   void off();
-  // Restarts the random control's draws.
+  // Restarts the random control's draws: one seed for the whole batch, or one per batch row (each row then gets
+  // the same push whichever rows share its call).
   void reseed(uint64_t seed);
+  void reseed_rows(const std::vector<uint64_t>& seeds);
 
   const std::vector<PatchSpec>& specs() const { return specs_; }
   // Forward passes written into since the last record() (per spec), for checks that a patch happened.

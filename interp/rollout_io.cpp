@@ -7,6 +7,7 @@
 
 #include "common/error.h"
 #include "common/file_io.h"
+#include "common/json_io.h"
 
 namespace vlascope {
 
@@ -139,15 +140,7 @@ void write_rollout_file(const std::string& path, const RolloutResult& result) {
 }
 
 RolloutResult read_rollout_file(const std::string& path) {
-  std::ifstream f(path);
-  require(static_cast<bool>(f), "cannot read " + path);
-  json j;
-  try {
-    f >> j;
-  } catch (const json::exception& e) {
-    throw Error(path + ": not valid JSON (" + e.what() + ")");
-  }
-  return rollout_from_json(j, path);
+  return rollout_from_json(read_json_object(path), path);
 }
 
 }  // namespace vlascope

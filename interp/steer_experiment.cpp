@@ -47,13 +47,13 @@ bool is_ablation_mode(const std::string& mode) { return mode == "zero" || mode =
 
 namespace {
 // Up to n frames of the dataset's successful episodes, strided evenly over all of their frames.
-std::vector<std::pair<int, int>> ablation_frames(const DatasetReader& dataset, int n) {
+std::vector<std::pair<int, int>> ablation_frames(const DatasetReader& dataset, const std::string& name, int n) {
   std::vector<std::pair<int, int>> all;
   for (int e = 0; e < dataset.num_episodes(); ++e)
     if (dataset.info(e).success)
       for (int i = 0; i < dataset.num_frames(e); ++i) all.push_back({e, i});
-  require(!all.empty(), "ablation: the dataset has no successful episode");
-  require(n >= 1, "ablation: needs at least one frame");
+  require(!all.empty(), "ablation: the dataset " + name + " has no successful episode");
+  require(n >= 1, "ablation: needs at least one frame (got " + std::to_string(n) + ")");
   std::vector<std::pair<int, int>> out;
   const size_t count = std::min(all.size(), static_cast<size_t>(n));
   for (size_t k = 0; k < count; ++k) out.push_back(all[k * all.size() / count]);
@@ -112,7 +112,7 @@ void run_steer_jobs(const RobotFactory& robots, Policy& policy, const std::vecto
       if (pc.mode == "mean" || pc.mode == "resample") {
         require(!pc.dataset.empty(), "condition '" + condition.name + "': " + pc.mode + " ablation needs a dataset");
         dataset = std::make_unique<DatasetReader>(pc.dataset);
-        frames = ablation_frames(*dataset, pc.frames);
+        frames = ablation_frames(*dataset, pc.dataset, pc.frames);
       }
       if (pc.mode == "zero") patcher->zero();
       if (pc.mode == "mean") {
@@ -154,8 +154,11 @@ void run_steer_jobs(const RobotFactory& robots, Policy& policy, const std::vecto
         patcher->record();
         policy.predict_chunks(inputs, noise);
         if (pc.mode == "random") {
-          // Drawn from the call's first noise id, so a rerun of the same episodes draws the same push.
-          patcher->reseed(rows[0].noise.seed * 1000003ULL + static_cast<uint64_t>(rows[0].noise.chunk));
+          // Each row's push drawn from its own noise id: the same whichever episodes share the call.
+          std::vector<uint64_t> seeds;
+          for (const RolloutCallbacks::CallRow& row : rows)
+            seeds.push_back(row.noise.seed * 1000003ULL + static_cast<uint64_t>(row.noise.chunk));
+          patcher->reseed_rows(seeds);
           patcher->random();
         } else {
           patcher->patch();

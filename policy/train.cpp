@@ -15,6 +15,7 @@
 #include <thread>
 
 #include "common/error.h"
+#include "common/json_io.h"
 #include "common/plot.h"
 #include "common/progress.h"
 #include "dataset/dataset.h"
@@ -322,7 +323,9 @@ TrainResult run_training(const TrainCommon& o, SmolVLA& model, const std::vector
   WeightAverage average(params, o.ema);
   int start = 0;
   if (o.resume && fs::exists(state / "step.json")) {
-    const Json j = Json::parse(read_text((state / "step.json").string()));
+    const std::string step_file = (state / "step.json").string();
+    const Json j = read_json_object(step_file);
+    require(j.contains("step") && j.at("step").is_number_integer(), step_file + ": field 'step' must be an integer");
     start = j.at("step").get<int>();
     torch::serialize::InputArchive archive;
     archive.load_from((state / "optimizer.pt").string());

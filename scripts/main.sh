@@ -14,7 +14,10 @@
 #                                  and the prompts' own activation difference ("high" − "low") added to a neutral-prompt
 #                                  run: at the FFN channels of the word, image and state rows (caa-high / caa-low, α ±8,
 #                                  prompt_rise_tokens) and on the residual stream after layer 0 at the last word
-#                                  (resid-high / resid-low, α ±1, prompt_rise_resid0)
+#                                  (resid-high / resid-low, α ±1, prompt_rise_resid0); and the positive control that
+#                                  works: "high" − the neutral prompt on the residual stream after layer 1, α 2 (up-high)
+#   patch/                         activation patching: "… lift it high" written into the neutral prompt layer by layer
+#                                  (VLM and expert) on the demonstrations' frames, beside a random patch of the same size
 # About 9 minutes on 2 cores once built (measured 2026-12-07 on the H4-based models with batched rollouts, --batch 8,
 # and 20 rollouts per steering condition; 14 min on 2026-12-02 with one episode at a time and 10 per condition).
 set -euo pipefail
@@ -35,12 +38,16 @@ $vlascope info
 
 # The prompts' own difference, at the FFN channels of each kind of row and on the residual stream at the last word.
 caa=caa-high=prompt_rise_tokens@8,caa-low=prompt_rise_tokens@-8,resid-high=prompt_rise_resid0@1,resid-low=prompt_rise_resid0@-1
+caa=$caa,up-high=prompt_up_resid1@2  # "high" − neutral: what the prompt writes where it acts (models/README.md)
+directions="rise=pick up the cube and lift it high|pick up the cube and lift it low"
+directions="$directions;speed=pick up the cube and lift it fast|pick up the cube and lift it slowly"
+directions="$directions;up=pick up the cube and lift it high|pick up the cube and lift it"
 # The steering chain (demonstrations → neuron search → steering experiment) is the longest part; it runs in the
 # background while the evaluations and attention studies take one thread in the foreground. Its log is printed after.
 (
   $vlascope collect --out "$out/demos" --episodes 48 --variants high,low,fast,slow --seed 50000 --threads 1 --resume
   $vlascope neurons --checkpoint $unfrozen --dataset "$out/demos" --episodes 8 --choice-episodes 4 --choice-samples 6 \
-    --out "$out/neurons"
+    --prompt-directions "$directions" --out "$out/neurons"
   $vlascope steer-experiment --checkpoint $unfrozen --sets "$out/neurons/neuron_sets.json" --rollouts "$rollouts" \
     --sweep 1,4,8 --sweep-rollouts 4 --seed 200000 --batch "$batch" --sim-threads 1 \
     --add-conditions "$caa" --out "$out/steer"
@@ -62,5 +69,6 @@ wait $steering || status=$?
 trap - EXIT
 tr '\r' '\n' <"$out/steering.log" | grep -v '^[a-z /()]* \[[#.]*\]' || true  # without its progress bars
 [ $status -eq 0 ] || { echo "main: the steering chain failed (exit $status)" >&2; exit $status; }
+$vlascope patch --checkpoint $unfrozen --dataset "$out/demos" --episodes 4 --stride 15 --threads 2 --out "$out/patch"
 $vlascope report "$out"
 echo "main job done in $(( ($(date +%s) - start) / 60 )) min: open $out/index.html"

@@ -330,6 +330,19 @@ for k in range(2):
     assert joints("random-whole", k) != joints("prompt-high", k), f"rollout {k}: the random control is the source"
 PY
 [ -s "$dir/patch_cl/patch_heights.png" ] || fail "closed-loop patching: patch_heights.png"
+# Resumed, it runs nothing and rebuilds the same report from the kept rollouts (run.json's patch conditions round-trip).
+cp "$dir/patch_cl/steer_report.json" "$dir/patch_cl_report.json"
+$vlascope steer-experiment --checkpoint "$dir/vla" --rollouts 2 --batch 2 --sweep "" --prompt-low "" --prompt-fast "" \
+  --prompt-slow "" --patch "whole=expert.layers.$last_expert.resid.post" --patch-layers vlm --patch-random --resume \
+  --out "$dir/patch_cl" $common >"$dir/patch_cl_resume.txt" 2>&1 || { cat "$dir/patch_cl_resume.txt"; fail "--patch --resume"; }
+grep -q "^0 rollouts in" "$dir/patch_cl_resume.txt" || fail "--patch --resume ran rollouts: $(cat "$dir/patch_cl_resume.txt")"
+python3 -c "import json,sys; a,b=[json.load(open(f))['patching'] for f in sys.argv[1:]]; sys.exit(a!=b)" \
+  "$dir/patch_cl/steer_report.json" "$dir/patch_cl_report.json" || fail "--patch --resume: another report"
+# A spec whose rows cannot match between the prompts is refused before any rollout runs.
+$vlascope steer-experiment --checkpoint "$dir/vla" --rollouts 1 --patch "w=vlm.layers.0.resid.post@words" \
+  --out "$dir/steer_bad" $common >"$dir/steer_bad.txt" 2>&1 && fail "--patch @words across prompt lengths must fail"
+grep -q "cannot be matched by position" "$dir/steer_bad.txt" && ! grep -q "rollouts in" "$dir/steer_bad.txt" ||
+  fail "--patch @words: $(cat "$dir/steer_bad.txt")"
 $vlascope steer-experiment --checkpoint "$dir/vla" --rollouts 1 --patch "x=vlm.layers.99.resid.post" \
   --out "$dir/steer_bad" $common >"$dir/steer_bad.txt" 2>&1 && fail "--patch with a layer out of range must fail"
 grep -q "layer 99 is out of range" "$dir/steer_bad.txt" || fail "--patch: $(cat "$dir/steer_bad.txt")"
