@@ -18,7 +18,7 @@
 #                                  works: "high" − the neutral prompt on the residual stream after layer 1, α 2 (up-high)
 #   patch/                         activation patching: "… lift it high" written into the neutral prompt layer by layer
 #                                  (VLM and expert) on the demonstrations' frames, beside a random patch of the same size
-# About 9 minutes on 2 cores once built (measured 2026-12-07 on the H4-based models with batched rollouts, --batch 8,
+# About 10 minutes on 2 cores once built (measured 2026-12-07 on the H4-based models with batched rollouts, --batch 8,
 # and 20 rollouts per steering condition; 14 min on 2026-12-02 with one episode at a time and 10 per condition).
 set -euo pipefail
 cd "$(dirname "$0")/.."
