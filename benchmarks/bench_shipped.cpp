@@ -1,7 +1,9 @@
 // The shipped small model (models/smolvla_small_unfrozen) on a rendered observation of the digital twin: one
 // action chunk (prefix + 10 denoising steps) without capture, with the live view's attention capture, with every
 // attention map, with one layer's maps with all heads (a middle VLM layer, or the last expert cross layer: issue 5's
-// "< 10% of inference time" target), and with every MLP activation — what interpretability costs per policy call.
+// "< 10% of inference time" target), with every MLP activation, with an activation patcher hooked on every layer but
+// off (issue 16: an inactive intervention must cost nothing measurable), and with a patch written at every call —
+// what interpretability costs per policy call.
 // At 30 Hz with 10 action steps per chunk the control loop allows 333 ms per chunk.
 //
 //   ./build/benchmarks/bench_shipped [--threads=2] [--model=models/smolvla_small_frozen]
@@ -18,6 +20,7 @@
 #include "common/runtime.h"
 #include "hardware/units.h"
 #include "interp/capture.h"
+#include "interp/patching.h"
 #include "policy/config.h"
 #include "policy/policy.h"
 #include "sim/simulator.h"
@@ -51,7 +54,7 @@ Fixture& fixture() {
   return f;
 }
 
-enum Capture { kNone, kLiveView, kAllAttention, kActivations, kOneVlmLayer, kOneExpertLayer };
+enum Capture { kNone, kLiveView, kAllAttention, kActivations, kOneVlmLayer, kOneExpertLayer, kPatcherOff, kPatching };
 
 void BM_ShippedChunk(benchmark::State& state) {
   Fixture& f = fixture();
@@ -78,16 +81,34 @@ void BM_ShippedChunk(benchmark::State& state) {
       if (c.expert_layer_is_cross(j)) spec.expert_layers = {j};
     attention = std::make_unique<AttentionRecorder>(*f.policy, spec);
   }
+  std::unique_ptr<ActivationPatcher> patcher;
+  if (capture == kPatcherOff) {
+    // resid.post of every expert layer and of every VLM layer but the last (a hook there would make the forward pass
+    // compute that layer's unused output), hooked and off.
+    std::vector<PatchSpec> specs = layer_patch_specs(*f.policy, {"vlm", "expert"});
+    specs.erase(specs.begin() + f.policy->config().num_vlm_layers - 1);
+    patcher = std::make_unique<ActivationPatcher>(*f.policy, specs);
+  } else if (capture == kPatching) {
+    // The prompt-patching study's commonest patch: one VLM layer's concept-word row, from a recorded source pass.
+    patcher = std::make_unique<ActivationPatcher>(*f.policy,
+                                                  std::vector<PatchSpec>{parse_patch_spec("vlm.layers.1.resid.post@last_word")});
+    PolicyInput source = f.input;
+    source.task = "pick up the cube and lift it high";
+    patcher->record();
+    f.policy->predict_chunk(source, 0, 0);
+    patcher->patch();
+  }
   int64_t chunk = 0;
   for (auto _ : state) {
     benchmark::DoNotOptimize(f.policy->predict_chunk(f.input, 0, chunk++));
     if (activations) activations->clear();
   }
   static const char* names[] = {"no capture",          "live-view attention",      "all attention",
-                                "all MLP activations", "one VLM layer, all heads", "one expert layer, all heads"};
+                                "all MLP activations", "one VLM layer, all heads", "one expert layer, all heads",
+                                "patcher hooked, off", "one row patched"};
   state.SetLabel(names[capture]);
 }
-BENCHMARK(BM_ShippedChunk)->DenseRange(0, 5)->Unit(benchmark::kMillisecond)->UseRealTime()->MinTime(2);
+BENCHMARK(BM_ShippedChunk)->DenseRange(0, 7)->Unit(benchmark::kMillisecond)->UseRealTime()->MinTime(2);
 
 }  // namespace
 }  // namespace vlascope
