@@ -21,15 +21,6 @@ namespace {
 
 namespace fs = std::filesystem;
 
-std::vector<std::string> split_specs(const std::string& text) {
-  std::vector<std::string> out;
-  std::stringstream in(text);
-  std::string item;
-  while (std::getline(in, item, ';'))
-    if (!item.empty()) out.push_back(item);
-  return out;
-}
-
 // "vlm 3", "expert 0", or the spec itself when it is not a plain layer of the sweep.
 std::string short_name(const PatchSpec& spec) {
   if (spec.point.layer < 0 || !spec.steps.empty()) return spec.text;
@@ -79,7 +70,7 @@ int run_patch(int argc, char** argv) {
   }
   std::vector<PatchSpec> specs = layer_patch_specs(*policy, args.get_list("layers"), site_point.site,
                                                    args.get("vlm-rows"));
-  for (const std::string& text : split_specs(args.get("specs"))) specs.push_back(parse_patch_spec(text));
+  for (const std::string& text : split_nonempty(args.get("specs"), ';')) specs.push_back(parse_patch_spec(text));
   require(!specs.empty(), "--layers and --specs: nothing to patch");
 
   PatchStudyOptions o;

@@ -220,9 +220,12 @@ int run_report(int argc, char** argv) {
   for (const auto& entry : fs::directory_iterator(root))
     if (entry.is_directory() && fs::exists(entry.path() / "steer_report.json")) studies.push_back(entry.path());
   std::sort(studies.begin(), studies.end());
+  std::vector<Json> study_reports;  // read once: the prompt-following rows and the intervention sections use them
+  for (const fs::path& dir : studies) study_reports.push_back(read_json(dir / "steer_report.json"));
   bool header = false;
-  for (const fs::path& dir : studies) {
-    const Json r = read_json(dir / "steer_report.json");
+  for (size_t k = 0; k < studies.size(); ++k) {
+    const fs::path& dir = studies[k];
+    const Json& r = study_reports[k];
     if (r.is_null() || !r.contains("prompt_high_vs_low_mean_height_cm")) continue;
     if (!header) {
       h << "<h2>Prompt following</h2><p>The same seeds run with prompts that name a height or a speed.</p><table><tr>"
@@ -265,8 +268,9 @@ int run_report(int argc, char** argv) {
         << "</td><td>" << fmt(e["remaining"], 3) << "</td></tr>\n";
     h << "</table>\n" << images(root, dir);
   }
-  for (const fs::path& dir : studies) {
-    const Json r = read_json(dir / "steer_report.json");
+  for (size_t k = 0; k < studies.size(); ++k) {
+    const fs::path& dir = studies[k];
+    const Json& r = study_reports[k];
     if (r.is_null()) continue;
     if (r.contains("patching")) {
       h << "<h2>Closed-loop patching: " << esc(dir.filename().string()) << "</h2><table><tr><th>condition</th>"

@@ -690,24 +690,39 @@ int run_steer_experiment(int argc, char** argv) {
     iv[0].op = InterventionOp::kAdd;
     planned.push_back({{name, iv, ""}, "added", n, "", 0});
   }
-  for (const std::string& stream_text : args.get_list("ablate-mlp")) {
-    require(stream_text == "vlm" || stream_text == "expert",
-            "--ablate-mlp: '" + stream_text + "' is not a stream (vlm, expert)");
-    const Stream stream = stream_text == "vlm" ? Stream::kVlm : Stream::kExpert;
-    for (int layer : (stream == Stream::kVlm ? shape.vlm : shape.expert).layers) {
-      const std::string name = "zero-" + stream_text + std::to_string(layer);
-      const std::string set_name = "mlp_" + stream_text + std::to_string(layer);
-      for (const NeuronSet& s : sets)
-        require(s.name != set_name, "--ablate-mlp: " + args.get("sets") + " already has a set named '" + set_name +
-                                        "', the name of the layer's ablation set");
-      sets.push_back(whole_layer_set(stream, layer, ChannelSite::kMlpPost, shape, set_name));
-      Intervention iv;
-      iv.set = sets.back().name;
-      iv.op = InterventionOp::kSet;
-      iv.alpha = 0;
-      planned.push_back({{name, {iv}, ""}, "ablation", n, "", 0});
-    }
-  }
+  // Ablations, one mechanism for all of them (the patcher: interp/patching.h): a condition per layer's MLP output
+  // (--ablate-mlp), attention output (--ablate-attn) or head (--ablate-heads), and any spec (--ablate).
+  auto ablation = [&](const std::string& option, const std::string& mode, std::vector<std::string> specs) {
+    require(is_ablation_mode(mode), "--" + option + ": unknown mode '" + mode + "' (zero, mean, resample)");
+    require(!specs.empty(), "--" + option + ": no spec");
+    require(mode == "zero" || !args.get("ablate-dataset").empty(),
+            "--" + option + ": " + mode + " ablation needs --ablate-dataset (the frames its values come from)");
+    require(args.get_int("ablate-frames") >= 1,
+            "--ablate-frames must be at least 1 (got " + args.get("ablate-frames") + ")");
+    PatchCondition pc;
+    pc.mode = mode;
+    pc.specs = std::move(specs);
+    if (mode != "zero") pc.dataset = args.get("ablate-dataset"), pc.frames = args.get_int("ablate-frames");
+    std::vector<PatchSpec> parsed;
+    for (const std::string& s : pc.specs) parsed.push_back(parse_patch_spec(s));
+    check_patch_between(*policy, parsed, args.get("task"), args.get("task"));  // an Error naming the spec now
+    return pc;
+  };
+  auto add_ablation = [&](const std::string& option, const std::string& name, const PatchCondition& pc) {
+    for (const PlannedCondition& p : planned)
+      require(p.condition.name != name, "--" + option + ": '" + name + "' names a condition twice");
+    SteerCondition condition{name, {}, ""};
+    condition.patch = pc;
+    planned.push_back({condition, "ablation", n, "", 0});
+  };
+  // One spec per layer of a stream named by an option (an Error naming the option otherwise).
+  auto stream_layers = [&](const std::string& option, const std::string& stream, HookSite site) {
+    require(stream == "vlm" || stream == "expert", "--" + option + ": '" + stream + "' is not a stream (vlm, expert)");
+    return layer_patch_specs(*policy, {stream}, site);
+  };
+  for (const std::string& stream : args.get_list("ablate-mlp"))
+    for (const PatchSpec& s : stream_layers("ablate-mlp", stream, HookSite::kMlpPost))
+      add_ablation("ablate-mlp", "zero-" + stream + std::to_string(s.point.layer), ablation("ablate-mlp", "zero", {s.text}));
   if (!args.get("closed-loop").empty()) {
     require(!args.get("target").empty(), "--closed-loop needs --target (the concept and the value to hold it at)");
     ClosedLoop loop;
@@ -734,15 +749,9 @@ int run_steer_experiment(int argc, char** argv) {
     for (const std::string& stream : args.get_list("patch-layers"))
       for (const PatchSpec& s : layer_patch_specs(*policy, {stream}, HookSite::kResidPost, args.get("patch-vlm-rows")))
         patches.push_back({"patch-" + stream + std::to_string(s.point.layer), {s.text}});
-    std::stringstream items(args.get("patch"));
-    for (std::string item; std::getline(items, item, ';');) {
-      if (item.empty()) continue;
+    for (const std::string& item : split_nonempty(args.get("patch"), ';')) {
       const auto [name, rest] = split_named_condition(item, "patch", "NAME=SPEC|SPEC…", planned);
-      std::vector<std::string> specs;
-      std::stringstream parts(rest);
-      for (std::string spec; std::getline(parts, spec, '|');)
-        if (!spec.empty()) specs.push_back(spec);
-      patches.push_back({name, specs});
+      patches.push_back({name, split_nonempty(rest, '|')});
     }
     if (!patches.empty())
       require(!source.empty(), "--patch/--patch-layers: no prompt to patch from (--patch-source, --prompt-high)");
@@ -766,62 +775,21 @@ int run_steer_experiment(int argc, char** argv) {
       }
     }
   }
-  {
-    // Ablations through the patcher: --ablate conditions, and one per head or per layer's attention output.
-    std::vector<std::pair<std::string, PatchCondition>> ablations;
-    auto ablation = [&](const std::string& option, const std::string& mode, std::vector<std::string> specs) {
-      require(is_ablation_mode(mode), "--" + option + ": unknown mode '" + mode + "' (zero, mean, resample)");
-      require(!specs.empty(), "--" + option + ": no spec");
-      require(mode == "zero" || !args.get("ablate-dataset").empty(),
-              "--" + option + ": " + mode + " ablation needs --ablate-dataset (the frames its values come from)");
-      require(args.get_int("ablate-frames") >= 1,
-              "--ablate-frames must be at least 1 (got " + args.get("ablate-frames") + ")");
-      PatchCondition pc;
-      pc.mode = mode;
-      pc.specs = std::move(specs);
-      if (mode != "zero") pc.dataset = args.get("ablate-dataset"), pc.frames = args.get_int("ablate-frames");
-      std::vector<PatchSpec> parsed;
-      for (const std::string& s : pc.specs) parsed.push_back(parse_patch_spec(s));
-      check_patch_between(*policy, parsed, args.get("task"), args.get("task"));  // an Error naming the spec now
-      return pc;
-    };
-    const std::string mode = args.get("ablate-mode");
-    const SmolVLAConfig& config = policy->config();
-    for (const std::string& stream : args.get_list("ablate-heads")) {
-      require(stream == "vlm" || stream == "expert", "--ablate-heads: '" + stream + "' is not a stream (vlm, expert)");
-      const int layers = stream == "vlm" ? config.num_vlm_layers : config.num_expert_layers;
-      for (int l = 0; l < layers; ++l)
-        for (int h = 0; h < config.text.heads; ++h)
-          ablations.push_back({mode + "-" + stream + std::to_string(l) + "h" + std::to_string(h),
-                               ablation("ablate-mode", mode, {stream + ".layers." + std::to_string(l) + ".attn.heads@head:" +
-                                               std::to_string(h)})});
-    }
-    for (const std::string& stream : args.get_list("ablate-attn")) {
-      require(stream == "vlm" || stream == "expert", "--ablate-attn: '" + stream + "' is not a stream (vlm, expert)");
-      const int layers = stream == "vlm" ? config.num_vlm_layers : config.num_expert_layers;
-      for (int l = 0; l < layers; ++l)
-        ablations.push_back({mode + "-" + stream + std::to_string(l) + "-attn",
-                             ablation("ablate-mode", mode, {stream + ".layers." + std::to_string(l) + ".attn.out"})});
-    }
-    std::stringstream items(args.get("ablate"));
-    for (std::string item; std::getline(items, item, ';');) {
-      if (item.empty()) continue;
-      const auto [name, rest] = split_named_condition(item, "ablate", "NAME=MODE:SPEC|SPEC…", planned);
-      const size_t colon = rest.find(':');
-      require(colon != std::string::npos, "--ablate: '" + item + "' must be NAME=MODE:SPEC|SPEC…");
-      std::vector<std::string> specs;
-      std::stringstream parts(rest.substr(colon + 1));
-      for (std::string spec; std::getline(parts, spec, '|');)
-        if (!spec.empty()) specs.push_back(spec);
-      ablations.push_back({name, ablation("ablate", rest.substr(0, colon), specs)});
-    }
-    for (const auto& [name, pc] : ablations) {
-      for (const PlannedCondition& p : planned)
-        require(p.condition.name != name, "--ablate: '" + name + "' names a condition twice");
-      SteerCondition condition{name, {}, ""};
-      condition.patch = pc;
-      planned.push_back({condition, "ablation", n, "", 0});
-    }
+  const std::string mode = args.get("ablate-mode");
+  for (const std::string& stream : args.get_list("ablate-heads"))
+    for (const PatchSpec& s : stream_layers("ablate-heads", stream, HookSite::kAttnHeads))
+      for (int h = 0; h < policy->config().text.heads; ++h)
+        add_ablation("ablate-heads", mode + "-" + stream + std::to_string(s.point.layer) + "h" + std::to_string(h),
+                     ablation("ablate-mode", mode, {s.text + "@head:" + std::to_string(h)}));
+  for (const std::string& stream : args.get_list("ablate-attn"))
+    for (const PatchSpec& s : stream_layers("ablate-attn", stream, HookSite::kAttnOut))
+      add_ablation("ablate-attn", mode + "-" + stream + std::to_string(s.point.layer) + "-attn",
+                   ablation("ablate-mode", mode, {s.text}));
+  for (const std::string& item : split_nonempty(args.get("ablate"), ';')) {
+    const auto [name, rest] = split_named_condition(item, "ablate", "NAME=MODE:SPEC|SPEC…", planned);
+    const size_t colon = rest.find(':');
+    require(colon != std::string::npos, "--ablate: '" + item + "' must be NAME=MODE:SPEC|SPEC…");
+    add_ablation("ablate", name, ablation("ablate", rest.substr(0, colon), split_nonempty(rest.substr(colon + 1), '|')));
   }
   // The α sweep on the high and low sets; a condition with a negative α (a direction steered away) sweeps negative
   // values, and one direction steered both ways gives two curves of one set, so the curves are named by condition.

@@ -107,14 +107,16 @@ bool ArgParser::get_flag(const std::string& name) const {
   return !(v.empty() || v == "0" || v == "false" || v == "no");
 }
 
-std::vector<std::string> ArgParser::get_list(const std::string& name) const {
+std::vector<std::string> split_nonempty(const std::string& text, char separator) {
   std::vector<std::string> items;
-  std::stringstream stream(get(name));
+  std::stringstream stream(text);
   std::string item;
-  while (std::getline(stream, item, ','))
+  while (std::getline(stream, item, separator))
     if (!item.empty()) items.push_back(item);
   return items;
 }
+
+std::vector<std::string> ArgParser::get_list(const std::string& name) const { return split_nonempty(get(name), ','); }
 
 std::vector<double> ArgParser::get_doubles(const std::string& name) const {
   std::vector<double> numbers;

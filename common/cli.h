@@ -54,4 +54,7 @@ class ArgParser {
   std::map<std::string, std::string> values_;
 };
 
+// The non-empty items of text between separators: "a;;b;" → {"a", "b"}.
+std::vector<std::string> split_nonempty(const std::string& text, char separator);
+
 }  // namespace vlascope

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <filesystem>
 #include <map>
 #include <memory>
 #include <tuple>
@@ -75,6 +76,20 @@ PolicyInput frame_input(const Frame& frame, const std::string& task) {
   in.state.assign(frame.state.begin(), frame.state.end());
   in.task = task;
   return in;
+}
+
+std::vector<std::pair<int, int>> successful_episode_frames(const DatasetReader& dataset, int episodes, int stride,
+                                                           const std::string& what) {
+  std::vector<std::pair<int, int>> frames;
+  int used = 0;
+  for (int e = 0; e < dataset.num_episodes() && used < episodes; ++e) {
+    if (!dataset.info(e).success) continue;
+    ++used;
+    for (int i = 0; i < dataset.num_frames(e); i += std::max(1, stride)) frames.push_back({e, i});
+  }
+  require(used > 0, what + ": the dataset " + std::filesystem::path(dataset.path(0)).parent_path().string() +
+                        " has no successful episode");
+  return frames;
 }
 
 std::vector<NeuronTokens> value_vector_top_tokens(const SmolVLA& model, const Tokenizer& tokenizer, int k,
@@ -530,13 +545,8 @@ std::map<ChannelSite, PromptDirection> prompt_differences(Policy& policy, const 
   require(!o.prompt_a.empty() && !o.prompt_b.empty() && o.prompt_a != o.prompt_b,
           "prompt direction: needs two different prompts (got '" + o.prompt_a + "' and '" + o.prompt_b + "')");
   require(!sites.empty(), "prompt direction: no site to measure");
-  std::vector<int> episodes;
-  for (int e = 0; e < dataset.num_episodes() && static_cast<int>(episodes.size()) < o.episodes; ++e)
-    if (dataset.info(e).success) episodes.push_back(e);
-  require(!episodes.empty(), "prompt direction: the dataset has no successful episode");
-  const int stride = std::max(1, o.frame_stride);
-  int total = 0;
-  for (int e : episodes) total += (dataset.num_frames(e) + stride - 1) / stride;
+  const std::vector<std::pair<int, int>> frame_list =
+      successful_episode_frames(dataset, o.episodes, o.frame_stride, "prompt direction");
   // One recorder per site, all hooked into the same forward passes.
   std::vector<std::unique_ptr<ActivationRecorder>> recorders;
   for (ChannelSite site : sites)
@@ -558,33 +568,31 @@ std::map<ChannelSite, PromptDirection> prompt_differences(Policy& policy, const 
     std::map<int, std::vector<double>> diff, sum_a, sq_a;
   };
   std::vector<std::map<TokenRegion, Sums>> sums(sites.size());
-  ProgressBar bar("prompt direction", total, "frames");
+  ProgressBar bar("prompt direction", static_cast<int64_t>(frame_list.size()), "frames");
   int frames = 0;
-  for (int e : episodes) {
-    for (int i = 0; i < dataset.num_frames(e); i += stride) {
-      PolicyInput in = frame_input(dataset.frame(e, i), o.prompt_a);
-      std::vector<ChunkActivations> under_a(sites.size()), under_b(sites.size());
-      for (int which = 0; which < 2; ++which) {
-        in.task = which == 0 ? o.prompt_a : o.prompt_b;
-        for (auto& r : recorders) r->clear();
-        policy.predict_chunk(in, o.seed, 0);
-        for (size_t s = 0; s < sites.size(); ++s) (which == 0 ? under_a : under_b)[s] = recorders[s]->chunks().back();
-      }
-      for (size_t s = 0; s < sites.size(); ++s)
-        for (TokenRegion r : regions) {
-          Sums& sr = sums[s][r];
-          for (const auto& [layer, a] : of_region(under_a[s], r)) {
-            const std::vector<float>& b = of_region(under_b[s], r).at(layer);
-            std::vector<double>& d = sr.diff[layer];
-            std::vector<double>& sa = sr.sum_a[layer];
-            std::vector<double>& q = sr.sq_a[layer];
-            if (d.empty()) d.assign(a.size(), 0), sa.assign(a.size(), 0), q.assign(a.size(), 0);
-            for (size_t k = 0; k < a.size(); ++k) d[k] += a[k] - b[k], sa[k] += a[k], q[k] += double(a[k]) * a[k];
-          }
-        }
-      ++frames;
-      bar.advance();
+  for (const auto& [e, i] : frame_list) {
+    PolicyInput in = frame_input(dataset.frame(e, i), o.prompt_a);
+    std::vector<ChunkActivations> under_a(sites.size()), under_b(sites.size());
+    for (int which = 0; which < 2; ++which) {
+      in.task = which == 0 ? o.prompt_a : o.prompt_b;
+      for (auto& r : recorders) r->clear();
+      policy.predict_chunk(in, o.seed, 0);
+      for (size_t s = 0; s < sites.size(); ++s) (which == 0 ? under_a : under_b)[s] = recorders[s]->chunks().back();
     }
+    for (size_t s = 0; s < sites.size(); ++s)
+      for (TokenRegion r : regions) {
+        Sums& sr = sums[s][r];
+        for (const auto& [layer, a] : of_region(under_a[s], r)) {
+          const std::vector<float>& b = of_region(under_b[s], r).at(layer);
+          std::vector<double>& d = sr.diff[layer];
+          std::vector<double>& sa = sr.sum_a[layer];
+          std::vector<double>& q = sr.sq_a[layer];
+          if (d.empty()) d.assign(a.size(), 0), sa.assign(a.size(), 0), q.assign(a.size(), 0);
+          for (size_t k = 0; k < a.size(); ++k) d[k] += a[k] - b[k], sa[k] += a[k], q[k] += double(a[k]) * a[k];
+        }
+      }
+    ++frames;
+    bar.advance();
   }
   bar.finish();
   const double n = frames;

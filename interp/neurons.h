@@ -29,6 +29,10 @@ struct PolicyInput;
 
 // The policy's input for a recorded frame: its images and state, with the instruction `task`.
 PolicyInput frame_input(const Frame& frame, const std::string& task);
+// Every stride-th frame (from frame 0) of the dataset's first `episodes` successful episodes, in order, as
+// (episode, frame); an Error "<what>: the dataset <dir> has no successful episode" when there is none.
+std::vector<std::pair<int, int>> successful_episode_frames(const DatasetReader& dataset, int episodes, int stride,
+                                                           const std::string& what);
 
 struct NeuronTokens {
   int layer = 0, index = 0;

@@ -276,6 +276,9 @@ std::vector<RowBlock> row_blocks(const PatchSpec& spec, const PassRows& src, con
         break;
     }
   }
+  // All of a prefix whose kinds of token matched: every row, the padding after the state token included (as a
+  // steering of every row reaches it).
+  if (all && src.length == tgt.length) return {{0, 0, tgt.length}};
   return blocks;
 }
 
@@ -515,15 +518,8 @@ PatchStudy run_patch_study(Policy& policy, const DatasetReader& dataset, const s
                            const PatchStudyOptions& o) {
   require(!o.source_task.empty() && !o.target_task.empty() && o.source_task != o.target_task,
           "patch study: needs two different prompts (got '" + o.source_task + "' and '" + o.target_task + "')");
-  std::vector<int> episodes;
-  for (int e = 0; e < dataset.num_episodes() && static_cast<int>(episodes.size()) < o.episodes; ++e)
-    if (dataset.info(e).success) episodes.push_back(e);
-  require(!episodes.empty(), "patch study: the dataset " + std::filesystem::path(dataset.path(0)).parent_path().string() +
-                                 " has no successful episode");
-  const int stride = std::max(1, o.frame_stride);
-  int total = 0;
-  for (int e : episodes) total += (dataset.num_frames(e) + stride - 1) / stride;
-
+  const std::vector<std::pair<int, int>> frame_list =
+      successful_episode_frames(dataset, o.episodes, o.frame_stride, "patch study");
   ActivationPatcher patcher(policy, specs, o.seed ^ 0x9e3779b97f4a7c15ULL);
   const size_t n = specs.size();
   // Per spec and frame: (p − t)·(s − t), |p − s|², and the random control's projection; per frame |s − t|².
@@ -531,36 +527,35 @@ PatchStudy run_patch_study(Policy& policy, const DatasetReader& dataset, const s
   std::vector<double> distance_sq;
   std::vector<double> max_abs(n, 0);
   double distance_sum = 0;
-  ProgressBar bar("patching", total, "frames");
+  ProgressBar bar("patching", static_cast<int64_t>(frame_list.size()), "frames");
   int frame_number = 0;
-  for (int e : episodes) {
-    for (int i = 0; i < dataset.num_frames(e); i += stride, ++frame_number) {
-      PolicyInput in = frame_input(dataset.frame(e, i), o.source_task);
-      const int64_t chunk_id = frame_number;
-      patcher.record();
-      const std::vector<double> s = flatten(policy.predict_chunk(in, o.seed, chunk_id));
-      patcher.off();
-      in.task = o.target_task;
-      const std::vector<double> t = flatten(policy.predict_chunk(in, o.seed, chunk_id));
-      const std::vector<double> st = minus(s, t);
-      distance_sq.push_back(dot(st, st));
-      distance_sum += std::sqrt(distance_sq.back());
-      for (size_t k = 0; k < n; ++k) {
-        patcher.patch({static_cast<int>(k)});
-        const std::vector<double> p = flatten(policy.predict_chunk(in, o.seed, chunk_id));
-        const std::vector<double> pt = minus(p, t), ps = minus(p, s);
-        projected[k].push_back(dot(pt, st));
-        remaining[k].push_back(dot(ps, ps));
-        for (double v : ps) max_abs[k] = std::max(max_abs[k], std::abs(v));
-        if (o.random_control) {
-          patcher.random({static_cast<int>(k)});
-          const std::vector<double> q = flatten(policy.predict_chunk(in, o.seed, chunk_id));
-          random_projected[k].push_back(dot(minus(q, t), st));
-        }
+  for (const auto& [e, i] : frame_list) {
+    PolicyInput in = frame_input(dataset.frame(e, i), o.source_task);
+    const int64_t chunk_id = frame_number;
+    patcher.record();
+    const std::vector<double> s = flatten(policy.predict_chunk(in, o.seed, chunk_id));
+    patcher.off();
+    in.task = o.target_task;
+    const std::vector<double> t = flatten(policy.predict_chunk(in, o.seed, chunk_id));
+    const std::vector<double> st = minus(s, t);
+    distance_sq.push_back(dot(st, st));
+    distance_sum += std::sqrt(distance_sq.back());
+    for (size_t k = 0; k < n; ++k) {
+      patcher.patch({static_cast<int>(k)});
+      const std::vector<double> p = flatten(policy.predict_chunk(in, o.seed, chunk_id));
+      const std::vector<double> pt = minus(p, t), ps = minus(p, s);
+      projected[k].push_back(dot(pt, st));
+      remaining[k].push_back(dot(ps, ps));
+      for (double v : ps) max_abs[k] = std::max(max_abs[k], std::abs(v));
+      if (o.random_control) {
+        patcher.random({static_cast<int>(k)});
+        const std::vector<double> q = flatten(policy.predict_chunk(in, o.seed, chunk_id));
+        random_projected[k].push_back(dot(minus(q, t), st));
       }
-      patcher.off();
-      bar.advance();
     }
+    patcher.off();
+    bar.advance();
+    ++frame_number;
   }
   bar.finish();
   PatchStudy study;
