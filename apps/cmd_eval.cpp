@@ -260,13 +260,15 @@ nlohmann::json eval_run_description(const ArgParser& args, const std::string& ro
                                     const BatchOptions& batch) {
   nlohmann::json options;
   for (const char* key : {"task", "max-seconds", "after-success", "precision", "action-steps", "camera-map", "tokenizer",
-                          "steer", "alpha", "op", "scene", "sim-size", "sim-quality"})
+                          "steer", "alpha", "op", "sae-mode", "scene", "sim-size", "sim-quality"})
     options[key] = args.get(key);
   const fs::path checkpoint(args.get("checkpoint"));
   return {{"command", "eval"},
           {"checkpoint", args.get("checkpoint")},
           {"weights", file_digest((checkpoint / "model.safetensors").string())},
           {"sets", args.get("sets").empty() ? std::string() : file_digest(args.get("sets"))},
+          {"sae", args.get("sae").empty() ? std::string()
+                                          : file_digest((fs::path(args.get("sae")) / "sae.safetensors").string())},
           {"robot", robot_name},
           {"first_seed", static_cast<uint64_t>(args.get_int64("seed"))},
           {"episodes", args.get_int("episodes")},
@@ -309,6 +311,7 @@ int run_eval(int argc, char** argv) {
   // One robot (the real arm, or one simulator) is made here; --batch makes a simulator per lane on its thread.
   std::shared_ptr<Robot> robot = make_robot(args);
   const std::unique_ptr<Steering> steering = steering_from(args, *policy);
+  const std::unique_ptr<SplicedSae> sae = sae_splice_from(args, *policy);
   RolloutOptions options = rollout_options(args);
 
   // The experiment's description; a resumed run must be the same experiment.
@@ -419,6 +422,7 @@ int run_rollout_command(int argc, char** argv) {
   std::unique_ptr<Policy> policy = load_policy(args);
   std::unique_ptr<Robot> robot = make_robot(args);
   const std::unique_ptr<Steering> steering = steering_from(args, *policy);
+  const std::unique_ptr<SplicedSae> sae = sae_splice_from(args, *policy);
   const std::unique_ptr<LiveView> live = make_live_view(args, *policy, out, robot->control_hz());
   VideoWriter video((out / "rollout.mp4").string(), robot->control_hz());
   const uint64_t seed = static_cast<uint64_t>(args.get_int64("seed"));

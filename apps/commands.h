@@ -36,6 +36,7 @@ int run_attention(int argc, char** argv);
 int run_compare_attention(int argc, char** argv);
 int run_neurons(int argc, char** argv);
 int run_patch(int argc, char** argv);
+int run_sae(int argc, char** argv);
 int run_steer_experiment(int argc, char** argv);
 int run_sim_vs_real(int argc, char** argv);
 int run_report(int argc, char** argv);
@@ -65,6 +66,7 @@ inline constexpr Command kCommands[] = {
      true},
     {"neurons", "concept neurons by the logit lens and by contrast; writes neuron sets", run_neurons, true},
     {"patch", "activation patching between two prompts, layer by layer, with a random control", run_patch, true},
+    {"sae", "sparse autoencoders: capture activations, train, evaluate, label and steer features", run_sae, true},
     {"steer-experiment", "steering by neuron sets vs baseline, random and prompt controls, with statistics",
      run_steer_experiment, true},
     {"sim-vs-real", "one experiment in the twin and on the real arm: lift-aligned heights, table, differences",

@@ -23,6 +23,10 @@ void add_policy_options(ArgParser& args) {
   args.option("sets", "", "neuron_sets.json (vlascope neurons)");
   args.option("alpha", "4", "with --steer: the value α");
   args.option("op", "set", "with --steer: set (x := α), add (x += α) or scale (x *= α)");
+  args.option("sae", "", "a sparse autoencoder (vlascope sae train) spliced into the policy at its hook point");
+  args.option("sae-mode", "reconstruct",
+              "with --sae: reconstruct (its rows replaced by the SAE's reconstruction), mean (by the training\n"
+              "rows' mean: the reference), or clamp:F=V,F=V (features F held at activation V, the SAE's error kept)");
 }
 
 std::unique_ptr<Policy> load_policy(const ArgParser& args) {
@@ -80,6 +84,37 @@ std::vector<NeuronSet> steering_sets(const ArgParser& args) {
   if (args.get_list("steer").empty()) return {};
   require(!args.get("sets").empty(), "--steer needs --sets (a neuron_sets.json)");
   return read_neuron_sets(args.get("sets"));
+}
+
+std::unique_ptr<SplicedSae> sae_splice_from(const ArgParser& args, Policy& policy) {
+  if (args.get("sae").empty()) return nullptr;
+  auto out = std::make_unique<SplicedSae>();
+  out->sae = Sae::load(args.get("sae"));
+  out->splice = std::make_unique<SaeSplice>(policy, out->sae);
+  const std::string mode = args.get("sae-mode");
+  if (mode == "reconstruct") {
+    out->splice->set_mode(SaeSplice::Mode::kReconstruct);
+  } else if (mode == "mean") {
+    out->splice->set_mode(SaeSplice::Mode::kMean);
+  } else if (mode.rfind("clamp:", 0) == 0) {
+    std::vector<std::pair<int, float>> clamp;
+    for (const std::string& item : split_nonempty(mode.substr(6), ',')) {
+      const size_t eq = item.find('=');
+      require(eq != std::string::npos, "--sae-mode: '" + item + "' is not F=V (a feature and its value)");
+      try {
+        clamp.push_back({std::stoi(item.substr(0, eq)), std::stof(item.substr(eq + 1))});
+      } catch (const std::exception&) {
+        throw Error("--sae-mode: '" + item + "' is not F=V (a feature number and a value)");
+      }
+    }
+    require(!clamp.empty(), "--sae-mode clamp: names no feature");
+    out->splice->set_clamp(std::move(clamp));
+    out->splice->set_mode(SaeSplice::Mode::kClamp);
+  } else {
+    throw Error("--sae-mode: '" + mode + "' is not reconstruct, mean or clamp:F=V");
+  }
+  std::printf("sae: %s spliced in at %s (%s)\n", args.get("sae").c_str(), out->sae.config().hook.c_str(), mode.c_str());
+  return out;
 }
 
 }  // namespace vlascope

@@ -14,12 +14,13 @@
 #include "common/cli.h"
 #include "interp/neuron_set.h"
 #include "interp/rollout.h"
+#include "interp/sae.h"
 #include "policy/policy.h"
 
 namespace vlascope {
 
 // --checkpoint, --precision, --threads, --tokenizer, --action-steps, --camera-map, --task, --max-seconds, --after-success,
-// --steer, --sets, --alpha, --op.
+// --steer, --sets, --alpha, --op, --sae, --sae-mode.
 void add_policy_options(ArgParser& args);
 std::unique_ptr<Policy> load_policy(const ArgParser& args);
 RolloutOptions rollout_options(const ArgParser& args);
@@ -33,5 +34,12 @@ BatchOptions batch_options(const ArgParser& args);
 // required with --steer). The interventions are printed, so a log shows what was switched on.
 std::vector<Intervention> steering_interventions(const ArgParser& args);
 std::vector<NeuronSet> steering_sets(const ArgParser& args);
+
+// --sae / --sae-mode: the SAE and its splice, hooked while the returned object lives (nullptr without --sae).
+struct SplicedSae {
+  Sae sae;
+  std::unique_ptr<SaeSplice> splice;  // after sae: unhooked first
+};
+std::unique_ptr<SplicedSae> sae_splice_from(const ArgParser& args, Policy& policy);
 
 }  // namespace vlascope

@@ -117,6 +117,25 @@ std::vector<NeuronTokens> value_vector_top_tokens(const SmolVLA& model, const To
   return out;
 }
 
+std::vector<std::string> direction_top_tokens(const SmolVLA& model, const Tokenizer& tokenizer,
+                                              const std::vector<float>& direction, int k, bool final_norm) {
+  torch::NoGradGuard no_grad;
+  const int64_t hidden = model.config().text.hidden, vocab = model.config().text.vocab_size;
+  require(static_cast<int64_t>(direction.size()) == hidden,
+          "logit lens: a direction of " + std::to_string(direction.size()) + " values, the residual stream has " +
+              std::to_string(hidden));
+  torch::Tensor v = torch::tensor(direction, torch::kFloat32).view({1, hidden});
+  if (final_norm)
+    v = rms_norm(v, Norm{model.weights().vlm_norm.weight.to(torch::kFloat32), {}}, model.config().text.rms_norm_eps);
+  const torch::Tensor logits = torch::mm(v, model.output_embedding().to(torch::kFloat32).t())
+                                   .view({vocab})
+                                   .masked_fill(special_mask(tokenizer, vocab), -INFINITY);
+  const torch::Tensor ids = std::get<1>(logits.topk(std::min<int64_t>(k, vocab)));
+  std::vector<std::string> out;
+  for (int64_t j = 0; j < ids.size(0); ++j) out.push_back(token_text(tokenizer, ids[j].item<int64_t>()));
+  return out;
+}
+
 std::vector<ConceptScore> search_concept(const SmolVLA& model, const Tokenizer& tokenizer,
                                          const std::vector<std::string>& words, int k, bool final_norm) {
   torch::NoGradGuard no_grad;

@@ -44,6 +44,11 @@ struct NeuronTokens {
 std::vector<NeuronTokens> value_vector_top_tokens(const SmolVLA& model, const Tokenizer& tokenizer, int k,
                                                   bool final_norm);
 
+// The logit lens of any direction in the VLM's residual basis ([hidden] values): its top-k tokens through the
+// output embedding (raw, or after the final norm), special tokens left out, best first.
+std::vector<std::string> direction_top_tokens(const SmolVLA& model, const Tokenizer& tokenizer,
+                                              const std::vector<float>& direction, int k, bool final_norm);
+
 struct ConceptScore {
   int layer = 0, index = 0;
   int best_rank = 0;       // 1 = the concept's best token is the vector's top token

@@ -284,6 +284,20 @@ std::vector<RowBlock> row_blocks(const PatchSpec& spec, const PassRows& src, con
 
 }  // namespace
 
+std::vector<std::pair<int64_t, int64_t>> spec_rows(const PatchSpec& spec, const Policy& policy,
+                                                   const HookContext& context, int64_t sequence_length) {
+  const std::vector<std::string>& cameras = policy.cameras();
+  const int camera = spec.camera.empty()
+                         ? -1
+                         : static_cast<int>(std::find(cameras.begin(), cameras.end(), spec.camera) - cameras.begin());
+  const int grid = policy.config().image_grid();
+  const PassRows rows{context.words_begin, context.words_end, context.state_index, sequence_length};
+  std::vector<std::pair<int64_t, int64_t>> out;
+  for (const RowBlock& b : row_blocks(spec, rows, rows, spec.point.stream == HookStream::kVlm, grid * grid, camera))
+    out.push_back({b.target_begin, b.length});
+  return out;
+}
+
 ActivationPatcher::ActivationPatcher(Policy& policy, std::vector<PatchSpec> specs, uint64_t random_seed)
     : impl_(std::make_unique<Impl>()), specs_(std::move(specs)) {
   require(!specs_.empty(), "activation patching: no spec given");

@@ -26,6 +26,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "interp/neuron_set.h"
@@ -61,6 +62,12 @@ PatchSpec parse_patch_spec(const std::string& text);
 void validate_patch_spec(const PatchSpec& spec, const Policy& policy);
 void check_patch_between(Policy& policy, const std::vector<PatchSpec>& specs, const std::string& source_task,
                          const std::string& target_task);
+
+// The rows of one pass a spec names, as [begin, begin + length) blocks: every action row at an expert point; at a
+// VLM point the spec's kinds of token where `context` says they are (camera, explicit rows). What the patcher writes,
+// for anything else that reads or writes a spec's rows (a sparse autoencoder's capture and splice).
+std::vector<std::pair<int64_t, int64_t>> spec_rows(const PatchSpec& spec, const Policy& policy,
+                                                   const HookContext& context, int64_t sequence_length);
 
 class ActivationPatcher {
  public:

@@ -361,6 +361,48 @@ PY
 $vlascope steer-experiment --checkpoint "$dir/vla" --rollouts 1 --ablate "m=mean:vlm.layers.0.mlp.out" \
   --out "$dir/steer_bad" $common >"$dir/steer_bad.txt" 2>&1 && fail "--ablate mean without a dataset must fail"
 grep -q "mean ablation needs --ablate-dataset" "$dir/steer_bad.txt" || fail "--ablate: $(cat "$dir/steer_bad.txt")"
+# Sparse autoencoders: capture → train → eval (held out, open-loop splice) → features → steer sets, then the SAE
+# spliced into closed-loop rollouts and one feature clamped; bad input names what is wrong.
+$vlascope sae capture --checkpoint "$dir/vla" --dataset "$dir/demos" --hook "vlm.layers.0.resid.post@images+state" \
+  --stride 4 --out "$dir/sae_store" >"$dir/sae.txt" 2>&1 || { cat "$dir/sae.txt"; fail "sae capture"; }
+[ "$(json "$dir/sae_store/store.json" "d['count'] > 0 and d['variants'] != []")" = True ] || fail "sae capture: store.json"
+$vlascope sae train --store "$dir/sae_store" --out "$dir/sae" --k 4 --features 64 --steps 60 --batch 64 --holdout 4 \
+  >"$dir/sae.txt" 2>&1 || { cat "$dir/sae.txt"; fail "sae train"; }
+[ -s "$dir/sae/sae.safetensors" ] && [ -s "$dir/sae/training_curve.png" ] || fail "sae train: files"
+python3 - "$dir/sae/train_report.json" <<'PY' || fail "sae train: report"
+import json, sys
+r = json.load(open(sys.argv[1]))
+assert r["features"] == 64 and r["k"] == 4 and r["heldout_rows"] > 0, r
+assert 0 < r["heldout"]["variance_explained"] <= 1 and r["samples_per_second"] > 0, r
+PY
+$vlascope sae eval --sae "$dir/sae" --store "$dir/sae_store" --checkpoint "$dir/vla" --dataset "$dir/demos" \
+  --episodes 2 --stride 20 --out "$dir/sae_eval" >"$dir/sae.txt" 2>&1 || { cat "$dir/sae.txt"; fail "sae eval"; }
+[ "$(json "$dir/sae_eval/sae_eval.json" "d['open_loop']['mean_abs_change_mean_ablated'] > 0")" = True ] ||
+  fail "sae eval: the open-loop check"
+$vlascope sae features --sae "$dir/sae" --store "$dir/sae_store" --checkpoint "$dir/vla" --out "$dir/sae_features" \
+  --top 3 --min-frequency 0 >"$dir/sae.txt" 2>&1 || { cat "$dir/sae.txt"; fail "sae features"; }
+python3 - "$dir/sae_features/features.json" <<'PY' || fail "sae features: features.json"
+import json, sys
+d = json.load(open(sys.argv[1]))
+assert len(d["features"]) == 64 and len(d["rankings"]["lift"]) == 3, d["rankings"]
+f = d["features"][d["rankings"]["lift"][0]]
+assert len(f["top_tokens"]) == 10 and f["top_rows"], f
+PY
+[ -s "$dir/sae_features/lift_features.png" ] || fail "sae features: lift_features.png"
+feature=$(json "$dir/sae_features/features.json" "d['rankings']['lift'][0]")
+$vlascope sae steer --sae "$dir/sae" --features "$feature" --out "$dir/sae_sets.json" >/dev/null || fail "sae steer"
+[ "$(json "$dir/sae_sets.json" "d['sets'][0]['name']")" = "sae_$feature" ] || fail "sae steer: the set's name"
+$vlascope eval --checkpoint "$dir/vla" --episodes 1 --sae "$dir/sae" --out "$dir/sae_cl" $common >"$dir/sae.txt" 2>&1 ||
+  { cat "$dir/sae.txt"; fail "eval --sae"; }
+grep -q "spliced in at vlm.layers.0.resid.post@images+state (reconstruct)" "$dir/sae.txt" || fail "eval --sae: $(cat "$dir/sae.txt")"
+[ "$(json "$dir/sae_cl/run.json" "d['sae'] != ''")" = True ] || fail "eval --sae: run.json has no SAE digest"
+$vlascope eval --checkpoint "$dir/vla" --episodes 1 --sae "$dir/sae" --sae-mode "clamp:$feature=2" --out "$dir/sae_clamp" \
+  $common >/dev/null 2>&1 || fail "eval --sae-mode clamp"
+$vlascope eval --checkpoint "$dir/vla" --episodes 1 --sae "$dir/sae" --sae-mode "clamp:x" --out "$dir/sae_bad" $common \
+  >"$dir/sae_bad.txt" 2>&1 && fail "--sae-mode clamp:x must fail"
+grep -q -- "--sae-mode: 'x' is not F=V" "$dir/sae_bad.txt" || fail "--sae-mode: $(cat "$dir/sae_bad.txt")"
+$vlascope sae train --store "$dir/demos" --out "$dir/sae_bad" >"$dir/sae_bad.txt" 2>&1 && fail "sae train on a dataset"
+grep -q "not a finished activation store" "$dir/sae_bad.txt" || fail "sae train: $(cat "$dir/sae_bad.txt")"
 # The index page's intervention sections: open-loop patching, closed-loop patching with its controls, ablations.
 mkdir -p "$dir/report_patch"
 cp -r "$dir/patch" "$dir/patch_cl" "$dir/ablate_heads" "$dir/report_patch/"
@@ -377,4 +419,4 @@ $vlascope report "$dir/report_target" >/dev/null || fail "report (target)"
 grep -q "<th>mean |concept − target| (lift:0.05)</th>" "$dir/report_target/index.html" &&
   grep -q "<tr><td>cl-high</td>.*(closed loop)</td></tr>" "$dir/report_target/index.html" ||
   fail "index.html: the concept error column"
-echo "cli_policy: collect, pretrain, train (+resume, frozen), export, eval, rollout --steer --live, attention, compare, neurons, steer, patch, report OK"
+echo "cli_policy: collect, pretrain, train (+resume, frozen), export, eval, rollout --steer --live, attention, compare, neurons, steer, patch, sae, report OK"
