@@ -25,6 +25,7 @@
 #include "common/progress.h"
 #include "dataset/dataset.h"
 #include "interp/attention_study.h"
+#include "interp/explorer.h"
 #include "interp/label_mask.h"
 #include "interp/neurons.h"
 #include "interp/stats.h"
@@ -428,7 +429,7 @@ void write_chunk_stills(const fs::path& dir, const CapturedChunk& c, const Obser
 // Runs `episodes` studies of one policy; figures for the first episode when `figures_dir` is given.
 std::vector<EpisodeStudy> run_studies(Robot& robot, Policy& policy, uint64_t seed0, int episodes,
                                       const AttentionSettings& settings, const fs::path& figures_dir, int figure_every,
-                                      const std::string& label) {
+                                      const std::string& label, const fs::path& explore_dir = {}) {
   std::vector<EpisodeStudy> out;
   ProgressBar bar("attention " + label, episodes, "episodes");
   const SegmentationSource seg =
@@ -436,6 +437,12 @@ std::vector<EpisodeStudy> run_studies(Robot& robot, Policy& policy, uint64_t see
   for (int k = 0; k < episodes; ++k) {
     std::unique_ptr<VideoWriter> video;
     ChunkFigures figures;
+    std::unique_ptr<ExplorerEpisode> explorer;
+    if (!explore_dir.empty()) {
+      const auto [input_w, input_h] = policy.config().input_image_size();
+      explorer = std::make_unique<ExplorerEpisode>(explore_dir.string(), k, seed0 + k, settings.study.rollout.task,
+                                                   input_w, input_h);
+    }
     if (k == 0 && !figures_dir.empty()) {
       fs::create_directories(figures_dir);
       video = std::make_unique<VideoWriter>((figures_dir / "attention.mp4").string(), 3.0);
@@ -448,7 +455,12 @@ std::vector<EpisodeStudy> run_studies(Robot& robot, Policy& policy, uint64_t see
           write_chunk_stills(figures_dir, c, obs, policy.config(), title, settings.figures);
       };
     }
-    out.push_back(study_episode(robot, policy, seed0 + k, settings.study, seg, figures));
+    const ChunkFigures both = [&](const CapturedChunk& c, const Observation& obs, double t) {
+      if (figures) figures(c, obs, t);
+      if (explorer) explorer->add_chunk(c, obs, t);
+    };
+    out.push_back(study_episode(robot, policy, seed0 + k, settings.study, seg, both));
+    if (explorer) explorer->finish(out.back().rollout, out.back().lift);
     if (video) video->close();
     bar.advance();
   }
@@ -474,6 +486,7 @@ int run_attention(int argc, char** argv) {
   args.option("every", "3", "write the still figures of every n-th chunk");
   args.option("dataset", "", "instead of rollouts: replay the frames of a recorded episode through the policy");
   args.option("episode", "0", "with --dataset: which episode");
+  args.flag("no-explorer", "leave out the explorer's data (explore/: every chunk's frames and maps, for vlascope explore)");
   if (!args.parse(argc, argv)) return 0;
   const fs::path out(args.get("out"));
   fs::create_directories(out);
@@ -515,7 +528,7 @@ int run_attention(int argc, char** argv) {
   std::unique_ptr<Robot> robot = make_robot(args);
   const std::vector<EpisodeStudy> studies =
       run_studies(*robot, *policy, static_cast<uint64_t>(args.get_int64("seed")), args.get_int("episodes"), settings,
-                  out, args.get_int("every"), "");
+                  out, args.get_int("every"), "", args.get_flag("no-explorer") ? fs::path() : out / "explore");
   const std::vector<std::string> cameras = policy->cameras();
   write_chunk_csv(out / "attention_metrics.csv", studies, cameras);
   const nlohmann::json summary = metric_summary(studies, cameras, policy->config());

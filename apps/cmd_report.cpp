@@ -10,6 +10,7 @@
 #include "apps/commands.h"
 #include "common/cli.h"
 #include "common/error.h"
+#include "interp/explorer.h"
 
 namespace vlascope {
 namespace {
@@ -108,6 +109,11 @@ int run_report(int argc, char** argv) {
     << "table{border-collapse:collapse}td,th{border:1px solid #bbb;padding:3px 8px;text-align:right}"
     << "th{background:#eee}pre{background:#eee;padding:8px;overflow:auto}</style></head><body>\n";
   h << "<h1>" << esc(args.get("title")) << "</h1>\n";
+  // The interactive page over the same folder (interp/explorer.h).
+  const ExplorerSummary explorer = write_explorer(root.string());
+  h << "<p><a href=\"explorer.html\">Explorer</a>: scrub episodes with their attention, search the neurons and "
+       "features, the steering results (" << explorer.episodes << " episodes, " << explorer.neurons << " neurons, "
+    << explorer.sae_features << " SAE features, " << explorer.steering_studies << " steering studies).</p>\n";
 
   // Evaluation.
   for (const char* name : {"eval_unfrozen", "eval_frozen"}) {
@@ -309,7 +315,22 @@ int run_report(int argc, char** argv) {
   }
   h << "</body></html>\n";
   std::ofstream(root / "index.html") << h.str();
-  std::printf("wrote %s\n", (root / "index.html").c_str());
+  std::printf("wrote %s and %s\n", (root / "index.html").c_str(), explorer.page.c_str());
+  return 0;
+}
+
+int run_explore(int argc, char** argv) {
+  ArgParser args("vlascope explore",
+                 "Write explorer.html over an output folder: a self-contained page (open the file, no server) to scrub\n"
+                 "episodes chunk by chunk with their camera frames and attention overlays (choose stream, layer, head,\n"
+                 "query), actions and end-effector height; to search the neuron sets and SAE features by token or\n"
+                 "concept, each with its top tokens, top frames and steering results; and to read the steering studies.\n"
+                 "Episode data comes from `vlascope attention` (its explore/ folder); `vlascope report` writes the page too.");
+  args.positional("dir", "output folder (e.g. the main job's)");
+  if (!args.parse(argc, argv)) return 0;
+  const ExplorerSummary s = write_explorer(args.get("dir"));
+  std::printf("wrote %s: %d episodes, %d neuron sets (%d neurons), %d SAE features, %d steering studies\n",
+              s.page.c_str(), s.episodes, s.neuron_sets, s.neurons, s.sae_features, s.steering_studies);
   return 0;
 }
 

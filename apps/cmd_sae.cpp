@@ -34,6 +34,25 @@ std::unique_ptr<Policy> load(const ArgParser& args) {
   return Policy::load(args.get("checkpoint"), po);
 }
 
+nlohmann::json evaluation_json(const SaeEvaluation& e) {
+  nlohmann::json kinds = nlohmann::json::object();
+  for (const auto& [kind, part] : e.by_kind)
+    kinds[row_kind_name(kind)] = {{"rows", part.rows}, {"variance_explained", part.variance_explained}};
+  return {{"rows", e.rows},           {"variance_explained", e.variance_explained}, {"mean_l0", e.mean_l0},
+          {"dead", e.dead},           {"dense", e.dense},                           {"by_kind", kinds}};
+}
+
+std::string by_kind_text(const SaeEvaluation& e) {
+  std::string text;
+  for (const auto& [kind, part] : e.by_kind) {
+    char item[96];
+    std::snprintf(item, sizeof item, "%s%s %.4f (%lld rows)", text.empty() ? "" : ", ", row_kind_name(kind),
+                  part.variance_explained, static_cast<long long>(part.rows));
+    text += item;
+  }
+  return text;
+}
+
 CaptureOptions frame_options(const ArgParser& args, const std::string& spec) {
   CaptureOptions o;
   o.spec = spec;
@@ -93,6 +112,8 @@ int train(int argc, char** argv) {
   args.option("aux-coef", "0.03125", "weight of the AuxK loss");
   args.option("dead-after", "200000", "a feature not active on this many training rows counts as dead");
   args.option("holdout", "10", "every n-th episode is held out (≤ 1: none)");
+  args.flag("natural-mix", "draw minibatch rows as they come (default: each kind of row — image, word, state,\n"
+                           "action — equally often, so the few word and state rows are kept as well as the images)");
   args.option("seed", "0", "initialisation and minibatch order");
   args.option("threads", "0", "intra-op threads (0 = all cores)");
   if (!args.parse(argc, argv)) return 0;
@@ -109,6 +130,7 @@ int train(int argc, char** argv) {
   o.holdout = args.get_int("holdout");
   o.seed = static_cast<uint64_t>(args.get_int64("seed"));
   o.threads = args.get_int("threads");
+  o.balance_kinds = !args.get_flag("natural-mix");
   SaeTrainReport report;
   const Sae sae = Sae::train(store, o, &report);
   const fs::path out(args.get("out"));
@@ -135,21 +157,16 @@ int train(int argc, char** argv) {
                             {"train_rows", report.train_rows},
                             {"heldout_rows", report.heldout_rows},
                             {"dead_fraction_in_training", report.dead_fraction},
-                            {"heldout",
-                             {{"rows", eval.rows},
-                              {"variance_explained", eval.variance_explained},
-                              {"mean_l0", eval.mean_l0},
-                              {"dead", eval.dead},
-                              {"dense", eval.dense}}},
+                            {"heldout", evaluation_json(eval)},
                             {"curve", curve}};
   write_file_atomically((out / "train_report.json").string(), j.dump(2) + "\n");
   std::printf("trained %lld → %lld features, k %d: %lld steps × %d rows in %.1f s (%.0f samples/s)\n"
               "held out (%lld rows%s): variance explained %.4f, mean L0 %.1f, dead %d, dense (> 10%% of rows) %d\n"
-              "wrote %s\n",
+              "  by kind of row: %s\nwrote %s\n",
               static_cast<long long>(sae.config().width), static_cast<long long>(sae.config().features),
               sae.config().k, static_cast<long long>(o.steps), o.batch, report.seconds, report.samples_per_second,
               static_cast<long long>(eval.rows), split.heldout.empty() ? ", none held out: the training rows" : "",
-              eval.variance_explained, eval.mean_l0, eval.dead, eval.dense, out.c_str());
+              eval.variance_explained, eval.mean_l0, eval.dead, eval.dense, by_kind_text(eval).c_str(), out.c_str());
   return 0;
 }
 
@@ -173,15 +190,11 @@ int eval(int argc, char** argv) {
   const SaeEvaluation e = evaluate_sae(sae, store, split.heldout.empty() ? split.train : split.heldout);
   nlohmann::json j = {{"sae", args.get("sae")},
                       {"hook", sae.config().hook},
-                      {"heldout",
-                       {{"rows", e.rows},
-                        {"variance_explained", e.variance_explained},
-                        {"mean_l0", e.mean_l0},
-                        {"dead", e.dead},
-                        {"dense", e.dense}}}};
-  std::printf("held out (%lld rows): variance explained %.4f, mean L0 %.1f, dead %d, dense %d of %lld\n",
+                      {"heldout", evaluation_json(e)}};
+  std::printf("held out (%lld rows): variance explained %.4f, mean L0 %.1f, dead %d, dense %d of %lld\n"
+              "  by kind of row: %s\n",
               static_cast<long long>(e.rows), e.variance_explained, e.mean_l0, e.dead, e.dense,
-              static_cast<long long>(sae.config().features));
+              static_cast<long long>(sae.config().features), by_kind_text(e).c_str());
   if (!args.get("dataset").empty()) {
     require(!args.get("checkpoint").empty(), "--dataset needs --checkpoint");
     std::unique_ptr<Policy> policy = load(args);
@@ -322,6 +335,7 @@ int steer(int argc, char** argv) {
   args.required("features", "feature numbers, comma-separated");
   args.required("out", "neuron_sets.json to write");
   args.option("checkpoint", "", "recorded as the sets' model");
+  args.option("prefix", "sae_", "set names are <prefix><feature> (tell two SAEs' sets apart)");
   if (!args.parse(argc, argv)) return 0;
   const Sae sae = Sae::load(args.get("sae"));
   const PatchSpec spec = parse_patch_spec(sae.config().hook);
@@ -340,7 +354,7 @@ int steer(int argc, char** argv) {
       throw Error("--features: '" + text + "' is not a feature number");
     }
     NeuronSet set;
-    set.name = "sae_" + std::to_string(f);
+    set.name = args.get("prefix") + std::to_string(f);
     set.description = "decoder direction of feature " + std::to_string(f) + " of the SAE " + args.get("sae") + " at " +
                       sae.config().hook + "; α in the feature's activation units";
     set.provenance = {"sae decoder direction", args.get("checkpoint"), ""};

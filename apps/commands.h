@@ -40,6 +40,7 @@ int run_sae(int argc, char** argv);
 int run_steer_experiment(int argc, char** argv);
 int run_sim_vs_real(int argc, char** argv);
 int run_report(int argc, char** argv);
+int run_explore(int argc, char** argv);
 
 inline constexpr Command kCommands[] = {
     {"info", "print versions, threads and build options", run_info},
@@ -72,6 +73,7 @@ inline constexpr Command kCommands[] = {
     {"sim-vs-real", "one experiment in the twin and on the real arm: lift-aligned heights, table, differences",
      run_sim_vs_real, true},
     {"report", "index.html over the main job's results folder", run_report},
+    {"explore", "explorer.html: scrub episodes with attention, search neurons and features, steering results", run_explore},
 };
 
 }  // namespace vlascope

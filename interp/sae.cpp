@@ -109,6 +109,7 @@ Sae Sae::train(const ActivationStore& store, const SaeTrainOptions& o, SaeTrainR
   c.aux_coef = o.aux_coef;
   c.aux_k = o.aux_k > 0 ? o.aux_k : static_cast<int>(std::max<int64_t>(1, d / 2));
   c.holdout = o.holdout;
+  c.balance_kinds = o.balance_kinds;
   c.seed = o.seed;
 
   // The input scale and mean from a sample of the training rows.
@@ -135,7 +136,20 @@ Sae Sae::train(const ActivationStore& store, const SaeTrainOptions& o, SaeTrainR
   torch::optim::Adam adam({m.w_enc, m.b_enc, m.w_dec, m.b_dec}, torch::optim::AdamOptions(o.lr));
 
   torch::Tensor rows_since_fired = torch::zeros({n}, torch::kInt64);
-  std::uniform_int_distribution<size_t> pick(0, split.train.size() - 1);
+  // The training rows by kind (one group of all of them without balancing); a row is drawn from a uniform group.
+  std::vector<std::vector<int64_t>> groups;
+  if (o.balance_kinds) {
+    std::map<RowKind, std::vector<int64_t>> by_kind;
+    for (int64_t r : split.train) by_kind[store.meta(r).kind].push_back(r);
+    for (auto& [kind, rows] : by_kind) groups.push_back(std::move(rows));
+  } else {
+    groups.push_back(split.train);
+  }
+  std::uniform_int_distribution<size_t> pick_group(0, groups.size() - 1);
+  auto draw = [&]() {
+    const std::vector<int64_t>& g = groups[pick_group(rng)];
+    return g[std::uniform_int_distribution<size_t>(0, g.size() - 1)(rng)];
+  };
   std::vector<int64_t> batch_rows(static_cast<size_t>(o.batch));
   ProgressBar bar("sae train", o.steps, "steps");
   const auto start = std::chrono::steady_clock::now();
@@ -144,7 +158,7 @@ Sae Sae::train(const ActivationStore& store, const SaeTrainOptions& o, SaeTrainR
     const int64_t decay_from = o.steps - o.steps / 5;
     const double lr = step < decay_from ? o.lr : o.lr * static_cast<double>(o.steps - step) / (o.steps - decay_from);
     for (auto& group : adam.param_groups()) static_cast<torch::optim::AdamOptions&>(group.options()).lr(lr);
-    for (int64_t& r : batch_rows) r = split.train[pick(rng)];
+    for (int64_t& r : batch_rows) r = draw();
     const torch::Tensor x = gather_rows(store, batch_rows.data(), o.batch) * c.input_scale;  // [B, width]
     torch::Tensor loss, err;
     {
@@ -236,6 +250,7 @@ void Sae::save(const std::string& dir) const {
                               {"aux_k", c.aux_k},
                               {"aux_coef", c.aux_coef},
                               {"holdout", c.holdout},
+                              {"balance_kinds", c.balance_kinds},
                               {"seed", c.seed}}}};
   write_file_atomically((fs::path(dir) / "sae.json").string(), j.dump(2) + "\n");
 }
@@ -266,6 +281,7 @@ Sae Sae::load(const std::string& dir) {
     c.aux_k = t.value("aux_k", 0);
     c.aux_coef = t.value("aux_coef", 0.0);
     c.holdout = t.value("holdout", 0);
+    c.balance_kinds = t.value("balance_kinds", false);
     c.seed = t.value("seed", uint64_t{0});
   } catch (const nlohmann::json::exception& e) {
     throw Error(json_path + ": " + e.what());
@@ -329,8 +345,25 @@ SaeEvaluation evaluate_sae(const Sae& sae, const ActivationStore& store, const s
   out.rows = static_cast<int64_t>(rows.size());
   require(out.rows > 0, store.dir() + ": no rows to evaluate on");
   torch::Tensor active = torch::zeros({m.config.features}, torch::kFloat64);
-  torch::Tensor sum = torch::zeros({m.config.width}, torch::kFloat64);
-  double sq = 0, err = 0, l0 = 0;
+  // Per kind of row and for all rows together: Σ|x − x̂|², Σ|x|², Σx and the row count.
+  struct Sums {
+    double err = 0, sq = 0;
+    torch::Tensor sum;
+    int64_t rows = 0;
+    void add(const torch::Tensor& x64, const torch::Tensor& diff64) {
+      err += diff64.pow(2).sum().item<double>();
+      sq += x64.pow(2).sum().item<double>();
+      sum = sum.defined() ? sum + x64.sum(0) : x64.sum(0);
+      rows += x64.size(0);
+    }
+    double explained() const {
+      const double total = sq - sum.pow(2).sum().item<double>() / static_cast<double>(rows);
+      return 1 - err / std::max(total, 1e-30);
+    }
+  };
+  Sums all;
+  std::map<RowKind, Sums> kinds;
+  double l0 = 0;
   constexpr int64_t kBatch = 4096;
   for (int64_t begin = 0; begin < out.rows; begin += kBatch) {
     const int64_t len = std::min(kBatch, out.rows - begin);
@@ -338,16 +371,20 @@ SaeEvaluation evaluate_sae(const Sae& sae, const ActivationStore& store, const s
     const double s = m.config.input_scale;
     const auto [values, indices] = m.encode(x * s);
     const torch::Tensor xhat = m.decode(values, indices) / s;
-    err += (x - xhat).to(torch::kFloat64).pow(2).sum().item<double>();
-    const torch::Tensor x64 = x.to(torch::kFloat64);
-    sq += x64.pow(2).sum().item<double>();
-    sum += x64.sum(0);
+    const torch::Tensor x64 = x.to(torch::kFloat64), diff64 = (x - xhat).to(torch::kFloat64);
+    all.add(x64, diff64);
+    std::map<RowKind, std::vector<int64_t>> of_kind;
+    for (int64_t r = 0; r < len; ++r) of_kind[store.meta(rows[static_cast<size_t>(begin + r)]).kind].push_back(r);
+    for (const auto& [kind, which] : of_kind) {
+      const torch::Tensor idx = torch::tensor(which, torch::kInt64);
+      kinds[kind].add(x64.index_select(0, idx), diff64.index_select(0, idx));
+    }
     const torch::Tensor on = values > 0;
     l0 += on.sum().item<double>();
     active.index_add_(0, indices.flatten(), on.flatten().to(torch::kFloat64));
   }
-  const double total_var = sq - sum.pow(2).sum().item<double>() / static_cast<double>(out.rows);
-  out.variance_explained = 1 - err / std::max(total_var, 1e-30);
+  out.variance_explained = all.explained();
+  for (const auto& [kind, sums] : kinds) out.by_kind[kind] = {sums.rows, sums.rows > 1 ? sums.explained() : 0};
   out.mean_l0 = l0 / static_cast<double>(out.rows);
   const torch::Tensor freq = active / static_cast<double>(out.rows);
   out.frequency.assign(freq.data_ptr<double>(), freq.data_ptr<double>() + freq.numel());

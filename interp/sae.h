@@ -17,6 +17,7 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <string>
 #include <utility>
@@ -41,6 +42,7 @@ struct SaeConfig {
   int64_t steps = 0, batch = 0, train_rows = 0;
   double lr = 0, aux_coef = 0;
   int aux_k = 0, holdout = 0;
+  bool balance_kinds = false;
   uint64_t seed = 0;
 };
 
@@ -54,6 +56,9 @@ struct SaeTrainOptions {
   double aux_coef = 1.0 / 32;
   int64_t dead_after = 200000;  // a feature not active on this many training rows counts as dead (for AuxK)
   int holdout = 10;      // every 10th episode held out for evaluation
+  // Minibatches draw each kind of row (image, word, state, action) equally often: a VLM prefix is 94% image rows,
+  // and a dictionary fit to the natural mix keeps the few word and state rows — the ones the actions read — worst.
+  bool balance_kinds = true;
   uint64_t seed = 0;
   int threads = 0;       // intra-op threads (0: leave them)
 };
@@ -71,6 +76,13 @@ struct SaeEvaluation {
   double mean_l0 = 0;             // active features per row (≤ k)
   int dead = 0, dense = 0;        // never active on these rows; active on more than 10% of them
   std::vector<double> frequency;  // per feature: share of rows it is active on
+  // The same per kind of row (image, word, state, action): a VLM store is mostly image rows, so the overall number
+  // can hide a badly kept state or word row — the rows the actions depend on most.
+  struct Part {
+    int64_t rows = 0;
+    double variance_explained = 0;
+  };
+  std::map<RowKind, Part> by_kind;
 };
 
 class Sae {

@@ -18,6 +18,10 @@
 #                                  works: "high" − the neutral prompt on the residual stream after layer 1, α 2 (up-high)
 #   patch/                         activation patching: "… lift it high" written into the neutral prompt layer by layer
 #                                  (VLM and expert) on the demonstrations' frames, beside a random patch of the same size
+#   sae/                           a TopK sparse autoencoder on the VLM's residual stream after layer 1 (image, word and
+#                                  state rows of the demonstrations): held-out variance explained, the open-loop splice
+#                                  check, and the features most tied to the lift phase, high vs low and fast vs slow
+#   explorer.html                  one page over all of it: scrub the attention episodes, search neurons and features
 # About 10 minutes on 2 cores once built (measured 2026-12-07 on the H4-based models with batched rollouts, --batch 8,
 # and 20 rollouts per steering condition; 14 min on 2026-12-02 with one episode at a time and 10 per condition).
 set -euo pipefail
@@ -70,5 +74,11 @@ trap - EXIT
 tr '\r' '\n' <"$out/steering.log" | grep -v '^[a-z /()]* \[[#.]*\]' || true  # without its progress bars
 [ $status -eq 0 ] || { echo "main: the steering chain failed (exit $status)" >&2; exit $status; }
 $vlascope patch --checkpoint $unfrozen --dataset "$out/demos" --episodes 4 --stride 15 --threads 2 --out "$out/patch"
+$vlascope sae capture --checkpoint $unfrozen --dataset "$out/demos" --hook "vlm.layers.1.resid.post@images+words+state" \
+  --stride 15 --threads 2 --out "$out/sae/store"
+$vlascope sae train --store "$out/sae/store" --k 32 --features 768 --steps 1500 --threads 2 --out "$out/sae"
+$vlascope sae eval --sae "$out/sae" --store "$out/sae/store" --checkpoint $unfrozen --dataset "$out/demos" --episodes 4 \
+  --stride 15 --threads 2 --out "$out/sae"
+$vlascope sae features --sae "$out/sae" --store "$out/sae/store" --checkpoint $unfrozen --threads 2 --out "$out/sae"
 $vlascope report "$out"
 echo "main job done in $(( ($(date +%s) - start) / 60 )) min: open $out/index.html"

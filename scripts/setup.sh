@@ -15,9 +15,12 @@ packages=(
   libopencv-dev ffmpeg
   # datasets, config files, serial bus
   libhdf5-dev nlohmann-json3-dev libserialport-dev
-  # tests and benchmarks; a one-node Slurm (with munge) for the sharded-sweep test
-  libgtest-dev libgmock-dev libbenchmark-dev slurm-wlm munge python3
+  # tests and benchmarks; a one-node Slurm (with munge) for the sharded-sweep test; Chromium for the explorer's
+  # browser test (driven by playwright-core from npm, below)
+  libgtest-dev libgmock-dev libbenchmark-dev slurm-wlm munge python3 chromium
 )
+# Node.js and npm run the browser test; a machine that has them (from Debian or elsewhere) keeps its own.
+command -v npm >/dev/null 2>&1 || packages+=(nodejs npm)
 
 missing=()
 for p in "${packages[@]}"; do
@@ -46,4 +49,11 @@ for lib in libblas.so.3 liblapack.so.3; do
     $SUDO update-alternatives --quiet --set "$name" "$want"
   fi
 done
+# playwright-core for the explorer's browser test, at the version package-lock.json pins (no browser download: the
+# test launches Debian's /usr/bin/chromium).
+here=$(cd "$(dirname "$0")/.." && pwd)
+if [ ! -d "$here/tests/browser/node_modules/playwright-core" ]; then
+  echo "setup: npm ci in tests/browser"
+  (cd "$here/tests/browser" && npm ci --no-audit --no-fund --loglevel=error)
+fi
 echo "setup: done"

@@ -317,6 +317,12 @@ TEST(Sae, SpliceIsInertWhenOffAndDoesWhatEachModeSays) {
   const Sae sae = Sae::train(store, t);
   const SaeEvaluation e = evaluate_sae(sae, store, split_by_episode(store, 5).heldout);
   EXPECT_GT(e.variance_explained, 0.8);
+  // Per kind of row: the image, word and state rows, which together are all of them.
+  ASSERT_EQ(e.by_kind.size(), 3u);
+  EXPECT_EQ(e.by_kind.at(RowKind::kImage).rows + e.by_kind.at(RowKind::kWord).rows + e.by_kind.at(RowKind::kState).rows,
+            e.rows);
+  EXPECT_EQ(e.by_kind.at(RowKind::kImage).rows, 8 * e.by_kind.at(RowKind::kState).rows);
+  EXPECT_TRUE(sae.config().balance_kinds);
 
   const PolicyInput in = frame_input(dataset.frame(1, 2), dataset.info(1).instruction);
   const auto plain = f.policy->predict_chunk(in, 3, 0);

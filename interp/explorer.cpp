@@ -1,0 +1,329 @@
+#include "interp/explorer.h"
+
+#include <algorithm>
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <regex>
+
+#include "common/error.h"
+#include "common/file_io.h"
+#include "common/image_io.h"
+#include "common/json_io.h"
+#include "interp/attention_metrics.h"
+#include "interp/capture.h"
+#include "interp/lift_segment.h"
+#include "interp/rollout.h"
+
+namespace vlascope {
+
+namespace fs = std::filesystem;
+
+// The page's files (interp/explorer/), built in by CMake (explorer_assets.cpp).
+extern const char* const kExplorerPage;
+extern const char* const kExplorerApp;
+extern const char* const kExplorerStyle;
+
+namespace {
+
+// Four significant digits: attention weights and heights, kept small in the page's data.
+double short_number(double x) {
+  if (x == 0 || !std::isfinite(x)) return 0;
+  const double scale = std::pow(10.0, 3 - static_cast<int>(std::floor(std::log10(std::abs(x)))));
+  return std::round(x * scale) / scale;
+}
+
+nlohmann::json short_row(const float* p, int n) {
+  nlohmann::json row = nlohmann::json::array();
+  for (int i = 0; i < n; ++i) row.push_back(short_number(p[i]));
+  return row;
+}
+
+// A JSON value as a script that hands it to the page: browsers run <script src> from file://, not fetch().
+std::string as_script(const char* function, const std::string& key, const nlohmann::json& value) {
+  return std::string(function) + "(" + nlohmann::json(key).dump() + ", " + value.dump() + ");\n";
+}
+
+}  // namespace
+
+struct ExplorerEpisode::Impl {
+  std::string dir;
+  int episode = 0;
+  uint64_t seed = 0;
+  std::string task;
+  int input_width = 0, input_height = 0;
+  nlohmann::json keys;       // the prefix's token table (the first chunk's)
+  nlohmann::json chunks = nlohmann::json::array();
+  nlohmann::json cameras = nlohmann::json::array();
+  int grid_rows = 0, grid_cols = 0, vlm_layers = 0, expert_layers = 0, vlm_heads = 0, expert_heads = 0;
+  int frame_width = 0, frame_height = 0;
+};
+
+ExplorerEpisode::ExplorerEpisode(std::string dir, int episode, uint64_t seed, std::string task, int input_width,
+                                 int input_height)
+    : impl_(std::make_unique<Impl>()) {
+  Impl& m = *impl_;
+  m.dir = std::move(dir);
+  m.episode = episode;
+  m.seed = seed;
+  m.task = std::move(task);
+  m.input_width = input_width;
+  m.input_height = input_height;
+  std::error_code ec;
+  fs::create_directories(fs::path(m.dir) / ("episode_" + std::to_string(episode)), ec);
+  require(!ec, m.dir + ": cannot create the explorer's folder (" + ec.message() + ")");
+}
+
+ExplorerEpisode::~ExplorerEpisode() = default;
+
+void ExplorerEpisode::add_chunk(const CapturedChunk& chunk, const Observation& observation, double time) {
+  Impl& m = *impl_;
+  const PrefixLayout& layout = chunk.layout;
+  const int lp = layout.prefix_len;
+  if (m.keys.is_null()) {
+    m.keys = nlohmann::json::array();
+    for (int k = 0; k < lp; ++k) {
+      const LayoutToken& t = layout.tokens[0][static_cast<size_t>(k)];
+      if (t.kind == TokenKind::kImage)
+        m.keys.push_back({{"kind", "image"}, {"camera", t.camera}, {"row", t.row}, {"col", t.col}});
+      else if (t.kind == TokenKind::kLanguage)
+        m.keys.push_back({{"kind", "word"}, {"piece", t.piece}, {"padding", t.padding}});
+      else
+        m.keys.push_back({{"kind", "state"}});
+    }
+    m.cameras = layout.camera_names;
+    m.grid_rows = layout.grid_rows;
+    m.grid_cols = layout.grid_cols;
+  }
+  // The rows kept: the VLM's last word and state token, the expert's mean over its action rows; keys cut to the
+  // prefix (a joint expert layer's action keys are not drawn).
+  const int last_word = last_language_token(layout), state = state_token(layout);
+  nlohmann::json vlm = nlohmann::json::array(), expert = nlohmann::json::array();
+  for (const CapturedAttention& a : chunk.maps) {
+    const bool is_vlm = a.point.stream == HookStream::kVlm;
+    nlohmann::json& stream = is_vlm ? vlm : expert;
+    const size_t layer = static_cast<size_t>(a.point.layer);
+    while (stream.size() <= layer) stream.push_back(nullptr);
+    nlohmann::json heads = nlohmann::json::array();
+    for (int h = 0; h < a.pattern.heads; ++h) {
+      nlohmann::json queries = nlohmann::json::array();
+      if (is_vlm) {
+        for (int want : {last_word, state}) {
+          const auto it = std::find(a.query_positions.begin(), a.query_positions.end(), want);
+          queries.push_back(it == a.query_positions.end()
+                                ? nlohmann::json(nullptr)
+                                : short_row(a.pattern.row(h, static_cast<int>(it - a.query_positions.begin())),
+                                            std::min(lp, a.pattern.keys)));
+        }
+      } else {
+        queries.push_back(short_row(a.pattern.row(h, 0), std::min(lp, a.pattern.keys)));
+      }
+      heads.push_back(queries);
+    }
+    (is_vlm ? m.vlm_heads : m.expert_heads) = a.pattern.heads;
+    stream[layer] = heads;
+  }
+  m.vlm_layers = std::max(m.vlm_layers, static_cast<int>(vlm.size()));
+  m.expert_layers = std::max(m.expert_layers, static_cast<int>(expert.size()));
+  nlohmann::json images = nlohmann::json::object();
+  for (const auto& [camera, image] : observation.images) {
+    const std::string name = "episode_" + std::to_string(m.episode) + "/chunk_" + std::to_string(chunk.index) + "_" +
+                             camera + ".png";
+    write_png((fs::path(m.dir) / name).string(), image);
+    images[camera] = "explore/" + name;
+    m.frame_width = image.width;
+    m.frame_height = image.height;
+  }
+  m.chunks.push_back({{"index", chunk.index}, {"time", short_number(time)}, {"images", images}, {"vlm", vlm},
+                      {"expert", expert}});
+}
+
+void ExplorerEpisode::finish(const RolloutResult& rollout, const LiftSegment& lift) {
+  Impl& m = *impl_;
+  nlohmann::json t = nlohmann::json::array(), z = nlohmann::json::array(), actions = nlohmann::json::array();
+  for (const RolloutStep& s : rollout.steps) {
+    t.push_back(short_number(s.time));
+    z.push_back(short_number(s.end_effector.position[2]));
+    nlohmann::json a = nlohmann::json::array();
+    for (float v : s.action) a.push_back(short_number(v));
+    actions.push_back(a);
+  }
+  const nlohmann::json data = {
+      {"episode", m.episode},
+      {"seed", m.seed},
+      {"task", m.task},
+      {"success", rollout.success},
+      {"lift", lift_status_name(lift.status)},
+      {"cameras", m.cameras},
+      {"grid", {m.grid_rows, m.grid_cols}},
+      {"input", {m.input_width, m.input_height}},
+      {"frame", {m.frame_width, m.frame_height}},
+      {"layers", {{"vlm", m.vlm_layers}, {"expert", m.expert_layers}}},
+      {"heads", {{"vlm", m.vlm_heads}, {"expert", m.expert_heads}}},
+      {"queries", {{"vlm", {"last word", "state"}}, {"expert", {"actions (mean)"}}}},
+      {"keys", m.keys},
+      {"trajectory", {{"time", t}, {"ee_z", z}, {"actions", actions}}},
+      {"chunks", m.chunks}};
+  const std::string key = "explore/episode_" + std::to_string(m.episode) + ".js";
+  write_file_atomically((fs::path(m.dir) / ("episode_" + std::to_string(m.episode) + ".js")).string(),
+                        as_script("vlascopeEpisode", key, data));
+}
+
+// ---- the page ------------------------------------------------------------------------------------------------------
+
+namespace {
+
+std::string relative_to_root(const fs::path& path, const fs::path& root) { return fs::relative(path, root).generic_string(); }
+
+// Every file called `name` under root (not inside the explorer's own frame folders), sorted.
+std::vector<fs::path> find_files(const fs::path& root, const std::string& name) {
+  std::vector<fs::path> out;
+  std::error_code ec;
+  for (auto it = fs::recursive_directory_iterator(root, fs::directory_options::skip_permission_denied, ec);
+       it != fs::recursive_directory_iterator(); it.increment(ec)) {
+    if (ec) break;
+    if (it->is_directory() && (it->path().filename() == "rollouts" || it->path().filename() == "explorer_assets")) {
+      it.disable_recursion_pending();
+      continue;
+    }
+    if (it->is_regular_file() && it->path().filename() == name) out.push_back(it->path());
+  }
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+}  // namespace
+
+ExplorerSummary write_explorer(const std::string& root_text) {
+  const fs::path root(root_text);
+  require(fs::is_directory(root), root_text + ": not a folder");
+  ExplorerSummary summary;
+  nlohmann::json index = {{"root", fs::absolute(root).filename().string()}};
+
+  // Episodes: explore/episode_<k>.js files.
+  nlohmann::json episodes = nlohmann::json::array();
+  std::error_code ec;
+  const std::regex episode_file("episode_([0-9]+)\\.js");
+  for (auto it = fs::recursive_directory_iterator(root, ec); it != fs::recursive_directory_iterator(); it.increment(ec)) {
+    if (ec) break;
+    std::smatch match;
+    const std::string file = it->path().filename().string();
+    if (it->is_regular_file() && it->path().parent_path().filename() == "explore" &&
+        std::regex_match(file, match, episode_file)) {
+      const std::string study = relative_to_root(it->path().parent_path().parent_path(), root);
+      episodes.push_back({{"study", study.empty() ? "." : study},
+                          {"episode", std::stoi(match[1])},
+                          {"script", relative_to_root(it->path(), root)}});
+    }
+  }
+  std::sort(episodes.begin(), episodes.end(), [](const nlohmann::json& a, const nlohmann::json& b) {
+    return std::make_pair(a["study"].get<std::string>(), a["episode"].get<int>()) <
+           std::make_pair(b["study"].get<std::string>(), b["episode"].get<int>());
+  });
+  summary.episodes = static_cast<int>(episodes.size());
+  index["episodes"] = episodes;
+
+  // Steering studies: every condition's lift and success, and the study's plots.
+  nlohmann::json steering = nlohmann::json::array();
+  for (const fs::path& file : find_files(root, "steer_report.json")) {
+    const nlohmann::json report = read_json_object(file.string());
+    nlohmann::json conditions = nlohmann::json::array();
+    const nlohmann::json& vs = report.contains("vs_baseline_mean_height_cm") ? report["vs_baseline_mean_height_cm"]
+                                                                              : nlohmann::json::object();
+    if (report.contains("conditions") && report["conditions"].is_object())
+      for (const auto& [name, c] : report["conditions"].items()) {
+        nlohmann::json row = {{"name", name},
+                              {"successes", c.value("successes", 0)},
+                              {"rollouts", c.value("rollouts", 0)}};
+        if (c.contains("mean_height") && c["mean_height"].contains("mean"))
+          row["mean_height_cm"] = short_number(c["mean_height"]["mean"].get<double>());
+        if (vs.contains(name)) {
+          row["delta_cm"] = short_number(vs[name].value("difference", 0.0));
+          row["p"] = short_number(vs[name].value("welch_p", 1.0));
+        }
+        conditions.push_back(row);
+      }
+    nlohmann::json plots = nlohmann::json::array();
+    for (const auto& entry : fs::directory_iterator(file.parent_path()))
+      if (entry.path().extension() == ".png") plots.push_back(relative_to_root(entry.path(), root));
+    std::sort(plots.begin(), plots.end());
+    steering.push_back({{"study", relative_to_root(file.parent_path(), root)}, {"conditions", conditions}, {"plots", plots}});
+  }
+  summary.steering_studies = static_cast<int>(steering.size());
+  index["steering"] = steering;
+
+  // Neuron sets: sparse sets entry by entry (their notes hold the top tokens); dense directions as one line.
+  nlohmann::json neurons = nlohmann::json::array();
+  for (const fs::path& file : find_files(root, "neuron_sets.json")) {
+    const nlohmann::json sets = read_json_object(file.string());
+    if (!sets.contains("sets") || !sets["sets"].is_array()) continue;
+    for (const nlohmann::json& set : sets["sets"]) {
+      ++summary.neuron_sets;
+      const std::string name = set.value("name", "");
+      const nlohmann::json& list = set.contains("neurons") ? set["neurons"] : nlohmann::json::array();
+      if (list.size() > 200) {
+        neurons.push_back({{"kind", "direction"},
+                           {"set", name},
+                           {"source", relative_to_root(file, root)},
+                           {"channels", list.size()},
+                           {"note", set.value("description", "")}});
+        continue;
+      }
+      for (const nlohmann::json& n : list) {
+        ++summary.neurons;
+        neurons.push_back({{"kind", "neuron"},
+                           {"set", name},
+                           {"source", relative_to_root(file, root)},
+                           {"stream", n.value("stream", "")},
+                           {"layer", n.value("layer", 0)},
+                           {"index", n.value("index", 0)},
+                           {"note", n.value("note", "")}});
+      }
+    }
+  }
+  index["neurons"] = neurons;
+
+  // SAE features: the ranked ones (lift, high vs low, fast vs slow) with their numbers, tokens and figures.
+  nlohmann::json features = nlohmann::json::array();
+  for (const fs::path& file : find_files(root, "features.json")) {
+    const nlohmann::json f = read_json_object(file.string());
+    if (!f.contains("features") || !f.contains("rankings")) continue;
+    std::map<int, std::vector<std::string>> ranked_in;
+    for (const auto& [question, list] : f["rankings"].items())
+      for (const nlohmann::json& id : list) ranked_in[id.get<int>()].push_back(question);
+    for (const auto& [id, questions] : ranked_in) {
+      const nlohmann::json& s = f["features"][static_cast<size_t>(id)];
+      nlohmann::json figures = nlohmann::json::array();
+      for (const std::string& q : questions) figures.push_back(relative_to_root(file.parent_path() / (q + "_features.png"), root));
+      ++summary.sae_features;
+      features.push_back({{"kind", "feature"},
+                          {"set", "sae " + f.value("hook", std::string())},
+                          {"source", relative_to_root(file, root)},
+                          {"index", id},
+                          {"questions", questions},
+                          {"frequency", short_number(s.value("frequency", 0.0))},
+                          {"lift_d", short_number(s.value("lift_d", 0.0))},
+                          {"high_low_g", short_number(s.value("high_low_g", 0.0))},
+                          {"fast_slow_g", short_number(s.value("fast_slow_g", 0.0))},
+                          {"tokens", s.value("top_tokens", std::vector<std::string>{})},
+                          {"figures", figures}});
+    }
+  }
+  index["features"] = features;
+
+  write_file_atomically((root / "explorer_index.js").string(), as_script("vlascopeIndex", "index", index));
+  std::string page = kExplorerPage;
+  const auto put = [&](const std::string& marker, const std::string& text) {
+    const size_t at = page.find(marker);
+    require(at != std::string::npos, "explorer page template: no " + marker);
+    page.replace(at, marker.size(), text);
+  };
+  put("/*STYLE*/", kExplorerStyle);
+  put("/*APP*/", kExplorerApp);
+  summary.page = (root / "explorer.html").string();
+  write_file_atomically(summary.page, page);
+  return summary;
+}
+
+}  // namespace vlascope
