@@ -10,6 +10,7 @@
 #include <sstream>
 
 #include "apps/commands.h"
+#include "apps/robot_factory.h"
 #include "common/cli.h"
 #include "common/error.h"
 #include "common/file_io.h"
@@ -69,28 +70,54 @@ void add_frame_options(ArgParser& args, const char* stride) {
   args.option("episodes", "0", "the dataset's first episodes (0: all)");
   args.option("stride", stride, "every n-th frame of each episode");
   args.option("prompt", "", "the instruction every frame runs with (default: each episode's own)");
-  args.option("seed", "0", "frame f's noise is (seed, f)");
+  args.option("seed", "0", "frame f's noise is (seed, f); with --rollouts, the first episode's seed");
   args.option("threads", "0", "intra-op threads (0 = all cores)");
 }
 
 int capture(int argc, char** argv) {
   ArgParser args("vlascope sae capture",
-                 "Runs recorded frames through the policy and streams one hook point's rows to an activation store\n"
-                 "on disk (activations.f32, rows.i32, store.json): what `sae train` reads.");
+                 "Runs recorded frames (--dataset) or fresh closed-loop rollouts (--rollouts, sim or the real arm)\n"
+                 "through the policy and streams one hook point's rows to an activation store on disk\n"
+                 "(activations.f32, rows.i32, store.json): what `sae train` reads.");
   args.required("checkpoint", "SmolVLA checkpoint directory");
-  args.required("dataset", "recorded episodes (vlascope collect)");
   args.required("hook", "hook point and rows, as a patch spec: e.g. vlm.layers.2.resid.post@images+last_word+state,\n"
                         "expert.layers.4.mlp.post, expert.layers.4.resid.post@steps:0,9");
   args.required("out", "the activation store's folder");
+  args.option("dataset", "", "recorded episodes (vlascope collect) whose frames are run");
   add_frame_options(args, "3");
+  args.option("rollouts", "0", "instead of a dataset: this many fresh rollouts, one at a time (every policy call's rows)");
+  args.option("prompts", "pick up the cube and lift it",
+              "with --rollouts: the instructions, episode k running the (k mod n)-th; NAME=PROMPT labels its rows\n"
+              "with the variant NAME (e.g. high=… lift it high;low=… lift it low), ';'-separated");
+  args.option("max-seconds", "15", "with --rollouts: episode length limit");
+  add_robot_options(args);
   if (!args.parse(argc, argv)) return 0;
   std::unique_ptr<Policy> policy = load(args);
-  const DatasetReader dataset(args.get("dataset"));
-  const StoreInfo info = capture_activations(*policy, dataset, frame_options(args, args.get("hook")), args.get("out"));
+  StoreInfo info;
+  if (args.get_int("rollouts") > 0) {
+    require(args.get("dataset").empty(), "--dataset and --rollouts: one source of frames, please");
+    RolloutCaptureOptions o;
+    o.spec = args.get("hook");
+    o.episodes = args.get_int("rollouts");
+    o.first_seed = static_cast<uint64_t>(args.get_int64("seed"));
+    o.checkpoint = args.get("checkpoint");
+    o.rollout.max_seconds = args.get_double("max-seconds");
+    for (const std::string& item : split_nonempty(args.get("prompts"), ';')) {
+      const size_t eq = item.find('=');
+      if (eq == std::string::npos) o.prompts.push_back({"", item});
+      else o.prompts.push_back({item.substr(0, eq), item.substr(eq + 1)});
+    }
+    std::unique_ptr<Robot> robot = make_robot(args);
+    info = capture_rollout_activations(*policy, *robot, o, args.get("out"));
+  } else {
+    require(!args.get("dataset").empty(), "sae capture: give --dataset (recorded frames) or --rollouts N");
+    const DatasetReader dataset(args.get("dataset"));
+    info = capture_activations(*policy, dataset, frame_options(args, args.get("hook")), args.get("out"));
+  }
   const ActivationStore store(args.get("out"));
-  std::printf("captured %lld rows of %lld values from %d frames at %s\nwrote %s (%.1f MB)\n",
+  std::printf("captured %lld rows of %lld values from %d %s at %s\nwrote %s (%.1f MB)\n",
               static_cast<long long>(store.count()), static_cast<long long>(store.width()), info.frames,
-              info.hook.c_str(), args.get("out").c_str(),
+              args.get_int("rollouts") > 0 ? "policy calls" : "frames", info.hook.c_str(), args.get("out").c_str(),
               static_cast<double>(store.count() * store.width()) * 4 / 1e6);
   return 0;
 }
@@ -336,6 +363,8 @@ int steer(int argc, char** argv) {
   args.required("out", "neuron_sets.json to write");
   args.option("checkpoint", "", "recorded as the sets' model");
   args.option("prefix", "sae_", "set names are <prefix><feature> (tell two SAEs' sets apart)");
+  args.option("rows", "", "VLM SAEs: the kinds of row the sets act on, '+'-joined (default: the SAE's own rows); a\n"
+                          "feature that fires on the state row alone is steered there, e.g. --rows state");
   if (!args.parse(argc, argv)) return 0;
   const Sae sae = Sae::load(args.get("sae"));
   const PatchSpec spec = parse_patch_spec(sae.config().hook);
@@ -360,8 +389,20 @@ int steer(int argc, char** argv) {
     set.provenance = {"sae decoder direction", args.get("checkpoint"), ""};
     const std::vector<float> d = sae.decoder_direction(f);
     const Stream stream = spec.point.stream == HookStream::kVlm ? Stream::kVlm : Stream::kExpert;
-    const std::vector<TokenRegion> regions = spec.point.stream == HookStream::kVlm ? spec.tokens
-                                                                                  : std::vector<TokenRegion>{TokenRegion::kAll};
+    std::vector<TokenRegion> regions = spec.point.stream == HookStream::kVlm ? spec.tokens
+                                                                            : std::vector<TokenRegion>{TokenRegion::kAll};
+    if (!args.get("rows").empty()) {
+      require(spec.point.stream == HookStream::kVlm, "--rows: an expert SAE's rows are its action tokens, all of them");
+      std::vector<TokenRegion> chosen;
+      for (const std::string& name : split_nonempty(args.get("rows"), '+')) {
+        const TokenRegion r = parse_token_region(name);
+        const bool within = std::find(regions.begin(), regions.end(), r) != regions.end() ||
+                            regions == std::vector<TokenRegion>{TokenRegion::kAll};
+        require(within, "--rows: the SAE (" + sae.config().hook + ") was not trained on " + name + " rows");
+        chosen.push_back(r);
+      }
+      regions = chosen;
+    }
     for (TokenRegion region : regions)
       for (size_t c = 0; c < d.size(); ++c) {
         if (d[c] == 0) continue;

@@ -19,6 +19,9 @@
 #include "common/progress.h"
 #include "dataset/dataset.h"
 #include "interp/attention_metrics.h"
+#include "interp/attention_study.h"
+#include "interp/lift_segment.h"
+#include "interp/rollout.h"
 #include "interp/neurons.h"
 #include "interp/patching.h"
 #include "interp/stats.h"
@@ -423,86 +426,163 @@ bool step_chosen(const PatchSpec& spec, const HookContext& ctx) {
 
 }  // namespace
 
+namespace {
+
+// The rows a spec names, copied out of every forward pass (batch 1) with the metadata of what is running.
+class RowCapture {
+ public:
+  RowCapture(Policy& policy, const PatchSpec& spec) : policy_(policy), spec_(spec) {
+    validate_patch_spec(spec_, policy);
+    require(spec_.head < 0, "sae capture '" + spec_.text + "': a head is chosen at attn.heads for ablation; capture "
+                                                          "the whole point");
+    const bool expert = spec_.point.stream == HookStream::kExpert;
+    handle_ = policy.hooks().add(spec_.point, [this, expert](const HookContext& ctx, at::Tensor& act) {
+      if (ctx.pass == ForwardPass::kTrain || !step_chosen(spec_, ctx)) return;
+      require(act.size(0) == 1, "sae capture: one frame per call");
+      const torch::Tensor a = act.detach().select(0, 0).to(torch::kFloat32).contiguous();  // [L, D]
+      require(width_ < 0 || a.size(1) == width_, "sae capture: the hook's width changed");
+      width_ = a.size(1);
+      for (const auto& [begin, len] : spec_rows(spec_, policy_, ctx, a.size(0))) {
+        const float* p = a.data_ptr<float>() + begin * width_;
+        values_.insert(values_.end(), p, p + len * width_);
+        for (int64_t r = begin; r < begin + len; ++r) {
+          ActivationRow row = current;
+          row.position = static_cast<int32_t>(r);
+          row.step = expert ? ctx.step : -1;
+          row.kind = row_kind(ctx, expert, r);
+          rows_.push_back(row);
+        }
+      }
+    });
+  }
+  ~RowCapture() { policy_.hooks().remove(handle_); }
+  RowCapture(const RowCapture&) = delete;
+  RowCapture& operator=(const RowCapture&) = delete;
+
+  ActivationRow current;  // episode, frame, phase and variant of what runs next
+  std::vector<ActivationRow>& rows() { return rows_; }
+  // Appends what was captured since the last call to the store (opened at the first rows) and forgets it.
+  void flush(std::unique_ptr<ActivationStoreWriter>& out, const std::string& out_dir) {
+    if (!rows_.empty()) {
+      if (!out) out = std::make_unique<ActivationStoreWriter>(out_dir, width_);
+      out->append(values_.data(), rows_);
+    }
+    values_.clear();
+    rows_.clear();
+  }
+
+ private:
+  Policy& policy_;
+  PatchSpec spec_;
+  int handle_ = -1;
+  int64_t width_ = -1;
+  std::vector<float> values_;
+  std::vector<ActivationRow> rows_;
+};
+
+StoreInfo store_info(Policy& policy, const std::string& spec, const std::string& checkpoint, const std::string& dataset,
+                     const std::string& prompt, std::vector<std::string> variants, int frames) {
+  StoreInfo info;
+  info.hook = spec;
+  info.checkpoint = checkpoint;
+  if (!checkpoint.empty() && fs::exists(fs::path(checkpoint) / "model.safetensors"))
+    info.checkpoint_digest = file_digest((fs::path(checkpoint) / "model.safetensors").string());
+  info.dataset = dataset;
+  info.prompt = prompt;
+  info.cameras = policy.cameras();
+  info.grid = policy.config().image_grid();
+  info.tokens_per_camera = info.grid * info.grid;
+  info.variants = std::move(variants);
+  info.frames = frames;
+  return info;
+}
+
+}  // namespace
+
 StoreInfo capture_activations(Policy& policy, const DatasetReader& dataset, const CaptureOptions& o,
                               const std::string& out_dir) {
   torch::NoGradGuard no_grad;
-  const PatchSpec spec = parse_patch_spec(o.spec);
-  validate_patch_spec(spec, policy);
-  require(spec.head < 0, "sae capture '" + o.spec + "': a head is chosen at attn.heads for ablation; capture the "
-                                                     "whole point");
-  const bool expert = spec.point.stream == HookStream::kExpert;
   std::vector<std::string> variants;
   for (int e = 0; e < dataset.num_episodes(); ++e) {
     const std::string& v = dataset.info(e).variant;
     if (!v.empty() && std::find(variants.begin(), variants.end(), v) == variants.end()) variants.push_back(v);
   }
-  ActivationRow current;  // episode, frame, phase and variant of the frame running
-  std::vector<float> values;
-  std::vector<ActivationRow> rows;
-  int64_t width = -1;
-  std::unique_ptr<ActivationStoreWriter> out;
-  const int handle = policy.hooks().add(spec.point, [&](const HookContext& ctx, at::Tensor& act) {
-    if (ctx.pass == ForwardPass::kTrain || !step_chosen(spec, ctx)) return;
-    require(act.size(0) == 1, "sae capture: one frame per call");
-    const torch::Tensor a = act.detach().select(0, 0).to(torch::kFloat32).contiguous();  // [L, D]
-    require(width < 0 || a.size(1) == width, "sae capture: the hook's width changed");
-    width = a.size(1);
-    for (const auto& [begin, len] : spec_rows(spec, policy, ctx, a.size(0))) {
-      const float* p = a.data_ptr<float>() + begin * width;
-      values.insert(values.end(), p, p + len * width);
-      for (int64_t r = begin; r < begin + len; ++r) {
-        ActivationRow row = current;
-        row.position = static_cast<int32_t>(r);
-        row.step = expert ? ctx.step : -1;
-        row.kind = row_kind(ctx, expert, r);
-        rows.push_back(row);
-      }
-    }
-  });
-  struct Unhook {
-    Hooks& hooks;
-    int handle;
-    ~Unhook() { hooks.remove(handle); }
-  } unhook{policy.hooks(), handle};
-
+  RowCapture capture(policy, parse_patch_spec(o.spec));
   const std::vector<std::pair<int, int>> frames = chosen_frames(dataset, o);
   require(!frames.empty(), "sae capture: the dataset has no frames to run");
+  std::unique_ptr<ActivationStoreWriter> out;
   ProgressBar bar("sae capture", static_cast<int64_t>(frames.size()), "frames");
   int64_t chunk = 0;
   for (const auto& [e, i] : frames) {
     const Frame frame = dataset.frame(e, i);
     const EpisodeInfo& ei = dataset.info(e);
-    current = {};
-    current.episode = e;
-    current.frame = i;
-    current.phase = static_cast<int32_t>(frame.phase);
+    capture.current = {};
+    capture.current.episode = e;
+    capture.current.frame = i;
+    capture.current.phase = static_cast<int32_t>(frame.phase);
     const auto v = std::find(variants.begin(), variants.end(), ei.variant);
-    current.variant = v == variants.end() ? -1 : static_cast<int32_t>(v - variants.begin());
+    capture.current.variant = v == variants.end() ? -1 : static_cast<int32_t>(v - variants.begin());
     policy.predict_chunk(frame_input(frame, o.prompt.empty() ? ei.instruction : o.prompt), o.seed, chunk++);
-    require(width > 0 || rows.empty(), "sae capture: the hook did not fire");
-    if (!rows.empty()) {
-      if (!out) out = std::make_unique<ActivationStoreWriter>(out_dir, width);
-      out->append(values.data(), rows);
-    }
-    values.clear();
-    rows.clear();
+    capture.flush(out, out_dir);
     bar.advance();
     bar.set_status(std::to_string(out ? out->count() : 0) + " rows");
   }
   bar.finish();
   require(out != nullptr, "sae capture '" + o.spec + "': no rows were captured");
-  StoreInfo info;
-  info.hook = o.spec;
-  info.checkpoint = o.checkpoint;
-  if (!o.checkpoint.empty() && fs::exists(fs::path(o.checkpoint) / "model.safetensors"))
-    info.checkpoint_digest = file_digest((fs::path(o.checkpoint) / "model.safetensors").string());
-  info.dataset = fs::path(dataset.path(0)).parent_path().string();
-  info.prompt = o.prompt;
-  info.cameras = policy.cameras();
-  info.grid = policy.config().image_grid();
-  info.tokens_per_camera = info.grid * info.grid;
-  info.variants = variants;
-  info.frames = static_cast<int>(frames.size());
+  StoreInfo info = store_info(policy, o.spec, o.checkpoint, fs::path(dataset.path(0)).parent_path().string(), o.prompt,
+                              variants, static_cast<int>(frames.size()));
+  out->finish(info);
+  return info;
+}
+
+StoreInfo capture_rollout_activations(Policy& policy, Robot& robot, const RolloutCaptureOptions& o,
+                                      const std::string& out_dir) {
+  torch::NoGradGuard no_grad;
+  require(o.episodes >= 1, "sae capture: --rollouts must be at least 1");
+  require(!o.prompts.empty(), "sae capture: no prompt to run the rollouts with");
+  std::vector<std::string> variants;
+  for (const auto& [variant, prompt] : o.prompts)
+    if (!variant.empty() && std::find(variants.begin(), variants.end(), variant) == variants.end())
+      variants.push_back(variant);
+  RowCapture capture(policy, parse_patch_spec(o.spec));
+  std::unique_ptr<ActivationStoreWriter> out;
+  ProgressBar bar("sae capture", o.episodes, "rollouts");
+  int calls = 0;
+  for (int k = 0; k < o.episodes; ++k) {
+    const auto& [variant, prompt] = o.prompts[static_cast<size_t>(k) % o.prompts.size()];
+    const auto v = std::find(variants.begin(), variants.end(), variant);
+    capture.current = {};
+    capture.current.episode = k;
+    capture.current.variant = v == variants.end() ? -1 : static_cast<int32_t>(v - variants.begin());
+    RolloutOptions ro = o.rollout;
+    ro.task = prompt;
+    // The rows of a policy call belong to the step that made it: its index and time, the phase once the episode's
+    // lift segment is known.
+    std::vector<double> row_time;
+    size_t stamped = 0;
+    const RolloutResult r = run_rollout(robot, policy, o.first_seed + static_cast<uint64_t>(k), ro,
+                                        [&](int index, const Observation&, const RolloutStep& step) {
+                                          for (; stamped < capture.rows().size(); ++stamped) {
+                                            capture.rows()[stamped].frame = index;
+                                            row_time.push_back(step.time);
+                                          }
+                                          return true;
+                                        });
+    const LiftSegment lift = find_lift_segment(r.ee_trajectory());
+    for (size_t i = 0; i < capture.rows().size(); ++i) {
+      const std::string phase = i < row_time.size() ? phase_at(lift, row_time[i]) : "";
+      capture.rows()[i].phase = static_cast<int32_t>(phase.empty() ? Phase::kUnknown : parse_task_phase(phase, "phase"));
+    }
+    calls += r.model_calls;
+    capture.flush(out, out_dir);
+    bar.advance();
+    bar.set_status(std::to_string(out ? out->count() : 0) + " rows");
+  }
+  bar.finish();
+  require(out != nullptr, "sae capture '" + o.spec + "': no rows were captured");
+  std::string prompts;
+  for (const auto& [variant, prompt] : o.prompts) prompts += (prompts.empty() ? "" : ";") + variant + "=" + prompt;
+  StoreInfo info = store_info(policy, o.spec, o.checkpoint, "rollouts:" + robot.name(), prompts, variants, calls);
   out->finish(info);
   return info;
 }

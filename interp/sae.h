@@ -2,8 +2,8 @@
 // on SmolVLA): x ≈ b_dec + Σ_{i ∈ top-k} f_i(x) d_i with f = ReLU(TopK(W_enc (x − b_dec) + b_enc)) and unit-norm
 // decoder rows d_i — a basis of "features" in which a hook point's activations are sparse.
 //
-//   sae capture   recorded frames → activation store on disk (interp/activation_store.h), rows chosen as in a
-//                 PatchSpec ("vlm.layers.2.resid.post@images+last_word+state", "expert.layers.4.mlp.post")
+//   sae capture   recorded frames or fresh rollouts → activation store on disk (interp/activation_store.h), rows
+//                 chosen as in a PatchSpec ("vlm.layers.2.resid.post@images+last_word+state", "expert.layers.4.mlp.post")
 //   Sae::train    Adam on minibatches drawn from the store (mapped, so not bounded by memory), AuxK loss on dead
 //                 features, decoder rows renormalised after every step; inputs scaled so E|x|² = width
 //   evaluate      fraction of variance explained on held-out episodes, dead and dense features
@@ -25,11 +25,13 @@
 
 #include "common/image.h"
 #include "interp/activation_store.h"
+#include "interp/rollout.h"
 
 namespace vlascope {
 
 class DatasetReader;
 class Policy;
+class Robot;
 
 struct SaeConfig {
   std::string hook;             // the PatchSpec text of the rows it reads and writes
@@ -133,6 +135,21 @@ struct CaptureOptions {
 // spec names) to an activation store in `out_dir`, published when the last frame is done. Returns its info.
 StoreInfo capture_activations(Policy& policy, const DatasetReader& dataset, const CaptureOptions& options,
                               const std::string& out_dir);
+
+// The same on fresh closed-loop rollouts (sim or the real arm), one at a time: episode k runs seed first_seed + k under
+// prompts[k % n] (its name is the rows' variant, so "high=… lift it high;low=… lift it low" gives a store whose high
+// vs low statistics compare what the prompts make the policy do). A row's frame is the step of its policy call; its
+// phase comes from the episode's lift segment (reach, grasp, lift, hold), found when the episode ends.
+struct RolloutCaptureOptions {
+  std::string spec;
+  int episodes = 0;
+  uint64_t first_seed = 0;
+  std::vector<std::pair<std::string, std::string>> prompts;  // (variant, prompt)
+  RolloutOptions rollout;  // its task is replaced by the prompt
+  std::string checkpoint;
+};
+StoreInfo capture_rollout_activations(Policy& policy, Robot& robot, const RolloutCaptureOptions& options,
+                                      const std::string& out_dir);
 
 // ---- splicing into the policy ----------------------------------------------------------------------------------
 

@@ -366,6 +366,20 @@ grep -q "mean ablation needs --ablate-dataset" "$dir/steer_bad.txt" || fail "--a
 $vlascope sae capture --checkpoint "$dir/vla" --dataset "$dir/demos" --hook "vlm.layers.0.resid.post@images+state" \
   --stride 4 --out "$dir/sae_store" >"$dir/sae.txt" 2>&1 || { cat "$dir/sae.txt"; fail "sae capture"; }
 [ "$(json "$dir/sae_store/store.json" "d['count'] > 0 and d['variants'] != []")" = True ] || fail "sae capture: store.json"
+# From rollouts: two episodes under two prompts, each prompt's rows labelled with its name; a frame is a step index.
+$vlascope sae capture --checkpoint "$dir/vla" --rollouts 2 --prompts "high=pick up the cube and lift it high;low=pick up \
+the cube and lift it low" --hook "expert.layers.0.resid.post@steps:0" $common --out "$dir/sae_rollouts" >"$dir/sae.txt" 2>&1 ||
+  { cat "$dir/sae.txt"; fail "sae capture --rollouts"; }
+python3 - "$dir/sae_rollouts" <<'PY' || fail "sae capture --rollouts: the store"
+import json, struct, sys
+d = json.load(open(sys.argv[1] + "/store.json"))
+assert d["variants"] == ["high", "low"] and d["count"] > 0 and d["dataset"].startswith("rollouts:"), d
+raw = open(sys.argv[1] + "/rows.i32", "rb").read()
+rows = [struct.unpack_from("<7i", raw, 28 * i) for i in range(d["count"])]
+assert {r[0] for r in rows} == {0, 1} and {r[6] for r in rows if r[0] == 1} == {1}, "episode 1 is the low prompt's"
+assert all(r[3] == 0 and r[4] == 3 for r in rows), "expert rows of step 0, kind action"
+assert len({r[1] for r in rows}) >= 2, "rows from several policy calls"
+PY
 $vlascope sae train --store "$dir/sae_store" --out "$dir/sae" --k 4 --features 64 --steps 60 --batch 64 --holdout 4 \
   >"$dir/sae.txt" 2>&1 || { cat "$dir/sae.txt"; fail "sae train"; }
 [ -s "$dir/sae/sae.safetensors" ] && [ -s "$dir/sae/training_curve.png" ] || fail "sae train: files"
