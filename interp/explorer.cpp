@@ -5,6 +5,7 @@
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <regex>
 
 #include "common/error.h"
@@ -174,6 +175,13 @@ void ExplorerEpisode::finish(const RolloutResult& rollout, const LiftSegment& li
 
 namespace {
 
+// A number of a results file, or nothing where it is missing or null (a study that could not compute it; nlohmann
+// also writes NaN as null).
+std::optional<double> number_of(const nlohmann::json& j, const char* key) {
+  if (j.is_object() && j.contains(key) && j[key].is_number()) return j[key].get<double>();
+  return std::nullopt;
+}
+
 std::string relative_to_root(const fs::path& path, const fs::path& root) { return fs::relative(path, root).generic_string(); }
 
 // Every file called `name` under root (not inside the explorer's own frame folders), sorted.
@@ -233,14 +241,15 @@ ExplorerSummary write_explorer(const std::string& root_text) {
                                                                               : nlohmann::json::object();
     if (report.contains("conditions") && report["conditions"].is_object())
       for (const auto& [name, c] : report["conditions"].items()) {
+        if (!c.is_object()) continue;
         nlohmann::json row = {{"name", name},
-                              {"successes", c.value("successes", 0)},
-                              {"rollouts", c.value("rollouts", 0)}};
-        if (c.contains("mean_height") && c["mean_height"].contains("mean"))
-          row["mean_height_cm"] = short_number(c["mean_height"]["mean"].get<double>());
+                              {"successes", static_cast<int>(number_of(c, "successes").value_or(0))},
+                              {"rollouts", static_cast<int>(number_of(c, "rollouts").value_or(0))}};
+        if (c.contains("mean_height"))
+          if (const auto m = number_of(c["mean_height"], "mean")) row["mean_height_cm"] = short_number(*m);
         if (vs.contains(name)) {
-          row["delta_cm"] = short_number(vs[name].value("difference", 0.0));
-          row["p"] = short_number(vs[name].value("welch_p", 1.0));
+          if (const auto d = number_of(vs[name], "difference")) row["delta_cm"] = short_number(*d);
+          if (const auto p = number_of(vs[name], "welch_p")) row["p"] = short_number(*p);
         }
         conditions.push_back(row);
       }
@@ -259,6 +268,7 @@ ExplorerSummary write_explorer(const std::string& root_text) {
     const nlohmann::json sets = read_json_object(file.string());
     if (!sets.contains("sets") || !sets["sets"].is_array()) continue;
     for (const nlohmann::json& set : sets["sets"]) {
+      if (!set.is_object()) continue;
       ++summary.neuron_sets;
       const std::string name = set.value("name", "");
       const nlohmann::json& list = set.contains("neurons") ? set["neurons"] : nlohmann::json::array();
@@ -271,6 +281,7 @@ ExplorerSummary write_explorer(const std::string& root_text) {
         continue;
       }
       for (const nlohmann::json& n : list) {
+        if (!n.is_object()) continue;
         ++summary.neurons;
         neurons.push_back({{"kind", "neuron"},
                            {"set", name},
@@ -293,6 +304,8 @@ ExplorerSummary write_explorer(const std::string& root_text) {
     for (const auto& [question, list] : f["rankings"].items())
       for (const nlohmann::json& id : list) ranked_in[id.get<int>()].push_back(question);
     for (const auto& [id, questions] : ranked_in) {
+      if (id < 0 || static_cast<size_t>(id) >= f["features"].size() || !f["features"][static_cast<size_t>(id)].is_object())
+        continue;
       const nlohmann::json& s = f["features"][static_cast<size_t>(id)];
       nlohmann::json figures = nlohmann::json::array();
       for (const std::string& q : questions) figures.push_back(relative_to_root(file.parent_path() / (q + "_features.png"), root));
@@ -302,11 +315,12 @@ ExplorerSummary write_explorer(const std::string& root_text) {
                           {"source", relative_to_root(file, root)},
                           {"index", id},
                           {"questions", questions},
-                          {"frequency", short_number(s.value("frequency", 0.0))},
-                          {"lift_d", short_number(s.value("lift_d", 0.0))},
-                          {"high_low_g", short_number(s.value("high_low_g", 0.0))},
-                          {"fast_slow_g", short_number(s.value("fast_slow_g", 0.0))},
-                          {"tokens", s.value("top_tokens", std::vector<std::string>{})},
+                          {"frequency", short_number(number_of(s, "frequency").value_or(0))},
+                          {"lift_d", short_number(number_of(s, "lift_d").value_or(0))},
+                          {"high_low_g", short_number(number_of(s, "high_low_g").value_or(0))},
+                          {"fast_slow_g", short_number(number_of(s, "fast_slow_g").value_or(0))},
+                          {"tokens", s.contains("top_tokens") && s["top_tokens"].is_array() ? s["top_tokens"]
+                                                                                            : nlohmann::json::array()},
                           {"figures", figures}});
     }
   }

@@ -2,7 +2,8 @@
 // recovers the directions sparse synthetic data was made of and explains its variance; features that fire on one
 // phase of one variant are found by the feature statistics; save/load keeps the numbers and names a bad file; capture
 // on a real (tiny) policy writes exactly the hook's rows with their kinds; and the splice leaves the policy untouched
-// when off and changes it the way each mode says.
+// when off and changes it the way each mode says; the explorer indexes a folder and leaves out what a study could not
+// compute.
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
@@ -15,6 +16,7 @@
 #include "common/progress.h"
 #include "dataset/dataset.h"
 #include "interp/activation_store.h"
+#include "interp/explorer.h"
 #include "interp/neurons.h"
 #include "interp/patching.h"
 #include "interp/sae.h"
@@ -359,6 +361,39 @@ TEST(Sae, LogitLensOfAWordsOwnEmbeddingIsThatWord) {
   const std::vector<std::string> top = direction_top_tokens(model, f.policy->tokenizer(), direction, 3, false);
   ASSERT_EQ(top.size(), 3u);
   EXPECT_EQ(top[0], "high");
+}
+
+TEST(Explorer, IndexesWhatAFolderHoldsAndSkipsWhatAStudyCouldNotCompute) {
+  ScratchDir tmp("explorer");
+  fs::create_directories(tmp.path / "steer");
+  // A condition with too few lifts has null numbers; a set of 300 channels is a direction, listed once.
+  std::ofstream(tmp.path / "steer" / "steer_report.json")
+      << R"({"conditions": {"baseline": {"successes": 14, "rollouts": 20, "mean_height": {"mean": 7.41}},
+                             "high": {"successes": 0, "rollouts": 20, "mean_height": {"mean": null}}},
+            "vs_baseline_mean_height_cm": {"high": null}})";
+  fs::create_directories(tmp.path / "neurons");
+  std::string dense = R"({"format": "vlascope.neuron_sets", "version": 1, "sets": [
+      {"name": "high", "neurons": [{"stream": "vlm", "layer": 2, "index": 7, "note": "above, high, top"}]},
+      {"name": "dir", "neurons": [)";
+  for (int i = 0; i < 300; ++i) dense += std::string(i ? "," : "") + R"({"stream": "vlm", "layer": 1, "index": )" + std::to_string(i) + "}";
+  std::ofstream(tmp.path / "neurons" / "neuron_sets.json") << dense << "]}]}";
+  const ExplorerSummary s = write_explorer(tmp.path.string());
+  EXPECT_EQ(s.steering_studies, 1);
+  EXPECT_EQ(s.neuron_sets, 2);
+  EXPECT_EQ(s.neurons, 1);
+  EXPECT_EQ(s.episodes, 0);
+  ASSERT_TRUE(fs::exists(tmp.path / "explorer.html"));
+  std::ifstream in(tmp.path / "explorer_index.js");
+  const std::string index((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  EXPECT_EQ(index.rfind("vlascopeIndex(\"index\", ", 0), 0u) << index.substr(0, 80);
+  EXPECT_NE(index.find(R"("note":"above, high, top")"), std::string::npos);
+  EXPECT_NE(index.find(R"("channels":300)"), std::string::npos);
+  EXPECT_NE(index.find(R"("mean_height_cm":7.41)"), std::string::npos);
+  EXPECT_EQ(index.find("delta_cm"), std::string::npos) << "a null difference became a number";
+  std::ifstream page(tmp.path / "explorer.html");
+  const std::string html((std::istreambuf_iterator<char>(page)), std::istreambuf_iterator<char>());
+  EXPECT_EQ(html.find("/*APP*/"), std::string::npos);
+  EXPECT_NE(html.find("vlascopeEpisode"), std::string::npos) << "the page's code is not in it";
 }
 
 }  // namespace
