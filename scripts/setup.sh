@@ -18,6 +18,8 @@ packages=(
   # tests and benchmarks; a one-node Slurm (with munge) for the sharded-sweep test; Chromium for the explorer's
   # browser test (driven by playwright-core from npm, below)
   libgtest-dev libgmock-dev libbenchmark-dev slurm-wlm munge python3 chromium
+  # the parsers' libFuzzer harnesses (fuzz/): clang with its sanitizer and fuzzer runtimes
+  clang
 )
 # Node.js and npm run the browser test; a machine that has them (from Debian or elsewhere) keeps its own.
 command -v npm >/dev/null 2>&1 || packages+=(nodejs npm)
