@@ -110,10 +110,17 @@ int run_report(int argc, char** argv) {
     << "th{background:#eee}pre{background:#eee;padding:8px;overflow:auto}</style></head><body>\n";
   h << "<h1>" << esc(args.get("title")) << "</h1>\n";
   // The interactive page over the same folder (interp/explorer.h).
-  const ExplorerSummary explorer = write_explorer(root.string());
-  h << "<p><a href=\"explorer.html\">Explorer</a>: scrub episodes with their attention, search the neurons and "
-       "features, the steering results (" << explorer.episodes << " episodes, " << explorer.neurons << " neurons, "
-    << explorer.sae_features << " SAE features, " << explorer.steering_studies << " steering studies).</p>\n";
+  // A results file it cannot read costs the explorer, not the index page.
+  ExplorerSummary explorer;
+  try {
+    explorer = write_explorer(root.string());
+  } catch (const Error& e) {
+    std::fprintf(stderr, "report: no explorer page: %s\n", e.what());
+  }
+  if (!explorer.page.empty())
+    h << "<p><a href=\"explorer.html\">Explorer</a>: scrub episodes with their attention, search the neurons and "
+         "features, the steering results (" << explorer.episodes << " episodes, " << explorer.neurons << " neurons, "
+      << explorer.sae_features << " SAE features, " << explorer.steering_studies << " steering studies).</p>\n";
 
   // Evaluation.
   for (const char* name : {"eval_unfrozen", "eval_frozen"}) {
@@ -315,7 +322,8 @@ int run_report(int argc, char** argv) {
   }
   h << "</body></html>\n";
   std::ofstream(root / "index.html") << h.str();
-  std::printf("wrote %s and %s\n", (root / "index.html").c_str(), explorer.page.c_str());
+  std::printf("wrote %s%s%s\n", (root / "index.html").c_str(), explorer.page.empty() ? "" : " and ",
+              explorer.page.c_str());
   return 0;
 }
 

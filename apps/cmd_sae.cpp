@@ -70,7 +70,7 @@ void add_frame_options(ArgParser& args, const char* stride) {
   args.option("episodes", "0", "the dataset's first episodes (0: all)");
   args.option("stride", stride, "every n-th frame of each episode");
   args.option("prompt", "", "the instruction every frame runs with (default: each episode's own)");
-  args.option("seed", "0", "frame f's noise is (seed, f); with --rollouts, the first episode's seed");
+  args.option("seed", "0", "the k-th frame run gets the noise (seed, k); with --rollouts, the first episode's seed");
   args.option("threads", "0", "intra-op threads (0 = all cores)");
 }
 
@@ -140,7 +140,8 @@ int train(int argc, char** argv) {
   args.option("dead-after", "200000", "a feature not active on this many training rows counts as dead");
   args.option("holdout", "10", "every n-th episode is held out (≤ 1: none)");
   args.flag("natural-mix", "draw minibatch rows as they come (default: each kind of row — image, word, state,\n"
-                           "action — equally often, so the few word and state rows are kept as well as the images)");
+                           "action — equally often and no padding rows, so the few word and state rows are kept as\n"
+                           "well as the images)");
   args.option("seed", "0", "initialisation and minibatch order");
   args.option("threads", "0", "intra-op threads (0 = all cores)");
   if (!args.parse(argc, argv)) return 0;
@@ -270,13 +271,18 @@ int features(int argc, char** argv) {
   args.required("store", "activation store");
   args.required("checkpoint", "the checkpoint the store was captured on (for the logit lens and image geometry)");
   args.required("out", "output folder");
-  args.option("dataset", "", "the store's dataset, for the frames (default: the one store.json names)");
+  args.option("dataset", "", "the store's dataset, for the frames (default: the one store.json names; none for a store\n"
+                          "captured from rollouts)");
   args.option("top", "10", "features listed per question");
   args.option("min-frequency", "0.001", "features rarer than this are left out of the rankings");
   args.option("threads", "0", "intra-op threads (0 = all cores)");
   if (!args.parse(argc, argv)) return 0;
   const Sae sae = Sae::load(args.get("sae"));
   const ActivationStore store(args.get("store"));
+  // A store captured from rollouts has no recorded frames to show: its rows' frames are steps of episodes not kept.
+  const bool from_rollouts = store.info().dataset.rfind("rollouts:", 0) == 0;
+  require(!from_rollouts || args.get("dataset").empty(),
+          "--dataset: the store " + args.get("store") + " comes from rollouts; its frames are not a dataset's");
   std::unique_ptr<Policy> policy = load(args);
   std::vector<SaeFeature> stats = feature_statistics(sae, store);
   label_with_tokens(stats, sae, *policy);
@@ -305,8 +311,6 @@ int features(int argc, char** argv) {
     if (static_cast<int>(r.size()) > top) r.resize(static_cast<size_t>(top));
     return r;
   };
-  const DatasetReader dataset(args.get("dataset").empty() ? store.info().dataset : args.get("dataset"));
-  const auto [input_w, input_h] = policy->config().input_image_size();
   nlohmann::json rankings;
   struct Question {
     const char* name;
@@ -318,26 +322,20 @@ int features(int argc, char** argv) {
       {"high_low", "high vs low demonstrations, lift phase (|g|)",
        [](const SaeFeature& s) { return std::abs(s.high_low_g); }},
       {"fast_slow", "fast vs slow demonstrations (|g|)", [](const SaeFeature& s) { return std::abs(s.fast_slow_g); }}};
+  std::vector<std::vector<const SaeFeature*>> chosen;
   for (const Question& q : questions) {
     std::printf("\nfeatures most tied to %s:\n  %-7s %9s %8s %8s %9s %8s %9s  %s\n", q.title, "feature", "frequency",
                 "lift d", "hi-lo g", "hi-lo p", "fa-sl g", "max act", "top tokens");
+    chosen.push_back(ranked(q.key));
     nlohmann::json list = nlohmann::json::array();
-    std::vector<Image> rows;
-    for (const SaeFeature* s : ranked(q.key)) {
+    for (const SaeFeature* s : chosen.back()) {
       std::string tokens;
       for (size_t t = 0; t < std::min<size_t>(5, s->top_tokens.size()); ++t) tokens += s->top_tokens[t] + " ";
       std::printf("  %-7d %9.4f %8.2f %8.2f %9.2g %8.2f %9.2f  %s\n", s->feature, s->frequency, s->lift_d,
                   s->high_low_g, s->high_low_p, s->fast_slow_g, s->max_activation, tokens.c_str());
       list.push_back(s->feature);
-      if (rows.size() < 5 && !s->top_rows.empty()) {
-        char label[96];
-        std::snprintf(label, sizeof label, "feature %d  lift d %.2f  high-low g %.2f  %s", s->feature, s->lift_d,
-                      s->high_low_g, tokens.c_str());
-        rows.push_back(with_caption(feature_frames_figure(*s, store, dataset, input_w, input_h), label));
-      }
     }
     rankings[q.name] = list;
-    if (!rows.empty()) write_png((out / (std::string(q.name) + "_features.png")).string(), vstack(rows, 8));
   }
   const nlohmann::json j = {{"sae", args.get("sae")},
                             {"store", args.get("store")},
@@ -347,7 +345,30 @@ int features(int argc, char** argv) {
                             {"features", all}};
   write_file_atomically((out / "features.json").string(), j.dump(1) + "\n");
   write_file_atomically((out / "features.csv").string(), csv.str());
-  std::printf("\nwrote %s/features.json, features.csv and the *_features.png figures\n", out.c_str());
+  std::printf("\nwrote %s/features.json and features.csv\n", out.c_str());
+
+  // The top frames of the first five features of each ranking.
+  if (from_rollouts) {
+    std::printf("no frame figures: the store comes from rollouts (%s), whose frames were not kept\n",
+                store.info().dataset.c_str());
+    return 0;
+  }
+  const DatasetReader dataset(args.get("dataset").empty() ? store.info().dataset : args.get("dataset"));
+  const auto [input_w, input_h] = policy->config().input_image_size();
+  for (size_t q = 0; q < questions.size(); ++q) {
+    std::vector<Image> rows;
+    for (const SaeFeature* s : chosen[q]) {
+      if (rows.size() >= 5 || s->top_rows.empty()) continue;
+      std::string tokens;
+      for (size_t t = 0; t < std::min<size_t>(5, s->top_tokens.size()); ++t) tokens += s->top_tokens[t] + " ";
+      char label[96];
+      std::snprintf(label, sizeof label, "feature %d  lift d %.2f  high-low g %.2f  %s", s->feature, s->lift_d,
+                    s->high_low_g, tokens.c_str());
+      rows.push_back(with_caption(feature_frames_figure(*s, store, dataset, input_w, input_h), label));
+    }
+    if (!rows.empty()) write_png((out / (std::string(questions[q].name) + "_features.png")).string(), vstack(rows, 8));
+  }
+  std::printf("wrote the *_features.png figures (each feature's top frames)\n");
   return 0;
 }
 

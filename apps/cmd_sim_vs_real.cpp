@@ -164,6 +164,7 @@ int run_sim_vs_real(int argc, char** argv) {
   fs::create_directories(out);
 
   std::unique_ptr<Policy> policy = load_policy(args);
+  const std::unique_ptr<SplicedSae> sae = sae_splice_from(args, *policy);  // in both worlds, every condition
   const std::vector<NeuronSet> sets = steering_sets(args);
   const std::vector<Intervention> interventions = steering_interventions(args);
   std::vector<SteerCondition> conditions = {{"baseline", {}, ""}};

@@ -143,17 +143,18 @@ ActivationStore::ActivationStore(const std::string& dir) : dir_(dir) {
   require(info_.width > 0 && info_.count >= 0, info_path + ": \"width\" must be > 0 and \"count\" ≥ 0");
 
   const std::string values_path = path_in(dir, kValuesFile), rows_path = path_in(dir, kRowsFile);
-  const uint64_t want_values = static_cast<uint64_t>(info_.count) * static_cast<uint64_t>(info_.width) * sizeof(float);
-  const uint64_t want_rows = static_cast<uint64_t>(info_.count) * kRowColumns * sizeof(int32_t);
+  // Compared by division: a forged count × width must not wrap around into a size the files have.
+  const uint64_t count = static_cast<uint64_t>(info_.count), width = static_cast<uint64_t>(info_.width);
   std::error_code ec;
   const uint64_t have_values = fs::file_size(values_path, ec);
-  require(!ec && have_values >= want_values, values_path + ": holds " + (ec ? std::string("nothing") :
-                                                 std::to_string(have_values) + " bytes") + ", " + kInfoFile +
-                                                 " says " + std::to_string(want_values));
+  require(!ec && have_values / sizeof(float) / width >= count,
+          values_path + ": holds " + (ec ? std::string("nothing") : std::to_string(have_values) + " bytes") + ", " +
+              kInfoFile + " says " + std::to_string(count) + " rows of " + std::to_string(width) + " floats");
   const uint64_t have_rows = fs::file_size(rows_path, ec);
-  require(!ec && have_rows >= want_rows, rows_path + ": holds " + (ec ? std::string("nothing") :
-                                             std::to_string(have_rows) + " bytes") + ", " + kInfoFile + " says " +
-                                             std::to_string(want_rows));
+  require(!ec && have_rows / (kRowColumns * sizeof(int32_t)) >= count,
+          rows_path + ": holds " + (ec ? std::string("nothing") : std::to_string(have_rows) + " bytes") + ", " +
+              kInfoFile + " says " + std::to_string(count) + " rows");
+  const uint64_t want_values = count * width * sizeof(float);
   if (want_values > 0) {
     const int fd = ::open(values_path.c_str(), O_RDONLY);
     require(fd >= 0, values_path + ": cannot be opened (" + std::strerror(errno) + ")");

@@ -58,7 +58,7 @@ struct ExplorerEpisode::Impl {
   nlohmann::json chunks = nlohmann::json::array();
   nlohmann::json cameras = nlohmann::json::array();
   int grid_rows = 0, grid_cols = 0, vlm_layers = 0, expert_layers = 0, vlm_heads = 0, expert_heads = 0;
-  int frame_width = 0, frame_height = 0;
+  nlohmann::json frame_sizes = nlohmann::json::object();  // camera → [width, height]
 };
 
 ExplorerEpisode::ExplorerEpisode(std::string dir, int episode, uint64_t seed, std::string task, int input_width,
@@ -133,8 +133,7 @@ void ExplorerEpisode::add_chunk(const CapturedChunk& chunk, const Observation& o
                              camera + ".png";
     write_png((fs::path(m.dir) / name).string(), image);
     images[camera] = "explore/" + name;
-    m.frame_width = image.width;
-    m.frame_height = image.height;
+    m.frame_sizes[camera] = {image.width, image.height};
   }
   m.chunks.push_back({{"index", chunk.index}, {"time", short_number(time)}, {"images", images}, {"vlm", vlm},
                       {"expert", expert}});
@@ -159,7 +158,7 @@ void ExplorerEpisode::finish(const RolloutResult& rollout, const LiftSegment& li
       {"cameras", m.cameras},
       {"grid", {m.grid_rows, m.grid_cols}},
       {"input", {m.input_width, m.input_height}},
-      {"frame", {m.frame_width, m.frame_height}},
+      {"frames", m.frame_sizes},
       {"layers", {{"vlm", m.vlm_layers}, {"expert", m.expert_layers}}},
       {"heads", {{"vlm", m.vlm_heads}, {"expert", m.expert_heads}}},
       {"queries", {{"vlm", {"last word", "state"}}, {"expert", {"actions (mean)"}}}},
@@ -180,6 +179,16 @@ namespace {
 std::optional<double> number_of(const nlohmann::json& j, const char* key) {
   if (j.is_object() && j.contains(key) && j[key].is_number()) return j[key].get<double>();
   return std::nullopt;
+}
+
+// Runs `body` on one results file; a field of the wrong type there becomes an Error naming the file.
+template <class Body>
+void per_file(const fs::path& file, Body body) {
+  try {
+    body();
+  } catch (const nlohmann::json::exception& e) {
+    throw Error(file.string() + ": " + e.what());
+  }
 }
 
 std::string relative_to_root(const fs::path& path, const fs::path& root) { return fs::relative(path, root).generic_string(); }
@@ -207,12 +216,14 @@ ExplorerSummary write_explorer(const std::string& root_text) {
   const fs::path root(root_text);
   require(fs::is_directory(root), root_text + ": not a folder");
   ExplorerSummary summary;
-  nlohmann::json index = {{"root", fs::absolute(root).filename().string()}};
+  const fs::path absolute = fs::absolute(root).lexically_normal();
+  nlohmann::json index = {
+      {"root", (absolute.has_filename() ? absolute.filename() : absolute.parent_path().filename()).string()}};
 
   // Episodes: explore/episode_<k>.js files.
   nlohmann::json episodes = nlohmann::json::array();
   std::error_code ec;
-  const std::regex episode_file("episode_([0-9]+)\\.js");
+  const std::regex episode_file("episode_([0-9]{1,9})\\.js");
   for (auto it = fs::recursive_directory_iterator(root, ec); it != fs::recursive_directory_iterator(); it.increment(ec)) {
     if (ec) break;
     std::smatch match;
@@ -234,7 +245,7 @@ ExplorerSummary write_explorer(const std::string& root_text) {
 
   // Steering studies: every condition's lift and success, and the study's plots.
   nlohmann::json steering = nlohmann::json::array();
-  for (const fs::path& file : find_files(root, "steer_report.json")) {
+  for (const fs::path& file : find_files(root, "steer_report.json")) per_file(file, [&] {
     const nlohmann::json report = read_json_object(file.string());
     nlohmann::json conditions = nlohmann::json::array();
     const nlohmann::json& vs = report.contains("vs_baseline_mean_height_cm") ? report["vs_baseline_mean_height_cm"]
@@ -253,20 +264,35 @@ ExplorerSummary write_explorer(const std::string& root_text) {
         }
         conditions.push_back(row);
       }
+    // The sets each condition switched on (run.json), so a neuron set or feature finds its conditions by set.
+    const fs::path run_file = file.parent_path() / "run.json";
+    if (fs::exists(run_file)) {
+      const nlohmann::json run = read_json_object(run_file.string());
+      if (run.contains("conditions") && run["conditions"].is_array())
+        for (const nlohmann::json& rc : run["conditions"]) {
+          if (!rc.is_object() || !rc.contains("name") || !rc["name"].is_string()) continue;
+          nlohmann::json sets = nlohmann::json::array();
+          if (rc.contains("interventions") && rc["interventions"].is_array())
+            for (const nlohmann::json& iv : rc["interventions"])
+              if (iv.is_object() && iv.contains("set") && iv["set"].is_string()) sets.push_back(iv["set"]);
+          for (nlohmann::json& row : conditions)
+            if (row["name"] == rc["name"]) row["sets"] = sets;
+        }
+    }
     nlohmann::json plots = nlohmann::json::array();
     for (const auto& entry : fs::directory_iterator(file.parent_path()))
       if (entry.path().extension() == ".png") plots.push_back(relative_to_root(entry.path(), root));
     std::sort(plots.begin(), plots.end());
     steering.push_back({{"study", relative_to_root(file.parent_path(), root)}, {"conditions", conditions}, {"plots", plots}});
-  }
+    });
   summary.steering_studies = static_cast<int>(steering.size());
   index["steering"] = steering;
 
   // Neuron sets: sparse sets entry by entry (their notes hold the top tokens); dense directions as one line.
   nlohmann::json neurons = nlohmann::json::array();
-  for (const fs::path& file : find_files(root, "neuron_sets.json")) {
+  for (const fs::path& file : find_files(root, "neuron_sets.json")) per_file(file, [&] {
     const nlohmann::json sets = read_json_object(file.string());
-    if (!sets.contains("sets") || !sets["sets"].is_array()) continue;
+    if (!sets.contains("sets") || !sets["sets"].is_array()) return;
     for (const nlohmann::json& set : sets["sets"]) {
       if (!set.is_object()) continue;
       ++summary.neuron_sets;
@@ -292,14 +318,14 @@ ExplorerSummary write_explorer(const std::string& root_text) {
                            {"note", n.value("note", "")}});
       }
     }
-  }
+    });
   index["neurons"] = neurons;
 
   // SAE features: the ranked ones (lift, high vs low, fast vs slow) with their numbers, tokens and figures.
   nlohmann::json features = nlohmann::json::array();
-  for (const fs::path& file : find_files(root, "features.json")) {
+  for (const fs::path& file : find_files(root, "features.json")) per_file(file, [&] {
     const nlohmann::json f = read_json_object(file.string());
-    if (!f.contains("features") || !f.contains("rankings")) continue;
+    if (!f.contains("features") || !f.contains("rankings")) return;
     std::map<int, std::vector<std::string>> ranked_in;
     for (const auto& [question, list] : f["rankings"].items())
       for (const nlohmann::json& id : list) ranked_in[id.get<int>()].push_back(question);
@@ -308,7 +334,9 @@ ExplorerSummary write_explorer(const std::string& root_text) {
         continue;
       const nlohmann::json& s = f["features"][static_cast<size_t>(id)];
       nlohmann::json figures = nlohmann::json::array();
-      for (const std::string& q : questions) figures.push_back(relative_to_root(file.parent_path() / (q + "_features.png"), root));
+      for (const std::string& q : questions)
+        if (fs::exists(file.parent_path() / (q + "_features.png")))
+          figures.push_back(relative_to_root(file.parent_path() / (q + "_features.png"), root));
       ++summary.sae_features;
       features.push_back({{"kind", "feature"},
                           {"set", "sae " + f.value("hook", std::string())},
@@ -323,7 +351,7 @@ ExplorerSummary write_explorer(const std::string& root_text) {
                                                                                             : nlohmann::json::array()},
                           {"figures", figures}});
     }
-  }
+    });
   index["features"] = features;
 
   write_file_atomically((root / "explorer_index.js").string(), as_script("vlascopeIndex", "index", index));

@@ -1,8 +1,9 @@
 // The explorer (issue 17): one self-contained web page over an output folder — no server, open the file or serve the
 // folder. An episode is scrubbed chunk by chunk with the camera frames the policy saw and the attention overlay of a
 // chosen stream, layer, head and query, the actions executed from that chunk and the end-effector height; the neuron
-// sets and SAE features are searchable by token or concept, each with its top tokens, top frames and steering
-// results; the steering studies' tables and plots follow.
+// sets (with their top tokens) and the SAE features `sae features` ranked (with their top tokens and top-frame
+// figures) are searchable by token or concept, each with the steering conditions that switched it on (run.json's
+// interventions); the steering studies' tables and plots follow.
 //
 //   vlascope attention … --out OUT/attention    // writes OUT/attention/explore/episode_<k>.js and its frames
 //   vlascope explore OUT                        // writes OUT/explorer.html (+ explorer_index.js)

@@ -143,8 +143,10 @@ Sae Sae::train(const ActivationStore& store, const SaeTrainOptions& o, SaeTrainR
   std::vector<std::vector<int64_t>> groups;
   if (o.balance_kinds) {
     std::map<RowKind, std::vector<int64_t>> by_kind;
-    for (int64_t r : split.train) by_kind[store.meta(r).kind].push_back(r);
+    for (int64_t r : split.train)
+      if (store.meta(r).kind != RowKind::kPadding) by_kind[store.meta(r).kind].push_back(r);  // not a kind to learn
     for (auto& [kind, rows] : by_kind) groups.push_back(std::move(rows));
+    require(!groups.empty(), store.dir() + ": only padding rows to train on");
   } else {
     groups.push_back(split.train);
   }

@@ -58,8 +58,9 @@ struct SaeTrainOptions {
   double aux_coef = 1.0 / 32;
   int64_t dead_after = 200000;  // a feature not active on this many training rows counts as dead (for AuxK)
   int holdout = 10;      // every 10th episode held out for evaluation
-  // Minibatches draw each kind of row (image, word, state, action) equally often: a VLM prefix is 94% image rows,
-  // and a dictionary fit to the natural mix keeps the few word and state rows — the ones the actions read — worst.
+  // Minibatches draw each kind of row (image, word, state, action) equally often, and no padding rows: a VLM prefix
+  // is 94% image rows, and a dictionary fit to the natural mix keeps the few word and state rows — the ones the
+  // actions read — worst.
   bool balance_kinds = true;
   uint64_t seed = 0;
   int threads = 0;       // intra-op threads (0: leave them)
@@ -128,7 +129,7 @@ struct CaptureOptions {
   int episodes = 0;       // the dataset's first episodes (0: all)
   int stride = 5;         // every n-th frame
   std::string prompt;     // the instruction every frame runs with ("": each episode's own)
-  uint64_t seed = 0;      // frame f's noise is (seed, f) (expert activations depend on it)
+  uint64_t seed = 0;      // the k-th frame run gets the noise (seed, k) (expert activations depend on it)
   std::string checkpoint;  // recorded in the store (with its weights' digest), not loaded here
 };
 // Runs every chosen frame through the policy and writes the spec's rows (at expert points, every denoising step the

@@ -380,6 +380,13 @@ assert {r[0] for r in rows} == {0, 1} and {r[6] for r in rows if r[0] == 1} == {
 assert all(r[3] == 0 and r[4] == 3 for r in rows), "expert rows of step 0, kind action"
 assert len({r[1] for r in rows}) >= 2, "rows from several policy calls"
 PY
+# Features of a rollout store: the statistics (high vs low = the two prompts), no frame figures (no recorded frames).
+$vlascope sae train --store "$dir/sae_rollouts" --out "$dir/sae_r" --k 2 --features 16 --steps 20 --batch 16 --holdout 1 \
+  >/dev/null 2>&1 || fail "sae train (rollout store)"
+$vlascope sae features --sae "$dir/sae_r" --store "$dir/sae_rollouts" --checkpoint "$dir/vla" --out "$dir/sae_r" \
+  >"$dir/sae.txt" 2>&1 || { cat "$dir/sae.txt"; fail "sae features (rollout store)"; }
+grep -q "no frame figures: the store comes from rollouts" "$dir/sae.txt" && [ -s "$dir/sae_r/features.json" ] ||
+  fail "sae features (rollout store): $(cat "$dir/sae.txt")"
 $vlascope sae train --store "$dir/sae_store" --out "$dir/sae" --k 4 --features 64 --steps 60 --batch 64 --holdout 4 \
   >"$dir/sae.txt" 2>&1 || { cat "$dir/sae.txt"; fail "sae train"; }
 [ -s "$dir/sae/sae.safetensors" ] && [ -s "$dir/sae/training_curve.png" ] || fail "sae train: files"

@@ -329,16 +329,52 @@ TEST(Sae, SpliceIsInertWhenOffAndDoesWhatEachModeSays) {
   const PolicyInput in = frame_input(dataset.frame(1, 2), dataset.info(1).instruction);
   const auto plain = f.policy->predict_chunk(in, 3, 0);
   {
+    // What the splice's hook point holds before and after the splice (hooks run in the order they were added).
+    std::vector<float> before, after;
+    auto keep = [](std::vector<float>& into) {
+      return [&into](const HookContext&, at::Tensor& act) {
+        const torch::Tensor a = act.select(0, 0).to(torch::kFloat32).contiguous();
+        into.assign(a.data_ptr<float>(), a.data_ptr<float>() + a.numel());
+      };
+    };
+    const int first = f.policy->hooks().add("vlm.layers.2.resid.post", keep(before));
     SaeSplice splice(*f.policy, sae);
+    const int last = f.policy->hooks().add("vlm.layers.2.resid.post", keep(after));
     EXPECT_EQ(f.policy->predict_chunk(in, 3, 0), plain) << "a splice that is off changed the actions";
     EXPECT_EQ(splice.rows_written(), 0);
-    // Clamping a feature to the value it already has changes nothing beyond rounding.
+    EXPECT_EQ(before, after);
+    // Clamping feature 0 at 5: each row moves by (5 − f₀(x))·d₀ in the activation's units, the SAE's error kept.
     splice.set_mode(SaeSplice::Mode::kClamp);
     splice.set_clamp({{0, 5.0f}});
-    const auto clamped = f.policy->predict_chunk(in, 3, 0);
+    EXPECT_NE(f.policy->predict_chunk(in, 3, 0), plain);
     EXPECT_EQ(splice.rows_written(), 8 + 4 + 1);
-    EXPECT_NE(clamped, plain);
+    const int64_t width = sae.config().width, rows = static_cast<int64_t>(before.size()) / width;
+    ASSERT_EQ(rows, 8 + 4 + 1);  // the tiny prefix: every row is one the SAE reads
+    const std::vector<Sae::Code> codes = sae.encode(before.data(), rows);
+    const std::vector<float> d0 = sae.decoder_direction(0);
+    double worst = 0, size = 0;
+    for (int64_t r = 0; r < rows; ++r) {
+      const Sae::Code& c = codes[static_cast<size_t>(r)];
+      float f0 = 0;
+      for (size_t j = 0; j < c.features.size(); ++j)
+        if (c.features[j] == 0) f0 = c.values[j];
+      for (int64_t k = 0; k < width; ++k) {
+        const double expected = (5.0 - f0) * d0[static_cast<size_t>(k)];
+        const size_t at = static_cast<size_t>(r * width + k);
+        worst = std::max(worst, std::abs((after[at] - before[at]) - expected));
+        size = std::max(size, std::abs(expected));
+      }
+    }
+    EXPECT_LT(worst, 1e-4 * std::max(1.0, size)) << "the clamp's change is not (5 − f₀)·d₀";
+    // The mean mode writes the training rows' mean into every row.
+    splice.set_mode(SaeSplice::Mode::kMean);
+    f.policy->predict_chunk(in, 3, 0);
+    for (int64_t r = 0; r < rows; ++r)
+      for (int64_t k = 0; k < width; ++k)
+        ASSERT_FLOAT_EQ(after[static_cast<size_t>(r * width + k)], sae.input_mean()[static_cast<size_t>(k)]);
     splice.set_mode(SaeSplice::Mode::kOff);
+    f.policy->hooks().remove(first);
+    f.policy->hooks().remove(last);
   }
   EXPECT_EQ(f.policy->predict_chunk(in, 3, 0), plain) << "the splice's hook outlived it";
   // Open loop: what the SAE keeps moves the chunk less than writing the mean does.

@@ -55,11 +55,13 @@
   }
   function drawCameras() {
     const ep = state.episode, chunk = ep.chunks[state.chunk], row = currentRow();
-    const [rows, cols] = ep.grid, [inW, inH] = ep.input, [fw, fh] = ep.frame;
-    const g = padGeometry(fw, fh, inW, inH);
+    const [rows, cols] = ep.grid, [inW, inH] = ep.input;
     const box = $('cameras');
     box.textContent = '';
     ep.cameras.forEach((camera, c) => {
+      if (!ep.frames[camera]) return;  // a camera whose frames were not written
+      const [fw, fh] = ep.frames[camera];
+      const g = padGeometry(fw, fh, inW, inH);
       const fig = document.createElement('figure');
       const canvas = document.createElement('canvas');
       canvas.width = fw * SCALE;
@@ -153,9 +155,15 @@
     for (let h = 0; h < ep.heads[stream]; ++h) option($('head'), h, String(h));
     ep.queries[stream].forEach((q, i) => option($('query'), i, q));
   }
+  let wanted = -1;  // the episode asked for last: a slower load of an earlier choice must not overwrite it
   async function showEpisode(i) {
-    state.entry = state.index.episodes[i];
-    state.episode = await loadEpisode(state.entry);
+    wanted = i;
+    const entry = state.index.episodes[i];
+    const episode = await loadEpisode(entry);
+    if (wanted !== i) return;
+    if (!episode.chunks.length) { $('frame-label').textContent = entry.script + ': no chunk was recorded'; return; }
+    state.entry = entry;
+    state.episode = episode;
     state.chunk = Math.min(state.chunk, state.episode.chunks.length - 1);
     $('frame').max = state.episode.chunks.length - 1;
     $('frame').value = state.chunk;
@@ -164,11 +172,12 @@
   }
 
   // ---- neurons and features -----------------------------------------------------------------------------------
-  function steeringOf(set) {
+  // The conditions that switched a set on (run.json's interventions); a study without run.json matches by name.
+  function steeringOf(matches) {
     const out = [];
     for (const study of state.index.steering)
       for (const c of study.conditions)
-        if (c.name === set || c.name === set.replace(/_/g, '-'))
+        if (c.sets ? c.sets.some(matches) : matches(c.name))
           out.push(`${study.study}: ${c.name} Δ ${c.delta_cm === undefined ? '–' : c.delta_cm + ' cm'}` +
                    `${c.p === undefined ? '' : ' (p ' + c.p + ')'}, ${c.successes}/${c.rollouts}`);
     return out.join('; ');
@@ -178,13 +187,15 @@
     tableRows = [];
     for (const n of state.index.neurons) {
       const where = n.kind === 'direction' ? `${n.channels} channels` : `${n.stream} ${n.layer}:${n.index}`;
-      tableRows.push({ kind: n.kind, set: n.set, where, tokens: n.note, numbers: '', steering: steeringOf(n.set),
+      tableRows.push({ kind: n.kind, set: n.set, where, tokens: n.note, numbers: '', steering: steeringOf((s) => s === n.set),
                        figures: [], text: [n.kind, n.set, n.note, n.stream].join(' ').toLowerCase() });
     }
     for (const f of state.index.features) {
       const numbers = `freq ${f.frequency}, lift d ${f.lift_d}, high−low g ${f.high_low_g}, fast−slow g ${f.fast_slow_g}`;
       tableRows.push({ kind: 'sae feature', set: f.set, where: 'feature ' + f.index + ' (' + f.questions.join(', ') + ')',
-                       tokens: f.tokens.join(' '), numbers, steering: steeringOf('sae_' + f.index), figures: f.figures,
+                       // `vlascope sae steer` names a feature's set <prefix><feature> (sae_726, sae_vlm_726, …)
+                       tokens: f.tokens.join(' '), numbers, steering: steeringOf((s) => /^sae_/.test(s) && s.endsWith('_' + f.index)),
+                       figures: f.figures,
                        text: ['sae feature', f.set, f.tokens.join(' '), f.questions.join(' '), 'feature ' + f.index].join(' ').toLowerCase() });
     }
   }
@@ -248,7 +259,8 @@
     $('search').addEventListener('input', renderTable);
     if (state.index.episodes.length) {
       state.index.episodes.forEach((e, i) => option($('episode'), i, `${e.study} · episode ${e.episode}`));
-      $('episode').addEventListener('change', () => showEpisode(+$('episode').value));
+      const report = (e) => { $('status').textContent = 'error: ' + e.message; console.error(e); };
+      $('episode').addEventListener('change', () => showEpisode(+$('episode').value).catch(report));
       $('frame').addEventListener('input', () => { state.chunk = +$('frame').value; draw(); });
       $('stream').addEventListener('change', () => { fillLayerControls(); draw(); });
       for (const id of ['layer', 'head', 'query']) $(id).addEventListener('change', draw);
