@@ -447,7 +447,7 @@ int steer(int argc, char** argv) {
 
 int run_sae(int argc, char** argv) {
   static const char* usage =
-      "vlascope sae <verb> …: sparse autoencoders on the policy's activations\n"
+      "usage: vlascope sae <verb> [options] — sparse autoencoders on the policy's activations\n"
       "  capture   recorded frames → an activation store on disk\n"
       "  train     a TopK SAE on a store (held-out variance explained, dead and dense features)\n"
       "  eval      held-out reconstruction; open-loop action change with the SAE spliced in\n"

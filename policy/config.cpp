@@ -1,9 +1,12 @@
 #include "policy/config.h"
 
+#include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <limits>
 #include <nlohmann/json.hpp>
 #include <sstream>
+#include <type_traits>
 
 #include "common/error.h"
 #include "common/file_io.h"
@@ -26,11 +29,37 @@ std::string read_text(const std::string& path, const std::string& what) {
 }
 
 
-// Typed getters that name the file and the field on a type mismatch; absent keys keep the default.
+// Whether a JSON number converts to the integer type I exactly: nlohmann's get<int>() of 4.8e84 (or of 1e10) is
+// undefined behaviour, not an error (fuzz/fuzz_config found it). Non-numbers are left to get<>'s type error.
+template <typename I>
+bool fits_integer(const Json& v) {
+  constexpr auto lo = std::numeric_limits<I>::min();
+  constexpr auto hi = std::numeric_limits<I>::max();
+  if (v.is_number_unsigned()) return v.get<uint64_t>() <= static_cast<uint64_t>(hi);
+  if (v.is_number_integer()) return v.get<int64_t>() >= static_cast<int64_t>(lo) && v.get<int64_t>() <= static_cast<int64_t>(hi);
+  if (v.is_number_float()) {
+    const double x = v.get<double>();
+    return std::isfinite(x) && x == std::floor(x) && x >= static_cast<double>(lo) && x < static_cast<double>(hi);
+  }
+  return true;
+}
+template <typename T>
+struct IntegerList : std::false_type {};
+template <typename I>
+struct IntegerList<std::vector<I>> : std::bool_constant<std::is_integral_v<I> && !std::is_same_v<I, bool>> {};
+
+// Typed getters that name the file and the field on a type mismatch or an integer out of range; absent keys keep the
+// default.
 template <typename T>
 void get(const Json& j, const char* key, T& out, const std::string& source) {
   auto it = j.find(key);
   if (it == j.end() || it->is_null()) return;
+  bool fits = true;
+  if constexpr (std::is_integral_v<T> && !std::is_same_v<T, bool>) fits = fits_integer<T>(*it);
+  if constexpr (IntegerList<T>::value)
+    if (it->is_array())
+      for (const Json& v : *it) fits = fits && fits_integer<typename T::value_type>(v);
+  require(fits, source + ": field '" + key + "' is not an integer in range (" + it->dump() + ")");
   try {
     out = it->get<T>();
   } catch (const Json::exception&) {

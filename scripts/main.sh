@@ -22,8 +22,9 @@
 #                                  state rows of the demonstrations): held-out variance explained, the open-loop splice
 #                                  check, and the features most tied to the lift phase, high vs low and fast vs slow
 #   explorer.html                  one page over all of it: scrub the attention episodes, search neurons and features
-# About 10 minutes on 2 cores once built (measured 2026-12-07 on the H4-based models with batched rollouts, --batch 8,
-# and 20 rollouts per steering condition; 14 min on 2026-12-02 with one episode at a time and 10 per condition).
+# About 12 minutes on 2 cores once built (measured 2026-12-07 on the H4-based models with batched rollouts, --batch 8,
+# 20 rollouts per steering condition and the SAE study; 14 min on 2026-12-02 with one episode at a time and 10 per
+# condition).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/setup.sh

@@ -152,6 +152,18 @@ TEST(Config, BadConfigFilesNameTheFileAndField) {
   } catch (const Error& e) {
     EXPECT_NE(std::string(e.what()).find("config.json: not valid JSON"), std::string::npos) << e.what();
   }
+  // Integers out of range or with a fraction (fuzz/fuzz_config found 4.8e84 heads: undefined behaviour in the JSON
+  // library's conversion), in a field and inside a list.
+  for (const char* field : {"\"chunk_size\": 4.8e84", "\"chunk_size\": 50.5", "\"chunk_size\": 9999999999",
+                            "\"resize_imgs_with_padding\": [512, 1e30]"}) {
+    write_text(dir / "config.json", std::string("{\"type\": \"smolvla\", ") + field + "}");
+    try {
+      read_lerobot_config(dir / "config.json");
+      FAIL() << field;
+    } catch (const Error& e) {
+      EXPECT_NE(std::string(e.what()).find("is not an integer in range"), std::string::npos) << e.what();
+    }
+  }
   write_text(dir / "config.json", "{\"type\": \"act\"}");
   EXPECT_THROW(read_lerobot_config(dir / "config.json"), Error);
   write_text(dir / "config.json", "{\"type\": \"smolvla\", \"vlm_model_name\": \"someone/unknown\"}");
