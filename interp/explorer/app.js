@@ -20,14 +20,20 @@
     });
   }
   const cache = new Map();  // script → episode data
-  async function loadEpisode(entry) {
-    if (!cache.has(entry.script)) {
-      state.loaded = null;
-      await loadScript(entry.script);
-      if (!state.loaded) throw new Error(entry.script + ' did not hand over its data');
-      cache.set(entry.script, state.loaded);
-    }
-    return cache.get(entry.script);
+  let queue = Promise.resolve();  // one load at a time: every episode script hands over through state.loaded
+  function loadEpisode(entry) {
+    const load = async () => {
+      if (!cache.has(entry.script)) {
+        state.loaded = null;
+        await loadScript(entry.script);
+        if (!state.loaded) throw new Error(entry.script + ' did not hand over its data');
+        cache.set(entry.script, state.loaded);
+      }
+      return cache.get(entry.script);
+    };
+    const next = queue.then(load, load);
+    queue = next.catch(() => {});
+    return next;
   }
   function option(select, value, text) {
     const o = document.createElement('option');
