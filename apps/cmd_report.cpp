@@ -337,8 +337,9 @@ int run_explore(int argc, char** argv) {
   args.positional("dir", "output folder (e.g. the main job's)");
   if (!args.parse(argc, argv)) return 0;
   const ExplorerSummary s = write_explorer(args.get("dir"));
-  std::printf("wrote %s: %d episodes, %d neuron sets (%d neurons), %d SAE features, %d steering studies\n",
-              s.page.c_str(), s.episodes, s.neuron_sets, s.neurons, s.sae_features, s.steering_studies);
+  std::printf("wrote %s: %d episodes, %d neuron sets (%d neurons), %d SAE features, %d steering and %d patching studies\n",
+              s.page.c_str(), s.episodes, s.neuron_sets, s.neurons, s.sae_features, s.steering_studies,
+              s.patching_studies);
   return 0;
 }
 

@@ -288,6 +288,32 @@ ExplorerSummary write_explorer(const std::string& root_text) {
   summary.steering_studies = static_cast<int>(steering.size());
   index["steering"] = steering;
 
+  // Activation patching studies (vlascope patch): each spec's share of the source − target chunk difference it moves,
+  // beside the random control, and the study's plot.
+  nlohmann::json patching = nlohmann::json::array();
+  for (const fs::path& file : find_files(root, "patch_report.json")) per_file(file, [&] {
+    const nlohmann::json report = read_json_object(file.string());
+    if (!report.contains("effects") || !report["effects"].is_array()) return;
+    nlohmann::json effects = nlohmann::json::array();
+    for (const nlohmann::json& e : report["effects"]) {
+      if (!e.is_object() || !e.contains("spec") || !e["spec"].is_string()) continue;
+      nlohmann::json row = {{"spec", e["spec"]}};
+      for (const char* key : {"moved", "random_moved", "remaining"})
+        if (const auto v = number_of(e, key)) row[key] = short_number(*v);
+      effects.push_back(row);
+    }
+    nlohmann::json plots = nlohmann::json::array();
+    if (fs::exists(file.parent_path() / "patch_layers.png"))
+      plots.push_back(relative_to_root(file.parent_path() / "patch_layers.png", root));
+    patching.push_back({{"study", relative_to_root(file.parent_path(), root)},
+                        {"source", report.value("source_prompt", std::string())},
+                        {"target", report.value("target_prompt", std::string())},
+                        {"effects", effects},
+                        {"plots", plots}});
+  });
+  summary.patching_studies = static_cast<int>(patching.size());
+  index["patching"] = patching;
+
   // Neuron sets: sparse sets entry by entry (their notes hold the top tokens); dense directions as one line.
   nlohmann::json neurons = nlohmann::json::array();
   for (const fs::path& file : find_files(root, "neuron_sets.json")) per_file(file, [&] {

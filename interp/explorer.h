@@ -3,7 +3,7 @@
 // chosen stream, layer, head and query, the actions executed from that chunk and the end-effector height; the neuron
 // sets (with their top tokens) and the SAE features `sae features` ranked (with their top tokens and top-frame
 // figures) are searchable by token or concept, each with the steering conditions that switched it on (run.json's
-// interventions); the steering studies' tables and plots follow.
+// interventions); the steering and activation-patching studies' tables and plots follow.
 //
 //   vlascope attention … --out OUT/attention    // writes OUT/attention/explore/episode_<k>.js and its frames
 //   vlascope explore OUT                        // writes OUT/explorer.html (+ explorer_index.js)
@@ -47,10 +47,10 @@ class ExplorerEpisode {
 
 struct ExplorerSummary {
   std::string page;  // the explorer.html written
-  int episodes = 0, neuron_sets = 0, neurons = 0, sae_features = 0, steering_studies = 0;
+  int episodes = 0, neuron_sets = 0, neurons = 0, sae_features = 0, steering_studies = 0, patching_studies = 0;
 };
-// Scans `root` for explorer episodes (explore/episode_*.js), neuron_sets.json, SAE features.json and
-// steer_report.json (paths relative to root in the page), and writes root/explorer.html and root/explorer_index.js.
+// Scans `root` for explorer episodes (explore/episode_*.js), neuron_sets.json, SAE features.json, steer_report.json
+// and patch_report.json (paths relative to root in the page), and writes root/explorer.html and root/explorer_index.js.
 ExplorerSummary write_explorer(const std::string& root);
 
 }  // namespace vlascope

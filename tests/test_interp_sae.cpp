@@ -413,7 +413,12 @@ TEST(Explorer, IndexesWhatAFolderHoldsAndSkipsWhatAStudyCouldNotCompute) {
       {"name": "dir", "neurons": [)";
   for (int i = 0; i < 300; ++i) dense += std::string(i ? "," : "") + R"({"stream": "vlm", "layer": 1, "index": )" + std::to_string(i) + "}";
   std::ofstream(tmp.path / "neurons" / "neuron_sets.json") << dense << "]}]}";
+  fs::create_directories(tmp.path / "patch");
+  std::ofstream(tmp.path / "patch" / "patch_report.json")
+      << R"({"source_prompt": "lift it high", "target_prompt": "lift it", "effects": [
+            {"spec": "vlm.layers.0.resid.post@last_word", "moved": 0.9534, "random_moved": null, "remaining": 0.01}]})";
   const ExplorerSummary s = write_explorer(tmp.path.string());
+  EXPECT_EQ(s.patching_studies, 1);
   EXPECT_EQ(s.steering_studies, 1);
   EXPECT_EQ(s.neuron_sets, 2);
   EXPECT_EQ(s.neurons, 1);
@@ -426,6 +431,8 @@ TEST(Explorer, IndexesWhatAFolderHoldsAndSkipsWhatAStudyCouldNotCompute) {
   EXPECT_NE(index.find(R"("channels":300)"), std::string::npos);
   EXPECT_NE(index.find(R"("mean_height_cm":7.41)"), std::string::npos);
   EXPECT_EQ(index.find("delta_cm"), std::string::npos) << "a null difference became a number";
+  EXPECT_NE(index.find(R"("moved":0.9534,"remaining":0.01,"spec":"vlm.layers.0.resid.post@last_word")"), std::string::npos)
+      << "the patching effect (its null random control left out)";
   std::ifstream page(tmp.path / "explorer.html");
   const std::string html((std::istreambuf_iterator<char>(page)), std::istreambuf_iterator<char>());
   EXPECT_EQ(html.find("/*APP*/"), std::string::npos);

@@ -65,8 +65,10 @@
     const box = $('cameras');
     box.textContent = '';
     ep.cameras.forEach((camera, c) => {
-      if (!ep.frames[camera]) return;  // a camera whose frames were not written
-      const [fw, fh] = ep.frames[camera];
+      // Frame sizes per camera (`frame`, one size for all, in episode files written before 2026-12-07 16:00).
+      const size = (ep.frames && ep.frames[camera]) || ep.frame;
+      if (!size) return;  // a camera whose frames were not written
+      const [fw, fh] = size;
       const g = padGeometry(fw, fh, inW, inH);
       const fig = document.createElement('figure');
       const canvas = document.createElement('canvas');
@@ -255,6 +257,35 @@
     }
   }
 
+  // ---- activation patching studies --------------------------------------------------------------------------
+  function renderPatching() {
+    const box = $('patching');
+    if (!state.index.patching.length) { box.textContent = 'No patching study in this folder.'; return; }
+    for (const study of state.index.patching) {
+      const div = document.createElement('div');
+      div.className = 'study';
+      const h = document.createElement('h3');
+      h.textContent = `${study.study}: "${study.source}" written into "${study.target}"`;
+      const table = document.createElement('table');
+      table.createTHead().insertRow().append(...['patched', 'share moved', 'random patch', 'remaining']
+        .map((t) => { const th = document.createElement('th'); th.textContent = t; return th; }));
+      const body = table.createTBody();
+      for (const e of study.effects) {
+        const tr = body.insertRow();
+        for (const v of [e.spec, e.moved, e.random_moved, e.remaining]) tr.insertCell().textContent = v === undefined ? '–' : v;
+      }
+      div.append(h, table);
+      for (const p of study.plots) {
+        const img = document.createElement('img');
+        img.loading = 'lazy';
+        img.src = p;
+        img.alt = p;
+        div.appendChild(img);
+      }
+      box.appendChild(div);
+    }
+  }
+
   async function start() {
     await loadScript('explorer_index.js');
     if (!state.index) throw new Error('explorer_index.js did not hand over its data');
@@ -262,6 +293,7 @@
     buildTable();
     renderTable();
     renderSteering();
+    renderPatching();
     $('search').addEventListener('input', renderTable);
     if (state.index.episodes.length) {
       state.index.episodes.forEach((e, i) => option($('episode'), i, `${e.study} · episode ${e.episode}`));

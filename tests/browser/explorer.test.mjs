@@ -2,8 +2,10 @@
 //   node explorer.test.mjs <folder with explorer.html> <screenshot.png>
 // Checks: the page loads without console errors and is ready in under 2 s; moving the chunk slider redraws the
 // overlay with another frame; choosing another layer and head changes the map; searching "high" finds the "high"
-// neurons; searching a nonsense word finds nothing. Keeps a screenshot.
+// neurons; searching a nonsense word finds nothing; the patching section shows every effect of the index. Keeps a
+// screenshot.
 import { chromium } from 'playwright-core';
+import fs from 'node:fs';
 import path from 'node:path';
 
 const [folder, screenshot] = process.argv.slice(2);
@@ -25,7 +27,12 @@ try {
   page.on('console', (m) => { if (m.type() === 'error') errors.push(m.text()); });
   page.on('pageerror', (e) => errors.push(String(e)));
   await page.goto('file://' + path.resolve(folder, 'explorer.html'));
-  await page.waitForSelector('body[data-ready="yes"]', { timeout: 20000 });
+  try {
+    await page.waitForSelector('body[data-ready="yes"]', { timeout: 20000 });
+  } catch (e) {
+    const status = await page.evaluate(() => document.getElementById('status').textContent);
+    throw new Error(`the page never became ready: ${status} ${errors.join(' | ')}`);
+  }
   const readyMs = await page.evaluate(() => window.vlascopeReadyMs);
   console.log(`ready after ${readyMs.toFixed(0)} ms`);
   check(readyMs < 2000, `the page is ready in under 2 s (${readyMs.toFixed(0)} ms)`);
@@ -61,6 +68,12 @@ try {
   check((await page.$$('#neurons tbody tr')).length === 0, 'a search that matches nothing shows no row');
   await page.fill('#search', 'high');
 
+  // The patching section shows every effect explorer_index.js lists (read here from the file itself).
+  const indexText = fs.readFileSync(path.resolve(folder, 'explorer_index.js'), 'utf8');
+  const index = JSON.parse(indexText.slice(indexText.indexOf(',') + 1, indexText.lastIndexOf(')')));
+  const listed = index.patching.reduce((n, p) => n + p.effects.length, 0);
+  const shown = await page.$$eval('#patching tbody tr', (trs) => trs.length);
+  check(shown === listed, `the patching section shows its ${listed} effects (${shown} rows)`);
   check(errors.length === 0, `no console errors${errors.length ? ': ' + errors.join(' | ') : ''}`);
   await page.screenshot({ path: screenshot, fullPage: true });
   console.log(`screenshot: ${screenshot}`);
