@@ -4,6 +4,7 @@
 #include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <regex>
@@ -193,20 +194,37 @@ void per_file(const fs::path& file, Body body) {
 
 std::string relative_to_root(const fs::path& path, const fs::path& root) { return fs::relative(path, root).generic_string(); }
 
-// Every file called `name` under root (not inside the explorer's own frame folders), sorted.
-std::vector<fs::path> find_files(const fs::path& root, const std::string& name) {
-  std::vector<fs::path> out;
+// The results files under root, found in one walk of the tree (an output folder holds thousands of rollout files
+// and frames, which are not descended into): the explorer's episode scripts (explore/episode_<k>.js), and every other
+// file by name. Sorted.
+struct ResultFiles {
+  std::vector<fs::path> episodes;
+  std::map<std::string, std::vector<fs::path>> by_name;
+  const std::vector<fs::path>& named(const std::string& name) const {
+    static const std::vector<fs::path> none;
+    const auto it = by_name.find(name);
+    return it == by_name.end() ? none : it->second;
+  }
+};
+ResultFiles find_result_files(const fs::path& root) {
+  static const std::regex episode_file("episode_[0-9]{1,9}\\.js");
+  ResultFiles out;
   std::error_code ec;
   for (auto it = fs::recursive_directory_iterator(root, fs::directory_options::skip_permission_denied, ec);
        it != fs::recursive_directory_iterator(); it.increment(ec)) {
     if (ec) break;
-    if (it->is_directory() && (it->path().filename() == "rollouts" || it->path().filename() == "explorer_assets")) {
+    const fs::path& path = it->path();
+    const bool frames = path.parent_path().filename() == "explore";  // explore/episode_<k>/: one episode's PNGs
+    if (it->is_directory() && (path.filename() == "rollouts" || frames)) {
       it.disable_recursion_pending();
       continue;
     }
-    if (it->is_regular_file() && it->path().filename() == name) out.push_back(it->path());
+    if (!it->is_regular_file()) continue;
+    if (frames && std::regex_match(path.filename().string(), episode_file)) out.episodes.push_back(path);
+    else out.by_name[path.filename().string()].push_back(path);
   }
-  std::sort(out.begin(), out.end());
+  std::sort(out.episodes.begin(), out.episodes.end());
+  for (auto& [name, paths] : out.by_name) std::sort(paths.begin(), paths.end());
   return out;
 }
 
@@ -221,20 +239,14 @@ ExplorerSummary write_explorer(const std::string& root_text) {
       {"root", (absolute.has_filename() ? absolute.filename() : absolute.parent_path().filename()).string()}};
 
   // Episodes: explore/episode_<k>.js files.
+  const ResultFiles files = find_result_files(root);
   nlohmann::json episodes = nlohmann::json::array();
-  std::error_code ec;
-  const std::regex episode_file("episode_([0-9]{1,9})\\.js");
-  for (auto it = fs::recursive_directory_iterator(root, ec); it != fs::recursive_directory_iterator(); it.increment(ec)) {
-    if (ec) break;
-    std::smatch match;
-    const std::string file = it->path().filename().string();
-    if (it->is_regular_file() && it->path().parent_path().filename() == "explore" &&
-        std::regex_match(file, match, episode_file)) {
-      const std::string study = relative_to_root(it->path().parent_path().parent_path(), root);
-      episodes.push_back({{"study", study.empty() ? "." : study},
-                          {"episode", std::stoi(match[1])},
-                          {"script", relative_to_root(it->path(), root)}});
-    }
+  for (const fs::path& script : files.episodes) {
+    const std::string study = relative_to_root(script.parent_path().parent_path(), root);
+    const std::string stem = script.stem().string();  // episode_<k>
+    episodes.push_back({{"study", study.empty() ? "." : study},
+                        {"episode", std::stoi(stem.substr(stem.find('_') + 1))},
+                        {"script", relative_to_root(script, root)}});
   }
   std::sort(episodes.begin(), episodes.end(), [](const nlohmann::json& a, const nlohmann::json& b) {
     return std::make_pair(a["study"].get<std::string>(), a["episode"].get<int>()) <
@@ -245,7 +257,7 @@ ExplorerSummary write_explorer(const std::string& root_text) {
 
   // Steering studies: every condition's lift and success, and the study's plots.
   nlohmann::json steering = nlohmann::json::array();
-  for (const fs::path& file : find_files(root, "steer_report.json")) per_file(file, [&] {
+  for (const fs::path& file : files.named("steer_report.json")) per_file(file, [&] {
     const nlohmann::json report = read_json_object(file.string());
     nlohmann::json conditions = nlohmann::json::array();
     const nlohmann::json& vs = report.contains("vs_baseline_mean_height_cm") ? report["vs_baseline_mean_height_cm"]
@@ -291,7 +303,7 @@ ExplorerSummary write_explorer(const std::string& root_text) {
   // Activation patching studies (vlascope patch): each spec's share of the source − target chunk difference it moves,
   // beside the random control, and the study's plot.
   nlohmann::json patching = nlohmann::json::array();
-  for (const fs::path& file : find_files(root, "patch_report.json")) per_file(file, [&] {
+  for (const fs::path& file : files.named("patch_report.json")) per_file(file, [&] {
     const nlohmann::json report = read_json_object(file.string());
     if (!report.contains("effects") || !report["effects"].is_array()) return;
     nlohmann::json effects = nlohmann::json::array();
@@ -316,7 +328,7 @@ ExplorerSummary write_explorer(const std::string& root_text) {
 
   // Neuron sets: sparse sets entry by entry (their notes hold the top tokens); dense directions as one line.
   nlohmann::json neurons = nlohmann::json::array();
-  for (const fs::path& file : find_files(root, "neuron_sets.json")) per_file(file, [&] {
+  for (const fs::path& file : files.named("neuron_sets.json")) per_file(file, [&] {
     const nlohmann::json sets = read_json_object(file.string());
     if (!sets.contains("sets") || !sets["sets"].is_array()) return;
     for (const nlohmann::json& set : sets["sets"]) {
@@ -349,7 +361,7 @@ ExplorerSummary write_explorer(const std::string& root_text) {
 
   // SAE features: the ranked ones (lift, high vs low, fast vs slow) with their numbers, tokens and figures.
   nlohmann::json features = nlohmann::json::array();
-  for (const fs::path& file : find_files(root, "features.json")) per_file(file, [&] {
+  for (const fs::path& file : files.named("features.json")) per_file(file, [&] {
     const nlohmann::json f = read_json_object(file.string());
     if (!f.contains("features") || !f.contains("rankings")) return;
     std::map<int, std::vector<std::string>> ranked_in;

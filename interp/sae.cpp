@@ -707,12 +707,12 @@ std::vector<SaeFeature> feature_statistics(const Sae& sae, const ActivationStore
   const auto greater = [](const Entry& a, const Entry& b) { return a.first > b.first; };
   constexpr int64_t kBatch = 4096;
   const int lift = static_cast<int>(Phase::kLift);
-  std::vector<int64_t> all(static_cast<size_t>(store.count()));
-  for (int64_t i = 0; i < store.count(); ++i) all[static_cast<size_t>(i)] = i;
   ProgressBar bar("sae features", store.count(), "rows");
   for (int64_t begin = 0; begin < store.count(); begin += kBatch) {
     const int64_t len = std::min(kBatch, store.count() - begin);
-    const auto [values, indices] = m.encode(gather_rows(store, all.data() + begin, len) * m.config.input_scale);
+    // Rows begin … begin + len lie side by side in the mapped store: read in place.
+    const torch::Tensor x = torch::from_blob(const_cast<float*>(store.row(begin)), {len, store.width()}, torch::kFloat32);
+    const auto [values, indices] = m.encode(x * m.config.input_scale);
     const auto va = values.accessor<float, 2>();
     const auto ia = indices.accessor<int64_t, 2>();
     for (int64_t r = 0; r < len; ++r) {
