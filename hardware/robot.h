@@ -84,8 +84,10 @@ class Robot {
 
   // Write: joint position targets (radians). Returns at the start of the next control tick: the
   // simulator integrates one control period; the real arm sleeps until the tick's deadline. Targets
-  // outside the joint limits are clamped, never executed.
-  virtual void act(const JointVector& targets) = 0;
+  // outside the joint limits are clamped, never executed. Returns the targets actually sent, after every
+  // clamp of the robot's safety chain (joint limits, the real arm's step limit and calibrated range), as
+  // LeRobot's send_action does: what a rollout records as what the arm was told.
+  virtual JointVector act(const JointVector& targets) = 0;
 
   // Leaves the robot safe (the real arm holds position or turns torque off). Idempotent.
   virtual void stop() {}

@@ -472,14 +472,16 @@ Observation So100Follower::observe(CameraFrames frames) {
   });
 }
 
-void So100Follower::act(const JointVector& targets) {
+JointVector So100Follower::act(const JointVector& targets) {
   ensure_running("act");
-  guarded("act", [&] {
+  return guarded("act", [&] {
+    JointVector sent;
     {
       std::lock_guard<std::mutex> lock(bus_mutex_);
-      write_locked(targets);
+      sent = write_locked(targets);
     }
     sleep_until_tick();
+    return sent;
   });
 }
 

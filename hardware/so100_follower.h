@@ -111,7 +111,7 @@ class So100Follower : public Robot {
   void reset(uint64_t seed) override;  // torque on if needed, drive home at reset_speed, restart the clock
   using Robot::observe;
   Observation observe(CameraFrames frames) override;
-  void act(const JointVector& targets) override;
+  JointVector act(const JointVector& targets) override;
   void stop() override;  // torque off (idempotent)
 
   // ---- beyond Robot ----

@@ -104,7 +104,7 @@ void act_step(Lane& lane, const RolloutOptions& options) {
     lane.ended = true;
     return;
   }
-  lane.robot->act(step.target);
+  lane.result.steps.back().sent = lane.robot->act(step.target);
 }
 
 void finish_episode(Lane& lane) {

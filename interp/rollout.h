@@ -35,7 +35,8 @@ struct RolloutOptions {
 struct RolloutStep {
   double time = 0;                   // s, the observation's timestamp
   JointVector joints{};              // rad, observed
-  JointVector target{};              // rad, sent
+  JointVector target{};              // rad, the policy's action as joint targets
+  JointVector sent{};                // rad, what the robot reports it sent (Robot::act: after its safety clamps)
   std::array<float, 6> state{};      // LeRobot units, what the policy saw
   std::array<float, 6> action{};     // LeRobot units, what it answered
   Pose end_effector;

@@ -69,6 +69,7 @@ json rollout_to_json(const RolloutResult& r) {
     json j = {{"time", s.time},
               {"joints", array_of(s.joints)},
               {"target", array_of(s.target)},
+              {"sent", array_of(s.sent)},
               {"state", array_of(s.state)},
               {"action", array_of(s.action)},
               {"end_effector", pose_json(s.end_effector)},
@@ -116,6 +117,8 @@ RolloutResult rollout_from_json(const json& j, const std::string& source) {
     step.time = st.value<double>(s, "time");
     step.joints = st.fixed<double, kNumJoints>(s, "joints");
     step.target = st.fixed<double, kNumJoints>(s, "target");
+    // Files written before Robot::act reported what it sent hold the target only.
+    step.sent = s.contains("sent") ? st.fixed<double, kNumJoints>(s, "sent") : step.target;
     step.state = st.fixed<float, 6>(s, "state");
     step.action = st.fixed<float, 6>(s, "action");
     step.end_effector = st.pose(s, "end_effector");

@@ -287,13 +287,14 @@ Observation Simulator::observe(CameraFrames frames) {
   return obs;
 }
 
-void Simulator::act(const JointVector& targets) {
+JointVector Simulator::act(const JointVector& targets) {
   const mjModel* m = model_.get();
   mjData* d = data_.get();
+  JointVector sent;
   for (int j = 0; j < kNumJoints; ++j) {
     const int a = actuator_[j];
     require(std::isfinite(targets[j]), std::string("act: target for ") + kJointNames[j] + " is not finite");
-    d->ctrl[a] = std::clamp(targets[j], m->actuator_ctrlrange[2 * a], m->actuator_ctrlrange[2 * a + 1]);
+    sent[j] = d->ctrl[a] = std::clamp(targets[j], m->actuator_ctrlrange[2 * a], m->actuator_ctrlrange[2 * a + 1]);
   }
   for (int i = 0; i < substeps_; ++i) mj_step(m, d);
   // mj_step leaves positions one substep behind qpos; bring kinematics (ee, cameras) up to date for observe().
@@ -301,6 +302,7 @@ void Simulator::act(const JointVector& targets) {
   mj_comPos(m, d);
   mj_camlight(m, d);
   update_task_progress();
+  return sent;
 }
 
 void Simulator::update_task_progress() {

@@ -91,7 +91,7 @@ class Simulator : public Robot {
   void reset(uint64_t seed) override;
   using Robot::observe;
   Observation observe(CameraFrames frames) override;
-  void act(const JointVector& targets) override;
+  JointVector act(const JointVector& targets) override;
   std::optional<TaskState> task_state() override;
 
   // Simulator only.

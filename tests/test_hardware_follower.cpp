@@ -78,6 +78,12 @@ struct ArmRig {
       ASSERT_LE(q, limits.upper[j] + 0.003) << kJointNames[j];
     }
   }
+  // The last goal each servo received, in radians.
+  JointVector last_goals(const So100Follower& arm) const {
+    TickVector ticks{};
+    for (const GoalRecord& g : twin->goal_log()) ticks[g.id - 1] = g.goal;
+    return arm.ticks_to_radians(ticks);
+  }
 };
 
 template <class F>
@@ -524,16 +530,28 @@ TEST(So100Follower, GoalsNeverLeaveTheLimitsAndRespectTheStepLimit) {
   JointVector far{};
   for (int j = 0; j < kNumJoints; ++j) far[j] = (j % 2 ? -1 : 1) * 50.0;  // wildly outside every limit
   JointVector previous = arm.read_joint_positions();
-  for (int tick = 0; tick < 40; ++tick) {
+  for (int tick = 0; tick < 80; ++tick) {  // ~40 ticks' worth of motion: act() finds its deadline already passed
     const JointVector present = arm.read_joint_positions();
-    const JointVector sent = arm.write_joint_targets(far);
+    // Every other tick through the Robot interface: act() reports what the safety chain let through (and waits for
+    // the tick itself), which must be the goal the servos received.
+    const JointVector sent = tick % 2 ? static_cast<Robot&>(arm).act(far) : arm.write_joint_targets(far);
     for (int j = 0; j < kNumJoints; ++j) {
       EXPECT_LE(std::abs(sent[j] - present[j]), config.max_step_rad[j] + 0.003) << kJointNames[j];
       EXPECT_GE(sent[j], config.joint_limits.lower[j] - 0.003);
       EXPECT_LE(sent[j], config.joint_limits.upper[j] + 0.003);
     }
+    // The twin takes the bytes off its serial line on its own thread.
+    EXPECT_TRUE(eventually(
+        [&] {
+          const JointVector received = rig.last_goals(arm);
+          for (int j = 0; j < kNumJoints; ++j)
+            if (std::abs(sent[j] - received[j]) > 1e-9) return false;
+          return true;
+        },
+        0.5))
+        << "the servos did not receive what act()/write_joint_targets() reported sending, at tick " << tick;
     previous = sent;
-    std::this_thread::sleep_for(std::chrono::milliseconds(33));
+    if (tick % 2 == 0) std::this_thread::sleep_for(std::chrono::milliseconds(33));
   }
   rig.expect_goals_within_limits(arm);
   const SafetyCounters c = arm.safety_counters();

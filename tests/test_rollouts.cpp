@@ -145,6 +145,54 @@ TEST(Rollout, FramesAreRenderedOnlyWhenThePolicyReadsThemAndNothingElseChanges) 
   for (size_t i = 0; i < a.steps.size(); ++i) EXPECT_EQ(a.steps[i].model_ran, i % 5 == 0) << i;
 }
 
+// The simulator behind a safety chain of its own that narrows every joint to ±0.2 rad and reports what it sent, as the
+// real arm's driver does.
+class NarrowingRobot : public Robot {
+ public:
+  explicit NarrowingRobot(Simulator& sim) : sim_(sim) {}
+  std::string name() const override { return sim_.name(); }
+  std::vector<std::string> camera_names() const override { return sim_.camera_names(); }
+  double control_hz() const override { return sim_.control_hz(); }
+  JointLimits joint_limits() const override { return sim_.joint_limits(); }
+  void reset(uint64_t seed) override { sim_.reset(seed); }
+  Observation observe(CameraFrames frames) override { return sim_.observe(frames); }
+  std::optional<TaskState> task_state() override { return sim_.task_state(); }
+  JointVector act(const JointVector& targets) override {
+    JointVector narrowed = targets;
+    for (double& q : narrowed) q = std::clamp(q, -0.2, 0.2);
+    return sim_.act(narrowed);
+  }
+
+ private:
+  Simulator& sim_;
+};
+
+TEST(Rollout, EachStepRecordsTheTargetsTheRobotReportsSending) {
+  Fixture f;
+  Simulator sim(small_sim());
+  NarrowingRobot robot(sim);
+  const RolloutResult r = run_rollout(robot, *f.policy, 7, short_episodes());
+  const JointLimits limits = sim.joint_limits();
+  int narrowed = 0;
+  for (const RolloutStep& s : r.steps)
+    for (int j = 0; j < kNumJoints; ++j) {
+      const double expected =
+          std::clamp(std::clamp(s.target[j], -0.2, 0.2), limits.lower[j], limits.upper[j]);
+      EXPECT_DOUBLE_EQ(s.sent[j], expected) << kJointNames[j];
+      narrowed += s.sent[j] != s.target[j];
+    }
+  EXPECT_GT(narrowed, 0) << "the policy's targets never left ±0.2 rad: the test proves nothing";
+  // Rollout files keep both.
+  const fs::path file = f.dir / "sent.json";
+  write_rollout_file(file.string(), r);
+  const RolloutResult back = read_rollout_file(file.string());
+  ASSERT_EQ(back.steps.size(), r.steps.size());
+  for (size_t i = 0; i < r.steps.size(); ++i) {
+    EXPECT_EQ(back.steps[i].sent, r.steps[i].sent);
+    EXPECT_EQ(back.steps[i].target, r.steps[i].target);
+  }
+}
+
 TEST(Rollout, BatchedEpisodesReproduceAndAgreeWithOneAtATime) {
   Fixture f;
   const std::vector<uint64_t> seeds = {11, 12, 13, 14, 15};

@@ -256,10 +256,13 @@ TEST(Simulator, ControlPeriodAndClamping) {
   EXPECT_NEAR(robot.observe().timestamp, 1.0 / 30, 1e-9);
 
   JointVector wild{5, -5, 5, 5, -5, 5};
-  robot.act(wild);
+  const JointVector reported = robot.act(wild);
   const JointLimits lim = robot.joint_limits();
   const JointVector sent = sim.joint_targets();
-  for (int j = 0; j < kNumJoints; ++j) EXPECT_DOUBLE_EQ(sent[j], wild[j] > 0 ? lim.upper[j] : lim.lower[j]);
+  for (int j = 0; j < kNumJoints; ++j) {
+    EXPECT_DOUBLE_EQ(sent[j], wild[j] > 0 ? lim.upper[j] : lim.lower[j]);
+    EXPECT_DOUBLE_EQ(reported[j], sent[j]);  // act() reports the clamped targets, not the ones asked for
+  }
 
   JointVector bad = sim.joint_positions();
   bad[kElbowFlex] = std::nan("");
