@@ -28,6 +28,7 @@
 #include <utility>
 #include <vector>
 
+#include "benchmarks/matmul_peak.h"
 #include "common/runtime.h"
 #include "interp/stats.h"
 #include "policy/config.h"
@@ -49,19 +50,9 @@ const Size& size(int index) {
 
 double g_peak_fp32 = 0, g_peak_bf16 = 0;  // GFLOP/s of a 1024² matmul, measured once per run
 
-double measure_matmul(torch::ScalarType dtype) {
-  torch::NoGradGuard no_grad;
-  const torch::Tensor a = torch::randn({1024, 1024}).to(dtype), b = torch::randn({1024, 1024}).to(dtype);
-  for (int i = 0; i < 3; ++i) (void)torch::matmul(a, b);
-  const int reps = 20;
-  const auto t0 = std::chrono::steady_clock::now();
-  for (int i = 0; i < reps; ++i) (void)torch::matmul(a, b);
-  const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  return reps * 2.0 * 1024 * 1024 * 1024 / s / 1e9;
-}
-
 struct Fixture {
   std::unique_ptr<SmolVLA> model;
+  std::vector<HookHandle> hooks;  // after the model: unhooked first
   ModelInputs inputs;
   torch::Tensor noise;
 };
@@ -105,7 +96,7 @@ Fixture& lerobot_ops_fixture(int size_index) {
       {"vision", s.config.vision.layers}, {"vlm", s.config.num_vlm_layers}, {"expert", s.config.num_expert_layers}};
   for (const auto& [stream, layers] : streams)
     for (int i = 0; i < layers; ++i)
-      f.model->hooks().add(std::string(stream) + ".layers." + std::to_string(i) + ".attn.pattern", no_op);
+      f.hooks.push_back(f.model->hooks().add(std::string(stream) + ".layers." + std::to_string(i) + ".attn.pattern", no_op));
   const Fixture& same = fixture(size_index, Precision::kFloat32);
   f.inputs = same.inputs;
   f.noise = same.noise;
@@ -243,8 +234,8 @@ int main(int argc, char** argv) {
       rest.push_back(argv[i]);
   }
   at::set_num_threads(threads);
-  vlascope::g_peak_fp32 = vlascope::measure_matmul(torch::kFloat32);
-  vlascope::g_peak_bf16 = vlascope::measure_matmul(torch::kBFloat16);
+  vlascope::g_peak_fp32 = vlascope::measure_matmul_peak(torch::kFloat32);
+  vlascope::g_peak_bf16 = vlascope::measure_matmul_peak(torch::kBFloat16);
   std::printf("OpenBLAS core %s; ", vlascope::blas_core_name().c_str());
   std::printf("threads %d; 1024² matmul peak: fp32 %.0f GFLOP/s, bf16 %.0f GFLOP/s\n", threads, vlascope::g_peak_fp32,
               vlascope::g_peak_bf16);

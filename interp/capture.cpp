@@ -85,10 +85,6 @@ AttentionRecorder::AttentionRecorder(Policy& policy, AttentionCaptureSpec spec)
       if (wanted(spec_.vision_layers, i)) add(HookStream::kVision, i);
 }
 
-AttentionRecorder::~AttentionRecorder() {
-  for (int h : handles_) policy_.hooks().remove(h);
-}
-
 size_t AttentionRecorder::bytes() const {
   size_t n = 0;
   for (const CapturedChunk& c : chunks_)
@@ -217,9 +213,6 @@ ActivationRecorder::ActivationRecorder(Policy& policy, bool vlm, bool expert, st
   }
 }
 
-ActivationRecorder::~ActivationRecorder() {
-  for (int h : handles_) policy_.hooks().remove(h);
-}
 
 // ---- steering ----------------------------------------------------------------------------------------------
 
@@ -314,8 +307,5 @@ Steering::Steering(SmolVLA& model, const std::vector<NeuronSet>& sets, const std
   }
 }
 
-Steering::~Steering() {
-  for (int h : handles_) model_.hooks().remove(h);
-}
 
 }  // namespace vlascope

@@ -85,7 +85,6 @@ struct CapturedChunk {
 class AttentionRecorder {
  public:
   AttentionRecorder(Policy& policy, AttentionCaptureSpec spec = {});
-  ~AttentionRecorder();
   AttentionRecorder(const AttentionRecorder&) = delete;
   AttentionRecorder& operator=(const AttentionRecorder&) = delete;
 
@@ -100,7 +99,7 @@ class AttentionRecorder {
   void on_pattern(HookStream stream, int layer, const HookContext& context, const void* tensor);
   Policy& policy_;
   AttentionCaptureSpec spec_;
-  std::vector<int> handles_;
+  std::vector<HookHandle> handles_;
   std::deque<CapturedChunk> chunks_;
   int next_index_ = 0;
   bool paused_ = false;
@@ -124,7 +123,6 @@ class ActivationRecorder {
   // Empty layer lists = every layer of the stream.
   ActivationRecorder(Policy& policy, bool vlm = true, bool expert = true, std::vector<int> vlm_layers = {},
                      std::vector<int> expert_layers = {}, ChannelSite site = ChannelSite::kMlpPost);
-  ~ActivationRecorder();
   ActivationRecorder(const ActivationRecorder&) = delete;
   ActivationRecorder& operator=(const ActivationRecorder&) = delete;
   const std::vector<ChunkActivations>& chunks() const { return chunks_; }
@@ -132,7 +130,7 @@ class ActivationRecorder {
 
  private:
   Policy& policy_;
-  std::vector<int> handles_;
+  std::vector<HookHandle> handles_;
   std::vector<ChunkActivations> chunks_;
   std::map<int, int> expert_counts_;  // layer → steps accumulated in the current chunk
 };
@@ -147,7 +145,6 @@ class ActivationRecorder {
 class Steering {
  public:
   Steering(SmolVLA& model, const std::vector<NeuronSet>& sets, const std::vector<Intervention>& interventions);
-  ~Steering();
   Steering(const Steering&) = delete;
   Steering& operator=(const Steering&) = delete;
   int hooked_layers() const { return static_cast<int>(handles_.size()); }
@@ -158,7 +155,7 @@ class Steering {
 
  private:
   SmolVLA& model_;
-  std::vector<int> handles_;
+  std::vector<HookHandle> handles_;
   std::shared_ptr<std::vector<float>> row_gains_ = std::make_shared<std::vector<float>>();
 };
 

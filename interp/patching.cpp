@@ -214,8 +214,7 @@ struct ActivationPatcher::Impl {
   int head_dim = 0;
   std::vector<bool> active;                  // specs patched in kPatch / kRandom
   std::vector<int> writes;
-  Hooks* hooks = nullptr;
-  std::vector<int> handles;
+  std::vector<HookHandle> handles;
   at::Generator generator;
   int tokens_per_camera = 0;
   std::vector<std::string> cameras;
@@ -311,7 +310,6 @@ ActivationPatcher::ActivationPatcher(Policy& policy, std::vector<PatchSpec> spec
   const int grid = policy.config().image_grid();
   m.tokens_per_camera = grid * grid;
   Hooks& hooks = policy.hooks();
-  m.hooks = &hooks;
   for (size_t i = 0; i < specs_.size(); ++i) {
     const int index = static_cast<int>(i);
     const PatchSpec& spec = specs_[i];
@@ -418,9 +416,7 @@ ActivationPatcher::ActivationPatcher(Policy& policy, std::vector<PatchSpec> spec
   }
 }
 
-ActivationPatcher::~ActivationPatcher() {
-  for (int h : impl_->handles) impl_->hooks->remove(h);
-}
+ActivationPatcher::~ActivationPatcher() = default;
 
 namespace {
 std::vector<bool> chosen(const std::vector<int>& which, size_t n) {

@@ -457,7 +457,6 @@ class RowCapture {
       }
     });
   }
-  ~RowCapture() { policy_.hooks().remove(handle_); }
   RowCapture(const RowCapture&) = delete;
   RowCapture& operator=(const RowCapture&) = delete;
 
@@ -476,7 +475,7 @@ class RowCapture {
  private:
   Policy& policy_;
   PatchSpec spec_;
-  int handle_ = -1;
+  HookHandle handle_;
   int64_t width_ = -1;
   std::vector<float> values_;
   std::vector<ActivationRow> rows_;
@@ -598,7 +597,7 @@ struct SaeSplice::Impl {
   Mode mode = Mode::kOff;
   std::vector<std::pair<int, float>> clamp;
   int64_t rows_written = 0;
-  int handle = -1;
+  HookHandle handle;
   torch::Tensor mean;  // [width], input units
 };
 
@@ -639,7 +638,7 @@ SaeSplice::SaeSplice(Policy& policy, const Sae& sae) : impl_(new Impl{policy, sa
   });
 }
 
-SaeSplice::~SaeSplice() { impl_->policy.hooks().remove(impl_->handle); }
+SaeSplice::~SaeSplice() = default;
 void SaeSplice::set_mode(Mode mode) { impl_->mode = mode; }
 void SaeSplice::set_clamp(std::vector<std::pair<int, float>> features) {
   for (const auto& [f, v] : features)

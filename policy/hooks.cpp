@@ -112,19 +112,36 @@ int Hooks::slot(HookStream stream, int layer, HookSite site) {
   return (static_cast<int>(stream) * (kMaxLayers + 1) + (layer + 1)) * kSites + static_cast<int>(site);
 }
 
-int Hooks::add(const std::string& name, HookFn fn) { return add(parse_hook_point(name), std::move(fn)); }
+HookHandle::HookHandle(HookHandle&& other) noexcept : hooks_(other.hooks_), id_(other.id_) { other.hooks_ = nullptr; }
 
-int Hooks::add(const HookPoint& point, HookFn fn) {
-  require(point.layer >= -1 && point.layer < kMaxLayers, "hook point " + point.name() + ": layer out of range");
-  require(static_cast<bool>(fn), "hook point " + point.name() + ": empty hook function");
-  const int handle = next_handle_++;
-  entries_.push_back({handle, point, std::move(fn)});
-  rebuild();
-  return handle;
+HookHandle& HookHandle::operator=(HookHandle&& other) noexcept {
+  if (this != &other) {
+    reset();
+    hooks_ = other.hooks_;
+    id_ = other.id_;
+    other.hooks_ = nullptr;
+  }
+  return *this;
 }
 
-void Hooks::remove(int handle) {
-  entries_.erase(std::remove_if(entries_.begin(), entries_.end(), [&](const Entry& e) { return e.handle == handle; }),
+void HookHandle::reset() {
+  if (hooks_) hooks_->remove(id_);
+  hooks_ = nullptr;
+}
+
+HookHandle Hooks::add(const std::string& name, HookFn fn) { return add(parse_hook_point(name), std::move(fn)); }
+
+HookHandle Hooks::add(const HookPoint& point, HookFn fn) {
+  require(point.layer >= -1 && point.layer < kMaxLayers, "hook point " + point.name() + ": layer out of range");
+  require(static_cast<bool>(fn), "hook point " + point.name() + ": empty hook function");
+  const int id = next_handle_++;
+  entries_.push_back({id, point, std::move(fn)});
+  rebuild();
+  return HookHandle(this, id);
+}
+
+void Hooks::remove(int id) {
+  entries_.erase(std::remove_if(entries_.begin(), entries_.end(), [&](const Entry& e) { return e.handle == id; }),
                  entries_.end());
   rebuild();
 }

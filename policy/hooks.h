@@ -91,14 +91,39 @@ struct HookContext {
 // A hook may modify `activation` in place (same shape) or assign a new tensor of the same shape.
 using HookFn = std::function<void(const HookContext& context, at::Tensor& activation)>;
 
+class Hooks;
+
+// One registered hook, for as long as this object lives (TransformerLens's `with model.hooks(...)`): destroying or
+// resetting it removes the hook. Move-only; the Hooks it came from must outlive it. Every recorder, patcher and
+// splice holds its hooks this way, so none can outlive its owner.
+class HookHandle {
+ public:
+  HookHandle() = default;
+  HookHandle(HookHandle&& other) noexcept;
+  HookHandle& operator=(HookHandle&& other) noexcept;
+  HookHandle(const HookHandle&) = delete;
+  HookHandle& operator=(const HookHandle&) = delete;
+  ~HookHandle() { reset(); }
+  void reset();  // removes the hook now (no-op when empty)
+  bool active() const { return hooks_ != nullptr; }
+
+ private:
+  friend class Hooks;
+  HookHandle(Hooks* hooks, int id) : hooks_(hooks), id_(id) {}
+  Hooks* hooks_ = nullptr;
+  int id_ = 0;
+};
+
 class Hooks {
  public:
   Hooks();
-  // Registers fn at a point (a name as above); returns a handle for remove(). Several hooks on one point run in
+  Hooks(const Hooks&) = delete;  // handles point here
+  Hooks& operator=(const Hooks&) = delete;
+  // Registers fn at a point (a name as above) while the returned handle lives. Several hooks on one point run in
   // registration order.
-  int add(const std::string& name, HookFn fn);
-  int add(const HookPoint& point, HookFn fn);
-  void remove(int handle);
+  [[nodiscard]] HookHandle add(const std::string& name, HookFn fn);
+  [[nodiscard]] HookHandle add(const HookPoint& point, HookFn fn);
+  // Removes every hook; outstanding handles become no-ops.
   void clear();
   bool empty() const { return entries_.empty(); }
   // Every registered point, for validation against a model's layer counts.
@@ -109,6 +134,8 @@ class Hooks {
   void run(HookStream stream, int layer, HookSite site, const HookContext& context, at::Tensor& activation) const;
 
  private:
+  friend class HookHandle;
+  void remove(int id);
   struct Entry {
     int handle;
     HookPoint point;

@@ -852,7 +852,9 @@ ChunkFlops chunk_flops(const SmolVLAConfig& c, int cameras, int image, int words
 
 int phase_threads(int setting, double flops) {
   if (setting >= 0) return setting;
-  return flops >= 1e9 ? static_cast<int>(std::max(1u, std::thread::hardware_concurrency())) : 1;
+  // "All" is libtorch's count, which Policy sets from --threads: a process given one thread (a --workers process
+  // beside another) must not take a second core for its big phases.
+  return flops >= 1e9 ? std::max(1, at::get_num_threads()) : 1;
 }
 
 PrefixCache SmolVLA::run_prefix(const Prefix& prefix) const {

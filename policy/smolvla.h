@@ -160,9 +160,9 @@ class SmolVLA {
   // The dtype a tensor of this entry has in this model.
   torch::ScalarType dtype_of(const WeightEntry& entry) const;
 
-  // Intra-op threads of sample_actions' two phases: 0 = whatever libtorch has, −1 = by size (all cores for a phase
-  // of at least 1 GFLOP, else one: below that, OpenMP fork/join costs more than a second core gives; the tiny
-  // parity model's chunk takes 9 ms on one thread and 15 ms on two).
+  // Intra-op threads of sample_actions' two phases: 0 = whatever libtorch has, −1 = by size (libtorch's thread count
+  // for a phase of at least 1 GFLOP, else one: below that, OpenMP fork/join costs more than a second core gives; the
+  // tiny parity model's chunk takes 9 ms on one thread and 15 ms on two).
   struct Threads {
     int prefix = -1;
     int denoise = -1;
@@ -229,7 +229,8 @@ struct ChunkFlops {
   double prefix = 0, denoise = 0;
 };
 ChunkFlops chunk_flops(const SmolVLAConfig& config, int cameras, int image_size, int words);
-// The threads a phase of `flops` runs on under a SmolVLA::Threads setting (0 = libtorch's current count).
+// The threads a phase of `flops` runs on under a SmolVLA::Threads setting (0 = libtorch's current count; −1 = that
+// count from 1 GFLOP on, else one).
 int phase_threads(int setting, double flops);
 
 // ---- Building blocks (exposed for tests) ----

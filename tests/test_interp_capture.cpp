@@ -127,11 +127,11 @@ TEST(Steering, ATokenRegionReachesOnlyItsRows) {
   Policy& p = *f.policy;
   torch::Tensor before, after;
   auto record = [&](torch::Tensor& into) {
-    const int h = p.hooks().add("vlm.layers.1.mlp.post", [&](const HookContext& ctx, at::Tensor& t) {
+    HookHandle h = p.hooks().add("vlm.layers.1.mlp.post", [&](const HookContext& ctx, at::Tensor& t) {
       if (ctx.pass == ForwardPass::kPrefix) into = t.select(0, 0).clone();  // [Lp, I]
     });
     p.predict_chunk(f.input(), 3, 0);
-    p.hooks().remove(h);
+    h.reset();
   };
   record(before);
   for (TokenRegion region : {TokenRegion::kWords, TokenRegion::kState, TokenRegion::kLastWord}) {
@@ -163,11 +163,11 @@ TEST(Steering, RowGainsScaleAlphaPerBatchRow) {
   b.state[0] += 5;
   torch::Tensor recorded;
   auto record = [&] {
-    const int h = p.hooks().add("vlm.layers.1.mlp.post", [&](const HookContext& ctx, at::Tensor& t) {
+    HookHandle h = p.hooks().add("vlm.layers.1.mlp.post", [&](const HookContext& ctx, at::Tensor& t) {
       if (ctx.pass == ForwardPass::kPrefix) recorded = t.clone();  // [2, Lp, I]
     });
     p.predict_chunks({&a, &b}, {{3, 0}, {4, 0}});
-    p.hooks().remove(h);
+    h.reset();
     return recorded;
   };
   const torch::Tensor plain = record();
@@ -190,15 +190,15 @@ TEST(Steering, AResidualChannelIsAddedToTheResidualStreamAndReachesLaterLayers) 
   Policy& p = *f.policy;
   torch::Tensor before, after, later_before, later_after;
   auto record = [&](torch::Tensor& into, torch::Tensor& later) {
-    const int h = p.hooks().add("vlm.layers.1.resid.post", [&](const HookContext& ctx, at::Tensor& t) {
+    HookHandle h = p.hooks().add("vlm.layers.1.resid.post", [&](const HookContext& ctx, at::Tensor& t) {
       if (ctx.pass == ForwardPass::kPrefix) into = t.select(0, 0).clone();  // [Lp, D]
     });
-    const int h2 = p.hooks().add("vlm.layers.2.mlp.post", [&](const HookContext& ctx, at::Tensor& t) {
+    HookHandle h2 = p.hooks().add("vlm.layers.2.mlp.post", [&](const HookContext& ctx, at::Tensor& t) {
       if (ctx.pass == ForwardPass::kPrefix) later = t.select(0, 0).clone();
     });
     p.predict_chunk(f.input(), 3, 0);
-    p.hooks().remove(h);
-    p.hooks().remove(h2);
+    h.reset();
+    h2.reset();
   };
   record(before, later_before);
   NeuronSet set{"resid", "", {}, {{Stream::kVlm, 1, 4, "", 0.5}}};
@@ -526,11 +526,11 @@ TEST(Neurons, SemanticSetAndFilterRankByTheCosineNotTheZ) {
 // One prefix pass; the value of `channel` at hook point `point`, averaged by hand over the real (not padding) word rows.
 double word_rows_mean(Policy& policy, const PolicyInput& in, const std::string& point, int channel) {
   torch::Tensor values;  // [Lp]
-  const int h = policy.hooks().add(point, [&](const HookContext& ctx, at::Tensor& t) {
+  HookHandle h = policy.hooks().add(point, [&](const HookContext& ctx, at::Tensor& t) {
     if (ctx.pass == ForwardPass::kPrefix) values = t.select(0, 0).select(1, channel).clone();
   });
   policy.predict_chunk(in, 0, 0);
-  policy.hooks().remove(h);
+  h.reset();
   const PrefixLayout& layout = policy.layout();
   double sum = 0;
   int count = 0;
@@ -675,11 +675,11 @@ struct PointRecording {
 };
 PointRecording record_point(Policy& p, const std::string& point, const PolicyInput& in, uint64_t seed = 5) {
   PointRecording r;
-  const int h = p.hooks().add(point, [&](const HookContext& ctx, at::Tensor& t) {
+  HookHandle h = p.hooks().add(point, [&](const HookContext& ctx, at::Tensor& t) {
     r.by_step[ctx.pass == ForwardPass::kDenoise ? ctx.step : -1] = t.select(0, 0).clone();
   });
   p.predict_chunk(in, seed, 0);
-  p.hooks().remove(h);
+  h.reset();
   return r;
 }
 
@@ -823,7 +823,7 @@ TEST(Patching, TheRandomControlPushesEachRowAsFarAsTheSourceInAnotherDirection) 
                                std::vector<uint64_t> seeds) {
     std::vector<Policy::NoiseId> noise(sources.size(), Policy::NoiseId{5, 0});
     torch::Tensor before, after;
-    const int h = p.hooks().add("vlm.layers.2.mlp.out", [&](const HookContext&, at::Tensor& t) { after = t[0].clone(); });
+    HookHandle h = p.hooks().add("vlm.layers.2.mlp.out", [&](const HookContext&, at::Tensor& t) { after = t[0].clone(); });
     patcher.off();
     p.predict_chunks(targets, noise);
     before = after;
@@ -832,7 +832,7 @@ TEST(Patching, TheRandomControlPushesEachRowAsFarAsTheSourceInAnotherDirection) 
     patcher.reseed_rows(seeds);
     patcher.random();
     p.predict_chunks(targets, noise);
-    p.hooks().remove(h);
+    h.reset();
     patcher.off();
     return torch::Tensor(after - before);
   };

@@ -275,12 +275,12 @@ TEST(Sae, CaptureWritesExactlyTheHooksRowsWithTheirKinds) {
   EXPECT_EQ(vlm.meta(2 * 9 * 2).variant, 1);  // episode 2 is "low"
   // Row 8 is frame (0, 0)'s state row: the same numbers a hook of our own sees.
   std::vector<float> seen;
-  const int handle = f.policy->hooks().add("vlm.layers.1.resid.post", [&](const HookContext& ctx, at::Tensor& act) {
+  HookHandle handle = f.policy->hooks().add("vlm.layers.1.resid.post", [&](const HookContext& ctx, at::Tensor& act) {
     const torch::Tensor row = act.select(0, 0).select(0, ctx.state_index).to(torch::kFloat32).contiguous();
     seen.assign(row.data_ptr<float>(), row.data_ptr<float>() + row.numel());
   });
   f.policy->predict_chunk(frame_input(dataset.frame(0, 0), dataset.info(0).instruction), 0, 0);
-  f.policy->hooks().remove(handle);
+  handle.reset();
   ASSERT_EQ(static_cast<int64_t>(seen.size()), vlm.width());
   for (int64_t c = 0; c < vlm.width(); ++c) EXPECT_FLOAT_EQ(vlm.row(8)[c], seen[static_cast<size_t>(c)]);
 
@@ -337,9 +337,9 @@ TEST(Sae, SpliceIsInertWhenOffAndDoesWhatEachModeSays) {
         into.assign(a.data_ptr<float>(), a.data_ptr<float>() + a.numel());
       };
     };
-    const int first = f.policy->hooks().add("vlm.layers.2.resid.post", keep(before));
+    HookHandle first = f.policy->hooks().add("vlm.layers.2.resid.post", keep(before));
     SaeSplice splice(*f.policy, sae);
-    const int last = f.policy->hooks().add("vlm.layers.2.resid.post", keep(after));
+    HookHandle last = f.policy->hooks().add("vlm.layers.2.resid.post", keep(after));
     EXPECT_EQ(f.policy->predict_chunk(in, 3, 0), plain) << "a splice that is off changed the actions";
     EXPECT_EQ(splice.rows_written(), 0);
     EXPECT_EQ(before, after);
@@ -373,8 +373,8 @@ TEST(Sae, SpliceIsInertWhenOffAndDoesWhatEachModeSays) {
       for (int64_t k = 0; k < width; ++k)
         ASSERT_FLOAT_EQ(after[static_cast<size_t>(r * width + k)], sae.input_mean()[static_cast<size_t>(k)]);
     splice.set_mode(SaeSplice::Mode::kOff);
-    f.policy->hooks().remove(first);
-    f.policy->hooks().remove(last);
+    first.reset();
+    last.reset();
   }
   EXPECT_EQ(f.policy->predict_chunk(in, 3, 0), plain) << "the splice's hook outlived it";
   // Open loop: what the SAE keeps moves the chunk less than writing the mean does.

@@ -467,6 +467,21 @@ void with_threads(int threads, Body body) {
   at::set_num_threads(saved);
 }
 
+// By size, a big phase takes libtorch's thread count (what --threads sets), never more: a --workers process given
+// one thread beside another must not take a second core; a small phase takes one; an explicit setting wins.
+TEST(Model, PhaseThreadsFollowLibtorchsCountForBigPhasesAndOneForSmallOnes) {
+  with_threads(1, [] {
+    EXPECT_EQ(phase_threads(-1, 5e9), 1);
+    EXPECT_EQ(phase_threads(-1, 1e8), 1);
+  });
+  with_threads(2, [] {
+    EXPECT_EQ(phase_threads(-1, 5e9), 2);
+    EXPECT_EQ(phase_threads(-1, 1e8), 1);
+    EXPECT_EQ(phase_threads(3, 1e8), 3);
+    EXPECT_EQ(phase_threads(0, 5e9), 0);
+  });
+}
+
 TEST(Model, BlockedAttentionMatchesTheFullPatternPath) {
   // A vision tower big enough for the blocked path (2 images × 2 heads × 1024² logits, spread over two threads)
   // against the same tower with a pattern hook, which forces the full-pattern path; packed (fused q|k|v) and not,
@@ -488,7 +503,7 @@ TEST(Model, BlockedAttentionMatchesTheFullPatternPath) {
       inference = model.embed_images(images);
     }
     int seen = 0;
-    model.hooks().add("vision.layers.0.attn.pattern", [&](const HookContext&, at::Tensor& p) {
+    const HookHandle hook = model.hooks().add("vision.layers.0.attn.pattern", [&](const HookContext&, at::Tensor& p) {
       ++seen;
       EXPECT_EQ(p.sizes(), (std::vector<int64_t>{2, 2, 1024, 1024}));
     });
@@ -514,9 +529,10 @@ TEST(Model, BlockedAttentionWithPaddingAndGroupedHeadsMatchesTheFullPatternPath)
   with_threads(2, [&] {
     const torch::Tensor blocked = model.sample_actions(in, noise, true);
     int seen = 0;
+    std::vector<HookHandle> hooks;
     for (int i = 0; i < c.num_vlm_layers; ++i)
-      model.hooks().add("vlm.layers." + std::to_string(i) + ".attn.pattern",
-                        [&](const HookContext&, at::Tensor&) { ++seen; });
+      hooks.push_back(model.hooks().add("vlm.layers." + std::to_string(i) + ".attn.pattern",
+                                        [&](const HookContext&, at::Tensor&) { ++seen; }));
     const torch::Tensor full = model.sample_actions(in, noise, true);
     EXPECT_GE(seen, c.num_vlm_layers - 1);  // the last layer's prefix rows are not computed
     EXPECT_LT(max_diff(blocked, full), 1e-5);
@@ -544,11 +560,12 @@ TEST(Hooks, CaptureSeesEveryPassAndCostsNothingWhenAbsent) {
 
   std::map<std::string, std::vector<std::vector<int64_t>>> shapes;
   std::vector<int> steps;
+  std::vector<HookHandle> hooks;
   auto record = [&](const std::string& name) {
-    model.hooks().add(name, [&shapes, &steps, name](const HookContext& ctx, at::Tensor& t) {
+    hooks.push_back(model.hooks().add(name, [&shapes, &steps, name](const HookContext& ctx, at::Tensor& t) {
       shapes[name].push_back(t.sizes().vec());
       if (name == "expert.layers.0.attn.pattern") steps.push_back(ctx.step);
-    });
+    }));
   };
   for (const char* n : {"vlm.layers.0.attn.pattern", "vlm.layers.1.attn.pattern", "vlm.layers.3.mlp.post",
                         "vlm.layers.3.resid.post", "expert.layers.0.attn.pattern", "expert.layers.1.attn.pattern",
@@ -577,11 +594,12 @@ TEST(Hooks, AttentionRowsAreDistributionsOverUnmaskedKeys) {
   torch::NoGradGuard no_grad;
   const int64_t lp = 8 + 6 + 1;
   torch::Tensor vlm, joint, cross;
-  model.hooks().add("vlm.layers.2.attn.pattern", [&](const HookContext&, at::Tensor& p) { vlm = p.clone(); });
-  model.hooks().add("expert.layers.2.attn.pattern", [&](const HookContext& ctx, at::Tensor& p) {
+  const HookHandle vlm_hook =
+      model.hooks().add("vlm.layers.2.attn.pattern", [&](const HookContext&, at::Tensor& p) { vlm = p.clone(); });
+  const HookHandle joint_hook = model.hooks().add("expert.layers.2.attn.pattern", [&](const HookContext& ctx, at::Tensor& p) {
     if (ctx.step == 0) joint = p.clone();
   });
-  model.hooks().add("expert.layers.3.attn.pattern", [&](const HookContext& ctx, at::Tensor& p) {
+  const HookHandle cross_hook = model.hooks().add("expert.layers.3.attn.pattern", [&](const HookContext& ctx, at::Tensor& p) {
     if (ctx.step == 0) cross = p.clone();
   });
   model.sample_actions(in, torch::randn({1, c.chunk_size, c.max_action_dim}));
@@ -612,16 +630,14 @@ TEST(Hooks, OverridingNeuronsChangesExactlyThoseActivations) {
   const std::vector<int64_t> neurons = {3, 17, 100};
   const torch::Tensor index = torch::tensor(neurons, torch::kInt64);
   torch::Tensor before, after;
-  model.hooks().add("vlm.layers.1.mlp.post", [&](const HookContext&, at::Tensor& a) { before = a.clone(); });
-  model.hooks().add("vlm.layers.1.mlp.post", [&](const HookContext&, at::Tensor& a) { a.index_fill_(-1, index, 4.0); });
-  model.hooks().add("vlm.layers.1.mlp.post", [&](const HookContext&, at::Tensor& a) { after = a.clone(); });
-  const torch::Tensor baseline_free = [&] {
-    Hooks saved;
-    std::swap(saved, model.hooks());
-    torch::Tensor a = model.sample_actions(in, noise);
-    std::swap(saved, model.hooks());
-    return a;
-  }();
+  const torch::Tensor baseline_free = model.sample_actions(in, noise);
+  // Three hooks on one point run in registration order: record, steer, record.
+  const HookHandle first =
+      model.hooks().add("vlm.layers.1.mlp.post", [&](const HookContext&, at::Tensor& a) { before = a.clone(); });
+  HookHandle steer = model.hooks().add("vlm.layers.1.mlp.post",
+                                       [&](const HookContext&, at::Tensor& a) { a.index_fill_(-1, index, 4.0); });
+  const HookHandle last =
+      model.hooks().add("vlm.layers.1.mlp.post", [&](const HookContext&, at::Tensor& a) { after = a.clone(); });
   const torch::Tensor steered = model.sample_actions(in, noise);
   const torch::Tensor diff = (after - before).abs().sum(std::vector<int64_t>{0, 1});  // per neuron
   for (int64_t j = 0; j < diff.size(0); ++j) {
@@ -632,6 +648,18 @@ TEST(Hooks, OverridingNeuronsChangesExactlyThoseActivations) {
   }
   EXPECT_TRUE(torch::all(after.index_select(-1, index) == 4.0).item<bool>());
   EXPECT_GT(max_diff(steered, baseline_free), 1e-4);  // and it reaches the actions
+  // The handle is the registration: resetting it (or letting it go out of scope) removes that hook and no other.
+  steer.reset();
+  EXPECT_FALSE(steer.active());
+  EXPECT_EQ(max_diff(model.sample_actions(in, noise), baseline_free), 0.0);
+  EXPECT_TRUE(torch::equal(before, after));  // both recorders still run
+  {
+    const HookHandle scoped = model.hooks().add("vlm.layers.1.mlp.post",
+                                                [&](const HookContext&, at::Tensor& a) { a.index_fill_(-1, index, 4.0); });
+    EXPECT_GT(max_diff(model.sample_actions(in, noise), baseline_free), 1e-4);
+  }
+  EXPECT_EQ(max_diff(model.sample_actions(in, noise), baseline_free), 0.0);
+  model.hooks().clear();  // outstanding handles become no-ops
 }
 
 TEST(Model, Bfloat16ModeStaysCloseToFloat32) {
