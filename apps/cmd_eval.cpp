@@ -293,6 +293,7 @@ int run_eval(int argc, char** argv) {
   add_live_option(args);
   add_robot_options(args);
   add_batch_options(args);
+  add_workers_option(args);
   args.option("episodes", "50", "episodes; episode k resets the robot with seed + k");
   args.option("seed", "100000", "first seed (training data uses seeds from 0, so the default is unseen)");
   args.option("videos", "3", "write an MP4 of the first N episodes");
@@ -306,6 +307,7 @@ int run_eval(int argc, char** argv) {
   require(batch.lanes == 1 || !args.get_flag("live"), "--live shows one episode at a time: leave out --batch");
   const int episodes = args.get_int("episodes"), videos = args.get_int("videos");
   require(episodes >= 1, "--episodes must be at least 1");
+  if (run_in_workers(args, "eval", episodes)) return 0;
   const uint64_t seed0 = static_cast<uint64_t>(args.get_int64("seed"));
   std::unique_ptr<Policy> policy = load_policy(args);
   // One robot (the real arm, or one simulator) is made here; --batch makes a simulator per lane on its thread.
@@ -384,7 +386,7 @@ int run_eval(int argc, char** argv) {
   return 0;
 }
 
-void merge_eval_shards(const ShardedRun& shards, const fs::path& out) {
+void merge_eval_shards(const ShardedRun& shards, const fs::path& out, std::optional<RunTime> time) {
   const int episodes = shards.run.at("episodes").get<int>();
   const uint64_t seed0 = shards.run.at("first_seed").get<uint64_t>();
   std::vector<RolloutResult> results;
@@ -404,7 +406,10 @@ void merge_eval_shards(const ShardedRun& shards, const fs::path& out) {
   nlohmann::json run = shards.run;
   run["shard"] = "merged from " + std::to_string(shards.count);
   std::ofstream(out / "run.json") << run.dump(2) << "\n";
-  write_eval_report(out, run, results, wall_seconds, episodes);  // wall time: the shards' episodes, summed
+  if (time)
+    write_eval_report(out, run, results, time->wall_seconds, static_cast<int>(time->rollouts_run));
+  else
+    write_eval_report(out, run, results, wall_seconds, episodes);  // wall time: the shards' episodes, summed
 }
 
 int run_rollout_command(int argc, char** argv) {

@@ -573,6 +573,7 @@ int run_steer_experiment(int argc, char** argv) {
   args.required("out", "output directory");
   add_robot_options(args);
   add_batch_options(args);
+  add_workers_option(args);
   args.option("high", "high", "set used as 'high'; SET@ALPHA gives this condition its own α (e.g. rise_direction@8)");
   args.option("low", "low", "set used as 'low' (SET@ALPHA as for --high, e.g. rise_direction@-8)");
   args.option("fast", "fast", "set used as 'fast' (empty: skip; SET@ALPHA)");
@@ -829,6 +830,7 @@ int run_steer_experiment(int argc, char** argv) {
 
   const JobIndex index(planned);
   const int64_t total = static_cast<int64_t>(index.jobs.size());
+  if (run_in_workers(args, "steer-experiment", total)) return 0;
   const std::vector<int> kept =
       start_or_resume(out, run, shard, args.get_flag("resume"), total,
                       [&](int j) { return job_file(out, index.jobs[static_cast<size_t>(j)]); });

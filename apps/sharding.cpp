@@ -1,9 +1,24 @@
 #include "apps/sharding.h"
 
-#include <fstream>
+#include <fcntl.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
+#include <algorithm>
+#include <chrono>
+#include <cstring>
+#include <deque>
+#include <fstream>
+#include <thread>
+
+#include "common/cli.h"
 #include "common/error.h"
 #include "common/json_io.h"
+#include "common/progress.h"
+
+extern char** environ;
 
 namespace vlascope {
 
@@ -87,6 +102,145 @@ ShardedRun read_shards(const std::vector<std::string>& parts) {
     require(sharded.dirs.count(i),
             "merge: shard " + std::to_string(i) + "/" + std::to_string(sharded.count) + " is missing");
   return sharded;
+}
+
+void add_workers_option(ArgParser& args) {
+  args.option("workers", "1",
+              "run as this many processes, each a --shard of the rollouts on its share of the cores, merged into\n"
+              "<out> at the end (0 = one per core; simulation only; results reproduce for the same --workers and\n"
+              "--batch)");
+}
+
+namespace {
+
+int64_t count_rollout_files(const fs::path& dir) {
+  int64_t n = 0;
+  std::error_code ec;
+  for (fs::directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec))
+    n += it->path().extension() == ".json";
+  return n;
+}
+
+std::string last_lines(const fs::path& file, size_t count) {
+  std::ifstream in(file);
+  std::deque<std::string> lines;
+  for (std::string line; std::getline(in, line);) {
+    // A progress bar redraws its line with carriage returns; keep what the line ended as.
+    while (!line.empty() && line.back() == '\r') line.pop_back();
+    if (const size_t cr = line.rfind('\r'); cr != std::string::npos) line = line.substr(cr + 1);
+    lines.push_back(line);
+    if (lines.size() > count) lines.pop_front();
+  }
+  std::string text;
+  for (const std::string& line : lines) text += "  " + line + "\n";
+  return text;
+}
+
+pid_t spawn_worker(const std::vector<std::string>& arguments, const fs::path& log) {
+  std::vector<char*> argv;
+  for (const std::string& a : arguments) argv.push_back(const_cast<char*>(a.c_str()));
+  argv.push_back(nullptr);
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawn_file_actions_addopen(&actions, STDOUT_FILENO, log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  posix_spawn_file_actions_adddup2(&actions, STDOUT_FILENO, STDERR_FILENO);
+  pid_t pid = 0;
+  const int failed = posix_spawn(&pid, "/proc/self/exe", &actions, nullptr, argv.data(), environ);
+  posix_spawn_file_actions_destroy(&actions);
+  require(failed == 0, "--workers: could not start a worker process (" + std::string(std::strerror(failed)) + ")");
+  return pid;
+}
+
+}  // namespace
+
+bool run_in_workers(const ArgParser& args, const std::string& command, int64_t rollouts) {
+  int workers = args.get_int("workers");
+  require(workers >= 0 && workers <= 64, "--workers must be 0..64, got " + args.get("workers"));
+  const int cores = std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
+  if (workers == 0) workers = cores;
+  if (workers == 1) return false;
+  require(!args.given("shard"),
+          "--workers splits the run into shards itself: leave out --shard (or run each shard with --workers 1)");
+  require(args.get("robot") == "sim", "--workers needs --robot sim: one real arm runs one episode at a time");
+  require(!args.given("live") || !args.get_flag("live"), "--live shows one episode at a time: leave out --workers");
+
+  const fs::path out(args.get("out"));
+  const fs::path dir = out / "workers";
+  const bool resume = args.get_flag("resume");
+  if (!resume) fs::remove_all(dir);
+  fs::create_directories(dir);
+  const std::string threads = std::to_string(std::max(1, cores / workers));
+  std::vector<pid_t> pids;
+  std::vector<fs::path> parts, logs;
+  for (int k = 0; k < workers; ++k) {
+    parts.push_back(dir / ("shard_" + std::to_string(k)));
+    logs.push_back(dir / ("shard_" + std::to_string(k) + ".log"));
+    std::vector<std::string> argv = {"vlascope", command};
+    for (std::string& a : args.given_arguments({"workers", "out", "shard"})) argv.push_back(std::move(a));
+    argv.push_back("--shard=" + std::to_string(k) + "/" + std::to_string(workers));
+    argv.push_back("--out=" + parts.back().string());
+    for (const char* option : {"threads", "sim-threads"})
+      if (!args.given(option)) argv.push_back(std::string("--") + option + "=" + threads);
+    pids.push_back(spawn_worker(argv, logs.back()));
+  }
+  std::printf("%s: %d workers of %s thread%s each, logs in %s\n", command.c_str(), workers, threads.c_str(),
+              threads == "1" ? "" : "s", dir.c_str());
+  std::fflush(stdout);
+
+  const auto wall0 = std::chrono::steady_clock::now();
+  ProgressBar bar(command, rollouts, "rollouts");
+  int64_t shown = 0, kept = -1;
+  std::vector<bool> running(pids.size(), true);
+  std::string failure;
+  for (size_t left = pids.size(); left > 0;) {
+    for (size_t k = 0; k < pids.size(); ++k) {
+      int status = 0;
+      if (!running[k] || waitpid(pids[k], &status, WNOHANG) != pids[k]) continue;
+      running[k] = false;
+      --left;
+      if (failure.empty() && !(WIFEXITED(status) && WEXITSTATUS(status) == 0))
+        failure = "worker " + std::to_string(k) + "/" + std::to_string(workers) + " failed (" +
+                  (WIFEXITED(status) ? "exit status " + std::to_string(WEXITSTATUS(status))
+                                     : "signal " + std::to_string(WTERMSIG(status))) +
+                  "); its log " + logs[k].string() + " ends:\n" + last_lines(logs[k], 12);
+    }
+    if (!failure.empty()) {
+      for (size_t k = 0; k < pids.size(); ++k)
+        if (running[k]) kill(pids[k], SIGTERM);
+      for (size_t k = 0; k < pids.size(); ++k)
+        if (running[k]) waitpid(pids[k], nullptr, 0);
+      throw Error(command + " --workers: " + failure + "finished rollouts are kept; run again with --resume");
+    }
+    int64_t done = 0;
+    for (const fs::path& part : parts) done += count_rollout_files(part / "rollouts");
+    // Rollouts a resumed run kept are counted once, when the workers have re-read them, and not in the rate.
+    if (kept < 0) {
+      kept = resume ? done : 0;
+      bar.skip(kept);
+      shown = kept;
+    }
+    if (done > shown) bar.advance(done - shown);
+    shown = std::max(shown, done);
+    if (left > 0) std::this_thread::sleep_for(std::chrono::milliseconds(250));
+  }
+  bar.finish();
+  const double wall_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - wall0).count();
+
+  std::vector<std::string> part_names;
+  for (const fs::path& part : parts) part_names.push_back(part.string());
+  const ShardedRun shards = read_shards(part_names);
+  if (command == "eval") {
+    merge_eval_shards(shards, out, RunTime{wall_seconds, rollouts - kept});
+    for (const fs::path& part : parts)
+      for (const auto& entry : fs::directory_iterator(part))
+        if (entry.path().extension() == ".mp4") fs::rename(entry.path(), out / entry.path().filename());
+  } else {
+    merge_steer_shards(shards, out);
+  }
+  std::printf("%s: %lld rollouts in %.1f s of wall time: %.1f rollouts/min (%d workers); merged into %s\n",
+              command.c_str(), static_cast<long long>(rollouts - kept), wall_seconds,
+              60.0 * static_cast<double>(rollouts - kept) / std::max(1e-9, wall_seconds), workers, out.c_str());
+  return true;
 }
 
 }  // namespace vlascope

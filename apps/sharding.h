@@ -12,10 +12,13 @@
 #include <functional>
 #include <map>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
 #include <vector>
 
 namespace vlascope {
+
+class ArgParser;
 
 // "K/N": this process runs jobs j with j mod N = K (K counts from 0, as Slurm's array indices do with --array=0-…).
 struct Shard {
@@ -49,8 +52,26 @@ struct ShardedRun {
 };
 ShardedRun read_shards(const std::vector<std::string>& parts);
 
-// The reports merge rebuilds, one per sharding command (run.json's "command").
-void merge_eval_shards(const ShardedRun& shards, const std::filesystem::path& out);
+// The reports merge rebuilds, one per sharding command (run.json's "command"). `time`: how long the parts took to
+// run `rollouts_run` rollouts, when one process watched them (--workers); without it eval's rate sums the episodes'
+// own times.
+struct RunTime {
+  double wall_seconds = 0;
+  int64_t rollouts_run = 0;
+};
+void merge_eval_shards(const ShardedRun& shards, const std::filesystem::path& out,
+                       std::optional<RunTime> time = std::nullopt);
 void merge_steer_shards(const ShardedRun& shards, const std::filesystem::path& out);
+
+// --workers W: one run as W processes of this binary, worker k running shard k/W in <out>/workers/shard_k/ on
+// cores/W threads, merged into <out> when all have finished. On 2 cores a batched chunk of the shipped model gains
+// ≤ 10 % from libtorch's second thread, while a second process doing the same work doubles the rollouts per minute.
+void add_workers_option(ArgParser& args);
+// With --workers > 1: starts the workers (the command line as given, plus --shard, --out and, unless given, --threads
+// and --sim-threads), shows one progress bar over their `rollouts` (finished files in their rollouts/ folders), and
+// when every worker succeeded merges their parts into <out> (eval also moves the workers' videos there) and returns
+// true. A failed worker stops the others and is an Error naming its log (<out>/workers/shard_k.log) with its last
+// lines. With --resume the workers resume. Returns false when this process runs the rollouts itself (--workers 1).
+bool run_in_workers(const ArgParser& args, const std::string& command, int64_t rollouts);
 
 }  // namespace vlascope

@@ -1,5 +1,6 @@
 #include "common/cli.h"
 
+#include <algorithm>
 #include <cstdlib>
 #include <sstream>
 
@@ -76,6 +77,21 @@ bool ArgParser::parse(int argc, char** argv, int first) {
 }
 
 bool ArgParser::given(const std::string& name) const { return values_.count(name) > 0; }
+
+std::vector<std::string> ArgParser::given_arguments(const std::vector<std::string>& except) const {
+  std::vector<std::string> arguments;
+  for (const Spec& s : specs_) {
+    const auto it = values_.find(s.name);
+    if (it == values_.end() || std::find(except.begin(), except.end(), s.name) != except.end()) continue;
+    if (s.is_positional)
+      arguments.push_back(it->second);
+    else if (s.is_flag && it->second == "1")
+      arguments.push_back("--" + s.name);
+    else
+      arguments.push_back("--" + s.name + "=" + it->second);
+  }
+  return arguments;
+}
 
 std::string ArgParser::get(const std::string& name) const {
   const Spec& s = spec(name);

@@ -38,6 +38,9 @@ class ArgParser {
   std::vector<std::string> get_list(const std::string& name) const;  // comma-separated; empty string → {}
   std::vector<double> get_doubles(const std::string& name) const;    // comma-separated numbers
   bool given(const std::string& name) const;                          // set on the command line
+  // What was set on the command line, as arguments that parse back to the same values ("--name=value", "--flag",
+  // positionals in order), leaving out the options named in `except`: a command line for a child process.
+  std::vector<std::string> given_arguments(const std::vector<std::string>& except) const;
 
   std::string help() const;
 

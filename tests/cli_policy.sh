@@ -125,6 +125,26 @@ grep -q "eval_other/run.json is from another experiment.*'options'" "$dir/merge_
 $vlascope merge --parts "$dir/eval_shard_0" --out "$dir/eval_bad_merge" >"$dir/merge_bad.txt" 2>&1 &&
   fail "merge without shard 1 must fail"
 grep -q "shard 1/2 is missing" "$dir/merge_bad.txt" || fail "merge must name the missing shard"
+# --workers 2: the same two shards as processes of one command, merged at its end: the per-episode results equal the
+# unsharded run's; the videos come to <out>; a second run with --resume runs nothing again; a failing worker is an
+# error naming its log.
+$vlascope eval $e4 --videos 1 --workers 2 --out "$dir/eval_workers" >"$dir/workers.txt" 2>&1 ||
+  { cat "$dir/workers.txt"; fail "eval --workers 2"; }
+grep -q "eval: 4 rollouts in .* (2 workers); merged into" "$dir/workers.txt" || fail "eval --workers: $(cat "$dir/workers.txt")"
+[ "$(json "$dir/eval_workers/eval.json" "$per_episode")" = "$(json "$dir/eval_whole/eval.json" "$per_episode")" ] ||
+  fail "eval --workers 2 differs from the unsharded run"
+[ -s "$dir/eval_workers/episode_0.mp4" ] && [ ! -e "$dir/eval_workers/episode_1.mp4" ] || fail "eval --workers: videos"
+[ "$(json "$dir/eval_workers/run.json" "d['shard']")" = "merged from 2" ] || fail "eval --workers: run.json"
+$vlascope eval $e4 --videos 1 --workers 2 --resume --out "$dir/eval_workers" >"$dir/workers.txt" 2>&1 ||
+  { cat "$dir/workers.txt"; fail "eval --workers 2 --resume"; }
+grep -q "eval: 0 rollouts in" "$dir/workers.txt" || fail "eval --workers --resume ran again: $(cat "$dir/workers.txt")"
+$vlascope eval --checkpoint "$dir/nowhere" --episodes 2 --workers 2 --out "$dir/eval_workers_bad" \
+  >"$dir/workers_bad.txt" 2>&1 && fail "eval --workers with a missing checkpoint must fail"
+grep -q "worker [01]/2 failed (exit status 1); its log .*/shard_[01].log ends:" "$dir/workers_bad.txt" &&
+  grep -q "nowhere" "$dir/workers_bad.txt" || fail "a failed worker must be named with its log: $(cat "$dir/workers_bad.txt")"
+$vlascope eval $e4 --workers 2 --shard 0/2 --out "$dir/eval_workers_bad" >"$dir/workers_bad.txt" 2>&1 &&
+  fail "--workers with --shard must fail"
+grep -q -- "--workers splits the run into shards itself" "$dir/workers_bad.txt" || fail "--workers with --shard: message"
 
 $vlascope neurons --checkpoint "$dir/vla" --dataset "$dir/demos" --episodes 2 --stride 10 --set-size 3 \
   --choice-episodes 2 --choice-stride 10 --choice-samples 4 \
@@ -272,6 +292,10 @@ report="{k: v for k, v in d.items() if k != 'shard'}"
 [ "$(json "$dir/steer_merged/steer_report.json" "sorted(d['alpha_sweep'])")" = "['high', 'low']" ] ||
   fail "merged steering report: the α sweep"
 [ -s "$dir/steer_merged/alpha_sweep.png" ] && [ -s "$dir/steer_merged/high_vs_low_height.png" ] || fail "merge: steer plots"
+steer4 --workers 2 --out "$dir/steer_workers" >"$dir/steer_workers.txt" 2>&1 ||
+  { cat "$dir/steer_workers.txt"; fail "steer --workers 2"; }
+[ "$(json "$dir/steer_workers/steer_report.json" "$report")" = "$(json "$dir/steer_whole/steer_report.json" "$report")" ] ||
+  fail "steer --workers 2 differs from the unsharded run"
 steer4 --seed 7 --shard 1/2 --out "$dir/steer_other" >/dev/null 2>&1 || fail "steer (other seeds)"
 $vlascope merge --parts "$dir/steer_shard_0,$dir/steer_other" --out "$dir/steer_bad_merge" >"$dir/merge_bad.txt" 2>&1 &&
   fail "merge of two steering experiments must fail"

@@ -48,6 +48,36 @@ TEST(ArgParser, ParsesOptionsFlagsAndPositionals) {
   EXPECT_TRUE(args.given("episodes"));
 }
 
+// What a --workers parent hands its children: the given options, which parse back to the same values, minus some.
+TEST(ArgParser, GivenArgumentsParseBackToTheSameValues) {
+  auto make = [] {
+    ArgParser args("t", "test");
+    args.positional("input", "file");
+    args.option("task", "pick", "t");
+    args.option("episodes", "10", "n");
+    args.option("out", "", "o");
+    args.flag("resume", "r");
+    args.flag("quiet", "q");
+    return args;
+  };
+  ArgParser first = make();
+  std::vector<std::string> words{"t", "--task", "lift it --high", "data.h5", "--resume", "--quiet=0", "--out", "x"};
+  auto argv = argv_of(words);
+  ASSERT_TRUE(first.parse(static_cast<int>(argv.size()), argv.data()));
+  std::vector<std::string> again = first.given_arguments({"out"});
+  EXPECT_EQ(again, (std::vector<std::string>{"data.h5", "--task=lift it --high", "--resume", "--quiet=0"}));
+  again.insert(again.begin(), "t");
+  ArgParser second = make();
+  auto argv2 = argv_of(again);
+  ASSERT_TRUE(second.parse(static_cast<int>(argv2.size()), argv2.data()));
+  EXPECT_EQ(second.get("task"), "lift it --high");
+  EXPECT_EQ(second.get("input"), "data.h5");
+  EXPECT_TRUE(second.get_flag("resume"));
+  EXPECT_FALSE(second.get_flag("quiet"));
+  EXPECT_FALSE(second.given("out"));
+  EXPECT_FALSE(second.given("episodes"));
+}
+
 TEST(ArgParser, HelpAlignsShortNamesAndSpacesLongOnes) {
   ArgParser args("t", "test");
   args.option("seed", "7", "first seed");
