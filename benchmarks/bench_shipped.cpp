@@ -6,8 +6,11 @@
 // what interpretability costs per policy call.
 // At 30 Hz with 10 action steps per chunk the control loop allows 333 ms per chunk.
 //
-//   ./build/benchmarks/bench_shipped [--threads=2] [--model=models/smolvla_small_frozen]
+//   ./build/benchmarks/bench_shipped [--threads=2] [--model=models/smolvla_small_frozen] [--profile=trace]
+// --profile=trace writes trace.<batch>.<precision>.json (chrome://tracing) of one batched call per BM_ShippedBatch
+// setting: libtorch's own record of every op and its time.
 #include <benchmark/benchmark.h>
+#include <torch/csrc/autograd/profiler_legacy.h>
 
 #include <cstdio>
 #include <cstdlib>
@@ -16,6 +19,7 @@
 #include <string>
 #include <vector>
 
+#include "benchmarks/matmul_peak.h"
 #include "common/error.h"
 #include "common/runtime.h"
 #include "hardware/units.h"
@@ -23,6 +27,7 @@
 #include "interp/patching.h"
 #include "policy/config.h"
 #include "policy/policy.h"
+#include "policy/smolvla.h"
 #include "sim/simulator.h"
 
 namespace vlascope {
@@ -30,6 +35,8 @@ namespace {
 
 std::string g_model = std::string(VLASCOPE_SOURCE_DIR) + "/models/smolvla_small_unfrozen";
 int g_threads = 2;
+std::string g_profile;  // --profile=FILE: a Chrome trace of one batched call per setting, op by op
+double g_peak_fp32 = 0, g_peak_bf16 = 0;  // GFLOP/s of a 1024² matmul, measured once per run
 
 struct Fixture {
   std::unique_ptr<Policy> policy;
@@ -110,6 +117,47 @@ void BM_ShippedChunk(benchmark::State& state) {
 }
 BENCHMARK(BM_ShippedChunk)->DenseRange(0, 7)->Unit(benchmark::kMillisecond)->UseRealTime()->MinTime(2);
 
+// One batched call for `batch` episodes (what --batch N does at a chunk boundary), fp32 or bf16: the time per episode's
+// chunk, and the policy's FLOP rate as a fraction of the 1024² matmul peak measured in this run. args: batch,
+// precision (0 fp32, 1 bf16).
+void BM_ShippedBatch(benchmark::State& state) {
+  const int64_t batch = state.range(0);
+  const bool bf16 = state.range(1) != 0;
+  static std::unique_ptr<Policy> policies[2];
+  std::unique_ptr<Policy>& policy = policies[bf16];
+  if (!policy) {
+    PolicyOptions o;
+    o.threads = g_threads;
+    o.precision = bf16 ? "bf16" : "fp32";
+    policy = Policy::load(g_model, o);
+  }
+  const PolicyInput& input = fixture().input;
+  const std::vector<const PolicyInput*> inputs(static_cast<size_t>(batch), &input);
+  std::vector<Policy::NoiseId> noise;
+  for (int64_t b = 0; b < batch; ++b) noise.push_back({static_cast<uint64_t>(b), 0});
+  for (auto _ : state) benchmark::DoNotOptimize(policy->predict_chunks(inputs, noise));
+  if (!g_profile.empty()) {
+    torch::autograd::profiler::RecordProfile trace(g_profile + "." + std::to_string(batch) + (bf16 ? ".bf16" : ".fp32") +
+                                                   ".json");
+    benchmark::DoNotOptimize(policy->predict_chunks(inputs, noise));
+  }
+  const SmolVLAConfig& c = policy->config();
+  const ChunkFlops fl = chunk_flops(c, static_cast<int>(input.images.size()), c.input_image_size().first,
+                                    static_cast<int>(policy->layout().language_len));
+  const double flops = (fl.prefix + fl.denoise) * static_cast<double>(batch);
+  const double peak = bf16 ? g_peak_bf16 : g_peak_fp32;
+  state.counters["ms_per_episode"] = benchmark::Counter(
+      static_cast<double>(batch) / 1e3, benchmark::Counter::kIsIterationInvariantRate | benchmark::Counter::kInvert);
+  state.counters["peak_fraction"] =
+      benchmark::Counter(flops / (peak * 1e9) * state.iterations(), benchmark::Counter::kIsRate);
+  state.SetLabel(std::string(bf16 ? "bf16" : "fp32") + " batch " + std::to_string(batch));
+}
+BENCHMARK(BM_ShippedBatch)
+    ->ArgsProduct({{1, 4, 8, 16}, {0, 1}})
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime()
+    ->MinTime(2);
+
 }  // namespace
 }  // namespace vlascope
 
@@ -121,10 +169,16 @@ int main(int argc, char** argv) {
       vlascope::g_threads = std::atoi(argv[i] + 10);
     else if (std::strncmp(argv[i], "--model=", 8) == 0)
       vlascope::g_model = argv[i] + 8;
+    else if (std::strncmp(argv[i], "--profile=", 10) == 0)
+      vlascope::g_profile = argv[i] + 10;
     else
       rest.push_back(argv[i]);
   }
-  std::printf("model %s; threads %d\n", vlascope::g_model.c_str(), vlascope::g_threads);
+  at::set_num_threads(vlascope::g_threads);
+  vlascope::g_peak_fp32 = vlascope::measure_matmul_peak(torch::kFloat32);
+  vlascope::g_peak_bf16 = vlascope::measure_matmul_peak(torch::kBFloat16);
+  std::printf("model %s; threads %d; 1024² matmul peak: fp32 %.0f GFLOP/s, bf16 %.0f GFLOP/s\n",
+              vlascope::g_model.c_str(), vlascope::g_threads, vlascope::g_peak_fp32, vlascope::g_peak_bf16);
   int n = static_cast<int>(rest.size());
   benchmark::Initialize(&n, rest.data());
   try {
