@@ -17,6 +17,7 @@
 
 #include "apps/attention_figures.h"
 #include "apps/commands.h"
+#include "apps/policy_options.h"
 #include "apps/robot_factory.h"
 #include "common/cli.h"
 #include "common/error.h"
@@ -37,20 +38,9 @@ namespace {
 
 namespace fs = std::filesystem;
 
-std::unique_ptr<Policy> policy_from(const ArgParser& args, const std::string& checkpoint) {
-  PolicyOptions o;
-  o.precision = args.get("precision");
-  o.threads = args.get_int("threads");
-  if (!args.get("camera-map").empty()) o.camera_map = parse_camera_map(args.get("camera-map"));
-  return Policy::load(checkpoint, o);
-}
-
 void study_options(ArgParser& args) {
-  args.option("precision", "fp32", "fp32 or bf16");
-  args.option("threads", "0", "intra-op threads (0 = all cores)");
-  args.option("camera-map", "", "checkpoint camera → robot camera, e.g. camera1=scene,camera2=wrist");
-  args.option("task", "pick up the cube and lift it", "instruction");
-  args.option("max-seconds", "15", "episode length limit");
+  add_policy_run_options(args);
+  add_episode_options(args);
   args.option("causal-cells", "4",
               "causal check: blank this many most-attended cells per camera vs as many random "
               "ones (0 = off)");
@@ -123,8 +113,7 @@ struct AttentionSettings {
 AttentionSettings read_settings(const ArgParser& args, const SmolVLAConfig& config) {
   AttentionSettings o;
   StudyOptions& s = o.study;
-  s.rollout.task = args.get("task");
-  s.rollout.max_seconds = args.get_double("max-seconds");
+  s.rollout = rollout_options(args);
   s.causal_cells = args.get_int("causal-cells");
   s.causal_every = args.get_int("causal-every");
 
@@ -490,7 +479,7 @@ int run_attention(int argc, char** argv) {
   if (!args.parse(argc, argv)) return 0;
   const fs::path out(args.get("out"));
   fs::create_directories(out);
-  std::unique_ptr<Policy> policy = policy_from(args, args.get("checkpoint"));
+  std::unique_ptr<Policy> policy = load_policy(args, args.get("checkpoint"));
   const AttentionSettings settings = read_settings(args, policy->config());
   const StudyOptions& options = settings.study;
 
@@ -585,7 +574,7 @@ int run_compare_attention(int argc, char** argv) {
   std::vector<std::pair<std::string, std::vector<EpisodeStudy>>> models;
   for (const auto& [key, name] :
        {std::pair<std::string, std::string>{"a", args.get("a-name")}, {"b", args.get("b-name")}}) {
-    std::unique_ptr<Policy> policy = policy_from(args, args.get(key));
+    std::unique_ptr<Policy> policy = load_policy(args, args.get(key));
     const AttentionSettings settings = read_settings(args, policy->config());
     const std::vector<EpisodeStudy> studies =
         run_studies(*robot, *policy, seed, args.get_int("episodes"), settings, out / ("figures_" + name), 5, name);

@@ -290,6 +290,8 @@ int run_eval(int argc, char** argv) {
                  "Every finished episode is kept in <out>/rollouts/ at once, so --resume loses none, and --shard K/N\n"
                  "runs a share of the episodes that `vlascope merge` combines into the report of one run.");
   add_policy_options(args);
+  add_episode_options(args);
+  add_steering_options(args);
   add_live_option(args);
   add_robot_options(args);
   add_batch_options(args);
@@ -417,6 +419,8 @@ int run_rollout_command(int argc, char** argv) {
                  "One closed-loop episode of a checkpoint on the robot (sim or the real arm): video, end-effector\n"
                  "trajectory (CSV) and its lift segment.");
   add_policy_options(args);
+  add_episode_options(args);
+  add_steering_options(args);
   add_live_option(args);
   add_robot_options(args);
   args.option("seed", "100000", "episode seed");

@@ -12,6 +12,7 @@
 #include <utility>
 
 #include "apps/commands.h"
+#include "apps/policy_options.h"
 #include "common/cli.h"
 #include "common/error.h"
 #include "dataset/dataset.h"
@@ -120,7 +121,7 @@ int run_neurons(int argc, char** argv) {
                  "of the expert's neurons between the model's own higher- and lower-rising (faster and slower) chunks\n"
                  "under different noise. Writes neuron_sets.json, top_tokens.csv/json, concept_<name>.csv,\n"
                  "contrast_<a>_<b>.csv, choice_<outcome>.csv, overlaps.json and choices.json.");
-  args.required("checkpoint", "SmolVLA checkpoint directory");
+  add_policy_options(args);
   args.required("out", "output directory");
   args.option("top-k", "10", "top tokens per value vector");
   args.flag("final-norm", "project through the VLM's final RMSNorm (Geva et al.) instead of raw (Häon et al.)");
@@ -159,13 +160,10 @@ int run_neurons(int argc, char** argv) {
   args.option("direction-size", "100",
               "neurons in each choice contrast's direction set (rise_direction, speed_direction: weighted by the\n"
               "mean difference, for --op add with α > 0 toward higher/faster, α < 0 toward lower/slower)");
-  args.option("threads", "0", "intra-op threads (0 = all cores)");
   if (!args.parse(argc, argv)) return 0;
   const fs::path out(args.get("out"));
   fs::create_directories(out);
-  PolicyOptions po;
-  po.threads = args.get_int("threads");
-  std::unique_ptr<Policy> policy = Policy::load(args.get("checkpoint"), po);
+  std::unique_ptr<Policy> policy = load_policy(args);
   const SmolVLA& model = policy->model();
   const Tokenizer& tokenizer = policy->tokenizer();
   const int k = args.get_int("top-k"), n = args.get_int("set-size");

@@ -8,6 +8,7 @@
 #include <sstream>
 
 #include "apps/commands.h"
+#include "apps/policy_options.h"
 #include "common/cli.h"
 #include "common/error.h"
 #include "common/file_io.h"
@@ -37,7 +38,7 @@ int run_patch(int argc, char** argv) {
                  "source − target chunk difference it moves over (with a bootstrap interval over frames), beside a\n"
                  "random patch of the same size per row. Writes patch_report.json, patch_effects.csv and\n"
                  "patch_layers.png.");
-  args.required("checkpoint", "SmolVLA checkpoint directory");
+  add_policy_options(args);
   args.required("dataset", "recorded demonstrations whose frames are used (successful episodes)");
   args.required("out", "output directory");
   args.option("source-prompt", "pick up the cube and lift it high", "the prompt whose activations are written");
@@ -55,12 +56,9 @@ int run_patch(int argc, char** argv) {
   args.option("seed", "0", "noise of frame f is (seed, f), the same in every run of that frame");
   args.option("bootstrap", "1000", "bootstrap resamples of the frames for the intervals");
   args.flag("no-random", "skip the norm-matched random control");
-  args.option("threads", "0", "intra-op threads (0 = all cores)");
   if (!args.parse(argc, argv)) return 0;
 
-  PolicyOptions po;
-  po.threads = args.get_int("threads");
-  std::unique_ptr<Policy> policy = Policy::load(args.get("checkpoint"), po);
+  std::unique_ptr<Policy> policy = load_policy(args);
   const DatasetReader dataset(args.get("dataset"));
   HookPoint site_point;
   try {

@@ -10,6 +10,7 @@
 #include <sstream>
 
 #include "apps/commands.h"
+#include "apps/policy_options.h"
 #include "apps/robot_factory.h"
 #include "common/cli.h"
 #include "common/error.h"
@@ -28,12 +29,6 @@ namespace vlascope {
 namespace {
 
 namespace fs = std::filesystem;
-
-std::unique_ptr<Policy> load(const ArgParser& args) {
-  PolicyOptions po;
-  po.threads = args.get_int("threads");
-  return Policy::load(args.get("checkpoint"), po);
-}
 
 nlohmann::json evaluation_json(const SaeEvaluation& e) {
   nlohmann::json kinds = nlohmann::json::object();
@@ -71,7 +66,6 @@ void add_frame_options(ArgParser& args, const char* stride) {
   args.option("stride", stride, "every n-th frame of each episode");
   args.option("prompt", "", "the instruction every frame runs with (default: each episode's own)");
   args.option("seed", "0", "the k-th frame run gets the noise (seed, k); with --rollouts, the first episode's seed");
-  args.option("threads", "0", "intra-op threads (0 = all cores)");
 }
 
 int capture(int argc, char** argv) {
@@ -79,7 +73,7 @@ int capture(int argc, char** argv) {
                  "Runs recorded frames (--dataset) or fresh closed-loop rollouts (--rollouts, sim or the real arm)\n"
                  "through the policy and streams one hook point's rows to an activation store on disk\n"
                  "(activations.f32, rows.i32, store.json): what `sae train` reads.");
-  args.required("checkpoint", "SmolVLA checkpoint directory");
+  add_policy_options(args);
   args.required("hook", "hook point and rows, as a patch spec: e.g. vlm.layers.2.resid.post@images+last_word+state,\n"
                         "expert.layers.4.mlp.post, expert.layers.4.resid.post@steps:0,9");
   args.required("out", "the activation store's folder");
@@ -92,7 +86,7 @@ int capture(int argc, char** argv) {
   args.option("max-seconds", "15", "with --rollouts: episode length limit");
   add_robot_options(args);
   if (!args.parse(argc, argv)) return 0;
-  std::unique_ptr<Policy> policy = load(args);
+  std::unique_ptr<Policy> policy = load_policy(args);
   StoreInfo info;
   if (args.get_int("rollouts") > 0) {
     require(args.get("dataset").empty(), "--dataset and --rollouts: one source of frames, please");
@@ -209,6 +203,7 @@ int eval(int argc, char** argv) {
   args.required("store", "activation store (its held-out episodes are scored)");
   args.required("out", "output folder");
   args.option("checkpoint", "", "with --dataset: the open-loop splice check on this checkpoint");
+  add_policy_run_options(args);
   args.option("dataset", "", "recorded episodes for the open-loop splice check");
   add_frame_options(args, "10");
   if (!args.parse(argc, argv)) return 0;
@@ -225,7 +220,7 @@ int eval(int argc, char** argv) {
               static_cast<long long>(sae.config().features), by_kind_text(e).c_str());
   if (!args.get("dataset").empty()) {
     require(!args.get("checkpoint").empty(), "--dataset needs --checkpoint");
-    std::unique_ptr<Policy> policy = load(args);
+    std::unique_ptr<Policy> policy = load_policy(args);
     const DatasetReader dataset(args.get("dataset"));
     const SpliceError s = splice_action_error(*policy, sae, dataset, frame_options(args, sae.config().hook));
     j["open_loop"] = {{"frames", s.frames},
@@ -269,13 +264,12 @@ int features(int argc, char** argv) {
                  "high_low_features.png (the top features' frames).");
   args.required("sae", "the SAE's folder");
   args.required("store", "activation store");
-  args.required("checkpoint", "the checkpoint the store was captured on (for the logit lens and image geometry)");
+  add_policy_options(args);  // the checkpoint the store was captured on (for the logit lens and image geometry)
   args.required("out", "output folder");
   args.option("dataset", "", "the store's dataset, for the frames (default: the one store.json names; none for a store\n"
                           "captured from rollouts)");
   args.option("top", "10", "features listed per question");
   args.option("min-frequency", "0.001", "features rarer than this are left out of the rankings");
-  args.option("threads", "0", "intra-op threads (0 = all cores)");
   if (!args.parse(argc, argv)) return 0;
   const Sae sae = Sae::load(args.get("sae"));
   const ActivationStore store(args.get("store"));
@@ -283,7 +277,7 @@ int features(int argc, char** argv) {
   const bool from_rollouts = store.info().dataset.rfind("rollouts:", 0) == 0;
   require(!from_rollouts || args.get("dataset").empty(),
           "--dataset: the store " + args.get("store") + " comes from rollouts; its frames are not a dataset's");
-  std::unique_ptr<Policy> policy = load(args);
+  std::unique_ptr<Policy> policy = load_policy(args);
   std::vector<SaeFeature> stats = feature_statistics(sae, store);
   label_with_tokens(stats, sae, *policy);
   const fs::path out(args.get("out"));

@@ -151,6 +151,8 @@ int run_sim_vs_real(int argc, char** argv) {
                  "The real arm's options are those of --robot so100 (--port, --cameras named like the simulator's\n"
                  "cameras, …); the simulation uses --sim-size, --sim-quality and --scene.");
   add_policy_options(args);
+  add_episode_options(args);
+  add_steering_options(args);
   add_robot_options(args, RobotOptions::kBothWorlds);
   args.option("episodes", "5", "episodes per condition and world; episode k uses seed + k");
   args.option("seed", "300000", "first seed (the simulator's scene; a label on the real arm)");

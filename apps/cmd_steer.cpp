@@ -566,7 +566,8 @@ int run_steer_experiment(int argc, char** argv) {
       "or resample ablations of heads, attention outputs or any hook point (--ablate-heads, --ablate-attn, --ablate).\n"
       "Every finished rollout is kept in <out>/rollouts/ at once, so --resume loses none, and --shard K/N runs\n"
       "a share of the rollouts (all conditions and the sweep) that `vlascope merge` combines into one report.");
-  args.required("checkpoint", "SmolVLA checkpoint directory");
+  add_policy_options(args);
+  add_episode_options(args);
   args.option("sets", "",
               "neuron_sets.json (vlascope neurons); empty: no neuron conditions, only the baseline and the prompts\n"
               "(a prompt-following study)");
@@ -584,7 +585,6 @@ int run_steer_experiment(int argc, char** argv) {
               "uses α × each channel's weight, so use add with it");
   args.option("rollouts", "10", "rollouts per condition");
   args.option("seed", "200000", "first seed (every condition uses the same seeds)");
-  args.option("task", "pick up the cube and lift it", "instruction");
   args.option("prompt-high", "pick up the cube and lift it high", "prompt-only baseline for high (empty: skip)");
   args.option("prompt-low", "pick up the cube and lift it low", "prompt-only baseline for low (empty: skip)");
   args.option("prompt-fast", "pick up the cube and lift it fast", "prompt-only baseline for fast (empty: skip)");
@@ -629,11 +629,6 @@ int run_steer_experiment(int argc, char** argv) {
   args.option("ablate-frames", "64", "frames of --ablate-dataset averaged by a mean ablation (or drawn from)");
   args.option("sweep", "1,2,4,8", "α values of the dose–response sweep (empty: skip)");
   args.option("sweep-rollouts", "5", "rollouts per α in the sweep");
-  args.option("max-seconds", "15", "episode length limit");
-  args.option("after-success", "3", "seconds to keep running after success (the lift must finish)");
-  args.option("precision", "fp32", "fp32 or bf16");
-  args.option("threads", "0", "intra-op threads");
-  args.option("camera-map", "", "checkpoint camera → robot camera");
   args.option("shard", "0/1",
               "K/N: run only the rollouts j with j mod N = K (rollouts numbered over all conditions and the sweep),\n"
               "for `vlascope merge`");
@@ -642,11 +637,7 @@ int run_steer_experiment(int argc, char** argv) {
   const fs::path out(args.get("out"));
   fs::create_directories(out);
   const Shard shard = parse_shard(args.get("shard"));
-  PolicyOptions po;
-  po.precision = args.get("precision");
-  po.threads = args.get_int("threads");
-  if (!args.get("camera-map").empty()) po.camera_map = parse_camera_map(args.get("camera-map"));
-  std::unique_ptr<Policy> policy = Policy::load(args.get("checkpoint"), po);
+  std::unique_ptr<Policy> policy = load_policy(args);
   const BatchOptions batch = batch_options(args);
   const std::shared_ptr<Robot> robot = make_robot(args);
   const RobotFactory robots = lane_robots(args, robot);
@@ -807,8 +798,8 @@ int run_steer_experiment(int argc, char** argv) {
 
   // The experiment's description: what a resumed run and the shards of one sweep must agree on.
   nlohmann::json options;
-  for (const char* key : {"task", "max-seconds", "after-success", "precision", "camera-map", "op", "alpha", "scene",
-                          "sim-size", "sim-quality"})
+  for (const char* key : {"task", "max-seconds", "after-success", "precision", "camera-map", "tokenizer", "action-steps",
+                          "op", "alpha", "scene", "sim-size", "sim-quality"})
     options[key] = args.get(key);
   nlohmann::json run = {{"command", "steer-experiment"},
                         {"checkpoint", args.get("checkpoint")},
@@ -842,10 +833,7 @@ int run_steer_experiment(int argc, char** argv) {
     if (shard.owns(j) && !finished[static_cast<size_t>(j)]) todo.push_back(index.jobs[static_cast<size_t>(j)]);
   std::vector<SteerCondition> conditions;
   for (const PlannedCondition& p : planned) conditions.push_back(p.condition);
-  RolloutOptions ro;
-  ro.task = args.get("task");
-  ro.max_seconds = args.get_double("max-seconds");
-  ro.stop_after_success_s = args.get_double("after-success");
+  const RolloutOptions ro = rollout_options(args);
   const auto wall0 = std::chrono::steady_clock::now();
   std::map<std::pair<int, int>, RolloutResult> ran;  // (condition, rollout) → what ran here, kept for the report
   run_steer_jobs(robots, *policy, sets, conditions, todo, seed, ro, batch,

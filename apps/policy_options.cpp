@@ -10,15 +10,25 @@ namespace vlascope {
 
 void add_policy_options(ArgParser& args) {
   args.required("checkpoint", "SmolVLA checkpoint directory (LeRobot layout)");
+  add_policy_run_options(args);
+}
+
+void add_policy_run_options(ArgParser& args) {
   args.option("precision", "fp32", "fp32 or bf16");
   args.option("threads", "0", "intra-op threads (0 = all cores)");
   args.option("tokenizer", "", "tokenizer.json (default: the checkpoint's)");
   args.option("action-steps", "0", "actions executed from each chunk before the policy runs again (0 = the\n"
               "checkpoint's n_action_steps)");
   args.option("camera-map", "", "checkpoint camera → robot camera, e.g. camera1=scene,camera2=wrist");
+}
+
+void add_episode_options(ArgParser& args) {
   args.option("task", "pick up the cube and lift it", "instruction given to the policy");
   args.option("max-seconds", "15", "episode length limit");
-  args.option("after-success", "2", "seconds to keep running after success (sim), < 0 = until the limit");
+  args.option("after-success", "3", "seconds to run on after success (sim: the lift must finish), < 0 = to the limit");
+}
+
+void add_steering_options(ArgParser& args) {
   args.option("steer", "", "neuron sets to switch on during the rollouts, e.g. high or high,fast (needs --sets)");
   args.option("sets", "", "neuron_sets.json (vlascope neurons)");
   args.option("alpha", "4", "with --steer: the value α");
@@ -29,7 +39,9 @@ void add_policy_options(ArgParser& args) {
               "rows' mean: the reference), or clamp:F=V,F=V (features F held at activation V, the SAE's error kept)");
 }
 
-std::unique_ptr<Policy> load_policy(const ArgParser& args) {
+std::unique_ptr<Policy> load_policy(const ArgParser& args) { return load_policy(args, args.get("checkpoint")); }
+
+std::unique_ptr<Policy> load_policy(const ArgParser& args, const std::string& checkpoint) {
   PolicyOptions o;
   o.precision = args.get("precision");
   o.threads = args.get_int("threads");
@@ -37,7 +49,7 @@ std::unique_ptr<Policy> load_policy(const ArgParser& args) {
   o.n_action_steps = args.get_int("action-steps");
   require(o.n_action_steps >= 0, "--action-steps must be ≥ 0");
   if (!args.get("camera-map").empty()) o.camera_map = parse_camera_map(args.get("camera-map"));
-  return Policy::load(args.get("checkpoint"), o);
+  return Policy::load(checkpoint, o);
 }
 
 RolloutOptions rollout_options(const ArgParser& args) {

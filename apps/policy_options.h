@@ -1,8 +1,9 @@
-// The options of the commands that run a checkpoint in closed loop (eval, rollout, sim-vs-real): which
-// checkpoint and how to run it, the episode limits, and neuron-set steering, with one spelling everywhere.
+// The options of every command that runs a checkpoint: which checkpoint and how to run it, the episodes, and
+// neuron-set or SAE steering, with one spelling and one default everywhere.
 //
 //   ArgParser args(...);
 //   add_policy_options(args);
+//   add_episode_options(args);
 //   if (!args.parse(argc, argv)) return 0;
 //   std::unique_ptr<Policy> policy = load_policy(args);
 //   RolloutResult r = run_rollout(robot, *policy, seed, rollout_options(args));
@@ -19,11 +20,17 @@
 
 namespace vlascope {
 
-// --checkpoint, --precision, --threads, --tokenizer, --action-steps, --camera-map, --task, --max-seconds, --after-success,
-// --steer, --sets, --alpha, --op, --sae, --sae-mode.
+// --checkpoint and how to run it: --precision, --threads, --tokenizer, --action-steps, --camera-map.
 void add_policy_options(ArgParser& args);
+// The same without --checkpoint, for commands that name their checkpoints otherwise (compare-attention's --a, --b).
+void add_policy_run_options(ArgParser& args);
 std::unique_ptr<Policy> load_policy(const ArgParser& args);
+std::unique_ptr<Policy> load_policy(const ArgParser& args, const std::string& checkpoint);
+// The episodes: --task, --max-seconds, --after-success.
+void add_episode_options(ArgParser& args);
 RolloutOptions rollout_options(const ArgParser& args);
+// What a closed-loop command switches on: --steer, --sets, --alpha, --op (neuron sets), --sae, --sae-mode.
+void add_steering_options(ArgParser& args);
 
 // --batch N (episodes stepped together, one batched policy call per tick) and --sim-threads T (threads stepping their
 // simulators). Many episodes at once need the simulator: batch_options() names --batch when --robot is the real arm.
