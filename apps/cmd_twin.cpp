@@ -12,7 +12,7 @@
 #include <vector>
 
 #include "apps/commands.h"
-#include "apps/mujoco_joint_backend.h"
+#include "sim/mujoco_joint_backend.h"
 #include "common/cli.h"
 #include "common/error.h"
 #include "hardware/calibration.h"

@@ -1,11 +1,11 @@
-// The servo-bus twin backed by the MuJoCo simulation (apps/mujoco_joint_backend.h): the real driver over a
+// The servo-bus twin backed by the MuJoCo simulation (sim/mujoco_joint_backend.h): the real driver over a
 // pseudo-terminal reads the simulated joints, moves them, and computes the end effector with the
 // simulator's own kinematics.
 #include <gtest/gtest.h>
 
 #include <thread>
 
-#include "apps/mujoco_joint_backend.h"
+#include "sim/mujoco_joint_backend.h"
 #include "hardware/servo_twin.h"
 #include "hardware/so100_follower.h"
 #include "sim/kinematics.h"

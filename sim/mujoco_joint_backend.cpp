@@ -1,4 +1,4 @@
-#include "apps/mujoco_joint_backend.h"
+#include "sim/mujoco_joint_backend.h"
 
 #include <algorithm>
 #include <cmath>
