@@ -45,6 +45,8 @@ int run_patch(int argc, char** argv) {
   args.option("target-prompt", "pick up the cube and lift it", "the prompt they are written into");
   args.option("layers", "vlm,expert", "streams swept layer by layer (empty: none)");
   args.option("site", "resid.post", "the hook site patched in the layer sweep (resid.post, mlp.out, attn.out, …)");
+  args.flag("step-sweep", "also patch every expert layer at one denoising step at a time (layers × steps specs; the\n"
+                          "share moved by step, one line per layer, in patch_steps.png)");
   args.option("vlm-rows", "images+last_word+state",
               "rows patched in the VLM sweep: all, images, images:<camera>, words, last_word, state, or kinds\n"
               "joined by '+' (words and all need prompts of the same length)");
@@ -69,7 +71,10 @@ int run_patch(int argc, char** argv) {
   std::vector<PatchSpec> specs = layer_patch_specs(*policy, args.get_list("layers"), site_point.site,
                                                    args.get("vlm-rows"));
   for (const std::string& text : split_nonempty(args.get("specs"), ';')) specs.push_back(parse_patch_spec(text));
-  require(!specs.empty(), "--layers and --specs: nothing to patch");
+  const size_t swept_from = specs.size();  // the step sweep's specs follow the others
+  if (args.get_flag("step-sweep"))
+    for (PatchSpec& s : step_patch_specs(*policy, site_point.site)) specs.push_back(std::move(s));
+  require(!specs.empty(), "--layers, --specs and --step-sweep: nothing to patch");
 
   PatchStudyOptions o;
   o.source_task = args.get("source-prompt");
@@ -102,9 +107,26 @@ int run_patch(int argc, char** argv) {
   chart.title = "patching '" + o.source_task + "' into '" + o.target_task + "'";
   chart.ylabel = "share of the chunk difference moved";
   BarChart::Group moved{"patch", {}, {}}, random{"random patch (same norm)", {}, {}};
+  const int steps = policy->config().num_steps;
+  LinePlot by_step;
+  by_step.title = "patching one denoising step of an expert layer: '" + o.source_task + "' into '" + o.target_task + "'";
+  by_step.xlabel = "denoising step (0 = pure noise)";
+  by_step.ylabel = "share of the chunk difference moved";
   for (size_t k = 0; k < specs.size(); ++k) {
     const PatchEffect& e = study.effects[k];
     const PatchSpec& s = specs[k];
+    if (k >= swept_from) {
+      const int step = static_cast<int>(k - swept_from) % steps;
+      if (step == 0) {
+        Series& line = by_step.add("expert " + std::to_string(s.point.layer), {}, {}, {}, {});
+        line.colour = palette(s.point.layer);
+      }
+      Series& line = by_step.series.back();
+      line.x.push_back(step);
+      line.y.push_back(e.moved);
+      line.band_lo.push_back(e.moved_low);
+      line.band_hi.push_back(e.moved_high);
+    }
     report["effects"].push_back({{"spec", e.spec},
                                  {"stream", stream_name(s.point.stream)},
                                  {"layer", s.point.layer},
@@ -123,6 +145,7 @@ int run_patch(int argc, char** argv) {
     csv += row.str() + "\n";
     std::printf("%-44s %6.3f (%6.3f…%6.3f) %6.3f (%6.3f…%6.3f) %9.3f\n", e.spec.c_str(), e.moved, e.moved_low,
                 e.moved_high, e.random_moved, e.random_low, e.random_high, e.remaining);
+    if (k >= swept_from) continue;  // in patch_steps.png
     chart.categories.push_back(short_name(s));
     moved.values.push_back(e.moved);
     moved.errors.push_back((e.moved_high - e.moved_low) / 2);
@@ -133,8 +156,11 @@ int run_patch(int argc, char** argv) {
   if (o.random_control) chart.groups.push_back(random);
   write_file_atomically((out / "patch_report.json").string(), report.dump(2) + "\n");
   write_file_atomically((out / "patch_effects.csv").string(), csv);
-  chart.save((out / "patch_layers.png").string(), std::max(800, 70 * static_cast<int>(specs.size())), 480);
-  std::printf("wrote %s (patch_report.json, patch_effects.csv, patch_layers.png)\n", out.string().c_str());
+  if (!chart.categories.empty())
+    chart.save((out / "patch_layers.png").string(), std::max(800, 70 * static_cast<int>(chart.categories.size())), 480);
+  if (!by_step.series.empty()) by_step.save((out / "patch_steps.png").string());
+  std::printf("wrote %s (patch_report.json, patch_effects.csv%s%s)\n", out.string().c_str(),
+              chart.categories.empty() ? "" : ", patch_layers.png", by_step.series.empty() ? "" : ", patch_steps.png");
   return 0;
 }
 

@@ -199,6 +199,15 @@ std::vector<PatchSpec> layer_patch_specs(const Policy& policy, const std::vector
   return out;
 }
 
+std::vector<PatchSpec> step_patch_specs(const Policy& policy, HookSite site) {
+  std::vector<PatchSpec> out;
+  const SmolVLAConfig& c = policy.config();
+  for (int l = 0; l < c.num_expert_layers; ++l)
+    for (int s = 0; s < c.num_steps; ++s)
+      out.push_back(parse_patch_spec(HookPoint{HookStream::kExpert, l, site}.name() + "@steps:" + std::to_string(s)));
+  return out;
+}
+
 // ---- the patcher ----------------------------------------------------------------------------------------------
 
 struct ActivationPatcher::Impl {

@@ -116,6 +116,9 @@ class ActivationPatcher {
 // `vlm_rows` (the rows part of a spec: "all", "images+last_word+state", …).
 std::vector<PatchSpec> layer_patch_specs(const Policy& policy, const std::vector<std::string>& streams,
                                          HookSite site = HookSite::kResidPost, const std::string& vlm_rows = "all");
+// One spec per expert layer and denoising step at `site` ("expert.layers.3.resid.post@steps:7"), layer by layer, steps
+// in order: which step of the flow the source's behaviour passes through.
+std::vector<PatchSpec> step_patch_specs(const Policy& policy, HookSite site = HookSite::kResidPost);
 
 // ---- the open-loop study: prompt patching on recorded frames ------------------------------------------------
 

@@ -329,6 +329,18 @@ $vlascope patch --checkpoint "$dir/vla" --dataset "$dir/demos" --episodes 1 --st
 [ -s "$dir/patch/patch_layers.png" ] && [ -s "$dir/patch/patch_effects.csv" ] || fail "patch: files"
 [ "$(json "$dir/patch/patch_report.json" "[e['remaining'] for e in d['effects'] if e['stream'] == 'expert'][-1]")" = "0.0" ] ||
   fail "patch: the last expert layer did not give the source's chunk: $(cat "$dir/patch.txt")"
+# The step sweep: one spec per expert layer and denoising step; the last layer at a single step leaves part of the
+# difference (at every step it left none, above), so the steps really are patched one at a time.
+$vlascope patch --checkpoint "$dir/vla" --dataset "$dir/demos" --episodes 1 --stride 20 --bootstrap 50 --layers "" \
+  --step-sweep --no-random --out "$dir/patch_steps" >"$dir/patch_steps.txt" 2>&1 ||
+  { cat "$dir/patch_steps.txt"; fail "patch --step-sweep"; }
+[ -s "$dir/patch_steps/patch_steps.png" ] && [ ! -e "$dir/patch_steps/patch_layers.png" ] || fail "patch --step-sweep: files"
+expert_layers=$(json "$dir/patch/patch_report.json" "len([e for e in d['effects'] if e['stream'] == 'expert'])")
+steps=$(json "$dir/vla/config.json" "d['num_steps']")
+steps_check="len(d['effects']) == $expert_layers * $steps and d['effects'][-1]['spec'].endswith('@steps:$((steps - 1))') \
+and all(e['remaining'] > 0 for e in d['effects'] if e['layer'] == $expert_layers - 1)"
+[ "$(json "$dir/patch_steps/patch_report.json" "$steps_check")" = "True" ] ||
+  fail "patch --step-sweep: $(cat "$dir/patch_steps.txt" | tail -12)"
 $vlascope patch --checkpoint "$dir/vla" --dataset "$dir/demos" --layers "" --specs "vlm.layers.0.resid.post@words" \
   --out "$dir/patch_bad" >"$dir/patch_bad.txt" 2>&1 && fail "patch: words across prompts of different lengths must fail"
 grep -q "cannot be matched by position" "$dir/patch_bad.txt" || fail "patch: $(cat "$dir/patch_bad.txt")"
