@@ -109,7 +109,7 @@ int run_patch(int argc, char** argv) {
   BarChart::Group moved{"patch", {}, {}}, random{"random patch (same norm)", {}, {}};
   const int steps = policy->config().num_steps;
   LinePlot by_step;
-  by_step.title = "patching one denoising step of an expert layer: '" + o.source_task + "' into '" + o.target_task + "'";
+  by_step.title = "one expert layer patched at one denoising step (source prompt into target)";
   by_step.xlabel = "denoising step (0 = pure noise)";
   by_step.ylabel = "share of the chunk difference moved";
   for (size_t k = 0; k < specs.size(); ++k) {
