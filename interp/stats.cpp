@@ -1,5 +1,9 @@
 #include "interp/stats.h"
 
+#include <boost/math/distributions/normal.hpp>
+#include <boost/math/distributions/students_t.hpp>
+#include <boost/math/special_functions/beta.hpp>
+
 #include <algorithm>
 #include <cmath>
 #include <limits>
@@ -13,7 +17,6 @@ namespace vlascope {
 
 namespace {
 
-constexpr double kPi = 3.14159265358979323846;
 
 void require_finite(const std::vector<double>& x, const char* where, const char* name) {
   for (size_t i = 0; i < x.size(); ++i)
@@ -42,75 +45,6 @@ double squared_deviations(const std::vector<double>& x) {
   return s;
 }
 
-// Continued fraction for I_x(a, b) (modified Lentz), valid and fast for x < (a + 1) / (a + b + 2).
-double beta_continued_fraction(double a, double b, double x) {
-  constexpr double kTiny = 1e-300, kEps = 1e-16;
-  double c = 1, d = 1 - (a + b) * x / (a + 1);
-  if (std::fabs(d) < kTiny) d = kTiny;
-  d = 1 / d;
-  double h = d;
-  for (int m = 1; m <= 10000; ++m) {
-    const double m2 = 2.0 * m;
-    double num = m * (b - m) * x / ((a + m2 - 1) * (a + m2));  // even step
-    d = 1 + num * d;
-    if (std::fabs(d) < kTiny) d = kTiny;
-    c = 1 + num / c;
-    if (std::fabs(c) < kTiny) c = kTiny;
-    d = 1 / d;
-    h *= d * c;
-    num = -(a + m) * (a + b + m) * x / ((a + m2) * (a + m2 + 1));  // odd step
-    d = 1 + num * d;
-    if (std::fabs(d) < kTiny) d = kTiny;
-    c = 1 + num / c;
-    if (std::fabs(c) < kTiny) c = kTiny;
-    d = 1 / d;
-    const double delta = d * c;
-    h *= delta;
-    if (std::fabs(delta - 1) < kEps) return h;
-  }
-  throw Error("incomplete_beta: continued fraction did not converge for a=" + std::to_string(a) +
-              " b=" + std::to_string(b) + " x=" + std::to_string(x));
-}
-
-double student_t_pdf(double t, double df) {
-  return std::exp(std::lgamma((df + 1) / 2) - std::lgamma(df / 2) - 0.5 * std::log(df * kPi) -
-                  (df + 1) / 2 * std::log1p(t * t / df));
-}
-
-double normal_pdf(double z) { return std::exp(-0.5 * z * z) / std::sqrt(2 * kPi); }
-
-// Root of cdf(x) = p for a continuous, strictly increasing cdf: bracket, then Newton steps that fall back to
-// bisection whenever they leave the bracket.
-template <class Cdf, class Pdf>
-double invert_cdf(double p, Cdf cdf, Pdf pdf) {
-  double lo = -1, hi = 1;
-  while (cdf(lo) > p) {
-    hi = lo;
-    lo *= 2;
-    if (lo < -1e300) return -std::numeric_limits<double>::infinity();
-  }
-  while (cdf(hi) < p) {
-    lo = hi;
-    hi *= 2;
-    if (hi > 1e300) return std::numeric_limits<double>::infinity();
-  }
-  double x = 0.5 * (lo + hi);
-  for (int i = 0; i < 300; ++i) {
-    const double f = cdf(x) - p;
-    if (f == 0) return x;
-    if (f < 0)
-      lo = x;
-    else
-      hi = x;
-    const double slope = pdf(x);
-    double next = slope > 0 ? x - f / slope : 0.5 * (lo + hi);
-    if (!(next > lo && next < hi)) next = 0.5 * (lo + hi);
-    if (std::fabs(next - x) <= 1e-15 * std::max(1.0, std::fabs(x))) return next;
-    x = next;
-  }
-  return x;
-}
-
 // Uniform integer in [0, n) from a 64-bit generator, by rejection: identical on every standard library.
 uint64_t draw_below(std::mt19937_64& rng, uint64_t n) {
   const uint64_t limit = std::numeric_limits<uint64_t>::max() - std::numeric_limits<uint64_t>::max() % n;
@@ -134,51 +68,35 @@ double incomplete_beta(double a, double b, double x) {
   require(a > 0 && b > 0 && std::isfinite(a) && std::isfinite(b),
           "incomplete_beta: a and b must be positive, got a=" + std::to_string(a) + " b=" + std::to_string(b));
   require(x >= 0 && x <= 1, "incomplete_beta: x must be in [0, 1], got " + std::to_string(x));
-  if (x == 0) return 0;
-  if (x == 1) return 1;
-  const double log_front = std::lgamma(a + b) - std::lgamma(a) - std::lgamma(b) + a * std::log(x) + b * std::log1p(-x);
-  if (x < (a + 1) / (a + b + 2)) return std::exp(log_front) * beta_continued_fraction(a, b, x) / a;
-  return 1 - std::exp(log_front) * beta_continued_fraction(b, a, 1 - x) / b;
+  return boost::math::ibeta(a, b, x);
 }
 
 double student_t_cdf(double t, double df) {
   require(df > 0, "student_t_cdf: degrees of freedom must be positive, got " + std::to_string(df));
   require(!std::isnan(t), "student_t_cdf: t is NaN");
   if (std::isinf(t)) return t > 0 ? 1 : 0;
-  // Two forms of the same identity, each used where it keeps full precision.
-  if (t * t < df) {
-    const double central = incomplete_beta(0.5, df / 2, t * t / (df + t * t));  // P(|T| < |t|)
-    return t >= 0 ? 0.5 + 0.5 * central : 0.5 - 0.5 * central;
-  }
-  const double tail = 0.5 * incomplete_beta(df / 2, 0.5, df / (df + t * t));  // P(T > |t|)
-  return t >= 0 ? 1 - tail : tail;
+  return boost::math::cdf(boost::math::students_t(df), t);
 }
 
 double student_t_two_sided_p(double t, double df) {
   require(df > 0, "student_t_two_sided_p: degrees of freedom must be positive, got " + std::to_string(df));
   require(!std::isnan(t), "student_t_two_sided_p: t is NaN");
   if (std::isinf(t)) return 0;
-  if (t * t < df) return 1 - incomplete_beta(0.5, df / 2, t * t / (df + t * t));
-  return incomplete_beta(df / 2, 0.5, df / (df + t * t));
+  // The upper tail directly (not 1 − cdf), so a p of 1e-12 keeps its digits.
+  return 2 * boost::math::cdf(boost::math::complement(boost::math::students_t(df), std::fabs(t)));
 }
 
 double student_t_quantile(double p, double df) {
   require(p > 0 && p < 1, "student_t_quantile: p must be in (0, 1), got " + std::to_string(p));
   require(df > 0, "student_t_quantile: degrees of freedom must be positive, got " + std::to_string(df));
-  if (p == 0.5) return 0;
-  // Solve in the tail nearer to p so that 1 − p does not swallow the digits.
-  if (p > 0.5) return -student_t_quantile(1 - p, df);
-  return invert_cdf(
-      p, [df](double t) { return student_t_cdf(t, df); }, [df](double t) { return student_t_pdf(t, df); });
+  return boost::math::quantile(boost::math::students_t(df), p);
 }
 
 double normal_cdf(double z) { return 0.5 * std::erfc(-z / std::sqrt(2.0)); }
 
 double normal_quantile(double p) {
   require(p > 0 && p < 1, "normal_quantile: p must be in (0, 1), got " + std::to_string(p));
-  if (p == 0.5) return 0;
-  if (p > 0.5) return -normal_quantile(1 - p);
-  return invert_cdf(p, normal_cdf, normal_pdf);
+  return boost::math::quantile(boost::math::normal(), p);
 }
 
 // ---- descriptive ---------------------------------------------------------------------------------------

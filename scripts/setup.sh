@@ -15,6 +15,8 @@ packages=(
   libopencv-dev ffmpeg
   # datasets, config files, serial bus
   libhdf5-dev nlohmann-json3-dev libserialport-dev
+  # statistics: the t, normal and beta distributions (header-only Boost.Math)
+  libboost-math-dev
   # tests and benchmarks; a one-node Slurm (with munge) for the sharded-sweep test; Chromium for the explorer's
   # browser test (driven by playwright-core from npm, below)
   libgtest-dev libgmock-dev libbenchmark-dev slurm-wlm munge python3 chromium
