@@ -309,6 +309,8 @@ int run_eval(int argc, char** argv) {
   require(batch.lanes == 1 || !args.get_flag("live"), "--live shows one episode at a time: leave out --batch");
   const int episodes = args.get_int("episodes"), videos = args.get_int("videos");
   require(episodes >= 1, "--episodes must be at least 1");
+  require(videos >= 0, "--videos must be ≥ 0, got " + args.get("videos"));
+  require(args.get_int64("seed") >= 0, "--seed must be ≥ 0, got " + args.get("seed"));
   if (run_in_workers(args, "eval", episodes)) return 0;
   const uint64_t seed0 = static_cast<uint64_t>(args.get_int64("seed"));
   std::unique_ptr<Policy> policy = load_policy(args);

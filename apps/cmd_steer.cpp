@@ -648,6 +648,8 @@ int run_steer_experiment(int argc, char** argv) {
   const double alpha = args.get_double("alpha");
   const int n = args.get_int("rollouts"), sweep_n = args.get_int("sweep-rollouts");
   require(n >= 1, "--rollouts must be at least 1");
+  require(sweep_n >= 0, "--sweep-rollouts must be ≥ 0, got " + args.get("sweep-rollouts"));
+  require(args.get_int64("seed") >= 0, "--seed must be ≥ 0, got " + args.get("seed"));
   auto steer = [&](const std::string& set, double a) {
     Intervention iv;
     iv.set = set;

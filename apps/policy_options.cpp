@@ -1,6 +1,7 @@
 #include "apps/policy_options.h"
 
 #include <algorithm>
+#include <cmath>
 #include <cstdio>
 #include <thread>
 
@@ -56,7 +57,10 @@ RolloutOptions rollout_options(const ArgParser& args) {
   RolloutOptions o;
   o.task = args.get("task");
   o.max_seconds = args.get_double("max-seconds");
+  require(o.max_seconds > 0 && std::isfinite(o.max_seconds), "--max-seconds must be > 0, got " + args.get("max-seconds"));
   o.stop_after_success_s = args.get_double("after-success");
+  require(std::isfinite(o.stop_after_success_s), "--after-success must be a number of seconds, got " +
+                                                     args.get("after-success"));
   return o;
 }
 

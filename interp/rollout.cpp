@@ -116,6 +116,16 @@ void finish_episode(Lane& lane) {
 
 }  // namespace
 
+void require_policy_cameras(const Policy& policy, const Robot& robot) {
+  const std::vector<std::string> have = robot.camera_names();
+  std::string listed;
+  for (const std::string& name : have) listed += (listed.empty() ? "" : ", ") + name;
+  for (const std::string& camera : policy.cameras())
+    require(std::find(have.begin(), have.end(), camera) != have.end(),
+            "the policy reads camera '" + camera + "' but the robot (" + robot.name() + ") has [" + listed +
+                "]; map the checkpoint's cameras to these with --camera-map");
+}
+
 std::vector<RolloutResult> run_rollouts(const RobotFactory& make_robot, Policy& policy,
                                         const std::vector<uint64_t>& seeds, const RolloutOptions& options,
                                         const BatchOptions& batch, const RolloutCallbacks& callbacks) {
@@ -147,6 +157,7 @@ std::vector<RolloutResult> run_rollouts(const RobotFactory& make_robot, Policy& 
     lane[static_cast<size_t>(l)].robot = make_robot(l);
     require(lane[static_cast<size_t>(l)].robot != nullptr, "rollouts: no robot for lane " + std::to_string(l));
   });
+  require_policy_cameras(policy, *lane[0].robot);
 
   int next_episode = 0, running = 0;
   auto start_episode = [&](Lane& x) {  // calling thread; the reset happens on the lane's thread

@@ -82,6 +82,10 @@ RolloutResult run_rollout(Robot& robot, Policy& policy, uint64_t seed, const Rol
 // other rows together, and the matrix products round differently, so trajectories drift apart after a while (closed
 // loops are chaotic) — the statistics over many episodes agree, individual episodes need not. With one lane this is
 // exactly run_rollout.
+// Every camera the policy reads (after its camera map) is one the robot has; else an Error naming them and
+// --camera-map. run_rollouts checks this before the first episode.
+void require_policy_cameras(const Policy& policy, const Robot& robot);
+
 struct BatchOptions {
   int lanes = 1;
   int threads = 1;

@@ -98,6 +98,14 @@ cmp <(cut -d, -f1-9 "$dir/eval_b1/episodes.csv") <(cut -d, -f1-9 "$dir/eval_b2/e
 $vlascope eval --checkpoint "$dir/export" --episodes 2 --batch 2 --robot so100 --port /dev/null --out "$dir/eval_bad" \
   >"$dir/eval_bad.txt" 2>&1 && fail "eval --batch on the real arm must fail"
 grep -q -- "--batch 2 needs --robot sim" "$dir/eval_bad.txt" || fail "eval --batch on the real arm must name --batch"
+# Options are checked before anything runs, each error naming its option.
+for bad in "--camera-map scene=nose|camera 'nose' but the robot (sim) has \[scene, wrist\].*--camera-map" \
+  "--max-seconds 0|--max-seconds must be > 0" "--seed -5|--seed must be ≥ 0" "--videos -1|--videos must be ≥ 0"; do
+  $vlascope eval --checkpoint "$dir/export" --episodes 1 ${bad%%|*} --out "$dir/eval_bad" >"$dir/eval_bad.txt" 2>&1 &&
+    fail "eval ${bad%%|*} must fail"
+  grep -q -- "${bad#*|}" "$dir/eval_bad.txt" || fail "eval ${bad%%|*}: $(cat "$dir/eval_bad.txt")"
+  ! grep -q "episodes in" "$dir/eval_bad.txt" || fail "eval ${bad%%|*} ran episodes before failing"
+done
 # Shards and merge: two shards combine into exactly the per-episode results of one unsharded run; a resumed run keeps
 # its finished episodes; merge refuses parts of another experiment and names a missing shard.
 e4="--checkpoint $dir/export --episodes 4 --videos 0 $common"
