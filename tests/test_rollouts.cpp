@@ -20,11 +20,9 @@
 #include "interp/rollout.h"
 #include "interp/rollout_io.h"
 #include "interp/steer_experiment.h"
-#include "policy/checkpoint.h"
 #include "policy/policy.h"
-#include "policy/smolvla.h"
-#include "policy/tokenizer.h"
 #include "sim/simulator.h"
+#include "tests/tiny_policy.h"
 
 namespace vlascope {
 namespace {
@@ -61,34 +59,20 @@ TEST(LanePool, EveryLaneRunsOnceAlwaysOnTheSameThreadAndErrorsComeBack) {
   EXPECT_EQ(finished.load(), 6);  // and the pool still works
 }
 
-struct Fixture {
-  fs::path dir;
-  std::unique_ptr<Policy> policy;
-  Fixture() {
-    dir = fs::temp_directory_path() / ("vlascope_test_rollouts_" + std::to_string(::getpid()));
-    fs::remove_all(dir);
-    fs::create_directories(dir);
-    SmolVLAConfig c = smolvla_tiny_config();
-    c.input_features = {{"observation.state", "STATE", {6}},
-                        {"observation.images.scene", "VISUAL", {3, 64, 64}},
-                        {"observation.images.wrist", "VISUAL", {3, 64, 64}}};
-    c.output_features = {{"action", "ACTION", {6}}};
-    c.resize_imgs_with_padding = {64, 64};
-    c.n_action_steps = 5;
-    const std::string tokenizer = word_level_tokenizer_json({"pick", "up", "the", "cube", "and", "lift", "it"});
-    c.text.vocab_size = 16;
-    SmolVLA model(c);
-    model.init_random(3);
-    // Actions in LeRobot units near the home pose (degrees, gripper 0–100), so the arm moves but stays sane.
-    NormalizationStats stats;
-    stats.features["observation.state"] = {std::vector<float>(6, 0.f), std::vector<float>(6, 30.f), {}, {}, {}, {}};
-    stats.features["action"] = {{0, -20, 20, 60, 0, 20}, std::vector<float>(6, 15.f), {}, {}, {}, {}};
-    save_checkpoint(dir.string(), model, stats, SaveDtypes::kFloat32, tokenizer);
-    PolicyOptions o;
-    o.threads = 1;
-    policy = Policy::load(dir.string(), o);
-  }
-  ~Fixture() { fs::remove_all(dir); }
+// The tiny policy with actions in LeRobot units near the home pose (degrees, gripper 0–100), so the arm moves but
+// stays sane, on one thread.
+TinyPolicyOptions rollout_policy() {
+  TinyPolicyOptions o;
+  o.words = {"pick", "up", "the", "cube", "and", "lift", "it"};
+  o.state_std = 30;
+  o.action_mean = {0, -20, 20, 60, 0, 20};
+  o.action_std = std::vector<float>(6, 15.f);
+  o.threads = 1;
+  return o;
+}
+
+struct Fixture : TinyPolicy {
+  Fixture() : TinyPolicy("rollouts", rollout_policy()) {}
 };
 
 SimOptions small_sim() {

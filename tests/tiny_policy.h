@@ -1,6 +1,6 @@
 // A real SmolVLA policy small enough for unit tests (random weights, two 64×64 cameras of 2×2 tokens, a 16-word
 // vocabulary), saved as a checkpoint in a scratch folder and loaded through Policy::load, with helpers for inputs
-// and recorded demonstrations. Shared by the capture and SAE tests.
+// and recorded demonstrations. Shared by the capture, SAE and rollout tests.
 #pragma once
 
 #include <unistd.h>
@@ -19,10 +19,17 @@
 
 namespace vlascope {
 
+struct TinyPolicyOptions {
+  std::vector<std::string> words = {"pick", "up", "the", "cube", "high", "low", "fast"};
+  float state_std = 1;  // the state's normalisation: 0 ± this, per joint
+  std::vector<float> action_mean = std::vector<float>(6, 0.f), action_std = std::vector<float>(6, 1.f);
+  int threads = 0;  // Policy's intra-op threads (0: all cores)
+};
+
 struct TinyPolicy {
   std::filesystem::path dir;
   std::unique_ptr<Policy> policy;
-  explicit TinyPolicy(const std::string& name = "capture") {
+  explicit TinyPolicy(const std::string& name = "capture", const TinyPolicyOptions& options = {}) {
     namespace fs = std::filesystem;
     dir = fs::temp_directory_path() / ("vlascope_test_" + name + "_" + std::to_string(::getpid()));
     fs::remove_all(dir);
@@ -34,15 +41,18 @@ struct TinyPolicy {
     c.output_features = {{"action", "ACTION", {6}}};
     c.resize_imgs_with_padding = {64, 64};
     c.n_action_steps = 5;
-    const std::string tokenizer = word_level_tokenizer_json({"pick", "up", "the", "cube", "high", "low", "fast"});
+    const std::string tokenizer = word_level_tokenizer_json(options.words);
     c.text.vocab_size = 16;
     SmolVLA model(c);
     model.init_random(3);
     NormalizationStats stats;
-    stats.features["observation.state"] = {std::vector<float>(6, 0.f), std::vector<float>(6, 1.f), {}, {}, {}, {}};
-    stats.features["action"] = {std::vector<float>(6, 0.f), std::vector<float>(6, 1.f), {}, {}, {}, {}};
+    stats.features["observation.state"] = {std::vector<float>(6, 0.f), std::vector<float>(6, options.state_std), {}, {},
+                                           {}, {}};
+    stats.features["action"] = {options.action_mean, options.action_std, {}, {}, {}, {}};
     save_checkpoint(dir.string(), model, stats, SaveDtypes::kFloat32, tokenizer);
-    policy = Policy::load(dir.string());
+    PolicyOptions o;
+    o.threads = options.threads;
+    policy = Policy::load(dir.string(), o);
   }
   ~TinyPolicy() { std::filesystem::remove_all(dir); }
   // Demonstrations under dir/demos: frame i of episode e is input(60 + 20e + i) with the state moved by i;
