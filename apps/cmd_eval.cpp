@@ -311,6 +311,7 @@ int run_eval(int argc, char** argv) {
   require(episodes >= 1, "--episodes must be at least 1");
   require(videos >= 0, "--videos must be ≥ 0, got " + args.get("videos"));
   require(args.get_int64("seed") >= 0, "--seed must be ≥ 0, got " + args.get("seed"));
+  RolloutOptions options = rollout_options(args);  // checks its options before any worker starts
   if (run_in_workers(args, "eval", episodes)) return 0;
   const uint64_t seed0 = static_cast<uint64_t>(args.get_int64("seed"));
   std::unique_ptr<Policy> policy = load_policy(args);
@@ -318,7 +319,6 @@ int run_eval(int argc, char** argv) {
   std::shared_ptr<Robot> robot = make_robot(args);
   const std::unique_ptr<Steering> steering = steering_from(args, *policy);
   const std::unique_ptr<SplicedSae> sae = sae_splice_from(args, *policy);
-  RolloutOptions options = rollout_options(args);
 
   // The experiment's description; a resumed run must be the same experiment.
   const nlohmann::json run = eval_run_description(args, robot->name(), shard, batch);

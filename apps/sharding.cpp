@@ -1,6 +1,7 @@
 #include "apps/sharding.h"
 
 #include <fcntl.h>
+#include <sched.h>
 #include <signal.h>
 #include <spawn.h>
 #include <sys/wait.h>
@@ -153,10 +154,21 @@ pid_t spawn_worker(const std::vector<std::string>& arguments, const fs::path& lo
 
 }  // namespace
 
+namespace {
+
+// The cores this process may run on (a Slurm allocation's, not the node's).
+int available_cores() {
+  cpu_set_t set;
+  if (sched_getaffinity(0, sizeof set, &set) == 0) return std::max(1, CPU_COUNT(&set));
+  return std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
+}
+
+}  // namespace
+
 bool run_in_workers(const ArgParser& args, const std::string& command, int64_t rollouts) {
   int workers = args.get_int("workers");
   require(workers >= 0 && workers <= 64, "--workers must be 0..64, got " + args.get("workers"));
-  const int cores = std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
+  const int cores = available_cores();
   if (workers == 0) workers = cores;
   if (workers == 1) return false;
   require(!args.given("shard"),
@@ -170,18 +182,30 @@ bool run_in_workers(const ArgParser& args, const std::string& command, int64_t r
   if (!resume) fs::remove_all(dir);
   fs::create_directories(dir);
   const std::string threads = std::to_string(std::max(1, cores / workers));
-  std::vector<pid_t> pids;
   std::vector<fs::path> parts, logs;
   for (int k = 0; k < workers; ++k) {
     parts.push_back(dir / ("shard_" + std::to_string(k)));
     logs.push_back(dir / ("shard_" + std::to_string(k) + ".log"));
+  }
+  // Rollouts a resumed run kept: counted before the workers start, shown as done but not in the rate.
+  int64_t kept = 0;
+  if (resume)
+    for (const fs::path& part : parts) kept += count_rollout_files(part / "rollouts");
+  std::vector<pid_t> pids;
+  for (int k = 0; k < workers; ++k) {
     std::vector<std::string> argv = {"vlascope", command};
     for (std::string& a : args.given_arguments({"workers", "out", "shard"})) argv.push_back(std::move(a));
     argv.push_back("--shard=" + std::to_string(k) + "/" + std::to_string(workers));
-    argv.push_back("--out=" + parts.back().string());
-    for (const char* option : {"threads", "sim-threads"})
-      if (!args.given(option)) argv.push_back(std::string("--") + option + "=" + threads);
-    pids.push_back(spawn_worker(argv, logs.back()));
+    argv.push_back("--out=" + parts[static_cast<size_t>(k)].string());
+    for (const char* option : {"threads", "sim-threads"})  // 0 (all cores) would give each worker every core
+      if (!args.given(option) || args.get(option) == "0") argv.push_back(std::string("--") + option + "=" + threads);
+    try {
+      pids.push_back(spawn_worker(argv, logs[static_cast<size_t>(k)]));
+    } catch (const Error&) {
+      for (pid_t pid : pids) kill(pid, SIGTERM);
+      for (pid_t pid : pids) waitpid(pid, nullptr, 0);
+      throw;
+    }
   }
   std::printf("%s: %d workers of %s thread%s each, logs in %s\n", command.c_str(), workers, threads.c_str(),
               threads == "1" ? "" : "s", dir.c_str());
@@ -189,7 +213,8 @@ bool run_in_workers(const ArgParser& args, const std::string& command, int64_t r
 
   const auto wall0 = std::chrono::steady_clock::now();
   ProgressBar bar(command, rollouts, "rollouts");
-  int64_t shown = 0, kept = -1;
+  bar.skip(kept);
+  int64_t shown = kept;
   std::vector<bool> running(pids.size(), true);
   std::string failure;
   for (size_t left = pids.size(); left > 0;) {
@@ -209,16 +234,11 @@ bool run_in_workers(const ArgParser& args, const std::string& command, int64_t r
         if (running[k]) kill(pids[k], SIGTERM);
       for (size_t k = 0; k < pids.size(); ++k)
         if (running[k]) waitpid(pids[k], nullptr, 0);
-      throw Error(command + " --workers: " + failure + "finished rollouts are kept; run again with --resume");
+      throw Error(command + " --workers: " + failure +
+                  (shown > 0 ? "finished rollouts are kept in " + dir.string() + "; run again with --resume" : ""));
     }
     int64_t done = 0;
     for (const fs::path& part : parts) done += count_rollout_files(part / "rollouts");
-    // Rollouts a resumed run kept are counted once, when the workers have re-read them, and not in the rate.
-    if (kept < 0) {
-      kept = resume ? done : 0;
-      bar.skip(kept);
-      shown = kept;
-    }
     if (done > shown) bar.advance(done - shown);
     shown = std::max(shown, done);
     if (left > 0) std::this_thread::sleep_for(std::chrono::milliseconds(250));

@@ -64,8 +64,9 @@ void merge_eval_shards(const ShardedRun& shards, const std::filesystem::path& ou
 void merge_steer_shards(const ShardedRun& shards, const std::filesystem::path& out);
 
 // --workers W: one run as W processes of this binary, worker k running shard k/W in <out>/workers/shard_k/ on
-// cores/W threads, merged into <out> when all have finished. On 2 cores a batched chunk of the shipped model gains
-// ≤ 10 % from libtorch's second thread, while a second process doing the same work doubles the rollouts per minute.
+// cores/W threads, merged into <out> when all have finished. On 2 cores a batched chunk of the shipped model runs
+// 1.3–1.4× faster on libtorch's second thread, while a second process doing the same work (policy and simulation)
+// doubles it.
 void add_workers_option(ArgParser& args);
 // With --workers > 1: starts the workers (the command line as given, plus --shard, --out and, unless given, --threads
 // and --sim-threads), shows one progress bar over their `rollouts` (finished files in their rollouts/ folders), and

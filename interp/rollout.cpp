@@ -97,6 +97,7 @@ void act_step(Lane& lane, const RolloutOptions& options) {
     lerobot[j] = action[j];
   }
   step.target = from_lerobot(lerobot, options.units);
+  step.sent = step.target;  // until the robot reports what it sent (an episode its observer ends sends nothing)
   const bool go_on = !lane.observer || lane.observer(lane.step_index, lane.observation, step);
   lane.result.steps.push_back(step);
   ++lane.step_index;

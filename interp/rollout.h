@@ -25,7 +25,7 @@ namespace vlascope {
 struct RolloutOptions {
   std::string task = "pick up the cube and lift it";
   double max_seconds = 15;            // the episode ends here at the latest
-  double stop_after_success_s = 2.0;  // …or this long after the simulator first reports success (< 0: never)
+  double stop_after_success_s = 3.0;  // …or this long after the simulator first reports success (< 0: never)
   UnitMapping units;                  // LeRobot units ↔ the robot interface's radians
   // Camera frames are read only at the steps where the policy computes a chunk (they are all it reads them for),
   // unless an observer shows or records every frame (videos, live views): then set this.
@@ -36,7 +36,8 @@ struct RolloutStep {
   double time = 0;                   // s, the observation's timestamp
   JointVector joints{};              // rad, observed
   JointVector target{};              // rad, the policy's action as joint targets
-  JointVector sent{};                // rad, what the robot reports it sent (Robot::act: after its safety clamps)
+  JointVector sent{};                // rad, what the robot reports it sent (Robot::act: after its safety clamps);
+                                     // the target on a last step an observer ended before it was sent
   std::array<float, 6> state{};      // LeRobot units, what the policy saw
   std::array<float, 6> action{};     // LeRobot units, what it answered
   Pose end_effector;
@@ -72,6 +73,10 @@ using RolloutObserver = std::function<bool(int index, const Observation& observa
 RolloutResult run_rollout(Robot& robot, Policy& policy, uint64_t seed, const RolloutOptions& options = {},
                           const RolloutObserver& observer = {});
 
+// Every camera the policy reads (after its camera map) is one the robot has; else an Error naming them and
+// --camera-map. run_rollouts checks this before the first episode.
+void require_policy_cameras(const Policy& policy, const Robot& robot);
+
 // Many episodes at once (`--batch`, `--sim-threads`): `lanes` robots stepped in lock step, lane l on thread
 // l % threads (its simulator's OpenGL context never changes thread), and one batched policy call per tick for every
 // lane whose action queue ran out. Episode k runs seeds[k]; a lane that finishes takes the next episode at the next
@@ -82,10 +87,6 @@ RolloutResult run_rollout(Robot& robot, Policy& policy, uint64_t seed, const Rol
 // other rows together, and the matrix products round differently, so trajectories drift apart after a while (closed
 // loops are chaotic) — the statistics over many episodes agree, individual episodes need not. With one lane this is
 // exactly run_rollout.
-// Every camera the policy reads (after its camera map) is one the robot has; else an Error naming them and
-// --camera-map. run_rollouts checks this before the first episode.
-void require_policy_cameras(const Policy& policy, const Robot& robot);
-
 struct BatchOptions {
   int lanes = 1;
   int threads = 1;

@@ -89,14 +89,22 @@ double student_t_two_sided_p(double t, double df) {
 double student_t_quantile(double p, double df) {
   require(p > 0 && p < 1, "student_t_quantile: p must be in (0, 1), got " + std::to_string(p));
   require(df > 0, "student_t_quantile: degrees of freedom must be positive, got " + std::to_string(df));
-  return boost::math::quantile(boost::math::students_t(df), p);
+  try {
+    return boost::math::quantile(boost::math::students_t(df), p);
+  } catch (const std::overflow_error&) {  // p so near 0 or 1 that the quantile is beyond any double
+    return p < 0.5 ? -std::numeric_limits<double>::infinity() : std::numeric_limits<double>::infinity();
+  }
 }
 
 double normal_cdf(double z) { return 0.5 * std::erfc(-z / std::sqrt(2.0)); }
 
 double normal_quantile(double p) {
   require(p > 0 && p < 1, "normal_quantile: p must be in (0, 1), got " + std::to_string(p));
-  return boost::math::quantile(boost::math::normal(), p);
+  try {
+    return boost::math::quantile(boost::math::normal(), p);
+  } catch (const std::overflow_error&) {
+    return p < 0.5 ? -std::numeric_limits<double>::infinity() : std::numeric_limits<double>::infinity();
+  }
 }
 
 // ---- descriptive ---------------------------------------------------------------------------------------

@@ -16,7 +16,7 @@ namespace vlascope {
 
 // ---- distributions -------------------------------------------------------------------------------------
 
-// Regularised incomplete beta function I_x(a, b), a, b > 0, 0 ≤ x ≤ 1 (continued fraction, ~1e-14).
+// Regularised incomplete beta function I_x(a, b), a, b > 0, 0 ≤ x ≤ 1 (Boost.Math's ibeta).
 double incomplete_beta(double a, double b, double x);
 // Student-t cumulative distribution P(T ≤ t) with df > 0 degrees of freedom (df need not be an integer).
 double student_t_cdf(double t, double df);

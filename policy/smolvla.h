@@ -169,6 +169,8 @@ class SmolVLA {
   };
   void set_threads(Threads threads) { threads_ = threads; }
   Threads threads() const { return threads_; }
+  // The threads the last sample_actions gave each phase (what the setting above resolved to for that call's batch).
+  Threads last_phase_threads() const { return last_phase_threads_; }
 
   // Fills every tensor: Llama/SigLIP-style N(0, 0.02) for the backbone and expert, ones/zeros for norms and
   // biases, PyTorch's Linear default for the projections and re-created cross k/v (as LeRobot builds them).
@@ -220,6 +222,7 @@ class SmolVLA {
   SmolVLAWeights weights_;
   Hooks hooks_;
   Threads threads_;
+  mutable Threads last_phase_threads_{0, 0};
   bool packed_ = false;
 };
 

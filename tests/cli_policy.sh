@@ -104,7 +104,8 @@ for bad in "--camera-map scene=nose|camera 'nose' but the robot (sim) has \[scen
   $vlascope eval --checkpoint "$dir/export" --episodes 1 ${bad%%|*} --out "$dir/eval_bad" >"$dir/eval_bad.txt" 2>&1 &&
     fail "eval ${bad%%|*} must fail"
   grep -q -- "${bad#*|}" "$dir/eval_bad.txt" || fail "eval ${bad%%|*}: $(cat "$dir/eval_bad.txt")"
-  ! grep -q "episodes in" "$dir/eval_bad.txt" || fail "eval ${bad%%|*} ran episodes before failing"
+  [ -z "$(ls "$dir/eval_bad/rollouts" 2>/dev/null)" ] || fail "eval ${bad%%|*} ran episodes before failing"
+  rm -rf "$dir/eval_bad"
 done
 # Shards and merge: two shards combine into exactly the per-episode results of one unsharded run; a resumed run keeps
 # its finished episodes; merge refuses parts of another experiment and names a missing shard.
@@ -146,6 +147,10 @@ grep -q "eval: 4 rollouts in .* (2 workers); merged into" "$dir/workers.txt" || 
 $vlascope eval $e4 --videos 1 --workers 2 --resume --out "$dir/eval_workers" >"$dir/workers.txt" 2>&1 ||
   { cat "$dir/workers.txt"; fail "eval --workers 2 --resume"; }
 grep -q "eval: 0 rollouts in" "$dir/workers.txt" || fail "eval --workers --resume ran again: $(cat "$dir/workers.txt")"
+for k in 0 1; do
+  grep -q "resume: 2 finished episodes kept" "$dir/eval_workers/workers/shard_$k.log" ||
+    fail "worker $k did not resume: $(cat "$dir/eval_workers/workers/shard_$k.log")"
+done
 $vlascope eval --checkpoint "$dir/nowhere" --episodes 2 --workers 2 --out "$dir/eval_workers_bad" \
   >"$dir/workers_bad.txt" 2>&1 && fail "eval --workers with a missing checkpoint must fail"
 grep -q "worker [01]/2 failed (exit status 1); its log .*/shard_[01].log ends:" "$dir/workers_bad.txt" &&

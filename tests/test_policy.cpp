@@ -482,6 +482,30 @@ TEST(Model, PhaseThreadsFollowLibtorchsCountForBigPhasesAndOneForSmallOnes) {
   });
 }
 
+// In sample_actions each phase gets the threads its whole batch's work warrants, decided before the prefix phase
+// changes libtorch's count: a batch whose prefix is under 1 GFLOP and whose denoising is over it runs the prefix on
+// one thread and the denoising on two.
+TEST(Model, EachPhaseOfABatchedCallGetsItsOwnThreads) {
+  const SmolVLAConfig c = smolvla_tiny_config();
+  SmolVLA model(c);
+  model.init_random(2);
+  const int words = 4;
+  const ChunkFlops per_row = chunk_flops(c, static_cast<int>(c.camera_keys().size()), c.vision.image_size, words);
+  if (per_row.prefix >= per_row.denoise) GTEST_SKIP() << "this config's prefix is not the smaller phase";
+  const int batch = static_cast<int>(std::ceil(1e9 / per_row.denoise));
+  ASSERT_LT(batch * per_row.prefix, 1e9);
+  const ModelInputs in = random_inputs(c, batch, words, 5);
+  const torch::Tensor noise = torch::randn({batch, c.chunk_size, c.max_action_dim});
+  c10::InferenceMode mode;
+  with_threads(2, [&] { model.sample_actions(in, noise); });
+  EXPECT_EQ(model.last_phase_threads().prefix, 1);
+  EXPECT_EQ(model.last_phase_threads().denoise, 2);
+  // One row of the same inputs is small in both phases.
+  with_threads(2, [&] { model.sample_actions(random_inputs(c, 1, words, 5), noise.narrow(0, 0, 1)); });
+  EXPECT_EQ(model.last_phase_threads().prefix, 1);
+  EXPECT_EQ(model.last_phase_threads().denoise, 1);
+}
+
 TEST(Model, BlockedAttentionMatchesTheFullPatternPath) {
   // A vision tower big enough for the blocked path (2 images × 2 heads × 1024² logits, spread over two threads)
   // against the same tower with a pattern hook, which forces the full-pattern path; packed (fused q|k|v) and not,
