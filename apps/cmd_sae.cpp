@@ -316,6 +316,11 @@ int features(int argc, char** argv) {
       {"high_low", "high vs low demonstrations, lift phase (|g|)",
        [](const SaeFeature& s) { return std::abs(s.high_low_g); }},
       {"fast_slow", "fast vs slow demonstrations (|g|)", [](const SaeFeature& s) { return std::abs(s.fast_slow_g); }}};
+  auto first_tokens = [](const SaeFeature& s) {  // the decoder direction's first five tokens, as printed
+    std::string tokens;
+    for (size_t t = 0; t < std::min<size_t>(5, s.top_tokens.size()); ++t) tokens += s.top_tokens[t] + " ";
+    return tokens;
+  };
   std::vector<std::vector<const SaeFeature*>> chosen;
   for (const Question& q : questions) {
     std::printf("\nfeatures most tied to %s:\n  %-7s %9s %8s %8s %9s %8s %9s  %s\n", q.title, "feature", "frequency",
@@ -323,8 +328,7 @@ int features(int argc, char** argv) {
     chosen.push_back(ranked(q.key));
     nlohmann::json list = nlohmann::json::array();
     for (const SaeFeature* s : chosen.back()) {
-      std::string tokens;
-      for (size_t t = 0; t < std::min<size_t>(5, s->top_tokens.size()); ++t) tokens += s->top_tokens[t] + " ";
+      const std::string tokens = first_tokens(*s);
       std::printf("  %-7d %9.4f %8.2f %8.2f %9.2g %8.2f %9.2f  %s\n", s->feature, s->frequency, s->lift_d,
                   s->high_low_g, s->high_low_p, s->fast_slow_g, s->max_activation, tokens.c_str());
       list.push_back(s->feature);
@@ -353,8 +357,7 @@ int features(int argc, char** argv) {
     std::vector<Image> rows;
     for (const SaeFeature* s : chosen[q]) {
       if (rows.size() >= 5 || s->top_rows.empty()) continue;
-      std::string tokens;
-      for (size_t t = 0; t < std::min<size_t>(5, s->top_tokens.size()); ++t) tokens += s->top_tokens[t] + " ";
+      const std::string tokens = first_tokens(*s);
       char label[96];
       std::snprintf(label, sizeof label, "feature %d  lift d %.2f  high-low g %.2f  %s", s->feature, s->lift_d,
                     s->high_low_g, tokens.c_str());

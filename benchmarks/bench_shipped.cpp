@@ -123,14 +123,15 @@ BENCHMARK(BM_ShippedChunk)->DenseRange(0, 7)->Unit(benchmark::kMillisecond)->Use
 void BM_ShippedBatch(benchmark::State& state) {
   const int64_t batch = state.range(0);
   const bool bf16 = state.range(1) != 0;
-  static std::unique_ptr<Policy> policies[2];
-  std::unique_ptr<Policy>& policy = policies[bf16];
-  if (!policy) {
+  // fp32: the fixture's own policy; bf16 loaded once.
+  static std::unique_ptr<Policy> bf16_policy;
+  if (bf16 && !bf16_policy) {
     PolicyOptions o;
     o.threads = g_threads;
-    o.precision = bf16 ? "bf16" : "fp32";
-    policy = Policy::load(g_model, o);
+    o.precision = "bf16";
+    bf16_policy = Policy::load(g_model, o);
   }
+  const std::unique_ptr<Policy>& policy = bf16 ? bf16_policy : fixture().policy;
   const PolicyInput& input = fixture().input;
   const std::vector<const PolicyInput*> inputs(static_cast<size_t>(batch), &input);
   std::vector<Policy::NoiseId> noise;

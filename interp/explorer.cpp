@@ -194,6 +194,15 @@ void per_file(const fs::path& file, Body body) {
 
 std::string relative_to_root(const fs::path& path, const fs::path& root) { return fs::relative(path, root).generic_string(); }
 
+// A study's plots: the PNGs in its folder, relative to root, sorted.
+nlohmann::json plots_of(const fs::path& study, const fs::path& root) {
+  std::vector<std::string> plots;
+  for (const auto& entry : fs::directory_iterator(study))
+    if (entry.path().extension() == ".png") plots.push_back(relative_to_root(entry.path(), root));
+  std::sort(plots.begin(), plots.end());
+  return plots;
+}
+
 // The results files under root, found in one walk of the tree (an output folder holds thousands of rollout files
 // and frames, which are not descended into): the explorer's episode scripts (explore/episode_<k>.js), and every other
 // file by name. Sorted.
@@ -291,17 +300,15 @@ ExplorerSummary write_explorer(const std::string& root_text) {
             if (row["name"] == rc["name"]) row["sets"] = sets;
         }
     }
-    nlohmann::json plots = nlohmann::json::array();
-    for (const auto& entry : fs::directory_iterator(file.parent_path()))
-      if (entry.path().extension() == ".png") plots.push_back(relative_to_root(entry.path(), root));
-    std::sort(plots.begin(), plots.end());
-    steering.push_back({{"study", relative_to_root(file.parent_path(), root)}, {"conditions", conditions}, {"plots", plots}});
+    steering.push_back({{"study", relative_to_root(file.parent_path(), root)},
+                        {"conditions", conditions},
+                        {"plots", plots_of(file.parent_path(), root)}});
     });
   summary.steering_studies = static_cast<int>(steering.size());
   index["steering"] = steering;
 
   // Activation patching studies (vlascope patch): each spec's share of the source − target chunk difference it moves,
-  // beside the random control, and the study's plot.
+  // beside the random control, and the study's plots (by layer, by denoising step).
   nlohmann::json patching = nlohmann::json::array();
   for (const fs::path& file : files.named("patch_report.json")) per_file(file, [&] {
     const nlohmann::json report = read_json_object(file.string());
@@ -314,14 +321,11 @@ ExplorerSummary write_explorer(const std::string& root_text) {
         if (const auto v = number_of(e, key)) row[key] = short_number(*v);
       effects.push_back(row);
     }
-    nlohmann::json plots = nlohmann::json::array();
-    if (fs::exists(file.parent_path() / "patch_layers.png"))
-      plots.push_back(relative_to_root(file.parent_path() / "patch_layers.png", root));
     patching.push_back({{"study", relative_to_root(file.parent_path(), root)},
                         {"source", report.value("source_prompt", std::string())},
                         {"target", report.value("target_prompt", std::string())},
                         {"effects", effects},
-                        {"plots", plots}});
+                        {"plots", plots_of(file.parent_path(), root)}});
   });
   summary.patching_studies = static_cast<int>(patching.size());
   index["patching"] = patching;

@@ -224,66 +224,50 @@
     $('match-count').textContent = `${match.length} of ${tableRows.length}` + (match.length > limit ? ` (first ${limit} shown)` : '');
   }
 
-  // ---- steering studies ---------------------------------------------------------------------------------------
+  // ---- steering and patching studies ------------------------------------------------------------------------
+  // One study: its title, a table (a row of cells per entry; undefined shows as –) and its plots, each linked.
+  function studyBlock(title, headers, rows, plots) {
+    const div = document.createElement('div');
+    div.className = 'study';
+    const h = document.createElement('h3');
+    h.textContent = title;
+    const table = document.createElement('table');
+    table.createTHead().insertRow().append(...headers
+      .map((t) => { const th = document.createElement('th'); th.textContent = t; return th; }));
+    const body = table.createTBody();
+    for (const cells of rows) {
+      const tr = body.insertRow();
+      for (const v of cells) tr.insertCell().textContent = v === undefined ? '–' : v;
+    }
+    div.append(h, table);
+    for (const p of plots) {
+      const a = document.createElement('a');
+      a.href = p;
+      const img = document.createElement('img');
+      img.loading = 'lazy';
+      img.src = p;
+      img.alt = p;
+      a.appendChild(img);
+      div.appendChild(a);
+    }
+    return div;
+  }
+
   function renderSteering() {
     const box = $('steering');
     if (!state.index.steering.length) { box.textContent = 'No steering study in this folder.'; return; }
-    for (const study of state.index.steering) {
-      const div = document.createElement('div');
-      div.className = 'study';
-      const h = document.createElement('h3');
-      h.textContent = study.study;
-      const table = document.createElement('table');
-      table.createTHead().insertRow().append(...['condition', 'mean height (cm)', 'Δ vs baseline (cm)', 'Welch p', 'successes']
-        .map((t) => { const th = document.createElement('th'); th.textContent = t; return th; }));
-      const body = table.createTBody();
-      for (const c of study.conditions) {
-        const tr = body.insertRow();
-        for (const v of [c.name, c.mean_height_cm, c.delta_cm, c.p, `${c.successes}/${c.rollouts}`])
-          tr.insertCell().textContent = v === undefined ? '–' : v;
-      }
-      div.append(h, table);
-      for (const p of study.plots) {
-        const a = document.createElement('a');
-        a.href = p;
-        const img = document.createElement('img');
-        img.loading = 'lazy';
-        img.src = p;
-        img.alt = p;
-        a.appendChild(img);
-        div.appendChild(a);
-      }
-      box.appendChild(div);
-    }
+    for (const study of state.index.steering)
+      box.appendChild(studyBlock(study.study, ['condition', 'mean height (cm)', 'Δ vs baseline (cm)', 'Welch p', 'successes'],
+        study.conditions.map((c) => [c.name, c.mean_height_cm, c.delta_cm, c.p, `${c.successes}/${c.rollouts}`]), study.plots));
   }
 
-  // ---- activation patching studies --------------------------------------------------------------------------
   function renderPatching() {
     const box = $('patching');
     if (!state.index.patching.length) { box.textContent = 'No patching study in this folder.'; return; }
-    for (const study of state.index.patching) {
-      const div = document.createElement('div');
-      div.className = 'study';
-      const h = document.createElement('h3');
-      h.textContent = `${study.study}: "${study.source}" written into "${study.target}"`;
-      const table = document.createElement('table');
-      table.createTHead().insertRow().append(...['patched', 'share moved', 'random patch', 'remaining']
-        .map((t) => { const th = document.createElement('th'); th.textContent = t; return th; }));
-      const body = table.createTBody();
-      for (const e of study.effects) {
-        const tr = body.insertRow();
-        for (const v of [e.spec, e.moved, e.random_moved, e.remaining]) tr.insertCell().textContent = v === undefined ? '–' : v;
-      }
-      div.append(h, table);
-      for (const p of study.plots) {
-        const img = document.createElement('img');
-        img.loading = 'lazy';
-        img.src = p;
-        img.alt = p;
-        div.appendChild(img);
-      }
-      box.appendChild(div);
-    }
+    for (const study of state.index.patching)
+      box.appendChild(studyBlock(`${study.study}: "${study.source}" written into "${study.target}"`,
+        ['patched', 'share moved', 'random patch', 'remaining'],
+        study.effects.map((e) => [e.spec, e.moved, e.random_moved, e.remaining]), study.plots));
   }
 
   async function start() {
