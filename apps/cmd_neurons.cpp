@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <numeric>
 #include <nlohmann/json.hpp>
 #include <tuple>
 #include <utility>
@@ -81,6 +82,17 @@ std::vector<std::string> split_items(const std::string& text) {
   return out;
 }
 
+// "name=A|B" → {name, A, B}; an error names the option and the item otherwise.
+struct NamedPair {
+  std::string name, a, b;
+};
+NamedPair split_named_pair(const std::string& item, const std::string& option, const char* form) {
+  const size_t eq = item.find('='), bar = item.find('|');
+  require(eq != std::string::npos && eq > 0 && bar != std::string::npos && bar > eq + 1 && bar + 1 < item.size(),
+          "--" + option + ": '" + item + "' must be " + form);
+  return {item.substr(0, eq), item.substr(eq + 1, bar - eq - 1), item.substr(bar + 1)};
+}
+
 // "high=high,higher,…;low=…": the concept clusters of vlascope's own vocabulary (policy/captions.h).
 std::string default_concepts() {
   std::string text;
@@ -103,6 +115,18 @@ std::vector<std::string> known_words(const Tokenizer& tokenizer, const std::vect
     (one ? out : dropped).push_back(w);
   }
   return out;
+}
+
+// A list of the VLM's layers given by an option; an error names the option and the layers there are.
+std::vector<int> vlm_layers_option(const ArgParser& args, const std::string& name, const SmolVLA& model) {
+  std::vector<int> layers;
+  for (const double l : args.get_doubles(name)) {
+    require(l == std::floor(l) && l >= 0 && l < model.config().num_vlm_layers,
+            "--" + name + ": " + args.get(name) + " names a layer the VLM lacks (0 … " +
+                std::to_string(model.config().num_vlm_layers - 1) + ")");
+    layers.push_back(static_cast<int>(l));
+  }
+  return layers;
 }
 
 std::string join(const std::vector<std::string>& v, const char* sep) {
@@ -132,6 +156,11 @@ int run_neurons(int argc, char** argv) {
               "(z): a value vector whose top tokens hold both 'fast' and 'slowly' carries the slot, not the concept\n"
               "(empty: keep them)");
   args.option("set-size", "10", "neurons per set");
+  args.option("lexical-layers", "",
+              "VLM layers the lexical and semantic sets draw from (empty: every layer). The action expert reads the\n"
+              "VLM's keys and values at each layer's input, so the last layer's MLP reaches nothing it reads");
+  args.option("lexical-tokens", "all",
+              "prefix rows the lexical and semantic sets act on: all, images, words, state or last_word");
   args.option("prompt-directions",
               "rise=pick up the cube and lift it high|pick up the cube and lift it low;"
               "speed=pick up the cube and lift it fast|pick up the cube and lift it slowly",
@@ -142,6 +171,13 @@ int run_neurons(int argc, char** argv) {
               "the mean activation difference; steer with op add; empty: skip");
   args.option("prompt-layers", "lexical",
               "VLM layers of the prompt directions: 'lexical' (the layers the lexical concept sets use) or a list");
+  args.option("word-directions", "up=high|it;rise=high|low;speed=fast|slowly",
+              "word directions name=WORD_A|WORD_B;… read from the vocabulary alone: set word_<name>, the input\n"
+              "embedding of A minus B (× √hidden, as the model scales its words) on the residual stream after\n"
+              "--word-direction-layer at the instruction's last token; steer with op add, α 1 = the swap's size.\n"
+              "word_directions.json: each one's norm and its cosine with every lexical and semantic set's write\n"
+              "direction (empty: skip)");
+  args.option("word-direction-layer", "0", "VLM layer after which the word directions are added");
   args.option("prompt-episodes", "6", "episodes whose frames the prompt directions are measured on");
   args.option("prompt-stride", "10", "every n-th frame of those episodes");
   args.option("prompt-direction-size", "0", "channels in each prompt direction (0: every channel of its layers)");
@@ -187,6 +223,14 @@ int run_neurons(int argc, char** argv) {
   std::printf("logit lens (%s): %zu value vectors, top-%d tokens → %s\n", final_norm ? "final norm" : "raw",
               tops.size(), k, (out / "top_tokens.csv").c_str());
   std::vector<Concept> concepts = parse_concepts(args.get("concepts"));
+  const std::vector<int> lexical_layers = vlm_layers_option(args, "lexical-layers", model);
+  const TokenRegion lexical_rows = parse_token_region(args.get("lexical-tokens"));
+  std::string restricted;  // what the options changed, for the sets' provenance
+  if (!lexical_layers.empty()) {
+    restricted += "; VLM layers";
+    for (const int l : lexical_layers) restricted += " " + std::to_string(l);
+  }
+  if (lexical_rows != TokenRegion::kAll) restricted += std::string("; acting on the ") + token_region_name(lexical_rows) + " rows";
   std::map<std::string, std::vector<ConceptScore>> scores_of;
   for (Concept& c : concepts) {
     std::vector<std::string> dropped;
@@ -195,7 +239,7 @@ int run_neurons(int argc, char** argv) {
                                   "'s vocabulary (" + join(dropped, ", ") + ")");
     if (!dropped.empty())
       std::printf("concept %s: not in the vocabulary, left out: %s\n", c.name.c_str(), join(dropped, ", ").c_str());
-    scores_of[c.name] = search_concept(model, tokenizer, c.words, k, final_norm);
+    scores_of[c.name] = only_layers(search_concept(model, tokenizer, c.words, k, final_norm), lexical_layers);
   }
   std::map<std::string, std::string> opposite_of;
   for (const std::string& pair : args.get_list("opposites")) {
@@ -227,7 +271,9 @@ int run_neurons(int argc, char** argv) {
     const std::vector<ConceptScore> kept_semantic =
         opposite == opposite_of.end() ? scores : without_opposite(scores, scores_of.at(opposite->second), true);
     NeuronSet semantic = semantic_set(kept_semantic, c.name + "_semantic", n, args.get("checkpoint"), c.words);
-    for (const NeuronSet* chosen : {&set, &semantic}) {
+    for (NeuronSet* chosen : {&set, &semantic}) {
+      chosen->provenance.method += restricted;
+      for (NeuronRef& r : chosen->neurons) r.tokens = lexical_rows;
       std::printf("  set %s:\n", chosen->name.c_str());
       for (const NeuronRef& r : chosen->neurons) std::printf("    L%d/%-5d %s\n", r.layer, r.index, r.note.c_str());
     }
@@ -238,6 +284,38 @@ int run_neurons(int argc, char** argv) {
       overlap(find_neuron_set(sets, concepts.front().name), find_neuron_set(sets, concepts.front().name + "_semantic"));
   std::printf("%s: z-score set ∩ semantic set = %d of %d\n", concepts.front().name.c_str(),
               lexical_semantic_high.shared, lexical_semantic_high.a);
+
+  // Word directions: what the vocabulary says a concept word writes into its row, against what the sets write.
+  if (!args.get("word-directions").empty()) {
+    const std::vector<int> at = vlm_layers_option(args, "word-direction-layer", model);
+    require(at.size() == 1, "--word-direction-layer: one layer, not " + args.get("word-direction-layer"));
+    const std::vector<NeuronSet> lexical = sets;  // the sets chosen through the vocabulary so far
+    nlohmann::json report = nlohmann::json::object();
+    std::printf("word directions (embedding of A − B × √hidden, after layer %d, last word):\n", at[0]);
+    for (const std::string& item : split_items(args.get("word-directions"))) {
+      const auto [name, a, b] = split_named_pair(item, "word-directions", "name=WORD_A|WORD_B");
+      const std::vector<float> d = word_difference(model, tokenizer, a, b);
+      const double norm = std::sqrt(std::inner_product(d.begin(), d.end(), d.begin(), 0.0));
+      nlohmann::json sets_json = nlohmann::json::object();
+      std::printf("  word_%s = '%s' − '%s': norm %.2f; cosine with the sets' write directions (norm per unit α):\n",
+                  name.c_str(), a.c_str(), b.c_str(), norm);
+      for (const NeuronSet& set : lexical) {
+        const std::vector<float> w = set_write_direction(model, set);
+        const double wn = std::sqrt(std::inner_product(w.begin(), w.end(), w.begin(), 0.0)), c = cosine(w, d);
+        sets_json[set.name] = {{"cosine", c}, {"write_norm_per_alpha", wn}};
+        std::printf("    %-16s %+.2f (%.2f)\n", set.name.c_str(), c, wn);
+      }
+      report["word_" + name] = {{"a", a}, {"b", b}, {"layer", at[0]}, {"norm", norm},
+                                {"top_tokens", direction_top_tokens(model, tokenizer, d, k, final_norm)},
+                                {"sets", sets_json}};
+      sets.push_back(residual_direction_set(
+          d, "word_" + name, at[0], TokenRegion::kLastWord,
+          "the input embedding of '" + a + "' minus '" + b + "' (× √hidden) on the residual stream after layer " +
+              std::to_string(at[0]) + " at the instruction's last token (use with op add; α 1 = the swap's size)",
+          "word direction: the vocabulary's embeddings, no forward pass", args.get("checkpoint")));
+    }
+    std::ofstream(out / "word_directions.json") << report.dump(1) << "\n";
+  }
 
   // 2. Contrast.
   nlohmann::json overlaps = nlohmann::json::object();
@@ -361,24 +439,17 @@ int run_neurons(int argc, char** argv) {
       std::sort(layers.begin(), layers.end());
       layers.erase(std::unique(layers.begin(), layers.end()), layers.end());
     } else {
-      for (const double l : args.get_doubles("prompt-layers")) {
-        require(l == std::floor(l) && l >= 0 && l < model.config().num_vlm_layers,
-                "--prompt-layers: " + args.get("prompt-layers") + " names a layer the VLM lacks (0 … " +
-                    std::to_string(model.config().num_vlm_layers - 1) + ")");
-        layers.push_back(static_cast<int>(l));
-      }
+      layers = vlm_layers_option(args, "prompt-layers", model);
     }
     for (const std::string& item : split_items(args.get("prompt-directions"))) {
-      const size_t eq = item.find('='), bar = item.find('|');
-      require(eq != std::string::npos && eq > 0 && bar != std::string::npos && bar > eq,
-              "--prompt-directions: '" + item + "' must be name=PROMPT_A|PROMPT_B");
+      const NamedPair pair = split_named_pair(item, "prompt-directions", "name=PROMPT_A|PROMPT_B");
       PromptDirectionOptions o;
-      o.prompt_a = item.substr(eq + 1, bar - eq - 1);
-      o.prompt_b = item.substr(bar + 1);
+      o.prompt_a = pair.a;
+      o.prompt_b = pair.b;
       o.vlm_layers = layers;
       o.episodes = args.get_int("prompt-episodes");
       o.frame_stride = args.get_int("prompt-stride");
-      const std::string name = "prompt_" + item.substr(0, eq);
+      const std::string name = "prompt_" + pair.name;
       const int size = args.get_int("prompt-direction-size");
       // Per kind of row and layer: |difference| against |spread across frames|, printed and kept in the JSON.
       auto describe = [&](const PromptDirection& d, const std::string& label) {

@@ -53,6 +53,16 @@ torch::Tensor semantic_embedding_rows(const torch::Tensor& top_logits, const tor
   return (weights.unsqueeze(2) * rows).sum(1);  // [I, D]
 }
 
+// A word's one token: as written, or after a space (a byte-level BPE vocabulary spells it "Ġhigh"); −1 when the
+// vocabulary has neither.
+int64_t single_token(const Tokenizer& tokenizer, const std::string& word) {
+  for (const std::string& text : {word, " " + word}) {
+    const std::vector<int64_t> ids = tokenizer.encode(text, false);
+    if (ids.size() == 1 && !tokenizer.is_special(ids[0])) return ids[0];
+  }
+  return -1;
+}
+
 std::vector<float> to_floats(const torch::Tensor& t) {
   const torch::Tensor c = t.contiguous().to(torch::kFloat32);
   return std::vector<float>(c.data_ptr<float>(), c.data_ptr<float>() + c.numel());
@@ -143,17 +153,11 @@ std::vector<ConceptScore> search_concept(const SmolVLA& model, const Tokenizer& 
   std::vector<int64_t> concept_ids;
   std::string unknown;
   for (const std::string& w : words) {
-    const std::vector<int64_t> ids = tokenizer.encode(w, false);
-    if (ids.size() == 1 && !tokenizer.is_special(ids[0])) {
-      concept_ids.push_back(ids[0]);
-    } else {
-      // A byte-level BPE vocabulary spells a word after a space as one token ("Ġhigh").
-      const std::vector<int64_t> spaced = tokenizer.encode(" " + w, false);
-      if (spaced.size() == 1 && !tokenizer.is_special(spaced[0]))
-        concept_ids.push_back(spaced[0]);
-      else
-        unknown += (unknown.empty() ? "" : ", ") + w;
-    }
+    const int64_t id = single_token(tokenizer, w);
+    if (id >= 0)
+      concept_ids.push_back(id);
+    else
+      unknown += (unknown.empty() ? "" : ", ") + w;
   }
   require(unknown.empty(), "concept search: not single tokens of the model's vocabulary: " + unknown);
   const torch::Tensor specials = special_mask(tokenizer, vocab);
@@ -211,6 +215,14 @@ std::vector<ConceptScore> without_opposite(const std::vector<ConceptScore>& scor
     if (it == opposite_score.end() || it->second < key(s)) out.push_back(s);
   }
   return out;
+}
+
+std::vector<ConceptScore> only_layers(const std::vector<ConceptScore>& scores, const std::vector<int>& layers) {
+  if (layers.empty()) return scores;
+  std::vector<ConceptScore> kept;
+  for (const ConceptScore& s : scores)
+    if (std::find(layers.begin(), layers.end(), s.layer) != layers.end()) kept.push_back(s);
+  return kept;
 }
 
 NeuronSet concept_set(const std::vector<ConceptScore>& scores, const std::string& name, int n, const std::string& model,
@@ -716,6 +728,65 @@ NeuronSet prompt_direction_set(const PromptDirection& direction, const std::stri
     NeuronRef ref{Stream::kVlm, c.layer, c.index, note, c.difference};
     ref.tokens = c.tokens;
     ref.site = o.site;
+    set.neurons.push_back(ref);
+  }
+  return set;
+}
+
+std::vector<float> word_difference(const SmolVLA& model, const Tokenizer& tokenizer, const std::string& a,
+                                   const std::string& b) {
+  torch::NoGradGuard no_grad;
+  const int64_t ia = single_token(tokenizer, a), ib = single_token(tokenizer, b);
+  require(ia >= 0, "word direction: '" + a + "' is not one token of the model's vocabulary");
+  require(ib >= 0, "word direction: '" + b + "' is not one token of the model's vocabulary");
+  const torch::Tensor embed = model.weights().embed_tokens.to(torch::kFloat32);  // [V, D]
+  // SmolVLA scales its language embeddings by √D before layer 0 (embed_language_tokens · √hidden).
+  const double scale = std::sqrt(static_cast<double>(model.config().text.hidden));
+  return to_floats((embed[ia] - embed[ib]) * scale);
+}
+
+std::vector<float> set_write_direction(const SmolVLA& model, const NeuronSet& set) {
+  torch::NoGradGuard no_grad;
+  torch::Tensor sum = torch::zeros({model.config().text.hidden}, torch::kFloat32);
+  for (const NeuronRef& r : set.neurons) {
+    require(r.stream == Stream::kVlm && r.site == ChannelSite::kMlpPost,
+            "set " + set.name + ": its write direction is defined for VLM FFN neurons only (" +
+                mlp_post_hook(r.stream, r.layer) + " channel " + std::to_string(r.index) + " is not one)");
+    require(r.layer >= 0 && r.layer < model.config().num_vlm_layers,
+            "set " + set.name + ": layer " + std::to_string(r.layer) + " is not a VLM layer");
+    const torch::Tensor& down = model.weights().vlm_layers[static_cast<size_t>(r.layer)].down.weight;  // [D, I]
+    require(r.index >= 0 && r.index < down.size(1),
+            "set " + set.name + ": neuron " + std::to_string(r.index) + " is past layer " + std::to_string(r.layer) +
+                "'s " + std::to_string(down.size(1)) + " channels");
+    sum += r.weight * down.select(1, r.index).to(torch::kFloat32);
+  }
+  return to_floats(sum);
+}
+
+double cosine(const std::vector<float>& a, const std::vector<float>& b) {
+  require(a.size() == b.size(), "cosine: vectors of " + std::to_string(a.size()) + " and " +
+                                    std::to_string(b.size()) + " values");
+  double ab = 0, aa = 0, bb = 0;
+  for (size_t i = 0; i < a.size(); ++i) {
+    ab += static_cast<double>(a[i]) * b[i];
+    aa += static_cast<double>(a[i]) * a[i];
+    bb += static_cast<double>(b[i]) * b[i];
+  }
+  return aa > 0 && bb > 0 ? ab / std::sqrt(aa * bb) : 0;
+}
+
+NeuronSet residual_direction_set(const std::vector<float>& direction, const std::string& name, int layer,
+                                 TokenRegion rows, const std::string& description, const std::string& method,
+                                 const std::string& model) {
+  NeuronSet set;
+  set.name = name;
+  set.description = description;
+  set.provenance = {method, model, ""};
+  for (size_t c = 0; c < direction.size(); ++c) {
+    if (direction[c] == 0) continue;
+    NeuronRef ref{Stream::kVlm, layer, static_cast<int>(c), "", direction[c]};
+    ref.tokens = rows;
+    ref.site = ChannelSite::kResidPost;
     set.neurons.push_back(ref);
   }
   return set;

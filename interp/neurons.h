@@ -66,6 +66,8 @@ std::vector<ConceptScore> search_concept(const SmolVLA& model, const Tokenizer& 
 // by_semantic: compare the semantic cosines instead (a neuron nearer the opposite concept's words is left out).
 std::vector<ConceptScore> without_opposite(const std::vector<ConceptScore>& scores,
                                            const std::vector<ConceptScore>& opposite, bool by_semantic = false);
+// The scores of the neurons in the given layers (every layer when empty), in their order.
+std::vector<ConceptScore> only_layers(const std::vector<ConceptScore>& scores, const std::vector<int>& layers);
 // The first n scored neurons as a set (exact hits first, then by z). Each neuron's note holds its top tokens.
 NeuronSet concept_set(const std::vector<ConceptScore>& scores, const std::string& name, int n, const std::string& model,
                       const std::vector<std::string>& words);
@@ -198,6 +200,23 @@ PromptDirection only_layer(const PromptDirection& direction, int layer);
 NeuronSet prompt_direction_set(const PromptDirection& direction, const std::string& name, int n,
                                const std::string& model, const PromptDirectionOptions& options,
                                const std::vector<TokenRegion>& regions = {TokenRegion::kAll});
+// Word directions (the rung between the prompt's own activations and single neurons): the input embedding of
+// word a minus word b, scaled by √hidden as SmolVLA scales its language rows — what swapping b for a writes into
+// that row before layer 0, read straight from the vocabulary with no forward pass. Each word must be one token
+// (as written or after a space); an Error names the one that is not.
+std::vector<float> word_difference(const SmolVLA& model, const Tokenizer& tokenizer, const std::string& a,
+                                   const std::string& b);
+// What a set of VLM FFN neurons writes into the residual stream per unit of α: Σ weight · value vector (the
+// neurons' columns of down_proj), whatever their layers — the residual stream is one space. An Error names an
+// entry that is not a VLM mlp.post channel of the model.
+std::vector<float> set_write_direction(const SmolVLA& model, const NeuronSet& set);
+double cosine(const std::vector<float>& a, const std::vector<float>& b);  // 0 when either is zero
+// A [hidden] direction as a weighted set of the residual channels after `layer` (site resid.post), acting on
+// `rows`; steer it with op add (α 1 adds the direction itself). Zero channels are left out.
+NeuronSet residual_direction_set(const std::vector<float>& direction, const std::string& name, int layer,
+                                 TokenRegion rows, const std::string& description, const std::string& method,
+                                 const std::string& model);
+
 // The kinds of row of the per-token-kind sets.
 const std::vector<TokenRegion>& per_token_kind_regions();       // images, words, state
 const std::vector<TokenRegion>& per_token_kind_last_regions();  // images, last_word, state

@@ -165,12 +165,15 @@ $vlascope neurons --checkpoint "$dir/vla" --dataset "$dir/demos" --episodes 2 --
 # One residual prompt direction per measured layer and prompt pair, on the images, the last word and the state.
 resid_layers=$(json "$dir/neurons/prompt_directions.json" "len(d['prompt_rise']['resid_sets'])")
 [ "$resid_layers" -ge 1 ] || fail "neurons: no residual prompt directions"
-[ "$(json "$dir/neurons/neuron_sets.json" "len(d['sets'])")" = $((22 + 2 * resid_layers)) ] ||
-  fail "neurons: expected 4 lexical + 4 semantic + 4 contrastive + 4 choice sets + 2 directions + 2 × 2 prompt directions + 2 × $resid_layers residual ones"
+[ "$(json "$dir/neurons/neuron_sets.json" "len(d['sets'])")" = $((25 + 2 * resid_layers)) ] ||
+  fail "neurons: expected 4 lexical + 4 semantic + 3 word + 4 contrastive + 4 choice sets + 2 directions + 2 × 2 prompt directions + 2 × $resid_layers residual ones"
+[ "$(json "$dir/neurons/word_directions.json" "sorted(d)")" = "['word_rise', 'word_speed', 'word_up']" ] || fail "neurons: word_directions.json"
+[ "$(json "$dir/neurons/word_directions.json" "sorted(d['word_up']['sets']) == sorted(s['name'] for s in json.load(open('$dir/neurons/neuron_sets.json'))['sets'] if s['name'] in ('high', 'low', 'fast', 'slow') or s['name'].endswith('_semantic'))")" = True ] ||
+  fail "neurons: word_directions.json should compare every lexical and semantic set"
 [ "$(json "$dir/neurons/neuron_sets.json" "sorted({(n.get('site'), n.get('tokens')) for s in d['sets'] if '_resid' in s['name'] for n in s['neurons']})")" = \
   "[('resid.post', 'images'), ('resid.post', 'last_word'), ('resid.post', 'state')]" ] ||
   fail "neurons: residual prompt directions must act on resid.post at the images, the last word and the state"
-[ "$(json "$dir/neurons/neuron_sets.json" "sorted(s['name'] for s in d['sets'] if '_' in s['name'] and 'contrast' not in s['name'] and 'semantic' not in s['name'] and '_resid' not in s['name'])")" = \
+[ "$(json "$dir/neurons/neuron_sets.json" "sorted(s['name'] for s in d['sets'] if '_' in s['name'] and 'contrast' not in s['name'] and 'semantic' not in s['name'] and '_resid' not in s['name'] and not s['name'].startswith('word_'))")" = \
   "['fast_choice', 'high_choice', 'low_choice', 'prompt_rise', 'prompt_rise_tokens', 'prompt_speed', 'prompt_speed_tokens', 'rise_direction', 'slow_choice', 'speed_direction']" ] ||
   fail "neurons: choice and direction set names"
 [ "$(json "$dir/neurons/neuron_sets.json" "all(n.get('weight', 1) != 1 for s in d['sets'] if s['name'] in ('rise_direction', 'prompt_rise') for n in s['neurons'])")" = True ] ||
@@ -182,6 +185,16 @@ resid_layers=$(json "$dir/neurons/prompt_directions.json" "len(d['prompt_rise'][
 [ -s "$dir/neurons/choice_rise.csv" ] && [ -s "$dir/neurons/choice_speed.csv" ] || fail "neurons: choice CSVs"
 grep -q "choice contrast (rise, speed)" "$dir/neurons.txt" || fail "neurons: rise and speed did not share one pass"
 grep -q "^3,17," "$dir/neurons/top_tokens.csv" || fail "top_tokens.csv lacks layer 3 neuron 17"
+# The lexical and semantic sets restricted to chosen layers and rows (logit lens only: no dataset).
+$vlascope neurons --checkpoint "$dir/vla" --set-size 3 --lexical-layers 0,1 --lexical-tokens last_word --choices "" \
+  --out "$dir/neurons01" >"$dir/neurons01.txt" 2>&1 || { cat "$dir/neurons01.txt"; fail "neurons --lexical-layers"; }
+[ "$(json "$dir/neurons01/neuron_sets.json" "sorted({(n['layer'], n.get('tokens')) for s in d['sets'] for n in s['neurons']} - {(0, 'last_word'), (1, 'last_word')})")" = "[]" ] ||
+  fail "neurons --lexical-layers 0,1 --lexical-tokens last_word: a set has a neuron elsewhere"
+[ "$(json "$dir/neurons01/neuron_sets.json" "all('VLM layers 0 1; acting on the last_word rows' in s['provenance']['method'] for s in d['sets'] if not s['name'].startswith('word_'))")" = True ] ||
+  fail "neurons --lexical-layers: the provenance does not say what was restricted"
+$vlascope neurons --checkpoint "$dir/vla" --lexical-layers 9 --choices "" --out "$dir/neurons_bad" >"$dir/neurons_bad.txt" 2>&1 &&
+  fail "neurons accepted a layer the VLM lacks"
+grep -q -- "--lexical-layers: 9 names a layer the VLM lacks" "$dir/neurons_bad.txt" || { cat "$dir/neurons_bad.txt"; fail "neurons: unclear error for a bad layer"; }
 
 $vlascope rollout --checkpoint "$dir/vla" --out "$dir/rollout" --steer high --sets "$dir/neurons/neuron_sets.json" \
   --alpha 4 --live $common >"$dir/rollout.txt" 2>&1 || { cat "$dir/rollout.txt"; fail "rollout --steer --live"; }

@@ -482,6 +482,61 @@ TEST(Neurons, OppositeConceptFilterDropsNeuronsThatPromoteBothWords) {
   EXPECT_EQ(without_opposite(fast, {}).size(), 3u);
 }
 
+TEST(Neurons, WordDirectionIsTheScaledEmbeddingDifferenceAndSetsWriteTheirValueVectors) {
+  Fixture f;
+  const SmolVLA& model = f.policy->model();
+  const Tokenizer& tok = f.policy->tokenizer();
+  const int64_t high = *tok.id("high"), low = *tok.id("low");
+  const torch::Tensor embed = model.weights().embed_tokens.to(torch::kFloat32);
+  const int64_t hidden = model.config().text.hidden;
+  const std::vector<float> d = word_difference(model, tok, "high", "low");
+  ASSERT_EQ(static_cast<int64_t>(d.size()), hidden);
+  for (const int64_t c : {int64_t{0}, int64_t{7}, hidden - 1})
+    EXPECT_NEAR(d[static_cast<size_t>(c)],
+                (embed[high][c].item<double>() - embed[low][c].item<double>()) * std::sqrt(double(hidden)), 1e-5);
+  try {
+    word_difference(model, tok, "high", "aloft");  // not in the 7-word vocabulary
+    ADD_FAILURE() << "a word the vocabulary lacks was accepted";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("'aloft'"), std::string::npos) << e.what();
+  }
+  // Two neurons of different layers, one weighted: 2 · down₀[:, 3] + down₁[:, 5].
+  const NeuronSet set{"pair", "", {}, {{Stream::kVlm, 0, 3, "", 2.0}, {Stream::kVlm, 1, 5, ""}}};
+  const std::vector<float> w = set_write_direction(model, set);
+  const torch::Tensor d0 = model.weights().vlm_layers[0].down.weight.to(torch::kFloat32);
+  const torch::Tensor d1 = model.weights().vlm_layers[1].down.weight.to(torch::kFloat32);
+  for (const int64_t c : {int64_t{1}, int64_t{40}})
+    EXPECT_NEAR(w[static_cast<size_t>(c)], 2 * d0[c][3].item<double>() + d1[c][5].item<double>(), 1e-6);
+  EXPECT_THROW(set_write_direction(model, {"e", "", {}, {{Stream::kExpert, 0, 3, ""}}}), Error);
+  EXPECT_THROW(set_write_direction(model, {"far", "", {}, {{Stream::kVlm, 0, 100000, ""}}}), Error);
+  EXPECT_NEAR(cosine({1, 0}, {1, 1}), 1 / std::sqrt(2.0), 1e-12);
+  EXPECT_NEAR(cosine({1, 2}, {-2, -4}), -1, 1e-12);
+  EXPECT_EQ(cosine({0, 0}, {1, 1}), 0);
+  EXPECT_THROW(cosine({1}, {1, 2}), Error);
+  // As a residual set: one weighted channel per non-zero value, at resid.post on the chosen rows.
+  const NeuronSet r = residual_direction_set({0.5f, 0, -2}, "word_x", 1, TokenRegion::kLastWord, "d", "m", "ckpt");
+  ASSERT_EQ(r.neurons.size(), 2u);
+  EXPECT_EQ(r.neurons[1].index, 2);
+  EXPECT_EQ(r.neurons[1].weight, -2);
+  EXPECT_EQ(r.neurons[1].site, ChannelSite::kResidPost);
+  EXPECT_EQ(r.neurons[1].tokens, TokenRegion::kLastWord);
+  EXPECT_EQ(r.neurons[1].layer, 1);
+}
+
+TEST(Neurons, OnlyLayersKeepsTheNamedLayersInTheirOrder) {
+  auto score = [](int layer, int index) {
+    ConceptScore s;
+    s.layer = layer, s.index = index;
+    return s;
+  };
+  const std::vector<ConceptScore> scores = {score(5, 1), score(1, 2), score(0, 3), score(3, 4), score(1, 5)};
+  std::vector<int> kept;
+  for (const ConceptScore& s : only_layers(scores, {0, 1})) kept.push_back(s.index);
+  EXPECT_EQ(kept, (std::vector<int>{2, 3, 5}));
+  EXPECT_EQ(only_layers(scores, {}).size(), scores.size());  // no layers named: every layer
+  EXPECT_TRUE(only_layers(scores, {4}).empty());
+}
+
 TEST(Neurons, SemanticEmbeddingIsTheSoftmaxWeightedMeanOfTheTopTokens) {
   const float inf = std::numeric_limits<float>::infinity();
   const std::vector<std::vector<float>> embeddings = {{1, 0}, {0, 1}, {5, 5}, {-1, 2}};
