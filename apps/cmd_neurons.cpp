@@ -171,8 +171,9 @@ int run_neurons(int argc, char** argv) {
               "the mean activation difference; steer with op add; empty: skip");
   args.option("prompt-layers", "lexical",
               "VLM layers of the prompt directions: 'lexical' (the layers the lexical concept sets use) or a list");
-  args.option("word-directions", "up=high|it;rise=high|low;speed=fast|slowly",
-              "word directions name=WORD_A|WORD_B;… read from the vocabulary alone: set word_<name>, the input\n"
+  args.option("word-directions", "up=high|it;down=low|it;fast=fast|it;slow=slowly|it",
+              "word directions name=WORD_A|WORD_B;… read from the vocabulary alone (the defaults swap the neutral\n"
+              "instruction's last word 'it' for a concept word): set word_<name>, the input\n"
               "embedding of A minus B (× √hidden, as the model scales its words) on the residual stream after\n"
               "--word-direction-layer at the instruction's last token; steer with op add, α 1 = the swap's size.\n"
               "word_directions.json: each one's norm and its cosine with every lexical and semantic set's write\n"

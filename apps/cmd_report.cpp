@@ -219,12 +219,22 @@ int run_report(int argc, char** argv) {
                                      {"random_vs_baseline_mean_height_cm", "random − baseline (control)"}})
       if (st.contains(key))
         claims += std::string("<tr><td>") + label + "</td>" + comparison_cells(st[key], "too few lifts") + "</tr>\n";
-    if (!claims.empty())
-      h << "<table><tr><th>comparison</th><th>difference (cm, 95% CI)</th><th>p</th></tr>\n" << claims << "</table>\n";
+    std::string ratios;
     for (const auto& [key, label] :
          {std::pair<const char*, const char*>{"fast_over_slow_speed_ratio", "fast / slow step speed"},
           {"fast_over_slow_lift_speed_ratio", "fast / slow lift speed"}})
-      if (st.contains(key)) h << "<p>" << label << " ratio " << fmt(st[key], 2) << "</p>\n";
+      if (st.contains(key)) ratios += std::string("<p>") + label + " ratio " + fmt(st[key], 2) + "</p>\n";
+    if (st.contains("pairs"))  // --pairs: further contrasts the study asked for
+      for (const auto& [pair, j] : st["pairs"].items()) {
+        const std::string a = pair.substr(0, pair.find(':')), b = pair.substr(pair.find(':') + 1);
+        claims += "<tr><td>" + esc(a + " − " + b) + "</td>" +
+                  comparison_cells(j.value("mean_height_cm", Json()), "too few lifts") + "</tr>\n";
+        if (j.contains("lift_speed_ratio"))
+          ratios += "<p>" + esc(a + " / " + b) + " lift speed ratio " + fmt(j["lift_speed_ratio"], 2) + "</p>\n";
+      }
+    if (!claims.empty())
+      h << "<table><tr><th>comparison</th><th>difference (cm, 95% CI)</th><th>p</th></tr>\n" << claims << "</table>\n";
+    h << ratios;
     h << images(root, root / "steer");
   }
 

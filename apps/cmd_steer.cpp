@@ -291,28 +291,35 @@ void write_steer_report(const fs::path& out, const nlohmann::json& run, const st
   const MetricDef& height = metric_defs()[0];
   const MetricDef& disp = metric_defs()[3];
   const MetricDef& lift_speed = metric_def("speed");
-  // Height contrast of two conditions, when both ran.
-  auto height_pair = [&](const char* a, const char* b, const std::string& key) {
+  // Height contrast of two conditions, when both ran, as dst[key].
+  auto height_pair = [&](const std::string& a, const std::string& b, nlohmann::json& dst, const std::string& key) {
     if (!run_named(a) || !run_named(b)) return;
-    report[key] = comparison_json(compare_runs(*run_named(a), *run_named(b), height.name, height.get, true), 100);
+    dst[key] = comparison_json(compare_runs(*run_named(a), *run_named(b), height.name, height.get, true), 100);
   };
-  height_pair("high", "low", "high_vs_low_mean_height_cm");
-  height_pair("random", "baseline", "random_vs_baseline_mean_height_cm");
-  height_pair("prompt-high", "prompt-low", "prompt_high_vs_low_mean_height_cm");
-  // Speed contrasts (fast vs slow steering, and the prompts' own), and the further conditions' heights against the
-  // baseline.
-  auto speed_pair = [&](const char* a, const char* b, const std::string& key) {
+  height_pair("high", "low", report, "high_vs_low_mean_height_cm");
+  height_pair("random", "baseline", report, "random_vs_baseline_mean_height_cm");
+  height_pair("prompt-high", "prompt-low", report, "prompt_high_vs_low_mean_height_cm");
+  // Speed contrasts (fast vs slow steering, and the prompts' own) as dst[prefix + "step_displacement_mm"], …, and the
+  // further conditions' heights against the baseline.
+  auto speed_pair = [&](const std::string& a, const std::string& b, nlohmann::json& dst, const std::string& prefix) {
     if (!run_named(a) || !run_named(b)) return;
     const SteerComparison c = compare_runs(*run_named(a), *run_named(b), disp.name, disp.get, true);
-    report[key + "_step_displacement_mm"] = comparison_json(c, 1000);
-    if (c.valid && c.summary_b.mean > 0) report[key + "_speed_ratio"] = c.summary_a.mean / c.summary_b.mean;
+    dst[prefix + "step_displacement_mm"] = comparison_json(c, 1000);
+    if (c.valid && c.summary_b.mean > 0) dst[prefix + "speed_ratio"] = c.summary_a.mean / c.summary_b.mean;
     // The lift's own speed (path length over duration of the lift segment), with its interval.
     const SteerComparison l = compare_runs(*run_named(a), *run_named(b), lift_speed.name, lift_speed.get, true);
-    report[key + "_lift_speed_cm_s"] = comparison_json(l, 100);
-    if (l.valid && l.summary_b.mean > 0) report[key + "_lift_speed_ratio"] = l.summary_a.mean / l.summary_b.mean;
+    dst[prefix + "lift_speed_cm_s"] = comparison_json(l, 100);
+    if (l.valid && l.summary_b.mean > 0) dst[prefix + "lift_speed_ratio"] = l.summary_a.mean / l.summary_b.mean;
   };
-  speed_pair("fast", "slow", "fast_over_slow");
-  speed_pair("prompt-fast", "prompt-slow", "prompt_fast_over_slow");
+  speed_pair("fast", "slow", report, "fast_over_slow_");
+  speed_pair("prompt-fast", "prompt-slow", report, "prompt_fast_over_slow_");
+  // --pairs: any two conditions compared both ways (e.g. word-up:word-down, word-fast:word-slow).
+  for (const std::string& pair : run.value("pairs", std::vector<std::string>{})) {
+    const size_t colon = pair.find(':');
+    nlohmann::json& j = report["pairs"][pair];
+    height_pair(pair.substr(0, colon), pair.substr(colon + 1), j, "mean_height_cm");
+    speed_pair(pair.substr(0, colon), pair.substr(colon + 1), j, "");
+  }
   for (const SteerRun& r : runs)
     if (r.condition.name.rfind("prompt-", 0) != 0 && &r != &baseline && r.condition.name != "random")
       report["vs_baseline_mean_height_cm"][r.condition.name] =
@@ -500,6 +507,13 @@ void write_steer_report(const fs::path& out, const nlohmann::json& run, const st
                 report["prompt_fast_over_slow_lift_speed_ratio"].get<double>());
   for (const std::string& name : added)
     line((name + " − baseline mean lift height").c_str(), report["vs_baseline_mean_height_cm"][name], "cm");
+  if (report.contains("pairs"))
+    for (const auto& [pair, j] : report["pairs"].items()) {
+      const std::string a = pair.substr(0, pair.find(':')), b = pair.substr(pair.find(':') + 1);
+      line((a + " − " + b + " mean lift height").c_str(), j.value("mean_height_cm", nlohmann::json()), "cm");
+      if (j.contains("lift_speed_ratio"))
+        std::printf("%s / %s lift speed ratio %.2f\n", a.c_str(), b.c_str(), j["lift_speed_ratio"].get<double>());
+    }
   if (target) {
     std::printf("concept error, mean |%s − %g| (%s; 95%% CI), successes:\n", concept_name(target->concept),
                 target->value, target->concept == Concept::kLift ? "cm" : "cm/s");
@@ -592,6 +606,9 @@ int run_steer_experiment(int argc, char** argv) {
   args.option("add-conditions", "",
               "further conditions NAME=SET@ALPHA,… steered with op add whatever --op says, e.g. the prompt\n"
               "directions of vlascope neurons: caa-high=prompt_rise@1,caa-low=prompt_rise@-1");
+  args.option("pairs", "",
+              "further contrasts A:B,… of two conditions of the run (e.g. word-up:word-down,word-fast:word-slow):\n"
+              "A − B mean lift height and A / B speed, with intervals and tests, like high:low and fast:slow");
   args.option("target", "",
               "the concept to hold and its value, lift:METRES (end-effector rise above the grasp) or speed:M_PER_S:\n"
               "the closed-loop conditions' target, and every condition's concept error (mean |concept − target|)");
@@ -798,6 +815,19 @@ int run_steer_experiment(int argc, char** argv) {
                          "sweep", sweep_n, label, sign * a});
   }
 
+  // --pairs, checked against the planned conditions before anything runs.
+  std::vector<std::string> pairs;
+  for (const std::string& pair : args.get_list("pairs")) {
+    const size_t colon = pair.find(':');
+    require(colon != std::string::npos && colon > 0 && colon + 1 < pair.size(), "--pairs: '" + pair + "' must be A:B");
+    for (const std::string& name : {pair.substr(0, colon), pair.substr(colon + 1)}) {
+      bool found = false;
+      for (const PlannedCondition& p : planned) found = found || (p.kind != "sweep" && p.condition.name == name);
+      require(found, "--pairs: '" + name + "' (in " + pair + ") is not a condition of this run");
+    }
+    pairs.push_back(pair);
+  }
+
   // The experiment's description: what a resumed run and the shards of one sweep must agree on.
   nlohmann::json options;
   for (const char* key : {"task", "max-seconds", "after-success", "precision", "camera-map", "tokenizer", "action-steps",
@@ -817,6 +847,7 @@ int run_steer_experiment(int argc, char** argv) {
                         {"target", args.get("target")},
                         {"options", options},
                         {"conditions", nlohmann::json::array()},
+                        {"pairs", pairs},
                         {"shard", shard.text()}};
   for (const PlannedCondition& p : planned) run["conditions"].push_back(condition_to_json(p));
   const uint64_t seed = run.at("first_seed").get<uint64_t>();

@@ -48,7 +48,7 @@ nlohmann::json read_json_file(const fs::path& path) { return read_json_object(pa
 void require_same_experiment(const nlohmann::json& a, const std::string& a_file, const nlohmann::json& b,
                              const std::string& b_file) {
   auto differs = [&](const std::string& key) {
-    if (key == "shard" || key == "checkpoint") return;
+    if (key == "shard" || key == "checkpoint" || key == "pairs") return;  // "pairs" only chooses what is reported
     const nlohmann::json x = a.value(key, nlohmann::json()), y = b.value(key, nlohmann::json());
     if (x != y)
       throw Error(b_file + " is from another experiment than " + a_file + ": '" + key + "' is " + y.dump() + " there, " +

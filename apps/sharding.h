@@ -31,8 +31,8 @@ Shard parse_shard(const std::string& text);  // Error naming --shard for anythin
 // An Error naming the file when it is missing or not JSON.
 nlohmann::json read_json_file(const std::filesystem::path& path);
 
-// b (read from b_file) describes the same experiment as a (from a_file): every field but "shard" and "checkpoint"
-// equal; otherwise an Error naming the first field that differs and both files.
+// b (read from b_file) describes the same experiment as a (from a_file): every field but "shard", "checkpoint" and
+// "pairs" (what a report compares, not what runs) equal; otherwise an Error naming the first field that differs and both files.
 void require_same_experiment(const nlohmann::json& a, const std::string& a_file, const nlohmann::json& b,
                              const std::string& b_file);
 

@@ -12,10 +12,11 @@
 #   neurons/                       value vectors in the vocabulary; concept, contrastive and choice neuron sets
 #   steer/                         the steering experiment: baseline, high, low, random, fast, slow, prompt baselines,
 #                                  and the prompts' own activation difference ("high" − "low") added to a neutral-prompt
-#                                  run: at the FFN channels of the word, image and state rows (caa-high / caa-low, α ±8,
-#                                  prompt_rise_tokens) and on the residual stream after layer 0 at the last word
-#                                  (resid-high / resid-low, α ±1, prompt_rise_resid0); and the positive control that
-#                                  works: "high" − the neutral prompt on the residual stream after layer 1, α 2 (up-high)
+#                                  run at the FFN channels of the word, image and state rows (caa-high / caa-low, α ±8,
+#                                  prompt_rise_tokens); the positive control that works: "high" − the neutral prompt on
+#                                  the residual stream after layer 1, α 2 (up-high); and the word directions from the
+#                                  vocabulary (word-up, word-down, word-fast, word-slow: the last word "it" swapped for
+#                                  the concept word), compared in pairs (--pairs)
 #   patch/                         activation patching: "… lift it high" written into the neutral prompt layer by layer
 #                                  (VLM and expert) on the demonstrations' frames, beside a random patch of the same size
 #   sae/                           a TopK sparse autoencoder on the VLM's residual stream after layer 1 (image, word and
@@ -41,9 +42,12 @@ mkdir -p "$out"
 start=$(date +%s)
 $vlascope info
 
-# The prompts' own difference, at the FFN channels of each kind of row and on the residual stream at the last word.
-caa=caa-high=prompt_rise_tokens@8,caa-low=prompt_rise_tokens@-8,resid-high=prompt_rise_resid0@1,resid-low=prompt_rise_resid0@-1
-caa=$caa,up-high=prompt_up_resid1@2  # "high" − neutral: what the prompt writes where it acts (models/README.md)
+# The prompts' own difference at the FFN channels of each kind of row, and "high" − neutral on the residual stream
+# after layer 1, what the prompt writes where it acts (models/README.md); the word directions read from the
+# vocabulary: the neutral prompt's last word "it" swapped for "high", "low", "fast", "slowly" after layer 0.
+caa=caa-high=prompt_rise_tokens@8,caa-low=prompt_rise_tokens@-8,up-high=prompt_up_resid1@2
+caa=$caa,word-up=word_up@1,word-down=word_down@1,word-fast=word_fast@1,word-slow=word_slow@1
+pairs=word-up:word-down,word-fast:word-slow,caa-high:caa-low
 directions="rise=pick up the cube and lift it high|pick up the cube and lift it low"
 directions="$directions;speed=pick up the cube and lift it fast|pick up the cube and lift it slowly"
 directions="$directions;up=pick up the cube and lift it high|pick up the cube and lift it"
@@ -55,7 +59,7 @@ directions="$directions;up=pick up the cube and lift it high|pick up the cube an
     --prompt-directions "$directions" --out "$out/neurons"
   $vlascope steer-experiment --checkpoint $unfrozen --sets "$out/neurons/neuron_sets.json" --rollouts "$rollouts" \
     --sweep 1,4,8 --sweep-rollouts 4 --seed 200000 --batch "$batch" --sim-threads 1 \
-    --add-conditions "$caa" --out "$out/steer"
+    --add-conditions "$caa" --pairs "$pairs" --out "$out/steer"
 ) >"$out/steering.log" 2>&1 &
 steering=$!
 trap 'kill "$steering" 2>/dev/null || true' EXIT  # a failing foreground step must not leave the chain running

@@ -165,9 +165,9 @@ $vlascope neurons --checkpoint "$dir/vla" --dataset "$dir/demos" --episodes 2 --
 # One residual prompt direction per measured layer and prompt pair, on the images, the last word and the state.
 resid_layers=$(json "$dir/neurons/prompt_directions.json" "len(d['prompt_rise']['resid_sets'])")
 [ "$resid_layers" -ge 1 ] || fail "neurons: no residual prompt directions"
-[ "$(json "$dir/neurons/neuron_sets.json" "len(d['sets'])")" = $((25 + 2 * resid_layers)) ] ||
-  fail "neurons: expected 4 lexical + 4 semantic + 3 word + 4 contrastive + 4 choice sets + 2 directions + 2 × 2 prompt directions + 2 × $resid_layers residual ones"
-[ "$(json "$dir/neurons/word_directions.json" "sorted(d)")" = "['word_rise', 'word_speed', 'word_up']" ] || fail "neurons: word_directions.json"
+[ "$(json "$dir/neurons/neuron_sets.json" "len(d['sets'])")" = $((26 + 2 * resid_layers)) ] ||
+  fail "neurons: expected 4 lexical + 4 semantic + 4 word + 4 contrastive + 4 choice sets + 2 directions + 2 × 2 prompt directions + 2 × $resid_layers residual ones"
+[ "$(json "$dir/neurons/word_directions.json" "sorted(d)")" = "['word_down', 'word_fast', 'word_slow', 'word_up']" ] || fail "neurons: word_directions.json"
 [ "$(json "$dir/neurons/word_directions.json" "sorted(d['word_up']['sets']) == sorted(s['name'] for s in json.load(open('$dir/neurons/neuron_sets.json'))['sets'] if s['name'] in ('high', 'low', 'fast', 'slow') or s['name'].endswith('_semantic'))")" = True ] ||
   fail "neurons: word_directions.json should compare every lexical and semantic set"
 [ "$(json "$dir/neurons/neuron_sets.json" "sorted({(n.get('site'), n.get('tokens')) for s in d['sets'] if '_resid' in s['name'] for n in s['neurons']})")" = \
@@ -276,13 +276,19 @@ $vlascope steer-experiment --checkpoint "$dir/vla" --sets "$dir/neurons/neuron_s
   fail "steer: prompt contrasts"
 $vlascope steer-experiment --checkpoint "$dir/vla" --sets "$dir/neurons/neuron_sets.json" --rollouts 1 --op add \
   --high rise_direction@2 --low rise_direction@-2 --fast "" --slow "" --prompt-high "" --prompt-low "" \
-  --prompt-fast "" --prompt-slow "" --add-conditions caa-high=prompt_rise@1,caa-low=prompt_rise@-1 \
-  --target lift:0.05 --closed-loop cl-high=prompt_rise --sweep "" --out "$dir/steer_dir" $common >"$dir/steer_dir.txt" 2>&1 ||
+  --prompt-fast "" --prompt-slow "" --add-conditions caa-high=prompt_rise@1,caa-low=prompt_rise@-1,word-up=word_up@1 \
+  --pairs caa-high:caa-low,word-up:baseline --target lift:0.05 --closed-loop cl-high=prompt_rise --sweep "" --out "$dir/steer_dir" $common >"$dir/steer_dir.txt" 2>&1 ||
   { cat "$dir/steer_dir.txt"; fail "steer-experiment with a direction"; }
 [ "$(json "$dir/steer_dir/steer_report.json" "d['conditions']['low']['interventions'][0]['alpha']")" = -2.0 ] ||
   fail "steer: SET@ALPHA"
 [ "$(json "$dir/steer_dir/steer_report.json" "(d['conditions']['caa-low']['interventions'][0]['alpha'], d['conditions']['caa-low']['interventions'][0]['op'])")" = "(-1.0, 'add')" ] ||
   fail "steer: --add-conditions"
+[ "$(json "$dir/steer_dir/steer_report.json" "sorted(d['pairs']) == ['caa-high:caa-low', 'word-up:baseline'] and 'mean_height_cm' in d['pairs']['word-up:baseline'] and 'lift_speed_cm_s' in d['pairs']['word-up:baseline']")" = True ] ||
+  fail "steer: --pairs"
+$vlascope steer-experiment --checkpoint "$dir/vla" --sets "$dir/neurons/neuron_sets.json" --pairs high:nope --rollouts 1 \
+  --out "$dir/steer_bad" $common >"$dir/steer_bad.txt" 2>&1 && fail "steer: --pairs naming no condition must fail"
+grep -q -- "--pairs: 'nope' (in high:nope) is not a condition of this run" "$dir/steer_bad.txt" ||
+  fail "steer: --pairs error: $(cat "$dir/steer_bad.txt")"
 [ "$(json "$dir/steer_dir/steer_report.json" "all('concept_error' in c for c in d['conditions'].values()) and 'alpha_while_acting' in d['conditions']['cl-high']")" = True ] ||
   fail "steer: --target and --closed-loop"
 [ -s "$dir/steer_dir/alpha_trace_cl-high.png" ] || fail "steer: the closed loop's α trace"
@@ -502,4 +508,5 @@ $vlascope report "$dir/report_target" >/dev/null || fail "report (target)"
 grep -q "<th>mean |concept − target| (lift:0.05)</th>" "$dir/report_target/index.html" &&
   grep -q "<tr><td>cl-high</td>.*(closed loop)</td></tr>" "$dir/report_target/index.html" ||
   fail "index.html: the concept error column"
+grep -q "<tr><td>word-up − baseline</td>" "$dir/report_target/index.html" || fail "index.html: the --pairs contrasts"
 echo "cli_policy: collect, pretrain, train (+resume, frozen), export, eval, rollout --steer --live, attention, compare, neurons, steer, patch, sae, report OK"
