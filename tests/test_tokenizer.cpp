@@ -29,23 +29,13 @@ using Json = nlohmann::json;
 using Ids = std::vector<int64_t>;
 using Strings = std::vector<std::string>;
 
+// UTF-8 written another way than the library's append_utf8 (continuation bytes counted first, then every 6-bit
+// group from the top), so that a slip in one is not mirrored in the other.
 std::string utf8(char32_t c) {
-  std::string out;
-  if (c < 0x80) {
-    out += static_cast<char>(c);
-  } else if (c < 0x800) {
-    out += static_cast<char>(0xC0 | (c >> 6));
-    out += static_cast<char>(0x80 | (c & 0x3F));
-  } else if (c < 0x10000) {
-    out += static_cast<char>(0xE0 | (c >> 12));
-    out += static_cast<char>(0x80 | ((c >> 6) & 0x3F));
-    out += static_cast<char>(0x80 | (c & 0x3F));
-  } else {
-    out += static_cast<char>(0xF0 | (c >> 18));
-    out += static_cast<char>(0x80 | ((c >> 12) & 0x3F));
-    out += static_cast<char>(0x80 | ((c >> 6) & 0x3F));
-    out += static_cast<char>(0x80 | (c & 0x3F));
-  }
+  const int extra = c < 0x80 ? 0 : c < 0x800 ? 1 : c < 0x10000 ? 2 : 3;
+  const unsigned lead[] = {0x00, 0xC0, 0xE0, 0xF0};
+  std::string out(1, static_cast<char>(lead[extra] | (c >> (6 * extra))));
+  for (int k = extra - 1; k >= 0; --k) out += static_cast<char>(0x80 | ((c >> (6 * k)) & 0x3F));
   return out;
 }
 
