@@ -117,12 +117,18 @@ std::vector<std::string> known_words(const Tokenizer& tokenizer, const std::vect
   return out;
 }
 
+std::string number_text(double x) {
+  char text[32];
+  std::snprintf(text, sizeof text, "%g", x);
+  return text;
+}
+
 // A list of the VLM's layers given by an option; an error names the option and the layers there are.
 std::vector<int> vlm_layers_option(const ArgParser& args, const std::string& name, const SmolVLA& model) {
   std::vector<int> layers;
   for (const double l : args.get_doubles(name)) {
     require(l == std::floor(l) && l >= 0 && l < model.config().num_vlm_layers,
-            "--" + name + ": " + args.get(name) + " names a layer the VLM lacks (0 … " +
+            "--" + name + ": " + args.get(name) + " names a layer the VLM lacks (" + number_text(l) + "; it has 0 … " +
                 std::to_string(model.config().num_vlm_layers - 1) + ")");
     layers.push_back(static_cast<int>(l));
   }
@@ -177,7 +183,8 @@ int run_neurons(int argc, char** argv) {
               "embedding of A minus B (× √hidden, as the model scales its words) on the residual stream after\n"
               "--word-direction-layer at the instruction's last token; steer with op add, α 1 = the swap's size.\n"
               "word_directions.json: each one's norm and its cosine with every lexical and semantic set's write\n"
-              "direction (empty: skip)");
+              "direction (empty: skip). Meant for a word-level vocabulary such as vlascope's: with a BPE tokenizer\n"
+              "the instruction's last token is the newline SmolVLA appends, not the word");
   args.option("word-direction-layer", "0", "VLM layer after which the word directions are added");
   args.option("prompt-episodes", "6", "episodes whose frames the prompt directions are measured on");
   args.option("prompt-stride", "10", "every n-th frame of those episodes");
@@ -225,7 +232,12 @@ int run_neurons(int argc, char** argv) {
               tops.size(), k, (out / "top_tokens.csv").c_str());
   std::vector<Concept> concepts = parse_concepts(args.get("concepts"));
   const std::vector<int> lexical_layers = vlm_layers_option(args, "lexical-layers", model);
-  const TokenRegion lexical_rows = parse_token_region(args.get("lexical-tokens"));
+  TokenRegion lexical_rows = TokenRegion::kAll;
+  try {
+    lexical_rows = parse_token_region(args.get("lexical-tokens"));
+  } catch (const Error& e) {
+    throw Error(std::string("--lexical-tokens: ") + e.what());
+  }
   std::string restricted;  // what the options changed, for the sets' provenance
   if (!lexical_layers.empty()) {
     restricted += "; VLM layers";
@@ -290,29 +302,41 @@ int run_neurons(int argc, char** argv) {
   if (!args.get("word-directions").empty()) {
     const std::vector<int> at = vlm_layers_option(args, "word-direction-layer", model);
     require(at.size() == 1, "--word-direction-layer: one layer, not " + args.get("word-direction-layer"));
-    const std::vector<NeuronSet> lexical = sets;  // the sets chosen through the vocabulary so far
+    struct Written {
+      std::string name;
+      std::vector<float> direction;  // what the set writes per unit α
+    };
+    std::vector<Written> written;  // the sets chosen through the vocabulary so far
+    for (const NeuronSet& set : sets) written.push_back({set.name, set_write_direction(model, set)});
     nlohmann::json report = nlohmann::json::object();
     std::printf("word directions (embedding of A − B × √hidden, after layer %d, last word):\n", at[0]);
     for (const std::string& item : split_items(args.get("word-directions"))) {
       const auto [name, a, b] = split_named_pair(item, "word-directions", "name=WORD_A|WORD_B");
-      const std::vector<float> d = word_difference(model, tokenizer, a, b);
-      const double norm = std::sqrt(std::inner_product(d.begin(), d.end(), d.begin(), 0.0));
-      nlohmann::json sets_json = nlohmann::json::object();
-      std::printf("  word_%s = '%s' − '%s': norm %.2f; cosine with the sets' write directions (norm per unit α):\n",
-                  name.c_str(), a.c_str(), b.c_str(), norm);
-      for (const NeuronSet& set : lexical) {
-        const std::vector<float> w = set_write_direction(model, set);
-        const double wn = std::sqrt(std::inner_product(w.begin(), w.end(), w.begin(), 0.0)), c = cosine(w, d);
-        sets_json[set.name] = {{"cosine", c}, {"write_norm_per_alpha", wn}};
-        std::printf("    %-16s %+.2f (%.2f)\n", set.name.c_str(), c, wn);
+      const std::string set_name = "word_" + name;
+      const std::string where = "--word-directions: '" + item + "'";
+      require(a != b, where + ": the two words are the same");
+      require(!report.contains(set_name), where + ": the name '" + name + "' is given twice");
+      std::vector<float> d;
+      try {
+        d = word_difference(model, tokenizer, a, b);
+      } catch (const Error& e) {
+        throw Error(where + ": " + e.what() + " (--word-directions \"\" skips the word directions)");
       }
-      report["word_" + name] = {{"a", a}, {"b", b}, {"layer", at[0]}, {"norm", norm},
-                                {"top_tokens", direction_top_tokens(model, tokenizer, d, k, final_norm)},
-                                {"sets", sets_json}};
+      nlohmann::json sets_json = nlohmann::json::object();
+      std::printf("  %s = '%s' − '%s': norm %.2f; cosine with the sets' write directions (norm per unit α):\n",
+                  set_name.c_str(), a.c_str(), b.c_str(), norm(d));
+      for (const Written& w : written) {
+        sets_json[w.name] = {{"cosine", cosine(w.direction, d)}, {"write_norm_per_alpha", norm(w.direction)}};
+        std::printf("    %-16s %+.2f (%.2f)\n", w.name.c_str(), cosine(w.direction, d), norm(w.direction));
+      }
+      report[set_name] = {{"a", a}, {"b", b}, {"layer", at[0]}, {"norm", norm(d)},
+                          {"top_tokens", direction_top_tokens(model, tokenizer, d, k, final_norm)},
+                          {"sets", sets_json}};
       sets.push_back(residual_direction_set(
-          d, "word_" + name, at[0], TokenRegion::kLastWord,
+          d, set_name, at[0], TokenRegion::kLastWord,
           "the input embedding of '" + a + "' minus '" + b + "' (× √hidden) on the residual stream after layer " +
-              std::to_string(at[0]) + " at the instruction's last token (use with op add; α 1 = the swap's size)",
+              std::to_string(at[0]) + " at the instruction's last token (op add; α 1 = the swap's size, added after "
+              "the layer, so the layer itself and the expert's keys and values of it still see the old word)",
           "word direction: the vocabulary's embeddings, no forward pass", args.get("checkpoint")));
     }
     std::ofstream(out / "word_directions.json") << report.dump(1) << "\n";

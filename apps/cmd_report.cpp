@@ -226,11 +226,13 @@ int run_report(int argc, char** argv) {
       if (st.contains(key)) ratios += std::string("<p>") + label + " ratio " + fmt(st[key], 2) + "</p>\n";
     if (st.contains("pairs"))  // --pairs: further contrasts the study asked for
       for (const auto& [pair, j] : st["pairs"].items()) {
-        const std::string a = pair.substr(0, pair.find(':')), b = pair.substr(pair.find(':') + 1);
-        claims += "<tr><td>" + esc(a + " − " + b) + "</td>" +
+        if (!j.is_object()) continue;
+        const std::string a = j.value("a", pair), b = j.value("b", std::string());
+        claims += "<tr><td>" + esc(b.empty() ? a : a + " − " + b) + "</td>" +
                   comparison_cells(j.value("mean_height_cm", Json()), "too few lifts") + "</tr>\n";
         if (j.contains("lift_speed_ratio"))
-          ratios += "<p>" + esc(a + " / " + b) + " lift speed ratio " + fmt(j["lift_speed_ratio"], 2) + "</p>\n";
+          ratios += "<p>" + esc(b.empty() ? a : a + " / " + b) + " lift speed ratio " + fmt(j["lift_speed_ratio"], 2) +
+                    "</p>\n";
       }
     if (!claims.empty())
       h << "<table><tr><th>comparison</th><th>difference (cm, 95% CI)</th><th>p</th></tr>\n" << claims << "</table>\n";

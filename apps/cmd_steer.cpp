@@ -191,6 +191,13 @@ fs::path job_file(const fs::path& out, const SteerJob& job) {
          ("condition_" + std::to_string(job.condition) + "_rollout_" + std::to_string(job.index) + ".json");
 }
 
+// "A:B" of --pairs (and of run.json's "pairs"): the two condition names.
+std::pair<std::string, std::string> split_condition_pair(const std::string& pair) {
+  const size_t colon = pair.find(':');
+  require(colon != std::string::npos && colon > 0 && colon + 1 < pair.size(), "--pairs: '" + pair + "' must be A:B");
+  return {pair.substr(0, colon), pair.substr(colon + 1)};
+}
+
 // steer_report.json, steer_conditions.csv, the plots and the printed summary, from run.json and every condition's
 // rollouts (in run.json's order) — the same whether they ran here or come from the shards `merge` combines.
 void write_steer_report(const fs::path& out, const nlohmann::json& run, const std::vector<PlannedCondition>& planned,
@@ -315,10 +322,11 @@ void write_steer_report(const fs::path& out, const nlohmann::json& run, const st
   speed_pair("prompt-fast", "prompt-slow", report, "prompt_fast_over_slow_");
   // --pairs: any two conditions compared both ways (e.g. word-up:word-down, word-fast:word-slow).
   for (const std::string& pair : run.value("pairs", std::vector<std::string>{})) {
-    const size_t colon = pair.find(':');
+    const auto [a, b] = split_condition_pair(pair);
     nlohmann::json& j = report["pairs"][pair];
-    height_pair(pair.substr(0, colon), pair.substr(colon + 1), j, "mean_height_cm");
-    speed_pair(pair.substr(0, colon), pair.substr(colon + 1), j, "");
+    j = {{"a", a}, {"b", b}};
+    height_pair(a, b, j, "mean_height_cm");
+    speed_pair(a, b, j, "");
   }
   for (const SteerRun& r : runs)
     if (r.condition.name.rfind("prompt-", 0) != 0 && &r != &baseline && r.condition.name != "random")
@@ -509,7 +517,7 @@ void write_steer_report(const fs::path& out, const nlohmann::json& run, const st
     line((name + " − baseline mean lift height").c_str(), report["vs_baseline_mean_height_cm"][name], "cm");
   if (report.contains("pairs"))
     for (const auto& [pair, j] : report["pairs"].items()) {
-      const std::string a = pair.substr(0, pair.find(':')), b = pair.substr(pair.find(':') + 1);
+      const std::string a = j.at("a").get<std::string>(), b = j.at("b").get<std::string>();
       line((a + " − " + b + " mean lift height").c_str(), j.value("mean_height_cm", nlohmann::json()), "cm");
       if (j.contains("lift_speed_ratio"))
         std::printf("%s / %s lift speed ratio %.2f\n", a.c_str(), b.c_str(), j["lift_speed_ratio"].get<double>());
@@ -818,9 +826,8 @@ int run_steer_experiment(int argc, char** argv) {
   // --pairs, checked against the planned conditions before anything runs.
   std::vector<std::string> pairs;
   for (const std::string& pair : args.get_list("pairs")) {
-    const size_t colon = pair.find(':');
-    require(colon != std::string::npos && colon > 0 && colon + 1 < pair.size(), "--pairs: '" + pair + "' must be A:B");
-    for (const std::string& name : {pair.substr(0, colon), pair.substr(colon + 1)}) {
+    const auto [a, b] = split_condition_pair(pair);
+    for (const std::string& name : {a, b}) {
       bool found = false;
       for (const PlannedCondition& p : planned) found = found || (p.kind != "sweep" && p.condition.name == name);
       require(found, "--pairs: '" + name + "' (in " + pair + ") is not a condition of this run");

@@ -340,7 +340,12 @@ ExplorerSummary write_explorer(const std::string& root_text) {
       ++summary.neuron_sets;
       const std::string name = set.value("name", "");
       const nlohmann::json& list = set.contains("neurons") ? set["neurons"] : nlohmann::json::array();
-      if (list.size() > 200) {
+      // A direction: many channels, or channels of the residual stream (a word or prompt direction has one per
+      // residual channel, 192 on the small model), shown as one line rather than channel by channel.
+      const bool residual = std::any_of(list.begin(), list.end(), [](const nlohmann::json& n) {
+        return n.is_object() && n.value("site", "") == "resid.post";
+      });
+      if (list.size() > 200 || residual) {
         neurons.push_back({{"kind", "direction"},
                            {"set", name},
                            {"source", relative_to_root(file, root)},

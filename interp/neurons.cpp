@@ -53,10 +53,10 @@ torch::Tensor semantic_embedding_rows(const torch::Tensor& top_logits, const tor
   return (weights.unsqueeze(2) * rows).sum(1);  // [I, D]
 }
 
-// A word's one token: as written, or after a space (a byte-level BPE vocabulary spells it "Ġhigh"); −1 when the
-// vocabulary has neither.
+// A word's one token as it stands inside a sentence: after a space first (a byte-level BPE vocabulary spells it
+// "Ġhigh" there; a word-level one ignores the space), else as written; −1 when the vocabulary has neither.
 int64_t single_token(const Tokenizer& tokenizer, const std::string& word) {
-  for (const std::string& text : {word, " " + word}) {
+  for (const std::string& text : {" " + word, word}) {
     const std::vector<int64_t> ids = tokenizer.encode(text, false);
     if (ids.size() == 1 && !tokenizer.is_special(ids[0])) return ids[0];
   }
@@ -751,7 +751,8 @@ std::vector<float> set_write_direction(const SmolVLA& model, const NeuronSet& se
   for (const NeuronRef& r : set.neurons) {
     require(r.stream == Stream::kVlm && r.site == ChannelSite::kMlpPost,
             "set " + set.name + ": its write direction is defined for VLM FFN neurons only (" +
-                mlp_post_hook(r.stream, r.layer) + " channel " + std::to_string(r.index) + " is not one)");
+                std::string(stream_name(r.stream)) + ".layers." + std::to_string(r.layer) + "." +
+                channel_site_name(r.site) + " channel " + std::to_string(r.index) + " is not one)");
     require(r.layer >= 0 && r.layer < model.config().num_vlm_layers,
             "set " + set.name + ": layer " + std::to_string(r.layer) + " is not a VLM layer");
     const torch::Tensor& down = model.weights().vlm_layers[static_cast<size_t>(r.layer)].down.weight;  // [D, I]
@@ -761,6 +762,12 @@ std::vector<float> set_write_direction(const SmolVLA& model, const NeuronSet& se
     sum += r.weight * down.select(1, r.index).to(torch::kFloat32);
   }
   return to_floats(sum);
+}
+
+double norm(const std::vector<float>& a) {
+  double aa = 0;
+  for (const float x : a) aa += static_cast<double>(x) * x;
+  return std::sqrt(aa);
 }
 
 double cosine(const std::vector<float>& a, const std::vector<float>& b) {

@@ -201,15 +201,16 @@ NeuronSet prompt_direction_set(const PromptDirection& direction, const std::stri
                                const std::string& model, const PromptDirectionOptions& options,
                                const std::vector<TokenRegion>& regions = {TokenRegion::kAll});
 // Word directions (the rung between the prompt's own activations and single neurons): the input embedding of
-// word a minus word b, scaled by √hidden as SmolVLA scales its language rows — what swapping b for a writes into
-// that row before layer 0, read straight from the vocabulary with no forward pass. Each word must be one token
-// (as written or after a space); an Error names the one that is not.
+// word a minus word b, scaled by √hidden as SmolVLA scales its language rows — what swapping b for a changes in
+// that row's input, read straight from the vocabulary with no forward pass. Each word must be one token (inside a
+// sentence, i.e. after a space, or as written); an Error names the one that is not.
 std::vector<float> word_difference(const SmolVLA& model, const Tokenizer& tokenizer, const std::string& a,
                                    const std::string& b);
 // What a set of VLM FFN neurons writes into the residual stream per unit of α: Σ weight · value vector (the
 // neurons' columns of down_proj), whatever their layers — the residual stream is one space. An Error names an
 // entry that is not a VLM mlp.post channel of the model.
 std::vector<float> set_write_direction(const SmolVLA& model, const NeuronSet& set);
+double norm(const std::vector<float>& a);                                 // Euclidean
 double cosine(const std::vector<float>& a, const std::vector<float>& b);  // 0 when either is zero
 // A [hidden] direction as a weighted set of the residual channels after `layer` (site resid.post), acting on
 // `rows`; steer it with op add (α 1 adds the direction itself). Zero channels are left out.

@@ -509,6 +509,15 @@ TEST(Neurons, WordDirectionIsTheScaledEmbeddingDifferenceAndSetsWriteTheirValueV
     EXPECT_NEAR(w[static_cast<size_t>(c)], 2 * d0[c][3].item<double>() + d1[c][5].item<double>(), 1e-6);
   EXPECT_THROW(set_write_direction(model, {"e", "", {}, {{Stream::kExpert, 0, 3, ""}}}), Error);
   EXPECT_THROW(set_write_direction(model, {"far", "", {}, {{Stream::kVlm, 0, 100000, ""}}}), Error);
+  NeuronRef resid{Stream::kVlm, 0, 3, ""};
+  resid.site = ChannelSite::kResidPost;
+  try {
+    set_write_direction(model, {"r", "", {}, {resid}});
+    ADD_FAILURE() << "a residual channel has no value vector";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("vlm.layers.0.resid.post channel 3"), std::string::npos) << e.what();
+  }
+  EXPECT_NEAR(norm({3, 4}), 5, 1e-12);
   EXPECT_NEAR(cosine({1, 0}, {1, 1}), 1 / std::sqrt(2.0), 1e-12);
   EXPECT_NEAR(cosine({1, 2}, {-2, -4}), -1, 1e-12);
   EXPECT_EQ(cosine({0, 0}, {1, 1}), 0);
