@@ -11,12 +11,10 @@
 #   demos/                         a few labelled demonstrations (high, low, fast, slow) for the contrastive search
 #   neurons/                       value vectors in the vocabulary; concept, contrastive and choice neuron sets
 #   steer/                         the steering experiment: baseline, high, low, random, fast, slow, prompt baselines,
-#                                  and the prompts' own activation difference ("high" − "low") added to a neutral-prompt
-#                                  run at the FFN channels of the word, image and state rows (caa-high / caa-low, α ±8,
-#                                  prompt_rise_tokens); the positive control that works: "high" − the neutral prompt on
-#                                  the residual stream after layer 1, α 2 (up-high); and the word directions from the
-#                                  vocabulary (word-up, word-down, word-fast, word-slow: the last word "it" swapped for
-#                                  the concept word), compared in pairs (--pairs)
+#                                  the positive control: "high" − the neutral prompt on the residual stream after layer
+#                                  1, α 2 (up-high); and the word directions from the vocabulary (word-up, word-down,
+#                                  word-fast, word-slow: the last word "it" swapped for the concept word), compared in
+#                                  pairs (--pairs)
 #   patch/                         activation patching: "… lift it high" written into the neutral prompt layer by layer
 #                                  (VLM and expert) on the demonstrations' frames, beside a random patch of the same size
 #   sae/                           a TopK sparse autoencoder on the VLM's residual stream after layer 1 (image, word and
@@ -42,19 +40,19 @@ mkdir -p "$out"
 start=$(date +%s)
 $vlascope info
 
-# The prompts' own difference at the FFN channels of each kind of row, and "high" − neutral on the residual stream
-# after layer 1, what the prompt writes where it acts (models/README.md); the word directions read from the
-# vocabulary: the neutral prompt's last word "it" swapped for "high", "low", "fast", "slowly" after layer 0.
-caa=caa-high=prompt_rise_tokens@8,caa-low=prompt_rise_tokens@-8,up-high=prompt_up_resid1@2
-caa=$caa,word-up=word_up@1,word-down=word_down@1,word-fast=word_fast@1,word-slow=word_slow@1
-pairs=word-up:word-down,word-fast:word-slow,caa-high:caa-low
+# "high" − neutral on the residual stream after layer 1, what the prompt writes where it acts (the positive control,
+# models/README.md), and the word directions read from the vocabulary: the neutral prompt's last word "it" swapped
+# for "high", "low", "fast", "slowly" after layer 0, compared in pairs.
+caa=up-high=prompt_up_resid1@2,word-up=word_up@1,word-down=word_down@1,word-fast=word_fast@1,word-slow=word_slow@1
+pairs=word-up:word-down,word-fast:word-slow
 directions="rise=pick up the cube and lift it high|pick up the cube and lift it low"
 directions="$directions;speed=pick up the cube and lift it fast|pick up the cube and lift it slowly"
 directions="$directions;up=pick up the cube and lift it high|pick up the cube and lift it"
-# The steering chain (demonstrations → neuron search → steering experiment) is the longest part; it runs in the
-# background while the evaluations and attention studies take one thread in the foreground. Its log is printed after.
+# The demonstrations the neuron search, patching and the SAE read.
+$vlascope collect --out "$out/demos" --episodes 48 --variants high,low,fast,slow --seed 50000 --threads 2 --resume
+# The steering chain (neuron search → steering experiment) is the longest part; it runs in the background while
+# everything else takes one thread in the foreground. Its log is printed after.
 (
-  $vlascope collect --out "$out/demos" --episodes 48 --variants high,low,fast,slow --seed 50000 --threads 1 --resume
   $vlascope neurons --checkpoint $unfrozen --dataset "$out/demos" --episodes 8 --choice-episodes 4 --choice-samples 6 \
     --prompt-directions "$directions" --out "$out/neurons"
   $vlascope steer-experiment --checkpoint $unfrozen --sets "$out/neurons/neuron_sets.json" --rollouts "$rollouts" \
@@ -72,18 +70,18 @@ $vlascope steer-experiment --checkpoint $pretrained --rollouts "$rollouts" --swe
 $vlascope attention --checkpoint $unfrozen --episodes 2 --seed 100000 --threads 1 --out "$out/attention"
 $vlascope compare-attention --a $frozen --a-name frozen --b $unfrozen --b-name unfrozen --episodes 3 \
   --seed 100000 --causal-every 2 --threads 1 --out "$out/compare_attention"
+$vlascope patch --checkpoint $unfrozen --dataset "$out/demos" --episodes 4 --stride 15 --threads 1 --out "$out/patch"
+$vlascope sae capture --checkpoint $unfrozen --dataset "$out/demos" --hook "vlm.layers.1.resid.post@images+words+state" \
+  --stride 15 --threads 1 --out "$out/sae/store"
+$vlascope sae train --store "$out/sae/store" --k 32 --features 768 --steps 1500 --threads 1 --out "$out/sae"
+$vlascope sae eval --sae "$out/sae" --store "$out/sae/store" --checkpoint $unfrozen --dataset "$out/demos" --episodes 4 \
+  --stride 15 --threads 1 --out "$out/sae"
+$vlascope sae features --sae "$out/sae" --store "$out/sae/store" --checkpoint $unfrozen --threads 1 --out "$out/sae"
 echo "waiting for the steering experiment (progress: $out/steering.log)"
 status=0
 wait $steering || status=$?
 trap - EXIT
 tr '\r' '\n' <"$out/steering.log" | grep -v '^[a-z /()]* \[[#.]*\]' || true  # without its progress bars
 [ $status -eq 0 ] || { echo "main: the steering chain failed (exit $status)" >&2; exit $status; }
-$vlascope patch --checkpoint $unfrozen --dataset "$out/demos" --episodes 4 --stride 15 --threads 2 --out "$out/patch"
-$vlascope sae capture --checkpoint $unfrozen --dataset "$out/demos" --hook "vlm.layers.1.resid.post@images+words+state" \
-  --stride 15 --threads 2 --out "$out/sae/store"
-$vlascope sae train --store "$out/sae/store" --k 32 --features 768 --steps 1500 --threads 2 --out "$out/sae"
-$vlascope sae eval --sae "$out/sae" --store "$out/sae/store" --checkpoint $unfrozen --dataset "$out/demos" --episodes 4 \
-  --stride 15 --threads 2 --out "$out/sae"
-$vlascope sae features --sae "$out/sae" --store "$out/sae/store" --checkpoint $unfrozen --threads 2 --out "$out/sae"
 $vlascope report "$out"
 echo "main job done in $(( ($(date +%s) - start) / 60 )) min: open $out/index.html"
