@@ -21,9 +21,9 @@
 #                                  state rows of the demonstrations): held-out variance explained, the open-loop splice
 #                                  check, and the features most tied to the lift phase, high vs low and fast vs slow
 #   explorer.html                  one page over all of it: scrub the attention episodes, search neurons and features
-# About 12 minutes on 2 cores once built (measured 2026-12-07 on the H4-based models with batched rollouts, --batch 8,
-# 20 rollouts per steering condition and the SAE study; 14 min on 2026-12-02 with one episode at a time and 10 per
-# condition).
+# About 12–14 minutes on 2 cores once built (measured 2026-12-07 on two machines, the H4-based models with batched
+# rollouts, --batch 8, 20 rollouts per steering condition and the SAE study; 14 min on 2026-12-02 with one episode at a
+# time and 10 per condition).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/setup.sh
@@ -43,7 +43,7 @@ $vlascope info
 # "high" − neutral on the residual stream after layer 1, what the prompt writes where it acts (the positive control,
 # models/README.md), and the word directions read from the vocabulary: the neutral prompt's last word "it" swapped
 # for "high", "low", "fast", "slowly" after layer 0, compared in pairs.
-caa=up-high=prompt_up_resid1@2,word-up=word_up@1,word-down=word_down@1,word-fast=word_fast@1,word-slow=word_slow@1
+added=up-high=prompt_up_resid1@2,word-up=word_up@1,word-down=word_down@1,word-fast=word_fast@1,word-slow=word_slow@1
 pairs=word-up:word-down,word-fast:word-slow
 directions="rise=pick up the cube and lift it high|pick up the cube and lift it low"
 directions="$directions;speed=pick up the cube and lift it fast|pick up the cube and lift it slowly"
@@ -57,7 +57,7 @@ $vlascope collect --out "$out/demos" --episodes 48 --variants high,low,fast,slow
     --prompt-directions "$directions" --out "$out/neurons"
   $vlascope steer-experiment --checkpoint $unfrozen --sets "$out/neurons/neuron_sets.json" --rollouts "$rollouts" \
     --sweep 1,4,8 --sweep-rollouts 4 --seed 200000 --batch "$batch" --sim-threads 1 \
-    --add-conditions "$caa" --pairs "$pairs" --out "$out/steer"
+    --add-conditions "$added" --pairs "$pairs" --out "$out/steer"
 ) >"$out/steering.log" 2>&1 &
 steering=$!
 trap 'kill "$steering" 2>/dev/null || true' EXIT  # a failing foreground step must not leave the chain running

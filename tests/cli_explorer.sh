@@ -20,6 +20,14 @@ $vlascope neurons --checkpoint "$model" --out "$dir/neurons" --prompt-directions
   >"$dir/log.txt" 2>&1 || { cat "$dir/log.txt"; fail "neurons"; }
 $vlascope explore "$dir" >"$dir/log.txt" 2>&1 || { cat "$dir/log.txt"; fail "explore"; }
 grep -q "1 episodes" "$dir/log.txt" || fail "explore: $(cat "$dir/log.txt")"
+# A residual direction (the word directions: one weight per residual channel) is one entry, not a channel each.
+python3 - "$dir/explorer_index.js" <<'PY' || fail "explore: the word directions should be listed as directions"
+import json, sys
+text = open(sys.argv[1]).read()
+index = json.loads(text[text.index(", ") + 2:text.rindex(");")])
+word = [n for n in index["neurons"] if n["set"] == "word_up"]
+assert len(word) == 1 and word[0]["kind"] == "direction", word[:3]
+PY
 mkdir -p "$artifacts"
 node "$src/tests/browser/explorer.test.mjs" "$dir" "$artifacts/explorer.png" || fail "the explorer page in Chromium"
 echo "cli_explorer: attention → explore → Chromium OK"

@@ -57,12 +57,6 @@ std::vector<std::vector<float>> unit_directions(int count, int width, uint64_t s
   return out;
 }
 
-double cosine(const std::vector<float>& a, const std::vector<float>& b) {
-  double ab = 0, aa = 0, bb = 0;
-  for (size_t i = 0; i < a.size(); ++i) ab += a[i] * b[i], aa += a[i] * a[i], bb += b[i] * b[i];
-  return ab / std::sqrt(aa * bb);
-}
-
 // Rows made of 3 of `truth`'s directions each (coefficients 1…3) plus a constant offset; episode e has 50 rows, its
 // variant alternates high/low, rows 20–39 are the lift phase. In high episodes' lift rows `extra` is added too.
 void write_synthetic_store(const fs::path& dir, const std::vector<std::vector<float>>& truth,
