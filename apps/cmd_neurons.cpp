@@ -7,7 +7,6 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
-#include <numeric>
 #include <nlohmann/json.hpp>
 #include <tuple>
 #include <utility>
@@ -243,7 +242,8 @@ int run_neurons(int argc, char** argv) {
     restricted += "; VLM layers";
     for (const int l : lexical_layers) restricted += " " + std::to_string(l);
   }
-  if (lexical_rows != TokenRegion::kAll) restricted += std::string("; acting on the ") + token_region_name(lexical_rows) + " rows";
+  if (lexical_rows != TokenRegion::kAll)
+    restricted += std::string("; acting on the ") + token_region_name(lexical_rows) + " rows";
   std::map<std::string, std::vector<ConceptScore>> scores_of;
   for (Concept& c : concepts) {
     std::vector<std::string> dropped;
