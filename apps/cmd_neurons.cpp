@@ -62,25 +62,6 @@ std::vector<Concept> parse_concepts(const std::string& text) {
 }
 
 // "a:b" → {a, b}; `form` names the parts in the Error ("a:b", "outcome:phase").
-std::pair<std::string, std::string> split_pair(const std::string& text, const char* flag, const char* form) {
-  const size_t colon = text.find(':');
-  require(colon != std::string::npos, std::string(flag) + ": '" + text + "' must be " + form);
-  return {text.substr(0, colon), text.substr(colon + 1)};
-}
-
-// "a;b;c" → {a, b, c} (empty items dropped).
-std::vector<std::string> split_items(const std::string& text) {
-  std::vector<std::string> out;
-  size_t start = 0;
-  while (start <= text.size()) {
-    size_t end = text.find(';', start);
-    if (end == std::string::npos) end = text.size();
-    if (end > start) out.push_back(text.substr(start, end - start));
-    start = end + 1;
-  }
-  return out;
-}
-
 // "name=A|B" → {name, A, B}; an error names the option and the item otherwise.
 struct NamedPair {
   std::string name, a, b;
@@ -116,18 +97,12 @@ std::vector<std::string> known_words(const Tokenizer& tokenizer, const std::vect
   return out;
 }
 
-std::string number_text(double x) {
-  char text[32];
-  std::snprintf(text, sizeof text, "%g", x);
-  return text;
-}
-
 // A list of the VLM's layers given by an option; an error names the option and the layers there are.
 std::vector<int> vlm_layers_option(const ArgParser& args, const std::string& name, const SmolVLA& model) {
   std::vector<int> layers;
   for (const double l : args.get_doubles(name)) {
     require(l == std::floor(l) && l >= 0 && l < model.config().num_vlm_layers,
-            "--" + name + ": " + args.get(name) + " names a layer the VLM lacks (" + number_text(l) + "; it has 0 … " +
+            "--" + name + ": " + args.get(name) + " names a layer the VLM lacks (" + format_number(l) + "; it has 0 … " +
                 std::to_string(model.config().num_vlm_layers - 1) + ")");
     layers.push_back(static_cast<int>(l));
   }
@@ -310,7 +285,7 @@ int run_neurons(int argc, char** argv) {
     for (const NeuronSet& set : sets) written.push_back({set.name, set_write_direction(model, set)});
     nlohmann::json report = nlohmann::json::object();
     std::printf("word directions (embedding of A − B × √hidden, after layer %d, last word):\n", at[0]);
-    for (const std::string& item : split_items(args.get("word-directions"))) {
+    for (const std::string& item : split_nonempty(args.get("word-directions"), ';')) {
       const auto [name, a, b] = split_named_pair(item, "word-directions", "name=WORD_A|WORD_B");
       const std::string set_name = "word_" + name;
       const std::string where = "--word-directions: '" + item + "'";
@@ -466,7 +441,7 @@ int run_neurons(int argc, char** argv) {
     } else {
       layers = vlm_layers_option(args, "prompt-layers", model);
     }
-    for (const std::string& item : split_items(args.get("prompt-directions"))) {
+    for (const std::string& item : split_nonempty(args.get("prompt-directions"), ';')) {
       const NamedPair pair = split_named_pair(item, "prompt-directions", "name=PROMPT_A|PROMPT_B");
       PromptDirectionOptions o;
       o.prompt_a = pair.a;

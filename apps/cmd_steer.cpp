@@ -80,12 +80,6 @@ struct SetChoice {
   std::string set;
   double alpha = 0;
 };
-std::string format_number(double x) {
-  char text[32];
-  std::snprintf(text, sizeof text, "%g", x);
-  return text;
-}
-
 SetChoice parse_set_choice(const std::string& text, double default_alpha, const char* flag) {
   const size_t at = text.find('@');
   if (at == std::string::npos) return {text, default_alpha};
@@ -189,13 +183,6 @@ struct JobIndex {
 fs::path job_file(const fs::path& out, const SteerJob& job) {
   return out / "rollouts" /
          ("condition_" + std::to_string(job.condition) + "_rollout_" + std::to_string(job.index) + ".json");
-}
-
-// "A:B" of --pairs (and of run.json's "pairs"): the two condition names.
-std::pair<std::string, std::string> split_condition_pair(const std::string& pair) {
-  const size_t colon = pair.find(':');
-  require(colon != std::string::npos && colon > 0 && colon + 1 < pair.size(), "--pairs: '" + pair + "' must be A:B");
-  return {pair.substr(0, colon), pair.substr(colon + 1)};
 }
 
 // steer_report.json, steer_conditions.csv, the plots and the printed summary, from run.json and every condition's
@@ -322,7 +309,7 @@ void write_steer_report(const fs::path& out, const nlohmann::json& run, const st
   speed_pair("prompt-fast", "prompt-slow", report, "prompt_fast_over_slow_");
   // --pairs: any two conditions compared both ways (e.g. word-up:word-down, word-fast:word-slow).
   for (const std::string& pair : run.value("pairs", std::vector<std::string>{})) {
-    const auto [a, b] = split_condition_pair(pair);
+    const auto [a, b] = split_pair(pair, "--pairs", "A:B");
     nlohmann::json& j = report["pairs"][pair];
     j = {{"a", a}, {"b", b}};
     height_pair(a, b, j, "mean_height_cm");
@@ -826,7 +813,7 @@ int run_steer_experiment(int argc, char** argv) {
   // --pairs, checked against the planned conditions before anything runs.
   std::vector<std::string> pairs;
   for (const std::string& pair : args.get_list("pairs")) {
-    const auto [a, b] = split_condition_pair(pair);
+    const auto [a, b] = split_pair(pair, "--pairs", "A:B");
     for (const std::string& name : {a, b}) {
       bool found = false;
       for (const PlannedCondition& p : planned) found = found || (p.kind != "sweep" && p.condition.name == name);

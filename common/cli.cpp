@@ -1,6 +1,7 @@
 #include "common/cli.h"
 
 #include <algorithm>
+#include <cstdio>
 #include <cstdlib>
 #include <sstream>
 
@@ -130,6 +131,19 @@ std::vector<std::string> split_nonempty(const std::string& text, char separator)
   while (std::getline(stream, item, separator))
     if (!item.empty()) items.push_back(item);
   return items;
+}
+
+std::pair<std::string, std::string> split_pair(const std::string& text, const std::string& option,
+                                               const std::string& form) {
+  const size_t colon = text.find(':');
+  require(colon != std::string::npos, option + ": '" + text + "' must be " + form);
+  return {text.substr(0, colon), text.substr(colon + 1)};
+}
+
+std::string format_number(double x) {
+  char text[32];
+  std::snprintf(text, sizeof text, "%g", x);
+  return text;
 }
 
 std::vector<std::string> ArgParser::get_list(const std::string& name) const { return split_nonempty(get(name), ','); }

@@ -14,6 +14,7 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace vlascope {
@@ -59,5 +60,10 @@ class ArgParser {
 
 // The non-empty items of text between separators: "a;;b;" → {"a", "b"}.
 std::vector<std::string> split_nonempty(const std::string& text, char separator);
+// "a:b" → {a, b}; an Error "<option>: '<text>' must be <form>" when there is no colon.
+std::pair<std::string, std::string> split_pair(const std::string& text, const std::string& option,
+                                               const std::string& form);
+// A number as an option or a label writes it: %g (4, 0.16, -8).
+std::string format_number(double x);
 
 }  // namespace vlascope

@@ -86,25 +86,27 @@ double student_t_two_sided_p(double t, double df) {
   return 2 * boost::math::cdf(boost::math::complement(boost::math::students_t(df), std::fabs(t)));
 }
 
+// Boost's quantile, or ±∞ when p is so near 0 or 1 that the quantile is beyond any double (Boost throws there).
+template <class Distribution>
+double quantile_or_infinity(const Distribution& distribution, double p) {
+  try {
+    return boost::math::quantile(distribution, p);
+  } catch (const std::overflow_error&) {
+    return p < 0.5 ? -std::numeric_limits<double>::infinity() : std::numeric_limits<double>::infinity();
+  }
+}
+
 double student_t_quantile(double p, double df) {
   require(p > 0 && p < 1, "student_t_quantile: p must be in (0, 1), got " + std::to_string(p));
   require(df > 0, "student_t_quantile: degrees of freedom must be positive, got " + std::to_string(df));
-  try {
-    return boost::math::quantile(boost::math::students_t(df), p);
-  } catch (const std::overflow_error&) {  // p so near 0 or 1 that the quantile is beyond any double
-    return p < 0.5 ? -std::numeric_limits<double>::infinity() : std::numeric_limits<double>::infinity();
-  }
+  return quantile_or_infinity(boost::math::students_t(df), p);
 }
 
 double normal_cdf(double z) { return 0.5 * std::erfc(-z / std::sqrt(2.0)); }
 
 double normal_quantile(double p) {
   require(p > 0 && p < 1, "normal_quantile: p must be in (0, 1), got " + std::to_string(p));
-  try {
-    return boost::math::quantile(boost::math::normal(), p);
-  } catch (const std::overflow_error&) {
-    return p < 0.5 ? -std::numeric_limits<double>::infinity() : std::numeric_limits<double>::infinity();
-  }
+  return quantile_or_infinity(boost::math::normal(), p);
 }
 
 // ---- descriptive ---------------------------------------------------------------------------------------
