@@ -950,25 +950,27 @@ torch::Tensor SmolVLA::velocity_uncached(const Prefix& prefix, const torch::Tens
   return v;
 }
 
+SmolVLA::Threads SmolVLA::call_threads(const ModelInputs& inputs, bool use_cache) const {
+  const int64_t image = inputs.images.empty() ? 0 : inputs.images[0].size(-1);
+  const ChunkFlops flops = chunk_flops(config_, static_cast<int>(inputs.images.size()), static_cast<int>(image),
+                                       static_cast<int>(inputs.lang_tokens.size(1)));
+  const double rows = static_cast<double>(inputs.state.size(0));  // the whole call's work: every batch row
+  const int prefix = phase_threads(threads_.prefix, rows * flops.prefix);
+  return {prefix, use_cache ? phase_threads(threads_.denoise, rows * flops.denoise) : prefix};
+}
+
 torch::Tensor SmolVLA::sample_actions(const ModelInputs& inputs, const torch::Tensor& noise, bool use_cache) const {
   const int64_t b = inputs.state.size(0);
   require(noise.dim() == 3 && noise.size(0) == b && noise.size(1) == config_.chunk_size &&
               noise.size(2) == config_.max_action_dim,
           "sample_actions: noise must be [B, chunk_size, max_action_dim]");
-  const int64_t image = inputs.images.empty() ? 0 : inputs.images[0].size(-1);
-  // The whole call's work (every batch row), and both phases' threads decided before the first scope changes
-  // libtorch's count, which phase_threads reads.
-  const ChunkFlops flops = chunk_flops(config_, static_cast<int>(inputs.images.size()), static_cast<int>(image),
-                                       static_cast<int>(inputs.lang_tokens.size(1)));
-  const double rows = static_cast<double>(b);
-  const int prefix_count = phase_threads(threads_.prefix, rows * flops.prefix);
-  const int denoise_count = use_cache ? phase_threads(threads_.denoise, rows * flops.denoise) : prefix_count;
-  last_phase_threads_ = {prefix_count, denoise_count};
-  ThreadCount prefix_threads(prefix_count);
+  // Both phases' threads decided before the first scope changes libtorch's count, which phase_threads reads.
+  const Threads threads = call_threads(inputs, use_cache);
+  ThreadCount prefix_threads(threads.prefix);
   const Prefix prefix = embed_prefix(inputs);
   PrefixCache cache;
   if (use_cache) cache = run_prefix(prefix);
-  ThreadCount denoise_threads(denoise_count);
+  ThreadCount denoise_threads(threads.denoise);
   // Euler from t = 1 to 0; t accumulates dt in fp32 exactly like the reference loop.
   const torch::Tensor dt = torch::tensor(-1.0f / static_cast<float>(config_.num_steps),
                                          torch::dtype(torch::kFloat32).device(device_));

@@ -169,8 +169,9 @@ class SmolVLA {
   };
   void set_threads(Threads threads) { threads_ = threads; }
   Threads threads() const { return threads_; }
-  // The threads the last sample_actions gave each phase (what the setting above resolved to for that call's batch).
-  Threads last_phase_threads() const { return last_phase_threads_; }
+  // The threads sample_actions gives each phase of a call on these inputs: the setting above resolved for the call's
+  // whole batch under libtorch's current thread count (without the cache both phases run on the prefix's).
+  Threads call_threads(const ModelInputs& inputs, bool use_cache = true) const;
 
   // Fills every tensor: Llama/SigLIP-style N(0, 0.02) for the backbone and expert, ones/zeros for norms and
   // biases, PyTorch's Linear default for the projections and re-created cross k/v (as LeRobot builds them).
@@ -222,7 +223,6 @@ class SmolVLA {
   SmolVLAWeights weights_;
   Hooks hooks_;
   Threads threads_;
-  mutable Threads last_phase_threads_{0, 0};
   bool packed_ = false;
 };
 

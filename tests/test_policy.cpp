@@ -495,15 +495,21 @@ TEST(Model, EachPhaseOfABatchedCallGetsItsOwnThreads) {
   const int batch = static_cast<int>(std::ceil(1e9 / per_row.denoise));
   ASSERT_LT(batch * per_row.prefix, 1e9);
   const ModelInputs in = random_inputs(c, batch, words, 5);
-  const torch::Tensor noise = torch::randn({batch, c.chunk_size, c.max_action_dim});
-  c10::InferenceMode mode;
-  with_threads(2, [&] { model.sample_actions(in, noise); });
-  EXPECT_EQ(model.last_phase_threads().prefix, 1);
-  EXPECT_EQ(model.last_phase_threads().denoise, 2);
-  // One row of the same inputs is small in both phases.
-  with_threads(2, [&] { model.sample_actions(random_inputs(c, 1, words, 5), noise.narrow(0, 0, 1)); });
-  EXPECT_EQ(model.last_phase_threads().prefix, 1);
-  EXPECT_EQ(model.last_phase_threads().denoise, 1);
+  with_threads(2, [&] {
+    EXPECT_EQ(model.call_threads(in).prefix, 1);
+    EXPECT_EQ(model.call_threads(in).denoise, 2);
+    EXPECT_EQ(model.call_threads(in, /*use_cache=*/false).denoise, 1);  // one pass over both: the prefix's threads
+    // One row of the same inputs is small in both phases.
+    const ModelInputs one = random_inputs(c, 1, words, 5);
+    EXPECT_EQ(model.call_threads(one).prefix, 1);
+    EXPECT_EQ(model.call_threads(one).denoise, 1);
+  });
+  // Set explicitly, a phase keeps its count whatever its size.
+  model.set_threads({2, 1});
+  with_threads(2, [&] {
+    EXPECT_EQ(model.call_threads(in).prefix, 2);
+    EXPECT_EQ(model.call_threads(in).denoise, 1);
+  });
 }
 
 TEST(Model, BlockedAttentionMatchesTheFullPatternPath) {
