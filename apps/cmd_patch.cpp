@@ -1,6 +1,6 @@
-// vlascope patch: activation patching between two prompts on recorded frames (interp/patching.h) — layer by layer
-// through the VLM and the expert, plus any spec given — with the norm-matched random patch as the control. Writes
-// patch_report.json, patch_effects.csv and patch_layers.png.
+// vlascope patch: activation patching between two prompts, or two variants' demonstrations, on recorded frames
+// (interp/patching.h) — layer by layer through the VLM and the expert, plus any spec given — with the norm-matched
+// random patch as the control. Writes patch_report.json, patch_effects.csv and patch_layers.png.
 #include <cstdio>
 #include <filesystem>
 #include <memory>
@@ -32,7 +32,8 @@ std::string short_name(const PatchSpec& spec) {
 
 int run_patch(int argc, char** argv) {
   ArgParser args("vlascope patch",
-                 "Activation patching between two prompts on recorded frames: each frame runs under the source prompt\n"
+                 "Activation patching between two prompts on recorded frames (or between two variants' demonstrations:\n"
+                 "--source-variant, --target-variant): each frame runs under the source prompt\n"
                  "(its activations recorded), the target prompt, and the target prompt with one hook point's rows\n"
                  "written from the source, all under the same noise; each patch is scored by the share of the\n"
                  "source − target chunk difference it moves over (with a bootstrap interval over frames), beside a\n"
@@ -43,6 +44,11 @@ int run_patch(int argc, char** argv) {
   args.required("out", "output directory");
   args.option("source-prompt", "pick up the cube and lift it high", "the prompt whose activations are written");
   args.option("target-prompt", "pick up the cube and lift it", "the prompt they are written into");
+  args.option("source-variant", "",
+              "between episodes instead of prompts: the variant (high, low, fast, slow) whose demonstrations' frames\n"
+              "give the activations, each target frame paired with the same task phase at the same fraction of it;\n"
+              "both run under --target-prompt (needs --target-variant)");
+  args.option("target-variant", "", "between episodes: the variant whose frames receive them (e.g. low)");
   args.option("layers", "vlm,expert", "streams swept layer by layer (empty: none)");
   args.option("site", "resid.post", "the hook site patched in the layer sweep (resid.post, mlp.out, attn.out, …)");
   args.flag("step-sweep", "also patch every expert layer at one denoising step at a time (layers × steps specs; the\n"
@@ -79,6 +85,11 @@ int run_patch(int argc, char** argv) {
   PatchStudyOptions o;
   o.source_task = args.get("source-prompt");
   o.target_task = args.get("target-prompt");
+  o.source_variant = args.get("source-variant");
+  o.target_variant = args.get("target-variant");
+  require(o.source_variant.empty() == o.target_variant.empty(),
+          "--source-variant and --target-variant: give both (patching between episodes) or neither (between prompts)");
+  const bool between_episodes = !o.source_variant.empty();
   o.episodes = args.get_int("episodes");
   o.frame_stride = args.get_int("stride");
   o.seed = static_cast<uint64_t>(args.get_int64("seed"));
@@ -92,8 +103,11 @@ int run_patch(int argc, char** argv) {
   nlohmann::json report = {{"command", "patch"},
                            {"checkpoint", args.get("checkpoint")},
                            {"dataset", args.get("dataset")},
-                           {"source_prompt", o.source_task},
+                           {"between", between_episodes ? "episodes" : "prompts"},
+                           {"source_prompt", between_episodes ? o.target_task : o.source_task},
                            {"target_prompt", o.target_task},
+                           {"source_variant", o.source_variant},
+                           {"target_variant", o.target_variant},
                            {"seed", o.seed},
                            {"frames", study.frames},
                            {"mean_source_target_distance", study.mean_distance},
@@ -101,15 +115,21 @@ int run_patch(int argc, char** argv) {
                            {"effects", nlohmann::json::array()}};
   std::string csv = "spec,stream,layer,moved,moved_low,moved_high,random_moved,random_low,random_high,remaining,"
                     "max_abs_to_source\n";
-  std::printf("%d frames, mean |source − target| chunk distance %.3f\n", study.frames, study.mean_distance);
+  std::printf("%d frames%s, mean |source − target| chunk distance %.3f\n", study.frames,
+              between_episodes ? (" of " + o.target_variant + " episodes, each from a " + o.source_variant + " one").c_str()
+                               : "",
+              study.mean_distance);
   std::printf("%-44s %22s %22s %9s\n", "patch", "moved (95% CI)", "random (95% CI)", "remaining");
   BarChart chart;
-  chart.title = "patching '" + o.source_task + "' into '" + o.target_task + "'";
+  chart.title = between_episodes
+                    ? "patching " + o.source_variant + " demonstrations into " + o.target_variant + " ones (same phase)"
+                    : "patching '" + o.source_task + "' into '" + o.target_task + "'";
   chart.ylabel = "share of the chunk difference moved";
   BarChart::Group moved{"patch", {}, {}}, random{"random patch (same norm)", {}, {}};
   const int steps = policy->config().num_steps;
   LinePlot by_step;
-  by_step.title = "one expert layer patched at one denoising step (source prompt into target)";
+  by_step.title = std::string("one expert layer patched at one denoising step (source ") +
+                  (between_episodes ? "episode" : "prompt") + " into target)";
   by_step.xlabel = "denoising step (0 = pure noise)";
   by_step.ylabel = "share of the chunk difference moved";
   for (size_t k = 0; k < specs.size(); ++k) {

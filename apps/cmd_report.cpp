@@ -282,9 +282,13 @@ int run_report(int argc, char** argv) {
   for (const fs::path& dir : patch_studies) {
     const Json r = read_json(dir / "patch_report.json");
     if (r.is_null()) continue;
-    h << "<h2>Activation patching: " << esc(dir.filename().string()) << "</h2><p>'" << esc(r.value("source_prompt", ""))
-      << "' written into '" << esc(r.value("target_prompt", "")) << "' on " << r.value("frames", 0)
-      << " recorded frames; share of the source − target chunk difference each patch moves (95% bootstrap CI), "
+    const std::string what =
+        r.value("between", "") == "episodes"
+            ? esc(r.value("source_variant", "")) + " demonstrations written into " + esc(r.value("target_variant", "")) +
+                  " ones (the same task phase, prompt '" + esc(r.value("target_prompt", "")) + "')"
+            : "'" + esc(r.value("source_prompt", "")) + "' written into '" + esc(r.value("target_prompt", "")) + "'";
+    h << "<h2>Activation patching: " << esc(dir.filename().string()) << "</h2><p>" << what << " on "
+      << r.value("frames", 0) << " recorded frames; share of the source − target chunk difference each patch moves (95% bootstrap CI), "
          "beside a random patch of the same norm per row.</p><table><tr><th>patch</th><th>moved</th>"
          "<th>random control</th><th>remaining</th></tr>\n";
     for (const Json& e : r.value("effects", Json::array()))

@@ -322,8 +322,12 @@ ExplorerSummary write_explorer(const std::string& root_text) {
       effects.push_back(row);
     }
     patching.push_back({{"study", relative_to_root(file.parent_path(), root)},
-                        {"source", report.value("source_prompt", std::string())},
-                        {"target", report.value("target_prompt", std::string())},
+                        {"source", report.value("between", std::string()) == "episodes"
+                                       ? report.value("source_variant", std::string()) + " demonstrations"
+                                       : report.value("source_prompt", std::string())},
+                        {"target", report.value("between", std::string()) == "episodes"
+                                       ? report.value("target_variant", std::string()) + " demonstrations"
+                                       : report.value("target_prompt", std::string())},
                         {"effects", effects},
                         {"plots", plots_of(file.parent_path(), root)}});
   });

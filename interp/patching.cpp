@@ -533,12 +533,66 @@ Ratio pooled_ratio(const std::vector<double>& num, const std::vector<double>& de
 
 }  // namespace
 
+namespace {
+// Each frame's [first, last] index of its task phase (one span for a trajectory without phases).
+std::vector<std::pair<int, int>> phase_spans(const std::vector<Frame>& frames) {
+  std::map<Phase, std::pair<int, int>> span;
+  for (int i = 0; i < static_cast<int>(frames.size()); ++i) {
+    const auto [it, fresh] = span.try_emplace(frames[static_cast<size_t>(i)].phase, i, i);
+    if (!fresh) it->second.second = i;
+  }
+  std::vector<std::pair<int, int>> out;
+  for (const Frame& f : frames) out.push_back(span.at(f.phase));
+  return out;
+}
+}  // namespace
+
+std::vector<PatchFramePair> patch_frame_pairs(const DatasetReader& dataset, const PatchStudyOptions& o) {
+  std::vector<PatchFramePair> pairs;
+  if (o.source_variant.empty() && o.target_variant.empty()) {
+    for (const std::pair<int, int>& f : successful_episode_frames(dataset, o.episodes, o.frame_stride, "patch study"))
+      pairs.push_back({f, f});
+    return pairs;
+  }
+  require(!o.source_variant.empty() && !o.target_variant.empty() && o.source_variant != o.target_variant,
+          "patch study between episodes: needs two different variants (got '" + o.source_variant + "' and '" +
+              o.target_variant + "')");
+  auto episodes_of = [&](const std::string& variant) {
+    std::vector<int> out;
+    for (int e = 0; e < dataset.num_episodes() && static_cast<int>(out.size()) < o.episodes; ++e)
+      if (dataset.info(e).success && dataset.info(e).variant == variant) out.push_back(e);
+    require(!out.empty(), "patch study: the dataset " + std::filesystem::path(dataset.path(0)).parent_path().string() +
+                              " has no successful '" + variant + "' episode");
+    return out;
+  };
+  const std::vector<int> sources = episodes_of(o.source_variant), targets = episodes_of(o.target_variant);
+  for (size_t k = 0; k < std::min(sources.size(), targets.size()); ++k) {
+    const std::vector<Frame> s = dataset.trajectory(sources[k]), t = dataset.trajectory(targets[k]);
+    const std::vector<std::pair<int, int>> s_span = phase_spans(s), t_span = phase_spans(t);
+    std::map<Phase, std::pair<int, int>> source_span;
+    for (size_t i = 0; i < s.size(); ++i) source_span.emplace(s[i].phase, s_span[i]);
+    for (int i = 0; i < static_cast<int>(t.size()); i += std::max(1, o.frame_stride)) {
+      const auto found = source_span.find(t[static_cast<size_t>(i)].phase);
+      if (found == source_span.end()) continue;  // a phase the source episode never reached
+      const auto [tb, te] = t_span[static_cast<size_t>(i)];
+      const auto [sb, se] = found->second;
+      const double fraction = te > tb ? static_cast<double>(i - tb) / (te - tb) : 0.0;
+      pairs.push_back({{sources[k], sb + static_cast<int>(std::lround(fraction * (se - sb)))}, {targets[k], i}});
+    }
+  }
+  require(!pairs.empty(), "patch study: no frame of a '" + o.target_variant + "' episode has its phase in a '" +
+                              o.source_variant + "' episode");
+  return pairs;
+}
+
 PatchStudy run_patch_study(Policy& policy, const DatasetReader& dataset, const std::vector<PatchSpec>& specs,
                            const PatchStudyOptions& o) {
-  require(!o.source_task.empty() && !o.target_task.empty() && o.source_task != o.target_task,
+  const bool between_episodes = !o.source_variant.empty() || !o.target_variant.empty();
+  require(between_episodes || (!o.source_task.empty() && !o.target_task.empty() && o.source_task != o.target_task),
           "patch study: needs two different prompts (got '" + o.source_task + "' and '" + o.target_task + "')");
-  const std::vector<std::pair<int, int>> frame_list =
-      successful_episode_frames(dataset, o.episodes, o.frame_stride, "patch study");
+  require(!o.target_task.empty(), "patch study: needs the target prompt");
+  const std::vector<PatchFramePair> frame_pairs = patch_frame_pairs(dataset, o);
+  const std::string& source_task = between_episodes ? o.target_task : o.source_task;
   ActivationPatcher patcher(policy, specs, o.seed ^ 0x9e3779b97f4a7c15ULL);
   const size_t n = specs.size();
   // Per spec and frame: (p − t)·(s − t), |p − s|², and the random control's projection; per frame |s − t|².
@@ -546,15 +600,15 @@ PatchStudy run_patch_study(Policy& policy, const DatasetReader& dataset, const s
   std::vector<double> distance_sq;
   std::vector<double> max_abs(n, 0);
   double distance_sum = 0;
-  ProgressBar bar("patching", static_cast<int64_t>(frame_list.size()), "frames");
+  ProgressBar bar("patching", static_cast<int64_t>(frame_pairs.size()), "frames");
   int frame_number = 0;
-  for (const auto& [e, i] : frame_list) {
-    PolicyInput in = frame_input(dataset.frame(e, i), o.source_task);
+  for (const PatchFramePair& pair : frame_pairs) {
     const int64_t chunk_id = frame_number;
     patcher.record();
-    const std::vector<double> s = flatten(policy.predict_chunk(in, o.seed, chunk_id));
+    const std::vector<double> s = flatten(policy.predict_chunk(
+        frame_input(dataset.frame(pair.source.first, pair.source.second), source_task), o.seed, chunk_id));
     patcher.off();
-    in.task = o.target_task;
+    const PolicyInput in = frame_input(dataset.frame(pair.target.first, pair.target.second), o.target_task);
     const std::vector<double> t = flatten(policy.predict_chunk(in, o.seed, chunk_id));
     const std::vector<double> st = minus(s, t);
     distance_sq.push_back(dot(st, st));

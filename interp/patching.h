@@ -134,7 +134,17 @@ struct PatchStudyOptions {
   uint64_t seed = 0;           // frame f's noise is (seed, f) in every run of that frame
   bool random_control = true;
   int bootstrap = 1000;        // resamples of the frames for the intervals
+  // Between episodes instead of prompts (both set, e.g. "high" and "low"): the frames of the first `episodes`
+  // successful target-variant episodes (every frame_stride-th) get their activations from the k-th successful
+  // source-variant episode's frame in the same task phase at the same fraction of it; both run under target_task
+  // (source_task unused). Which layers and rows carry what makes the two demonstrations act differently.
+  std::string source_variant, target_variant;
 };
+// The frames a study runs: (source episode, frame) → (target episode, frame), its frame on itself between prompts.
+struct PatchFramePair {
+  std::pair<int, int> source, target;
+};
+std::vector<PatchFramePair> patch_frame_pairs(const DatasetReader& dataset, const PatchStudyOptions& options);
 struct PatchEffect {
   std::string spec;
   // Σ_f (p − t)·(s − t) / Σ_f |s − t|² over frames f, chunks flattened (LeRobot units): the share of the
@@ -145,7 +155,7 @@ struct PatchEffect {
   double max_abs_to_source = 0;   // largest |p − s| over every frame and action value
 };
 struct PatchStudy {
-  int frames = 0;
+  int frames = 0;  // frame pairs
   double mean_distance = 0;  // mean over frames of |s − t| (the whole chunk, LeRobot units)
   std::vector<PatchEffect> effects;  // one per spec, in order
 };

@@ -1010,6 +1010,90 @@ TEST(Patching, TheStudyScoresEachPatchByTheShareOfTheChunkDifferenceItMoves) {
   EXPECT_LT(std::abs(study.effects[0].random_moved), 0.9);
 }
 
+// Between episodes each target frame is paired with the source episode's frame in the same phase at the same
+// fraction of it; a phase the source never reached is left out. A dataset of numbers alone (no cameras) says which.
+TEST(Patching, EpisodePairsMatchFramesByPhaseAndItsFraction) {
+  const fs::path data = fs::temp_directory_path() / ("vlascope_test_pairs_" + std::to_string(::getpid()));
+  fs::remove_all(data);
+  auto episode = [](const std::string& variant, bool success, const std::vector<std::pair<Phase, int>>& phases) {
+    EpisodeInfo info;
+    info.instruction = "pick up the cube";
+    info.variant = variant;
+    info.success = success;
+    std::vector<Frame> frames;
+    for (const auto& [phase, count] : phases)
+      for (int i = 0; i < count; ++i) {
+        Frame f;
+        f.timestamp = frames.size() / 30.0;
+        f.phase = phase;
+        frames.push_back(f);
+      }
+    return std::pair{info, frames};
+  };
+  {
+    DatasetWriter writer(data.string());
+    for (const auto& [info, frames] :
+         {episode("high", false, {{Phase::kReach, 2}, {Phase::kLift, 2}}),        // 0: failed, never used
+          episode("high", true, {{Phase::kReach, 3}, {Phase::kLift, 5}}),         // 1: the source of episode 2
+          episode("low", true, {{Phase::kReach, 5}, {Phase::kLift, 3}, {Phase::kHold, 2}}),  // 2
+          episode("low", true, {{Phase::kReach, 1}})})                             // 3: no source left for it
+      writer.write(info, frames);
+  }
+  const DatasetReader dataset(data.string());
+  PatchStudyOptions o;
+  o.source_variant = "high";
+  o.target_variant = "low";
+  o.frame_stride = 1;
+  std::vector<std::pair<int, int>> source, target;
+  for (const PatchFramePair& p : patch_frame_pairs(dataset, o)) source.push_back(p.source), target.push_back(p.target);
+  // Reach: target frames 0…4 (fractions 0, ¼, ½, ¾, 1) from source frames 0…2; lift: 5…7 from 3…7; hold: none.
+  EXPECT_EQ(target, (std::vector<std::pair<int, int>>{{2, 0}, {2, 1}, {2, 2}, {2, 3}, {2, 4}, {2, 5}, {2, 6}, {2, 7}}));
+  EXPECT_EQ(source, (std::vector<std::pair<int, int>>{{1, 0}, {1, 1}, {1, 1}, {1, 2}, {1, 2}, {1, 3}, {1, 5}, {1, 7}}));
+  // Between prompts every frame is its own source: successful episodes, every stride-th frame.
+  PatchStudyOptions prompts;
+  prompts.frame_stride = 4;
+  std::vector<std::pair<int, int>> own;
+  for (const PatchFramePair& p : patch_frame_pairs(dataset, prompts)) {
+    EXPECT_EQ(p.source, p.target);
+    own.push_back(p.target);
+  }
+  EXPECT_EQ(own, (std::vector<std::pair<int, int>>{{1, 0}, {1, 4}, {2, 0}, {2, 4}, {2, 8}, {3, 0}}));
+  auto message = [&]() -> std::string {
+    try {
+      patch_frame_pairs(dataset, o);
+    } catch (const Error& e) {
+      return e.what();
+    }
+    return "(no error)";
+  };
+  o.target_variant = "fast";
+  EXPECT_NE(message().find("has no successful 'fast' episode"), std::string::npos) << message();
+  o.target_variant = "high";
+  EXPECT_NE(message().find("needs two different variants (got 'high' and 'high')"), std::string::npos) << message();
+  fs::remove_all(data);
+}
+
+// The study between episodes: the source is another frame (the chunk distance is not zero under one prompt), and
+// the last expert layer still carries all of it.
+TEST(Patching, TheStudyBetweenEpisodesMovesTheTargetTowardTheSourceEpisode) {
+  Fixture f;
+  const fs::path data = f.write_demos(
+      2, 4, [](int e, EpisodeInfo& info) { info.success = true, info.variant = e == 0 ? "high" : "low"; },
+      [](int i) { return i < 2 ? Phase::kReach : Phase::kLift; });
+  const DatasetReader dataset(data.string());
+  PatchStudyOptions o;
+  o.source_variant = "high";
+  o.target_variant = "low";
+  o.target_task = "pick up the cube";
+  o.frame_stride = 1;
+  o.bootstrap = 50;
+  const PatchStudy study = run_patch_study(*f.policy, dataset, {parse_patch_spec("expert.layers.3.resid.post")}, o);
+  EXPECT_EQ(study.frames, 4);
+  EXPECT_GT(study.mean_distance, 0);
+  EXPECT_NEAR(study.effects[0].moved, 1.0, 1e-9);
+  EXPECT_EQ(study.effects[0].max_abs_to_source, 0);
+}
+
 TEST(Patching, AblationsZeroAHeadOrWriteTheMeanOverRecordedFrames) {
   Fixture f;
   Policy& p = *f.policy;
