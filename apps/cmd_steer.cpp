@@ -4,9 +4,10 @@
 // baseline with 95% CIs, Welch and Mann–Whitney p and Hedges' g; an α sweep for the strongest sets; plots. Also
 // closed-loop conditions (α from a PID on the measured lift or speed, --target/--closed-loop), per-layer MLP
 // ablations (--ablate-mlp), zero / mean / resample ablations of heads, attention outputs or any hook point
-// (--ablate-heads, --ablate-attn, --ablate) and activation patching from another prompt at every policy call
-// (--patch, --patch-layers). Every rollout is kept as it ends (--resume, --shard K/N and `vlascope merge`). Runs on
-// any robot (--robot sim or so100).
+// (--ablate-heads, --ablate-attn, --ablate), activation patching from another prompt at every policy call (--patch,
+// --patch-layers) or from a demonstration (--patch-episodes), and a sparse autoencoder spliced in or its features
+// clamped (--sae, --sae-conditions). Every rollout is kept as it ends (--resume, --shard K/N and `vlascope merge`).
+// Runs on any robot (--robot sim or so100).
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -26,9 +27,11 @@
 #include "common/error.h"
 #include "common/file_io.h"
 #include "common/plot.h"
+#include "dataset/dataset.h"
 #include "interp/capture.h"
 #include "interp/patching.h"
 #include "interp/rollout_io.h"
+#include "interp/sae.h"
 #include "interp/steer_experiment.h"
 #include "policy/policy.h"
 
@@ -115,7 +118,12 @@ nlohmann::json condition_to_json(const PlannedCondition& p) {
                   {"source_task", patch->source_task},
                   {"specs", patch->specs},
                   {"dataset", patch->dataset},
+                  {"source_variant", patch->source_variant},
                   {"frames", patch->frames}};
+  if (const std::optional<SaeCondition>& sae = p.condition.sae)
+    j["sae"] = {{"path", sae->path},
+                {"setting", sae->setting},
+                {"digest", file_digest((fs::path(sae->path) / "sae.safetensors").string())}};
   if (const std::optional<ClosedLoop>& loop = p.condition.closed_loop)
     j["closed_loop"] = {{"concept", concept_name(loop->target.concept)}, {"target", loop->target.value},
                         {"kp", loop->controller.kp}, {"ki", loop->controller.ki}, {"kd", loop->controller.kd},
@@ -151,8 +159,12 @@ std::vector<PlannedCondition> conditions_from_json(const nlohmann::json& run, co
         pc.specs = c.at("specs").get<std::vector<std::string>>();
         pc.dataset = c.at("dataset").get<std::string>();
         pc.frames = c.at("frames").get<int>();
+        pc.source_variant = c.value("source_variant", std::string());
         p.condition.patch = pc;
       }
+      if (j.contains("sae"))
+        p.condition.sae = SaeCondition{j.at("sae").at("path").get<std::string>(),
+                                       j.at("sae").at("setting").get<std::string>()};
       if (j.contains("closed_loop")) {
         const nlohmann::json& c = j.at("closed_loop");
         ClosedLoop loop;
@@ -202,7 +214,7 @@ void write_steer_report(const fs::path& out, const nlohmann::json& run, const st
     }
     runs.push_back(all_runs[c]);
     if (planned[c].kind == "added" || planned[c].kind == "closed-loop" || planned[c].kind == "ablation" ||
-        planned[c].kind == "patch")
+        planned[c].kind == "patch" || planned[c].kind == "sae")
       added.push_back(planned[c].condition.name);
   }
   // The concept's target (--target): every condition's mean |concept − target|, static and closed-loop alike.
@@ -245,6 +257,7 @@ void write_steer_report(const fs::path& out, const nlohmann::json& run, const st
     for (const Intervention& iv : r.condition.interventions)
       c["interventions"].push_back({{"set", iv.set}, {"op", intervention_op_name(iv.op)}, {"alpha", iv.alpha}});
     if (!r.condition.task.empty()) c["task"] = r.condition.task;
+    if (r.condition.sae) c["sae"] = {{"path", r.condition.sae->path}, {"setting", r.condition.sae->setting}};
     c["successes"] = successes(r);
     c["lifted"] = lifted;
     c["success_fisher_p_vs_baseline"] =
@@ -353,22 +366,30 @@ void write_steer_report(const fs::path& out, const nlohmann::json& run, const st
   // Patching: per patched condition, the lift's change against the baseline and the share of the source prompt's
   // change it reproduces, (h_patched − h_baseline) / (h_source − h_baseline), beside its norm-matched random control.
   {
-    BarChart chart{"mean lift height change vs baseline, cm (patched from the source prompt; 95% CI)", "cm"};
+    BarChart chart{"mean lift height change vs baseline, cm (patched from the source prompt or demonstration; 95% CI)",
+                   "cm"};
     BarChart::Group patched{"patch", {}, {}}, control{"random patch (same norm)", {}, {}};
     for (size_t c = 0; c < planned.size(); ++c) {
-      if (planned[c].kind != "patch" || planned[c].condition.patch->mode != "patch") continue;
+      if (planned[c].kind != "patch") continue;
+      const std::string& mode = planned[c].condition.patch->mode;
+      if (mode != "patch" && mode != "episode") continue;
       const SteerRun& r = all_runs[c];
       const PatchCondition& pc = *r.condition.patch;
-      const SteerRun* source = nullptr;
+      const SteerRun* source = nullptr;  // the prompt's own condition (between prompts)
       for (const SteerRun& s : runs)
-        if (s.condition.task == pc.source_task && !s.condition.patch && s.condition.interventions.empty()) source = &s;
+        if (mode == "patch" && s.condition.task == pc.source_task && !s.condition.patch &&
+            s.condition.interventions.empty())
+          source = &s;
+      const std::string control_mode = mode == "patch" ? "random" : "episode-random";
       const SteerRun* random = nullptr;
       for (size_t k = 0; k < planned.size(); ++k)
-        if (planned[k].kind == "patch" && planned[k].condition.patch->mode == "random" &&
-            planned[k].condition.patch->specs == pc.specs)
+        if (planned[k].kind == "patch" && planned[k].condition.patch->mode == control_mode &&
+            planned[k].condition.patch->specs == pc.specs &&
+            planned[k].condition.patch->source_variant == pc.source_variant)
           random = &all_runs[k];
-      nlohmann::json j = {{"specs", pc.specs}, {"source_task", pc.source_task}, {"successes", successes(r)},
-                          {"rollouts", r.rollouts.size()}};
+      nlohmann::json j = {{"specs", pc.specs}, {"successes", successes(r)}, {"rollouts", r.rollouts.size()}};
+      if (mode == "patch") j["source_task"] = pc.source_task;
+      if (mode == "episode") j["source_demonstrations"] = {{"dataset", pc.dataset}, {"variant", pc.source_variant}};
       const SteerComparison vs = compare_runs(r, baseline, height.name, height.get, true);
       j["mean_height_vs_baseline_cm"] = comparison_json(vs, 100);
       if (source) {
@@ -571,8 +592,10 @@ int run_steer_experiment(int argc, char** argv) {
       "arm on identical seeds: baseline, high, low, a random set like high, fast, slow, and prompt-only\n"
       "baselines; lift height and speed, episode length, success; CIs, tests, effect sizes, α sweep, plots;\n"
       "closed-loop steering (--target, --closed-loop), per-layer MLP ablations (--ablate-mlp) and activation\n"
-      "patching from another prompt at every policy call (--patch, --patch-layers, --patch-random); zero, mean\n"
-      "or resample ablations of heads, attention outputs or any hook point (--ablate-heads, --ablate-attn, --ablate).\n"
+      "patching from another prompt or a demonstration at every policy call (--patch, --patch-layers,\n"
+      "--patch-episodes, --patch-random); zero, mean\n"
+      "or resample ablations of heads, attention outputs or any hook point (--ablate-heads, --ablate-attn, --ablate);\n"
+      "a sparse autoencoder spliced in, or its features clamped (--sae, --sae-conditions).\n"
       "Every finished rollout is kept in <out>/rollouts/ at once, so --resume loses none, and --shard K/N runs\n"
       "a share of the rollouts (all conditions and the sweep) that `vlascope merge` combines into one report.");
   add_policy_options(args);
@@ -627,7 +650,18 @@ int run_steer_experiment(int argc, char** argv) {
   args.option("patch-vlm-rows", "images+last_word+state", "rows patched in the VLM layers of --patch-layers");
   args.option("patch-source", "",
               "the prompt patched from (empty: --prompt-high); a prompt condition with it gives the share moved");
+  args.option("patch-episodes", "",
+              "patching between episodes, NAME=VARIANT:SPEC|SPEC…;…: at every policy call the specs' activations of a\n"
+              "VARIANT demonstration of --patch-dataset at the episode's own time (rollout k reads the k-th, cycling)\n"
+              "written in, under the experiment's instruction, e.g. hi-state=high:vlm.embed@state");
+  args.option("patch-dataset", "", "recorded demonstrations --patch-episodes reads");
   args.flag("patch-random", "add a norm-matched random patch (random-NAME) beside every patching condition");
+  args.option("sae", "", "a sparse autoencoder (vlascope sae train) for --sae-conditions");
+  args.option("sae-conditions", "",
+              "conditions NAME=SETTING;… with the --sae spliced in at its hook point for the whole episode: reconstruct\n"
+              "(the policy on what the SAE keeps), mean (its training rows' mean: the reference) or clamp:F=V,F=V\n"
+              "(features F held at V along their decoder directions, the SAE's error kept), e.g.\n"
+              "sae-splice=reconstruct;f12-on=clamp:12=8; compared with the baseline like --add-conditions");
   args.option("ablate", "",
               "ablation conditions NAME=MODE:SPEC|SPEC…;… with MODE zero, mean or resample (mean and resample take\n"
               "their values from --ablate-dataset), e.g. no-h1=zero:expert.layers.2.attn.heads@head:1");
@@ -780,6 +814,58 @@ int run_steer_experiment(int argc, char** argv) {
         planned.push_back({condition, "patch", n, "", 0});
       }
     }
+  }
+  if (!args.get("patch-episodes").empty()) {
+    require(!args.get("patch-dataset").empty(), "--patch-episodes needs --patch-dataset (the demonstrations)");
+    const DatasetReader dataset(args.get("patch-dataset"));
+    for (const std::string& item : split_nonempty(args.get("patch-episodes"), ';')) {
+      const auto [name, rest] = split_named_condition(item, "patch-episodes", "NAME=VARIANT:SPEC|SPEC…", planned);
+      const size_t colon = rest.find(':');
+      require(colon != std::string::npos && colon > 0,
+              "--patch-episodes: '" + item + "' must be NAME=VARIANT:SPEC|SPEC…");
+      const std::string variant = rest.substr(0, colon);
+      const std::vector<std::string> specs = split_nonempty(rest.substr(colon + 1), '|');
+      require(!specs.empty(), "--patch-episodes: '" + name + "' has no spec");
+      bool found = false;
+      for (int e = 0; e < dataset.num_episodes() && !found; ++e)
+        found = dataset.info(e).success && dataset.info(e).variant == variant;
+      require(found, "--patch-episodes: '" + name + "': " + args.get("patch-dataset") + " has no successful '" +
+                         variant + "' episode");
+      std::vector<PatchSpec> parsed;
+      for (const std::string& text : specs) parsed.push_back(parse_patch_spec(text));
+      check_patch_between(*policy, parsed, args.get("task"), args.get("task"));  // an Error naming the spec now
+      for (bool random : {false, true}) {
+        if (random && !args.get_flag("patch-random")) continue;
+        SteerCondition condition{random ? "random-" + name : name, {}, ""};
+        for (const PlannedCondition& p : planned)
+          require(p.condition.name != condition.name,
+                  "--patch-episodes: '" + condition.name + "' names a condition twice");
+        PatchCondition pc;
+        pc.mode = random ? "episode-random" : "episode";
+        pc.specs = specs;
+        pc.dataset = args.get("patch-dataset");
+        pc.source_variant = variant;
+        condition.patch = pc;
+        planned.push_back({condition, "patch", n, "", 0});
+      }
+    }
+  } else {
+    require(args.get("patch-dataset").empty(), "--patch-dataset is only read by --patch-episodes (none given)");
+  }
+  if (!args.get("sae-conditions").empty()) {
+    require(!args.get("sae").empty(), "--sae-conditions needs --sae (the autoencoder's folder)");
+    // The SAE loaded and spliced once now: an Error naming the folder, hook or feature before anything runs.
+    const Sae sae = Sae::load(args.get("sae"));
+    SaeSplice check(*policy, sae);
+    for (const std::string& item : split_nonempty(args.get("sae-conditions"), ';')) {
+      const auto [name, setting] = split_named_condition(item, "sae-conditions", "NAME=SETTING", planned);
+      apply_splice_setting(check, parse_splice_setting(setting, "--sae-conditions '" + name + "'"));
+      SteerCondition condition{name, {}, ""};
+      condition.sae = SaeCondition{args.get("sae"), setting};
+      planned.push_back({condition, "sae", n, "", 0});
+    }
+  } else {
+    require(args.get("sae").empty(), "--sae is only read by --sae-conditions (none given)");
   }
   const std::string mode = args.get("ablate-mode");
   for (const std::string& stream : args.get_list("ablate-heads"))

@@ -108,27 +108,7 @@ std::unique_ptr<SplicedSae> sae_splice_from(const ArgParser& args, Policy& polic
   out->sae = Sae::load(args.get("sae"));
   out->splice = std::make_unique<SaeSplice>(policy, out->sae);
   const std::string mode = args.get("sae-mode");
-  if (mode == "reconstruct") {
-    out->splice->set_mode(SaeSplice::Mode::kReconstruct);
-  } else if (mode == "mean") {
-    out->splice->set_mode(SaeSplice::Mode::kMean);
-  } else if (mode.rfind("clamp:", 0) == 0) {
-    std::vector<std::pair<int, float>> clamp;
-    for (const std::string& item : split_nonempty(mode.substr(6), ',')) {
-      const size_t eq = item.find('=');
-      require(eq != std::string::npos, "--sae-mode: '" + item + "' is not F=V (a feature and its value)");
-      try {
-        clamp.push_back({std::stoi(item.substr(0, eq)), std::stof(item.substr(eq + 1))});
-      } catch (const std::exception&) {
-        throw Error("--sae-mode: '" + item + "' is not F=V (a feature number and a value)");
-      }
-    }
-    require(!clamp.empty(), "--sae-mode clamp: names no feature");
-    out->splice->set_clamp(std::move(clamp));
-    out->splice->set_mode(SaeSplice::Mode::kClamp);
-  } else {
-    throw Error("--sae-mode: '" + mode + "' is not reconstruct, mean or clamp:F=V");
-  }
+  apply_splice_setting(*out->splice, parse_splice_setting(mode, "--sae-mode"));
   std::printf("sae: %s spliced in at %s (%s)\n", args.get("sae").c_str(), out->sae.config().hook.c_str(), mode.c_str());
   return out;
 }

@@ -12,6 +12,7 @@
 #include <nlohmann/json.hpp>
 #include <random>
 
+#include "common/cli.h"
 #include "common/error.h"
 #include "common/file_io.h"
 #include "common/json_io.h"
@@ -648,6 +649,42 @@ void SaeSplice::set_clamp(std::vector<std::pair<int, float>> features) {
   impl_->clamp = std::move(features);
 }
 int64_t SaeSplice::rows_written() const { return impl_->rows_written; }
+
+SpliceSetting parse_splice_setting(const std::string& text, const std::string& where) {
+  SpliceSetting s;
+  if (text == "reconstruct") return s;
+  if (text == "mean") {
+    s.mode = SaeSplice::Mode::kMean;
+    return s;
+  }
+  require(text.rfind("clamp:", 0) == 0, where + ": '" + text + "' is not reconstruct, mean or clamp:F=V,…");
+  s.mode = SaeSplice::Mode::kClamp;
+  for (const std::string& item : split_nonempty(text.substr(6), ',')) {
+    const size_t eq = item.find('=');
+    size_t used_f = 0, used_v = 0;
+    int feature = -1;
+    float value = 0;
+    try {
+      if (eq != std::string::npos) {
+        feature = std::stoi(item.substr(0, eq), &used_f);
+        value = std::stof(item.substr(eq + 1), &used_v);
+      }
+    } catch (const std::exception&) {
+      used_f = 0;
+    }
+    require(eq != std::string::npos && used_f == eq && used_v == item.size() - eq - 1 && feature >= 0 &&
+                std::isfinite(value),
+            where + ": '" + item + "' is not F=V (a feature number and the value it is held at)");
+    s.clamp.push_back({feature, value});
+  }
+  require(!s.clamp.empty(), where + ": clamp names no feature (clamp:F=V,…)");
+  return s;
+}
+
+void apply_splice_setting(SaeSplice& splice, const SpliceSetting& setting) {
+  splice.set_clamp(setting.clamp);
+  splice.set_mode(setting.mode);
+}
 
 SpliceError splice_action_error(Policy& policy, const Sae& sae, const DatasetReader& dataset,
                                 const CaptureOptions& o) {

@@ -177,6 +177,16 @@ class SaeSplice {
   std::unique_ptr<Impl> impl_;
 };
 
+// A splice's setting as the commands write it: reconstruct, mean, or clamp:F=V,F=V (feature F held at V). Errors
+// name `where` (the option or condition the text came from).
+struct SpliceSetting {
+  SaeSplice::Mode mode = SaeSplice::Mode::kReconstruct;
+  std::vector<std::pair<int, float>> clamp;  // kClamp: (feature, value)
+};
+SpliceSetting parse_splice_setting(const std::string& text, const std::string& where);
+// Sets the splice's mode and clamped features (an Error when a feature is not one of the SAE's).
+void apply_splice_setting(SaeSplice& splice, const SpliceSetting& setting);
+
 // Open loop on recorded frames: each frame's chunk with the SAE spliced in and with the mean written instead,
 // against the untouched chunk under the same noise (mean |Δ| over the chunk, LeRobot units).
 struct SpliceError {

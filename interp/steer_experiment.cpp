@@ -1,5 +1,7 @@
 #include "interp/steer_experiment.h"
 
+#include <algorithm>
+#include <cmath>
 #include <map>
 #include <memory>
 #include <random>
@@ -10,6 +12,7 @@
 #include "dataset/dataset.h"
 #include "interp/neurons.h"
 #include "interp/patching.h"
+#include "interp/sae.h"
 #include "policy/policy.h"
 
 namespace vlascope {
@@ -95,10 +98,24 @@ void run_steer_jobs(const RobotFactory& robots, Policy& policy, const std::vecto
         require(iv.op == InterventionOp::kAdd, "closed-loop steering of '" + condition.name +
                                                    "' needs op add (α 0 must mean no push; '" + iv.set + "' is op " +
                                                    intervention_op_name(iv.op) + ")");
-    // Patching: the source prompt's pass on the same inputs and noise before every call; ablations.
+    // An SAE spliced in for the whole condition (declared before its splice, which unhooks first).
+    std::unique_ptr<Sae> sae;
+    std::unique_ptr<SaeSplice> splice;
+    if (condition.sae) {
+      require(condition.interventions.empty() && !condition.closed_loop && !condition.patch,
+              "SAE condition '" + condition.name + "': the splice does not combine with steering or patching");
+      sae = std::make_unique<Sae>(Sae::load(condition.sae->path));
+      splice = std::make_unique<SaeSplice>(policy, *sae);
+      apply_splice_setting(*splice, parse_splice_setting(condition.sae->setting, "condition '" + condition.name + "'"));
+    }
+    // Patching: before every call a source pass on the same noise — the same observation under the source prompt, a
+    // dataset frame drawn per call (resample), or a demonstration at the same time of its episode — is recorded, then
+    // written into the call (or, the control, a push of the same size per row); ablations without a source.
     std::unique_ptr<ActivationPatcher> patcher;
     std::unique_ptr<DatasetReader> dataset;
     std::vector<std::pair<int, int>> frames;  // (episode, frame) of the mean or the resampled values
+    std::vector<int> demonstrations;          // episode mode: the dataset's successful source-variant episodes
+    std::function<PolicyInput(const RolloutCallbacks::CallRow&)> source_of;
     if (condition.patch) {
       const PatchCondition& pc = *condition.patch;
       require(condition.interventions.empty() && !condition.closed_loop,
@@ -106,14 +123,15 @@ void run_steer_jobs(const RobotFactory& robots, Policy& policy, const std::vecto
       std::vector<PatchSpec> specs;
       for (const std::string& text : pc.specs) specs.push_back(parse_patch_spec(text));
       patcher = std::make_unique<ActivationPatcher>(policy, specs);
-      require(pc.mode == "patch" || pc.mode == "random" || is_ablation_mode(pc.mode),
+      const bool from_episode = pc.mode == "episode" || pc.mode == "episode-random";
+      require(pc.mode == "patch" || pc.mode == "random" || from_episode || is_ablation_mode(pc.mode),
               "condition '" + condition.name + "': unknown patch mode '" + pc.mode +
-                  "' (patch, random, zero, mean, resample)");
-      if (pc.mode == "mean" || pc.mode == "resample") {
-        require(!pc.dataset.empty(), "condition '" + condition.name + "': " + pc.mode + " ablation needs a dataset");
+                  "' (patch, random, episode, episode-random, zero, mean, resample)");
+      if (pc.mode == "mean" || pc.mode == "resample" || from_episode) {
+        require(!pc.dataset.empty(), "condition '" + condition.name + "': " + pc.mode + " needs a dataset");
         dataset = std::make_unique<DatasetReader>(pc.dataset);
-        frames = ablation_frames(*dataset, pc.dataset, pc.frames);
       }
+      if (pc.mode == "mean" || pc.mode == "resample") frames = ablation_frames(*dataset, pc.dataset, pc.frames);
       if (pc.mode == "zero") patcher->zero();
       if (pc.mode == "mean") {
         patcher->record_mean();
@@ -122,38 +140,47 @@ void run_steer_jobs(const RobotFactory& robots, Policy& policy, const std::vecto
                                static_cast<int64_t>(f));
         patcher->mean();
       }
-      if (pc.mode == "resample")
-        callbacks.before_call = [&](std::vector<RolloutCallbacks::CallRow>& rows) {
-          std::vector<PolicyInput> other(rows.size());
-          std::vector<const PolicyInput*> inputs;
-          std::vector<Policy::NoiseId> noise;
-          for (size_t b = 0; b < rows.size(); ++b) {
-            const uint64_t draw = rows[b].noise.seed * 1000003ULL + static_cast<uint64_t>(rows[b].noise.chunk);
-            const auto& [e, i] = frames[static_cast<size_t>(std::mt19937_64(draw)() % frames.size())];
-            other[b] = frame_input(dataset->frame(e, i), o.task);
-            inputs.push_back(&other[b]);
-            noise.push_back(rows[b].noise);
-          }
-          patcher->record();
-          policy.predict_chunks(inputs, noise);
-          patcher->patch();
+      if (pc.mode == "patch" || pc.mode == "random")
+        source_of = [&](const RolloutCallbacks::CallRow& row) {
+          PolicyInput in = *row.input;
+          in.task = pc.source_task;
+          return in;
         };
+      if (pc.mode == "resample")
+        source_of = [&](const RolloutCallbacks::CallRow& row) {
+          const uint64_t draw = row.noise.seed * 1000003ULL + static_cast<uint64_t>(row.noise.chunk);
+          const auto& [e, i] = frames[static_cast<size_t>(std::mt19937_64(draw)() % frames.size())];
+          return frame_input(dataset->frame(e, i), o.task);
+        };
+      if (from_episode) {
+        for (int e = 0; e < dataset->num_episodes(); ++e)
+          if (dataset->info(e).success && dataset->info(e).variant == pc.source_variant) demonstrations.push_back(e);
+        require(!demonstrations.empty(), "condition '" + condition.name + "': the dataset " + pc.dataset +
+                                             " has no successful '" + pc.source_variant + "' episode");
+        // Rollout k reads demonstration k (cycling): the same whichever rollouts share a call, shard or resume.
+        source_of = [&](const RolloutCallbacks::CallRow& row) {
+          const size_t k = static_cast<size_t>(mine[static_cast<size_t>(row.episode)].index);
+          const int e = demonstrations[k % demonstrations.size()];
+          const long i = std::lround(row.now->time * dataset->info(e).fps);
+          return frame_input(dataset->frame(e, static_cast<int>(std::clamp(i, 0L, dataset->num_frames(e) - 1L))),
+                             o.task);
+        };
+      }
     }
-    if (condition.patch && (condition.patch->mode == "patch" || condition.patch->mode == "random")) {
-      const PatchCondition& pc = *condition.patch;
-      callbacks.before_call = [&](std::vector<RolloutCallbacks::CallRow>& rows) {
-        std::vector<PolicyInput> source(rows.size());
+    if (source_of) {
+      const bool random = condition.patch->mode == "random" || condition.patch->mode == "episode-random";
+      callbacks.before_call = [&, random](std::vector<RolloutCallbacks::CallRow>& rows) {
+        std::vector<PolicyInput> source;
         std::vector<const PolicyInput*> inputs;
         std::vector<Policy::NoiseId> noise;
-        for (size_t b = 0; b < rows.size(); ++b) {
-          source[b] = *rows[b].input;
-          source[b].task = pc.source_task;
-          inputs.push_back(&source[b]);
-          noise.push_back(rows[b].noise);
+        for (const RolloutCallbacks::CallRow& row : rows) {
+          source.push_back(source_of(row));
+          noise.push_back(row.noise);
         }
+        for (const PolicyInput& in : source) inputs.push_back(&in);
         patcher->record();
         policy.predict_chunks(inputs, noise);
-        if (pc.mode == "random") {
+        if (random) {
           // Each row's push drawn from its own noise id: the same whichever episodes share the call.
           std::vector<uint64_t> seeds;
           for (const RolloutCallbacks::CallRow& row : rows)

@@ -29,6 +29,9 @@ struct ClosedLoop {
 //   patch     at every policy call the episode's observation first runs under source_task with the specs'
 //             activations recorded, then the episode's own call gets them written into the specs' rows;
 //   random    the control: a push of the same size per row in a random direction instead;
+//   episode   …recorded on a `source_variant` demonstration of `dataset` at the episode's own time instead (rollout k
+//             reads the k-th successful such demonstration, cycling), under the experiment's instruction: another
+//             episode's activations written into this one; episode-random is its control;
 //   zero      the specs' rows are 0;
 //   mean      …their mean over `frames` frames of `dataset` (successful episodes, the experiment's instruction);
 //   resample  …the values of a frame of `dataset` drawn per call (from the call's noise id), same instruction.
@@ -36,10 +39,19 @@ struct PatchCondition {
   std::string mode = "patch";
   std::string source_task;         // patch, random
   std::vector<std::string> specs;  // as parse_patch_spec reads them
-  std::string dataset;             // mean, resample
+  std::string dataset;             // mean, resample, episode
+  std::string source_variant;      // episode: the demonstrations' variant ("high", …)
   int frames = 64;                 // mean: frames averaged (every episode's frames, strided evenly)
 };
 bool is_ablation_mode(const std::string& mode);  // zero, mean, resample
+
+// A sparse autoencoder spliced in at its hook point for a whole condition (interp/sae.h): the rows replaced by its
+// reconstruction (does the policy still work on what the SAE keeps?), by the training rows' mean (the reference),
+// or features clamped at a value along their decoder directions, the SAE's error kept.
+struct SaeCondition {
+  std::string path;     // the SAE's folder (vlascope sae train)
+  std::string setting;  // reconstruct, mean or clamp:F=V,… (parse_splice_setting)
+};
 
 struct SteerCondition {
   std::string name;                         // "baseline", "high", "random", "prompt-high", …
@@ -47,6 +59,7 @@ struct SteerCondition {
   std::string task;                         // "" = the experiment's instruction
   std::optional<ClosedLoop> closed_loop;    // none = α as the interventions say (static)
   std::optional<PatchCondition> patch;      // none = no patching (a patched condition has no interventions)
+  std::optional<SaeCondition> sae;          // none = no SAE (a spliced condition has no other intervention)
 };
 
 // What one rollout says about height and speed.

@@ -383,6 +383,19 @@ steps_check="len(d['effects']) == $expert_layers * $steps and d['effects'][-1]['
 and all(e['remaining'] > 0 for e in d['effects'] if e['layer'] == $expert_layers - 1)"
 [ "$(json "$dir/patch_steps/patch_report.json" "$steps_check")" = "True" ] ||
   fail "patch --step-sweep: $(cat "$dir/patch_steps.txt" | tail -12)"
+# Between episodes: a high demonstration's activations into a low one's frames, phase by phase, under one prompt;
+# the last expert layer again gives the source's chunk, and the words (the same prompt) can be patched in full.
+$vlascope patch --checkpoint "$dir/vla" --dataset "$dir/demos" --episodes 1 --stride 20 --bootstrap 50 --no-random \
+  --source-variant high --target-variant low --vlm-rows all --out "$dir/patch_episodes" >"$dir/patch_episodes.txt" 2>&1 ||
+  { cat "$dir/patch_episodes.txt"; fail "patch between episodes"; }
+[ "$(json "$dir/patch_episodes/patch_report.json" "d['between'] == 'episodes' and d['source_variant'] == 'high' and \
+d['frames'] > 0 and d['mean_source_target_distance'] > 0 and \
+[e['remaining'] for e in d['effects'] if e['stream'] == 'expert'][-1] == 0")" = True ] ||
+  fail "patch between episodes: $(cat "$dir/patch_episodes.txt")"
+grep -q "of low episodes, each from a high one" "$dir/patch_episodes.txt" || fail "patch between episodes: the printout"
+$vlascope patch --checkpoint "$dir/vla" --dataset "$dir/demos" --source-variant high --out "$dir/patch_bad" \
+  >"$dir/patch_bad.txt" 2>&1 && fail "patch: --source-variant alone must fail"
+grep -q -- "--source-variant and --target-variant: give both" "$dir/patch_bad.txt" || fail "patch: $(cat "$dir/patch_bad.txt")"
 $vlascope patch --checkpoint "$dir/vla" --dataset "$dir/demos" --layers "" --specs "vlm.layers.0.resid.post@words" \
   --out "$dir/patch_bad" >"$dir/patch_bad.txt" 2>&1 && fail "patch: words across prompts of different lengths must fail"
 grep -q "cannot be matched by position" "$dir/patch_bad.txt" || fail "patch: $(cat "$dir/patch_bad.txt")"
@@ -424,6 +437,27 @@ grep -q "cannot be matched by position" "$dir/steer_bad.txt" && ! grep -q "rollo
 $vlascope steer-experiment --checkpoint "$dir/vla" --rollouts 1 --patch "x=vlm.layers.99.resid.post" \
   --out "$dir/steer_bad" $common >"$dir/steer_bad.txt" 2>&1 && fail "--patch with a layer out of range must fail"
 grep -q "layer 99 is out of range" "$dir/steer_bad.txt" || fail "--patch: $(cat "$dir/steer_bad.txt")"
+# Patching from demonstrations: each rollout's state token written from a high demonstration at the same time of its
+# episode, with its control; the rollout is no longer the baseline's, and the report names the source.
+$vlascope steer-experiment --checkpoint "$dir/vla" --rollouts 2 --batch 2 --sweep "" --prompt-high "" --prompt-low "" \
+  --prompt-fast "" --prompt-slow "" --patch-episodes "hi-state=high:vlm.embed@state" --patch-dataset "$dir/demos" \
+  --patch-random --out "$dir/patch_demo" $common >"$dir/patch_demo.txt" 2>&1 ||
+  { cat "$dir/patch_demo.txt"; fail "steer-experiment --patch-episodes"; }
+python3 - "$dir/patch_demo" <<'PY' || fail "--patch-episodes: $(tail -5 "$dir/patch_demo.txt")"
+import json, sys
+out = sys.argv[1]
+p = json.load(open(out + "/steer_report.json"))["patching"]["hi-state"]
+assert p["source_demonstrations"]["variant"] == "high" and p["random_control"]["condition"] == "random-hi-state", p
+names = [c["name"] for c in json.load(open(out + "/run.json"))["conditions"]]
+assert json.load(open(out + "/run.json"))["conditions"][names.index("hi-state")]["patch"]["mode"] == "episode"
+rollout = lambda c, k: json.load(open(out + "/rollouts/condition_%d_rollout_%d.json" % (names.index(c), k)))
+for k in range(2):
+    assert rollout("hi-state", k) != rollout("baseline", k), f"rollout {k}: the patch changed nothing"
+PY
+$vlascope steer-experiment --checkpoint "$dir/vla" --rollouts 1 --patch-episodes "x=sideways:vlm.embed@state" \
+  --patch-dataset "$dir/demos" --out "$dir/steer_bad" $common >"$dir/steer_bad.txt" 2>&1 &&
+  fail "--patch-episodes with a variant the dataset lacks must fail"
+grep -q "has no successful 'sideways' episode" "$dir/steer_bad.txt" || fail "--patch-episodes: $(cat "$dir/steer_bad.txt")"
 # Ablations through the patcher: every expert head zeroed, a mean and a resample ablation from the demonstrations.
 $vlascope steer-experiment --checkpoint "$dir/vla" --rollouts 1 --sweep "" --prompt-high "" --prompt-low "" \
   --prompt-fast "" --prompt-slow "" --ablate-heads expert --ablate-dataset "$dir/demos" --ablate-frames 4 \
@@ -500,6 +534,30 @@ $vlascope eval --checkpoint "$dir/vla" --episodes 1 --sae "$dir/sae" --sae-mode 
 $vlascope eval --checkpoint "$dir/vla" --episodes 1 --sae "$dir/sae" --sae-mode "clamp:x" --out "$dir/sae_bad" $common \
   >"$dir/sae_bad.txt" 2>&1 && fail "--sae-mode clamp:x must fail"
 grep -q -- "--sae-mode: 'x' is not F=V" "$dir/sae_bad.txt" || fail "--sae-mode: $(cat "$dir/sae_bad.txt")"
+# SAE conditions in the steering experiment: the splice, the mean reference and a clamp beside the baseline, on
+# the same seeds; the mean ablation must change the rollout (a splice that never hooked in would leave it identical).
+$vlascope steer-experiment --checkpoint "$dir/vla" --rollouts 1 --sweep "" --prompt-high "" --prompt-low "" \
+  --prompt-fast "" --prompt-slow "" --sae "$dir/sae" --sae-conditions "splice=reconstruct;mean=mean;on=clamp:$feature=4" \
+  --out "$dir/steer_sae" $common >"$dir/steer_sae.txt" 2>&1 || { cat "$dir/steer_sae.txt"; fail "steer-experiment --sae"; }
+python3 - "$dir/steer_sae" "$feature" <<'PY' || fail "steer-experiment --sae: report"
+import json, sys
+out, feature = sys.argv[1], sys.argv[2]
+r = json.load(open(out + "/steer_report.json"))
+assert sorted(r["conditions"]) == ["baseline", "mean", "on", "splice"], r["conditions"].keys()
+assert r["conditions"]["on"]["sae"]["setting"] == "clamp:" + feature + "=4", r["conditions"]["on"]
+assert set(r["vs_baseline_mean_height_cm"]) == {"mean", "on", "splice"}, r["vs_baseline_mean_height_cm"].keys()
+run = json.load(open(out + "/run.json"))
+names = [c["name"] for c in run["conditions"]]
+assert run["conditions"][names.index("mean")]["sae"]["digest"], run["conditions"]
+steps = lambda c: json.load(open(out + "/rollouts/condition_%d_rollout_0.json" % names.index(c)))
+assert steps("baseline") != steps("mean"), "the mean ablation left the rollout as it was"
+PY
+$vlascope steer-experiment --checkpoint "$dir/vla" --rollouts 1 --sae "$dir/sae" --sae-conditions "big=clamp:100000=1" \
+  --out "$dir/steer_bad" $common >"$dir/steer_bad.txt" 2>&1 && fail "steer: a clamp of a feature the SAE lacks must fail"
+grep -q "sae clamp: feature 100000 is not one of the 64" "$dir/steer_bad.txt" || fail "steer --sae: $(cat "$dir/steer_bad.txt")"
+$vlascope steer-experiment --checkpoint "$dir/vla" --rollouts 1 --sae-conditions "s=reconstruct" --out "$dir/steer_bad" \
+  $common >"$dir/steer_bad.txt" 2>&1 && fail "steer: --sae-conditions without --sae must fail"
+grep -q -- "--sae-conditions needs --sae" "$dir/steer_bad.txt" || fail "steer --sae-conditions: $(cat "$dir/steer_bad.txt")"
 $vlascope sae train --store "$dir/demos" --out "$dir/sae_bad" >"$dir/sae_bad.txt" 2>&1 && fail "sae train on a dataset"
 grep -q "not a finished activation store" "$dir/sae_bad.txt" || fail "sae train: $(cat "$dir/sae_bad.txt")"
 # The index page's intervention sections: open-loop patching, closed-loop patching with its controls, ablations.

@@ -381,6 +381,27 @@ TEST(Sae, SpliceIsInertWhenOffAndDoesWhatEachModeSays) {
   EXPECT_THROW(SaeSplice(*f.policy, sae).set_clamp({{static_cast<int>(sae.config().features), 1.0f}}), Error);
 }
 
+// One parser reads a splice's setting for eval --sae-mode and steer-experiment --sae-conditions.
+TEST(Sae, SpliceSettingsParseOrNameWhatIsWrong) {
+  EXPECT_EQ(parse_splice_setting("reconstruct", "x").mode, SaeSplice::Mode::kReconstruct);
+  EXPECT_EQ(parse_splice_setting("mean", "x").mode, SaeSplice::Mode::kMean);
+  const SpliceSetting clamp = parse_splice_setting("clamp:3=1.5,17=-2", "x");
+  EXPECT_EQ(clamp.mode, SaeSplice::Mode::kClamp);
+  EXPECT_EQ(clamp.clamp, (std::vector<std::pair<int, float>>{{3, 1.5f}, {17, -2.0f}}));
+  auto message = [](const std::string& text) -> std::string {
+    try {
+      parse_splice_setting(text, "--where");
+    } catch (const Error& e) {
+      return e.what();
+    }
+    return "(no error)";
+  };
+  for (const std::string bad : {"clamp:3=1.5x", "clamp:x", "clamp:-1=2", "clamp:3", "clamp:3=nan", "clamp:2.5=1"})
+    EXPECT_NE(message(bad).find("--where: '" + bad.substr(6) + "' is not F=V"), std::string::npos) << message(bad);
+  EXPECT_NE(message("clamp:").find("--where: clamp names no feature"), std::string::npos) << message("clamp:");
+  EXPECT_NE(message("zero").find("--where: 'zero' is not reconstruct, mean or clamp"), std::string::npos);
+}
+
 TEST(Sae, LogitLensOfAWordsOwnEmbeddingIsThatWord) {
   TinyPolicy f("sae_lens");
   const SmolVLA& model = f.policy->model();
