@@ -17,6 +17,8 @@
 #                                  pairs (--pairs)
 #   patch/                         activation patching: "… lift it high" written into the neutral prompt layer by layer
 #                                  (VLM and expert) on the demonstrations' frames, beside a random patch of the same size
+#   patch_episodes/                the same between a high and a low demonstration (same prompt, same task phase): the
+#                                  scene camera's, the wrist camera's or the state token's embedding written in
 #   sae/                           a TopK sparse autoencoder on the VLM's residual stream after layer 1 (image, word and
 #                                  state rows of the demonstrations): held-out variance explained, the open-loop splice
 #                                  check, and the features most tied to the lift phase, high vs low and fast vs slow
@@ -71,6 +73,9 @@ $vlascope attention --checkpoint $unfrozen --episodes 2 --seed 100000 --threads 
 $vlascope compare-attention --a $frozen --a-name frozen --b $unfrozen --b-name unfrozen --episodes 3 \
   --seed 100000 --causal-every 2 --threads 1 --out "$out/compare_attention"
 $vlascope patch --checkpoint $unfrozen --dataset "$out/demos" --episodes 4 --stride 15 --threads 1 --out "$out/patch"
+$vlascope patch --checkpoint $unfrozen --dataset "$out/demos" --episodes 4 --stride 15 --threads 1 --layers "" \
+  --source-variant high --target-variant low --specs "vlm.embed@images:scene;vlm.embed@images:wrist;vlm.embed@state" \
+  --out "$out/patch_episodes"
 $vlascope sae capture --checkpoint $unfrozen --dataset "$out/demos" --hook "vlm.layers.1.resid.post@images+words+state" \
   --stride 15 --threads 1 --out "$out/sae/store"
 $vlascope sae train --store "$out/sae/store" --k 32 --features 768 --steps 1500 --threads 1 --out "$out/sae"
