@@ -118,8 +118,9 @@ nlohmann::json condition_to_json(const PlannedCondition& p) {
                   {"source_task", patch->source_task},
                   {"specs", patch->specs},
                   {"dataset", patch->dataset},
-                  {"source_variant", patch->source_variant},
                   {"frames", patch->frames}};
+  if (p.condition.patch && !p.condition.patch->source_variant.empty())  // only then: older run.json files resume
+    j["patch"]["source_variant"] = p.condition.patch->source_variant;
   if (const std::optional<SaeCondition>& sae = p.condition.sae)
     j["sae"] = {{"path", sae->path},
                 {"setting", sae->setting},
@@ -591,11 +592,11 @@ int run_steer_experiment(int argc, char** argv) {
       "Switch concept neurons on (Häon et al.: mlp.post := α at every position and pass) and measure the\n"
       "arm on identical seeds: baseline, high, low, a random set like high, fast, slow, and prompt-only\n"
       "baselines; lift height and speed, episode length, success; CIs, tests, effect sizes, α sweep, plots;\n"
-      "closed-loop steering (--target, --closed-loop), per-layer MLP ablations (--ablate-mlp) and activation\n"
+      "closed-loop steering (--target, --closed-loop), per-layer MLP ablations (--ablate-mlp), activation\n"
       "patching from another prompt or a demonstration at every policy call (--patch, --patch-layers,\n"
-      "--patch-episodes, --patch-random); zero, mean\n"
-      "or resample ablations of heads, attention outputs or any hook point (--ablate-heads, --ablate-attn, --ablate);\n"
-      "a sparse autoencoder spliced in, or its features clamped (--sae, --sae-conditions).\n"
+      "--patch-episodes, --patch-random), zero, mean or resample ablations of heads, attention outputs or any\n"
+      "hook point (--ablate-heads, --ablate-attn, --ablate), and a sparse autoencoder spliced in or its features\n"
+      "clamped (--sae, --sae-conditions).\n"
       "Every finished rollout is kept in <out>/rollouts/ at once, so --resume loses none, and --shard K/N runs\n"
       "a share of the rollouts (all conditions and the sweep) that `vlascope merge` combines into one report.");
   add_policy_options(args);
@@ -660,8 +661,9 @@ int run_steer_experiment(int argc, char** argv) {
   args.option("sae-conditions", "",
               "conditions NAME=SETTING;… with the --sae spliced in at its hook point for the whole episode: reconstruct\n"
               "(the policy on what the SAE keeps), mean (its training rows' mean: the reference) or clamp:F=V,F=V\n"
-              "(features F held at V along their decoder directions, the SAE's error kept), e.g.\n"
-              "sae-splice=reconstruct;f12-on=clamp:12=8; compared with the baseline like --add-conditions");
+              "(features F held at V along their decoder directions, the SAE's error kept), each on some of the\n"
+              "SAE's kinds of row with @ROWS, e.g. sae-splice=reconstruct;f12-on=clamp:12=8@state; compared with the\n"
+              "baseline like --add-conditions");
   args.option("ablate", "",
               "ablation conditions NAME=MODE:SPEC|SPEC…;… with MODE zero, mean or resample (mean and resample take\n"
               "their values from --ablate-dataset), e.g. no-h1=zero:expert.layers.2.attn.heads@head:1");

@@ -37,7 +37,8 @@ void add_steering_options(ArgParser& args) {
   args.option("sae", "", "a sparse autoencoder (vlascope sae train) spliced into the policy at its hook point");
   args.option("sae-mode", "reconstruct",
               "with --sae: reconstruct (its rows replaced by the SAE's reconstruction), mean (by the training\n"
-              "rows' mean: the reference), or clamp:F=V,F=V (features F held at activation V, the SAE's error kept)");
+              "rows' mean: the reference), or clamp:F=V,F=V (features F held at activation V, the SAE's error kept);\n"
+              "@ROWS keeps it to some of the SAE's kinds of row, e.g. clamp:701=2@state");
 }
 
 std::unique_ptr<Policy> load_policy(const ArgParser& args) { return load_policy(args, args.get("checkpoint")); }

@@ -531,9 +531,6 @@ Ratio pooled_ratio(const std::vector<double>& num, const std::vector<double>& de
   return r;
 }
 
-}  // namespace
-
-namespace {
 // Each frame's [first, last] index of its task phase (one span for a trajectory without phases).
 std::vector<std::pair<int, int>> phase_spans(const std::vector<Frame>& frames) {
   std::map<Phase, std::pair<int, int>> span;
@@ -545,6 +542,7 @@ std::vector<std::pair<int, int>> phase_spans(const std::vector<Frame>& frames) {
   for (const Frame& f : frames) out.push_back(span.at(f.phase));
   return out;
 }
+
 }  // namespace
 
 std::vector<PatchFramePair> patch_frame_pairs(const DatasetReader& dataset, const PatchStudyOptions& o) {

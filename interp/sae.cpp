@@ -594,7 +594,8 @@ StoreInfo capture_rollout_activations(Policy& policy, Robot& robot, const Rollou
 struct SaeSplice::Impl {
   Policy& policy;
   const Sae& sae;
-  PatchSpec spec;
+  PatchSpec spec;  // the SAE's hook, its rows as set_rows chose
+  std::vector<TokenRegion> sae_rows;  // the kinds of row the SAE reads
   Mode mode = Mode::kOff;
   std::vector<std::pair<int, float>> clamp;
   int64_t rows_written = 0;
@@ -605,6 +606,7 @@ struct SaeSplice::Impl {
 SaeSplice::SaeSplice(Policy& policy, const Sae& sae) : impl_(new Impl{policy, sae, parse_patch_spec(sae.config().hook)}) {
   Impl& m = *impl_;
   validate_patch_spec(m.spec, policy);
+  m.sae_rows = m.spec.tokens;
   m.mean = torch::tensor(sae.input_mean(), torch::kFloat32);
   m.handle = policy.hooks().add(m.spec.point, [this](const HookContext& ctx, at::Tensor& act) {
     Impl& m = *impl_;
@@ -648,10 +650,39 @@ void SaeSplice::set_clamp(std::vector<std::pair<int, float>> features) {
                 std::to_string(impl_->sae.config().features));
   impl_->clamp = std::move(features);
 }
+void SaeSplice::set_rows(const std::vector<TokenRegion>& rows) {
+  Impl& m = *impl_;
+  if (rows.empty()) {
+    m.spec.tokens = m.sae_rows;
+    return;
+  }
+  require(m.spec.point.stream == HookStream::kVlm && m.spec.row_begin < 0,
+          "sae splice: rows are chosen by kind only for a VLM SAE that reads kinds of row (" + m.sae.config().hook + ")");
+  auto reads = [&](TokenRegion r) {
+    return std::find(m.sae_rows.begin(), m.sae_rows.end(), r) != m.sae_rows.end();
+  };
+  for (TokenRegion r : rows)
+    require(reads(TokenRegion::kAll) || reads(r) || (r == TokenRegion::kLastWord && reads(TokenRegion::kWords)),
+            std::string("sae splice: the SAE (") + m.sae.config().hook + ") was not trained on " +
+                token_region_name(r) + " rows");
+  m.spec.tokens = rows;
+}
 int64_t SaeSplice::rows_written() const { return impl_->rows_written; }
 
-SpliceSetting parse_splice_setting(const std::string& text, const std::string& where) {
+SpliceSetting parse_splice_setting(const std::string& full_text, const std::string& where) {
   SpliceSetting s;
+  const size_t at = full_text.rfind('@');
+  const std::string text = full_text.substr(0, at);
+  if (at != std::string::npos) {
+    for (const std::string& name : split_nonempty(full_text.substr(at + 1), '+')) {
+      try {
+        s.rows.push_back(parse_token_region(name));
+      } catch (const Error&) {
+        throw Error(where + ": '" + name + "' is not a kind of row (images, words, last_word, state)");
+      }
+    }
+    require(!s.rows.empty(), where + ": '" + full_text + "' names no row after '@'");
+  }
   if (text == "reconstruct") return s;
   if (text == "mean") {
     s.mode = SaeSplice::Mode::kMean;
@@ -682,6 +713,7 @@ SpliceSetting parse_splice_setting(const std::string& text, const std::string& w
 }
 
 void apply_splice_setting(SaeSplice& splice, const SpliceSetting& setting) {
+  splice.set_rows(setting.rows);
   splice.set_clamp(setting.clamp);
   splice.set_mode(setting.mode);
 }

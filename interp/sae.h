@@ -25,6 +25,7 @@
 
 #include "common/image.h"
 #include "interp/activation_store.h"
+#include "interp/neuron_set.h"
 #include "interp/rollout.h"
 
 namespace vlascope {
@@ -170,6 +171,9 @@ class SaeSplice {
   void set_mode(Mode mode);
   // kClamp's features and values (activation units of the SAE, see SaeFeature::max_activation).
   void set_clamp(std::vector<std::pair<int, float>> features);
+  // The kinds of row the mode acts on (VLM SAEs), some of those the SAE reads; empty: all of them. A feature that
+  // fires on the state row alone is clamped there, not on every image row.
+  void set_rows(const std::vector<TokenRegion>& rows);
   int64_t rows_written() const;
 
  private:
@@ -177,14 +181,16 @@ class SaeSplice {
   std::unique_ptr<Impl> impl_;
 };
 
-// A splice's setting as the commands write it: reconstruct, mean, or clamp:F=V,F=V (feature F held at V). Errors
-// name `where` (the option or condition the text came from).
+// A splice's setting as the commands write it: reconstruct, mean, or clamp:F=V,F=V (feature F held at V), each
+// optionally on some kinds of row, '@'-appended: clamp:701=2@state. Errors name `where` (the option or condition the
+// text came from).
 struct SpliceSetting {
   SaeSplice::Mode mode = SaeSplice::Mode::kReconstruct;
   std::vector<std::pair<int, float>> clamp;  // kClamp: (feature, value)
+  std::vector<TokenRegion> rows;             // empty: every row the SAE reads
 };
 SpliceSetting parse_splice_setting(const std::string& text, const std::string& where);
-// Sets the splice's mode and clamped features (an Error when a feature is not one of the SAE's).
+// Sets the splice's mode, clamped features and rows (an Error when a feature or row is not one of the SAE's).
 void apply_splice_setting(SaeSplice& splice, const SpliceSetting& setting);
 
 // Open loop on recorded frames: each frame's chunk with the SAE spliced in and with the mean written instead,

@@ -537,14 +537,14 @@ grep -q -- "--sae-mode: 'x' is not F=V" "$dir/sae_bad.txt" || fail "--sae-mode: 
 # SAE conditions in the steering experiment: the splice, the mean reference and a clamp beside the baseline, on
 # the same seeds; the mean ablation must change the rollout (a splice that never hooked in would leave it identical).
 $vlascope steer-experiment --checkpoint "$dir/vla" --rollouts 1 --sweep "" --prompt-high "" --prompt-low "" \
-  --prompt-fast "" --prompt-slow "" --sae "$dir/sae" --sae-conditions "splice=reconstruct;mean=mean;on=clamp:$feature=4" \
+  --prompt-fast "" --prompt-slow "" --sae "$dir/sae" --sae-conditions "splice=reconstruct;mean=mean;on=clamp:$feature=4@state" \
   --out "$dir/steer_sae" $common >"$dir/steer_sae.txt" 2>&1 || { cat "$dir/steer_sae.txt"; fail "steer-experiment --sae"; }
 python3 - "$dir/steer_sae" "$feature" <<'PY' || fail "steer-experiment --sae: report"
 import json, sys
 out, feature = sys.argv[1], sys.argv[2]
 r = json.load(open(out + "/steer_report.json"))
 assert sorted(r["conditions"]) == ["baseline", "mean", "on", "splice"], r["conditions"].keys()
-assert r["conditions"]["on"]["sae"]["setting"] == "clamp:" + feature + "=4", r["conditions"]["on"]
+assert r["conditions"]["on"]["sae"]["setting"] == "clamp:" + feature + "=4@state", r["conditions"]["on"]
 assert set(r["vs_baseline_mean_height_cm"]) == {"mean", "on", "splice"}, r["vs_baseline_mean_height_cm"].keys()
 run = json.load(open(out + "/run.json"))
 names = [c["name"] for c in run["conditions"]]

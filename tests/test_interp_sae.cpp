@@ -366,6 +366,18 @@ TEST(Sae, SpliceIsInertWhenOffAndDoesWhatEachModeSays) {
     for (int64_t r = 0; r < rows; ++r)
       for (int64_t k = 0; k < width; ++k)
         ASSERT_FLOAT_EQ(after[static_cast<size_t>(r * width + k)], sae.input_mean()[static_cast<size_t>(k)]);
+    // The clamp on the state row alone (the prefix's last row): that row moves, every other row is left as it was.
+    apply_splice_setting(splice, parse_splice_setting("clamp:0=5@state", "test"));
+    const int64_t written = splice.rows_written();
+    f.policy->predict_chunk(in, 3, 0);
+    EXPECT_EQ(splice.rows_written() - written, 1);
+    for (int64_t k = 0; k < (rows - 1) * width; ++k) ASSERT_EQ(after[static_cast<size_t>(k)], before[static_cast<size_t>(k)]);
+    bool moved = false;
+    for (int64_t k = (rows - 1) * width; k < rows * width; ++k) moved |= after[static_cast<size_t>(k)] != before[static_cast<size_t>(k)];
+    EXPECT_TRUE(moved);
+    apply_splice_setting(splice, parse_splice_setting("clamp:0=5", "test"));  // every row again
+    f.policy->predict_chunk(in, 3, 0);
+    EXPECT_EQ(splice.rows_written() - written, 1 + rows);
     splice.set_mode(SaeSplice::Mode::kOff);
     first.reset();
     last.reset();
@@ -400,6 +412,14 @@ TEST(Sae, SpliceSettingsParseOrNameWhatIsWrong) {
     EXPECT_NE(message(bad).find("--where: '" + bad.substr(6) + "' is not F=V"), std::string::npos) << message(bad);
   EXPECT_NE(message("clamp:").find("--where: clamp names no feature"), std::string::npos) << message("clamp:");
   EXPECT_NE(message("zero").find("--where: 'zero' is not reconstruct, mean or clamp"), std::string::npos);
+  const SpliceSetting on_state = parse_splice_setting("clamp:3=1.5@state", "x");
+  EXPECT_EQ(on_state.clamp, (std::vector<std::pair<int, float>>{{3, 1.5f}}));
+  EXPECT_EQ(on_state.rows, std::vector<TokenRegion>{TokenRegion::kState});
+  EXPECT_EQ(parse_splice_setting("reconstruct@images+state", "x").rows,
+            (std::vector<TokenRegion>{TokenRegion::kImages, TokenRegion::kState}));
+  EXPECT_TRUE(parse_splice_setting("mean", "x").rows.empty());
+  EXPECT_NE(message("clamp:3=1@nose").find("--where: 'nose' is not a kind of row"), std::string::npos);
+  EXPECT_NE(message("mean@").find("--where: 'mean@' names no row after '@'"), std::string::npos);
 }
 
 TEST(Sae, LogitLensOfAWordsOwnEmbeddingIsThatWord) {
