@@ -23,9 +23,9 @@
 #                                  state rows of the demonstrations): held-out variance explained, the open-loop splice
 #                                  check, and the features most tied to the lift phase, high vs low and fast vs slow
 #   explorer.html                  one page over all of it: scrub the attention episodes, search neurons and features
-# About 12–14 minutes on 2 cores once built (measured 2026-12-07 on two machines, the H4-based models with batched
-# rollouts, --batch 8, 20 rollouts per steering condition and the SAE study; 14 min on 2026-12-02 with one episode at a
-# time and 10 per condition).
+# About 15 minutes on 2 cores once built (15.6 measured 2026-12-08 on a fresh clone; the build from empty adds 11; 14
+# min on 2026-12-07 before the between-episode patching step, with batched rollouts, --batch 8 and 20 rollouts per
+# steering condition).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/setup.sh
