@@ -29,6 +29,7 @@
 #include "common/plot.h"
 #include "dataset/dataset.h"
 #include "interp/capture.h"
+#include "interp/neurons.h"
 #include "interp/patching.h"
 #include "interp/rollout_io.h"
 #include "interp/sae.h"
@@ -785,6 +786,24 @@ int run_steer_experiment(int argc, char** argv) {
   } else if (!args.get("target").empty()) {
     parse_concept_target(args.get("target"), "--target");  // an Error now rather than after the rollouts
   }
+  // A patching condition whose specs are checked now (an Error naming the spec: a layer the model lacks, rows the two
+  // prompts cannot match), not mid-experiment; with --patch-random also its norm-matched control, random-NAME.
+  auto add_patched = [&](const std::string& option, const std::string& name, PatchCondition pc,
+                         const std::string& target_task, const std::string& random_mode) {
+    require(!pc.specs.empty(), "--" + option + ": '" + name + "' has no spec");
+    std::vector<PatchSpec> parsed;
+    for (const std::string& text : pc.specs) parsed.push_back(parse_patch_spec(text));
+    check_patch_between(*policy, parsed, pc.source_task.empty() ? target_task : pc.source_task, target_task);
+    for (bool random : {false, true}) {
+      if (random && !args.get_flag("patch-random")) continue;
+      SteerCondition condition{random ? "random-" + name : name, {}, ""};
+      for (const PlannedCondition& p : planned)
+        require(p.condition.name != condition.name, "--" + option + ": '" + condition.name + "' names a condition twice");
+      if (random) pc.mode = random_mode;
+      condition.patch = pc;
+      planned.push_back({condition, "patch", n, "", 0});
+    }
+  };
   {
     const std::string source = args.get("patch-source").empty() ? args.get("prompt-high") : args.get("patch-source");
     std::vector<std::pair<std::string, std::vector<std::string>>> patches;  // name → specs
@@ -798,23 +817,11 @@ int run_steer_experiment(int argc, char** argv) {
     if (!patches.empty())
       require(!source.empty(), "--patch/--patch-layers: no prompt to patch from (--patch-source, --prompt-high)");
     for (const auto& [name, specs] : patches) {
-      require(!specs.empty(), "--patch: '" + name + "' has no spec");
-      std::vector<PatchSpec> parsed;
-      for (const std::string& s : specs) parsed.push_back(parse_patch_spec(s));
-      // An Error naming the spec now (a layer the model lacks, rows the prompts cannot match), not mid-experiment.
-      check_patch_between(*policy, parsed, source, args.get("task"));
-      for (bool random : {false, true}) {
-        if (random && !args.get_flag("patch-random")) continue;
-        SteerCondition condition{random ? "random-" + name : name, {}, ""};
-        for (const PlannedCondition& p : planned)
-          require(p.condition.name != condition.name, "--patch: '" + condition.name + "' names a condition twice");
-        PatchCondition pc;
-        pc.mode = random ? "random" : "patch";
-        pc.source_task = source;
-        pc.specs = specs;
-        condition.patch = pc;
-        planned.push_back({condition, "patch", n, "", 0});
-      }
+      PatchCondition pc;
+      pc.mode = "patch";
+      pc.source_task = source;
+      pc.specs = specs;
+      add_patched("patch", name, pc, args.get("task"), "random");
     }
   }
   if (!args.get("patch-episodes").empty()) {
@@ -822,34 +829,16 @@ int run_steer_experiment(int argc, char** argv) {
     const DatasetReader dataset(args.get("patch-dataset"));
     for (const std::string& item : split_nonempty(args.get("patch-episodes"), ';')) {
       const auto [name, rest] = split_named_condition(item, "patch-episodes", "NAME=VARIANT:SPEC|SPEC…", planned);
-      const size_t colon = rest.find(':');
-      require(colon != std::string::npos && colon > 0,
-              "--patch-episodes: '" + item + "' must be NAME=VARIANT:SPEC|SPEC…");
-      const std::string variant = rest.substr(0, colon);
-      const std::vector<std::string> specs = split_nonempty(rest.substr(colon + 1), '|');
-      require(!specs.empty(), "--patch-episodes: '" + name + "' has no spec");
-      bool found = false;
-      for (int e = 0; e < dataset.num_episodes() && !found; ++e)
-        found = dataset.info(e).success && dataset.info(e).variant == variant;
-      require(found, "--patch-episodes: '" + name + "': " + args.get("patch-dataset") + " has no successful '" +
-                         variant + "' episode");
-      std::vector<PatchSpec> parsed;
-      for (const std::string& text : specs) parsed.push_back(parse_patch_spec(text));
-      check_patch_between(*policy, parsed, args.get("task"), args.get("task"));  // an Error naming the spec now
-      for (bool random : {false, true}) {
-        if (random && !args.get_flag("patch-random")) continue;
-        SteerCondition condition{random ? "random-" + name : name, {}, ""};
-        for (const PlannedCondition& p : planned)
-          require(p.condition.name != condition.name,
-                  "--patch-episodes: '" + condition.name + "' names a condition twice");
-        PatchCondition pc;
-        pc.mode = random ? "episode-random" : "episode";
-        pc.specs = specs;
-        pc.dataset = args.get("patch-dataset");
-        pc.source_variant = variant;
-        condition.patch = pc;
-        planned.push_back({condition, "patch", n, "", 0});
-      }
+      const auto [variant, specs] = split_pair(rest, "--patch-episodes", "NAME=VARIANT:SPEC|SPEC…");
+      require(!successful_variant_episodes(dataset, variant, 1).empty(),
+              "--patch-episodes: '" + name + "': " + args.get("patch-dataset") + " has no successful '" + variant +
+                  "' episode");
+      PatchCondition pc;
+      pc.mode = "episode";
+      pc.specs = split_nonempty(specs, '|');
+      pc.dataset = args.get("patch-dataset");
+      pc.source_variant = variant;
+      add_patched("patch-episodes", name, pc, args.get("task"), "episode-random");
     }
   } else {
     require(args.get("patch-dataset").empty(), "--patch-dataset is only read by --patch-episodes (none given)");

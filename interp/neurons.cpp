@@ -102,6 +102,13 @@ std::vector<std::pair<int, int>> successful_episode_frames(const DatasetReader& 
   return frames;
 }
 
+std::vector<int> successful_variant_episodes(const DatasetReader& dataset, const std::string& variant, int at_most) {
+  std::vector<int> out;
+  for (int e = 0; e < dataset.num_episodes() && static_cast<int>(out.size()) < at_most; ++e)
+    if (dataset.info(e).success && dataset.info(e).variant == variant) out.push_back(e);
+  return out;
+}
+
 std::vector<NeuronTokens> value_vector_top_tokens(const SmolVLA& model, const Tokenizer& tokenizer, int k,
                                                   bool final_norm) {
   const int64_t vocab = model.config().text.vocab_size;
@@ -286,14 +293,10 @@ std::vector<std::vector<float>> semantic_embeddings(const std::vector<std::vecto
 std::vector<NeuronContrast> contrast_neurons(Policy& policy, const DatasetReader& dataset, const ContrastOptions& o) {
   // Episodes of each variant, and their frames in the phase.
   std::map<std::string, std::vector<int>> episodes;
-  for (int e = 0; e < dataset.num_episodes(); ++e) {
-    const EpisodeInfo& info = dataset.info(e);
-    if (!info.success) continue;
-    for (const std::string& v : {o.variant_a, o.variant_b})
-      if (info.variant == v && static_cast<int>(episodes[v].size()) < o.episodes_per_variant) episodes[v].push_back(e);
-  }
-  for (const std::string& v : {o.variant_a, o.variant_b})
+  for (const std::string& v : {o.variant_a, o.variant_b}) {
+    episodes[v] = successful_variant_episodes(dataset, v, o.episodes_per_variant);
     require(episodes[v].size() >= 2, "contrast: the dataset has fewer than two successful '" + v + "' episodes");
+  }
   ActivationRecorder recorder(policy, o.vlm, o.expert);
   // Per variant, per episode: the mean activation over the phase's frames, per (stream, layer).
   using Means = std::map<std::pair<int, int>, std::vector<float>>;

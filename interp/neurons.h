@@ -11,6 +11,7 @@
 #pragma once
 
 #include <cstdint>
+#include <limits>
 #include <map>
 #include <string>
 #include <vector>
@@ -33,6 +34,9 @@ PolicyInput frame_input(const Frame& frame, const std::string& task);
 // (episode, frame); an Error "<what>: the dataset <dir> has no successful episode" when there is none.
 std::vector<std::pair<int, int>> successful_episode_frames(const DatasetReader& dataset, int episodes, int stride,
                                                            const std::string& what);
+// The dataset's first `at_most` successful episodes of a variant ("high", …), in order.
+std::vector<int> successful_variant_episodes(const DatasetReader& dataset, const std::string& variant,
+                                             int at_most = std::numeric_limits<int>::max());
 
 struct NeuronTokens {
   int layer = 0, index = 0;

@@ -556,9 +556,7 @@ std::vector<PatchFramePair> patch_frame_pairs(const DatasetReader& dataset, cons
           "patch study between episodes: needs two different variants (got '" + o.source_variant + "' and '" +
               o.target_variant + "')");
   auto episodes_of = [&](const std::string& variant) {
-    std::vector<int> out;
-    for (int e = 0; e < dataset.num_episodes() && static_cast<int>(out.size()) < o.episodes; ++e)
-      if (dataset.info(e).success && dataset.info(e).variant == variant) out.push_back(e);
+    const std::vector<int> out = successful_variant_episodes(dataset, variant, o.episodes);
     require(!out.empty(), "patch study: the dataset " + std::filesystem::path(dataset.path(0)).parent_path().string() +
                               " has no successful '" + variant + "' episode");
     return out;

@@ -153,8 +153,7 @@ void run_steer_jobs(const RobotFactory& robots, Policy& policy, const std::vecto
           return frame_input(dataset->frame(e, i), o.task);
         };
       if (from_episode) {
-        for (int e = 0; e < dataset->num_episodes(); ++e)
-          if (dataset->info(e).success && dataset->info(e).variant == pc.source_variant) demonstrations.push_back(e);
+        demonstrations = successful_variant_episodes(*dataset, pc.source_variant);
         require(!demonstrations.empty(), "condition '" + condition.name + "': the dataset " + pc.dataset +
                                              " has no successful '" + pc.source_variant + "' episode");
         // Rollout k reads demonstration k (cycling): the same whichever rollouts share a call, shard or resume.
